@@ -1,0 +1,532 @@
+//! The one typed configuration of Alice.
+//!
+//! Values come, in rising precedence, from the built-in defaults, from `alice.toml` (or the file
+//! named by `--config` / `ALICE_CONFIG`) and from `ALICE_*` environment variables, where a double
+//! underscore separates a section from its key: `ALICE_SERVER__BIND=0.0.0.0:8000` sets
+//! `server.bind`. Unknown keys are errors, not silently ignored, and every value is checked once
+//! by [`Config::load`]: a program that holds a `Config` holds a valid one. Every setting and its
+//! default is documented in `alice.example.toml` at the repository root.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The file read when no path is given and it exists in the working directory.
+pub const DEFAULT_CONFIG_FILE: &str = "alice.toml";
+
+/// `ALICE_*` variables that are not configuration keys: the config path itself and the
+/// test suite's service URLs.
+const NON_CONFIG_ENV: &[&str] = &["config", "test_postgres_url", "test_redis_url"];
+
+/// Why a configuration could not be loaded. The message names the key and the problem.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {0} does not exist (given by --config or ALICE_CONFIG)")]
+    MissingFile(PathBuf),
+    #[error("invalid configuration:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<String>),
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub deadlines: DeadlineConfig,
+    pub database: DatabaseConfig,
+    pub ollama: OllamaConfig,
+    pub chat: ChatConfig,
+    pub log: LogConfig,
+}
+
+/// The HTTP listener.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address and port to listen on.
+    pub bind: SocketAddr,
+    /// Largest request body accepted, in bytes; larger bodies get 413.
+    pub body_limit_bytes: usize,
+    /// How long a shutdown waits for requests in flight before it gives up on them.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            body_limit_bytes: 1024 * 1024,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Per-path deadlines: a request still running at its deadline is answered with 504.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeadlineConfig {
+    #[serde(with = "humantime_serde")]
+    pub chat: Duration,
+    #[serde(with = "humantime_serde")]
+    pub brain: Duration,
+    #[serde(with = "humantime_serde")]
+    pub agent: Duration,
+    #[serde(with = "humantime_serde")]
+    pub upload: Duration,
+    /// Every path not named above.
+    #[serde(with = "humantime_serde")]
+    pub default: Duration,
+}
+
+impl Default for DeadlineConfig {
+    fn default() -> Self {
+        Self {
+            chat: Duration::from_secs(30),
+            brain: Duration::from_secs(15),
+            agent: Duration::from_secs(25),
+            upload: Duration::from_secs(45),
+            default: Duration::from_secs(10),
+        }
+    }
+}
+
+impl DeadlineConfig {
+    /// The deadline that applies to a request path.
+    pub fn for_path(&self, path: &str) -> Duration {
+        let under = |prefix: &str| {
+            path.strip_prefix(prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        };
+        if under("/api/chat") || under("/v1/chat/completions") {
+            self.chat
+        } else if under("/api/brain") {
+            self.brain
+        } else if under("/api/agent") {
+            self.agent
+        } else if under("/api/upload") {
+            self.upload
+        } else {
+            self.default
+        }
+    }
+}
+
+/// SQLite's `synchronous` pragma.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    Off,
+    Normal,
+    Full,
+}
+
+/// The database that keeps users, conversations and messages.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` (relative paths are relative to the working directory). The directory
+    /// is created when missing.
+    pub url: String,
+    /// Connections in the pool.
+    pub max_connections: u32,
+    /// How long a writer waits for a lock held by another before it fails.
+    #[serde(with = "humantime_serde")]
+    pub busy_timeout: Duration,
+    /// SQLite page cache per connection, in MiB.
+    pub cache_size_mib: u32,
+    /// Write-ahead log; when off, the rollback journal is used.
+    pub wal: bool,
+    pub synchronous: Synchronous,
+    pub foreign_keys: bool,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://data/alice.db".to_owned(),
+            max_connections: 5,
+            busy_timeout: Duration::from_secs(30),
+            cache_size_mib: 64,
+            wal: true,
+            synchronous: Synchronous::Normal,
+            foreign_keys: true,
+        }
+    }
+}
+
+/// The Ollama server Alice sends chat requests to (native API).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OllamaConfig {
+    /// Base URL of the Ollama server.
+    pub url: String,
+    /// The model to chat with; it must have been pulled (`ollama pull MODEL`).
+    pub model: String,
+    /// How long Ollama keeps the model loaded after a request: a duration such as "15m",
+    /// seconds as a number, "0" to unload at once, "-1" to keep it loaded.
+    pub keep_alive: String,
+    /// Time allowed to open a connection to Ollama.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// How often Alice checks in the background that Ollama answers and has the model.
+    #[serde(with = "humantime_serde")]
+    pub probe_interval: Duration,
+}
+
+impl Default for OllamaConfig {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:11434".to_owned(),
+            model: "gpt-oss:20b".to_owned(),
+            keep_alive: "15m".to_owned(),
+            connect_timeout: Duration::from_secs(3),
+            probe_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+/// How a chat request becomes a model request.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChatConfig {
+    /// Context window asked of the model (Ollama `num_ctx`), in tokens. History is trimmed so
+    /// that the prompt plus `max_tokens` fits in it.
+    pub num_ctx: u32,
+    /// Most tokens the model may generate for one answer (Ollama `num_predict`).
+    pub max_tokens: u32,
+    pub temperature: f32,
+    /// Earlier messages of the conversation sent with a new one, at most.
+    pub history_messages: usize,
+    /// Longest user message accepted, in characters.
+    pub max_message_chars: usize,
+    /// The system prompt put before every conversation.
+    pub system_prompt: String,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        Self {
+            num_ctx: 4096,
+            max_tokens: 2048,
+            temperature: 0.3,
+            history_messages: 8,
+            max_message_chars: 8000,
+            system_prompt: "Du är Alice, en hjälpsam svensk AI-assistent. Svara kort och vänligt på svenska."
+                .to_owned(),
+        }
+    }
+}
+
+/// NDJSON logging.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// Level filter in `tracing`'s syntax: "info", "debug", "info,alice_llm=debug".
+    pub level: String,
+    /// Write log lines to standard output.
+    pub stdout: bool,
+    /// Also append log lines to this file (created with its directory when missing).
+    pub file: Option<PathBuf>,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".to_owned(),
+            stdout: true,
+            file: None,
+        }
+    }
+}
+
+impl Config {
+    /// Reads the configuration: defaults, then the file, then `ALICE_*` variables; then checks
+    /// every value. `path` is the file named by `--config` or `ALICE_CONFIG`, which must exist;
+    /// without it `alice.toml` is read when present.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match path {
+            Some(path) if !path.exists() => return Err(ConfigError::MissingFile(path.into())),
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+                figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE));
+            }
+            None => {}
+        }
+        let env = Env::prefixed("ALICE_")
+            .filter(|key| !NON_CONFIG_ENV.contains(&key.as_str().to_ascii_lowercase().as_str()))
+            .split("__");
+        let config: Config = figment
+            .merge(env)
+            .extract()
+            .map_err(|errors| ConfigError::Invalid(errors.into_iter().map(describe).collect()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what types alone cannot: ranges, formats and how settings relate.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        let mut check = |ok: bool, key: &str, problem: &str| {
+            if !ok {
+                problems.push(format!("{key}: {problem}"));
+            }
+        };
+        check(
+            self.server.body_limit_bytes >= 1024,
+            "server.body_limit_bytes",
+            "must be at least 1024 bytes",
+        );
+        for (key, value) in [
+            ("deadlines.chat", self.deadlines.chat),
+            ("deadlines.brain", self.deadlines.brain),
+            ("deadlines.agent", self.deadlines.agent),
+            ("deadlines.upload", self.deadlines.upload),
+            ("deadlines.default", self.deadlines.default),
+        ] {
+            check(!value.is_zero(), key, "must be longer than zero");
+        }
+        check(
+            self.database.url.starts_with("sqlite:"),
+            "database.url",
+            "must be a sqlite:// URL such as \"sqlite://data/alice.db\"",
+        );
+        check(
+            self.database.max_connections >= 1,
+            "database.max_connections",
+            "must be at least 1",
+        );
+        check(
+            self.database.cache_size_mib >= 1,
+            "database.cache_size_mib",
+            "must be at least 1",
+        );
+        check(
+            is_http_url(&self.ollama.url),
+            "ollama.url",
+            "must start with http:// or https:// and name a host, e.g. \"http://127.0.0.1:11434\"",
+        );
+        check(
+            !self.ollama.model.trim().is_empty(),
+            "ollama.model",
+            "must name a model, e.g. \"gpt-oss:20b\"",
+        );
+        check(
+            is_keep_alive(&self.ollama.keep_alive),
+            "ollama.keep_alive",
+            "must be a duration such as \"15m\", a number of seconds, \"0\" or \"-1\"",
+        );
+        check(
+            !self.ollama.connect_timeout.is_zero(),
+            "ollama.connect_timeout",
+            "must be longer than zero",
+        );
+        check(
+            !self.ollama.probe_interval.is_zero(),
+            "ollama.probe_interval",
+            "must be longer than zero",
+        );
+        check(
+            (256..=1_048_576).contains(&self.chat.num_ctx),
+            "chat.num_ctx",
+            "must be between 256 and 1048576 tokens",
+        );
+        check(
+            self.chat.max_tokens >= 1 && self.chat.max_tokens < self.chat.num_ctx,
+            "chat.max_tokens",
+            "must be at least 1 and smaller than chat.num_ctx, so the prompt has room",
+        );
+        check(
+            (0.0..=2.0).contains(&self.chat.temperature),
+            "chat.temperature",
+            "must be between 0.0 and 2.0",
+        );
+        check(
+            self.chat.max_message_chars >= 1,
+            "chat.max_message_chars",
+            "must be at least 1",
+        );
+        check(
+            self.chat.history_messages <= 1000,
+            "chat.history_messages",
+            "must be at most 1000",
+        );
+        check(
+            !self.log.level.trim().is_empty(),
+            "log.level",
+            "must not be empty; use e.g. \"info\"",
+        );
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+}
+
+/// One figment error as "key: problem (from where)", naming the exact environment variable
+/// when the value came from one.
+fn describe(error: figment::Error) -> String {
+    let key = error.path.join(".").to_ascii_lowercase();
+    let origin = match &error.metadata {
+        Some(meta) if meta.name.contains("environment") => format!(
+            "environment variable ALICE_{}",
+            error.path.join("__").to_ascii_uppercase()
+        ),
+        Some(meta) => match &meta.source {
+            Some(source) => source.to_string(),
+            None => meta.name.to_string(),
+        },
+        None => "configuration".to_owned(),
+    };
+    if key.is_empty() {
+        format!("{} (from {origin})", error.kind)
+    } else {
+        format!("{key}: {} (from {origin})", error.kind)
+    }
+}
+
+fn is_http_url(url: &str) -> bool {
+    ["http://", "https://"]
+        .iter()
+        .filter_map(|scheme| url.strip_prefix(scheme))
+        .any(|rest| !rest.is_empty() && !rest.starts_with('/'))
+}
+
+/// Ollama accepts a Go duration ("15m", "1h30m"), a number of seconds, 0 or a negative number.
+fn is_keep_alive(value: &str) -> bool {
+    let value = value.trim();
+    if value.parse::<i64>().is_ok() {
+        return true;
+    }
+    let body = value.strip_prefix('-').unwrap_or(value);
+    !body.is_empty()
+        && body.chars().next().is_some_and(|c| c.is_ascii_digit())
+        && body.chars().all(|c| c.is_ascii_digit() || "hms.".contains(c))
+        && body.chars().last().is_some_and(|c| "hms".contains(c))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use figment::Jail;
+
+    fn load_err(jail: &mut Jail) -> String {
+        let _ = jail;
+        Config::load(None).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn defaults_are_valid_and_match_the_spec() {
+        Jail::expect_with(|_| {
+            let config = Config::load(None).unwrap();
+            assert_eq!(config.server.bind.to_string(), "127.0.0.1:8000");
+            assert_eq!(config.chat.num_ctx, 4096);
+            assert_eq!(config.ollama.keep_alive, "15m");
+            assert_eq!(config.deadlines.chat, Duration::from_secs(30));
+            assert_eq!(config.database.busy_timeout, Duration::from_secs(30));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn file_then_environment_override_defaults() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "alice.toml",
+                "[ollama]\nmodel = \"llama3.2:3b\"\n[chat]\nnum_ctx = 8192\n",
+            )?;
+            jail.set_env("ALICE_CHAT__NUM_CTX", "3000");
+            jail.set_env("ALICE_DEADLINES__CHAT", "5s");
+            let config = Config::load(None).unwrap();
+            assert_eq!(config.ollama.model, "llama3.2:3b");
+            assert_eq!(config.chat.num_ctx, 3000, "environment beats the file");
+            assert_eq!(config.deadlines.chat, Duration::from_secs(5));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn explicit_path_must_exist() {
+        Jail::expect_with(|_| {
+            let err = Config::load(Some(Path::new("nowhere.toml"))).unwrap_err();
+            assert!(err.to_string().contains("nowhere.toml"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_key_in_file_is_named() {
+        Jail::expect_with(|jail| {
+            jail.create_file("alice.toml", "[chat]\nnum_ctxx = 1\n")?;
+            let err = load_err(jail);
+            assert!(err.contains("num_ctxx"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn wrong_type_from_environment_names_key_and_variable() {
+        Jail::expect_with(|jail| {
+            jail.set_env("ALICE_SERVER__BIND", "not-an-address");
+            let err = load_err(jail);
+            assert!(err.contains("server.bind"), "{err}");
+            assert!(err.contains("ALICE_SERVER__BIND"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn test_service_variables_are_not_config_keys() {
+        Jail::expect_with(|jail| {
+            jail.set_env("ALICE_TEST_POSTGRES_URL", "postgres://x");
+            jail.set_env("ALICE_CONFIG", "elsewhere.toml");
+            assert!(Config::load(None).is_ok());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn every_invalid_value_is_reported_with_its_key() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "alice.toml",
+                "[chat]\nnum_ctx = 1024\nmax_tokens = 2048\ntemperature = 3.0\n[ollama]\nurl = \"localhost:11434\"\nkeep_alive = \"soon\"\n",
+            )?;
+            let err = load_err(jail);
+            for key in [
+                "chat.max_tokens",
+                "chat.temperature",
+                "ollama.url",
+                "ollama.keep_alive",
+            ] {
+                assert!(err.contains(key), "{key} missing from: {err}");
+            }
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn deadlines_follow_the_path() {
+        let d = DeadlineConfig::default();
+        assert_eq!(d.for_path("/api/chat"), Duration::from_secs(30));
+        assert_eq!(d.for_path("/v1/chat/completions"), Duration::from_secs(30));
+        assert_eq!(d.for_path("/api/brain/status"), Duration::from_secs(15));
+        assert_eq!(d.for_path("/api/chatter"), Duration::from_secs(10));
+        assert_eq!(d.for_path("/health"), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn keep_alive_forms() {
+        for ok in ["15m", "1h30m", "0", "-1", "300", "2.5h"] {
+            assert!(is_keep_alive(ok), "{ok}");
+        }
+        for bad in ["", "soon", "m", "15x", "-"] {
+            assert!(!is_keep_alive(bad), "{bad}");
+        }
+    }
+}

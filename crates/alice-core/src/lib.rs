@@ -1,0 +1,12 @@
+//! The parts of Alice that every other crate needs and that depend on nothing of Alice:
+//!
+//! - [`config`]: the one typed configuration, read from `alice.toml` and `ALICE_*` environment
+//!   variables, validated once at start-up so the rest of the program never sees a bad value;
+//! - [`chat`]: the chat message types that travel from the HTTP API through the store to the
+//!   LLM backends.
+
+pub mod chat;
+pub mod config;
+
+pub use chat::{ChatMessage, Role};
+pub use config::{Config, ConfigError};

@@ -1,0 +1,282 @@
+//! NDJSON logging for Alice: one JSON object per line, `{ts, lvl, evt, req_id, ...}`.
+//!
+//! Alice tags each request with a `tracing` span that carries `req_id`; [`NdjsonLayer`] copies
+//! the fields of every span an event sits in onto the event's line, so the request id appears on
+//! every line a request causes, and never on another request's lines (span context follows the
+//! task, not a thread- or process-wide variable). `evt` names what happened (`request_done`,
+//! `listening`, ...); an event without one gets `"evt": "log"` and its text in `msg`.
+//!
+//! `tracing-subscriber`'s own JSON format nests fields and spans differently from the line
+//! schema Alice promises (see docs/logging.md), hence this small layer.
+
+use serde_json::{Map, Value};
+use std::fmt::Debug;
+use std::fs::{File, OpenOptions};
+use std::io::{self, LineWriter, Write};
+use std::path::Path;
+use std::sync::Mutex;
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// Why logging could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("log.level: {0} (use e.g. \"info\" or \"info,alice_llm=debug\")")]
+    Level(String),
+    #[error("log.file: cannot open {path}: {source}")]
+    File { path: String, source: io::Error },
+    #[error("logging was already set up in this process")]
+    AlreadySet,
+}
+
+/// Where lines go: standard output and/or an appended file.
+pub struct LogTargets<'a> {
+    pub level: &'a str,
+    pub stdout: bool,
+    pub file: Option<&'a Path>,
+}
+
+/// Installs the NDJSON layer as the process-wide subscriber.
+pub fn init(targets: LogTargets<'_>) -> Result<(), LogError> {
+    let filter =
+        EnvFilter::try_new(targets.level).map_err(|e| LogError::Level(e.to_string()))?;
+    let mut sinks: Vec<Box<dyn Write + Send>> = Vec::new();
+    if targets.stdout {
+        sinks.push(Box::new(io::stdout()));
+    }
+    if let Some(path) = targets.file {
+        sinks.push(Box::new(LineWriter::new(open_append(path)?)));
+    }
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(NdjsonLayer::new(sinks))
+        .try_init()
+        .map_err(|_| LogError::AlreadySet)
+}
+
+fn open_append(path: &Path) -> Result<File, LogError> {
+    let error = |source| LogError::File {
+        path: path.display().to_string(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(error)?;
+    }
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(error)
+}
+
+/// A `tracing` layer that writes each event as one JSON line to every sink.
+pub struct NdjsonLayer {
+    sinks: Mutex<Vec<Box<dyn Write + Send>>>,
+}
+
+impl NdjsonLayer {
+    pub fn new(sinks: Vec<Box<dyn Write + Send>>) -> Self {
+        Self {
+            sinks: Mutex::new(sinks),
+        }
+    }
+
+    fn write_line(&self, line: &[u8]) {
+        // A poisoned lock only means another thread panicked mid-write; keep logging.
+        let mut sinks = self.sinks.lock().unwrap_or_else(|p| p.into_inner());
+        for sink in sinks.iter_mut() {
+            // A log line that cannot be written has nowhere better to be reported.
+            let _ = sink.write_all(line).and_then(|()| sink.flush());
+        }
+    }
+}
+
+/// The fields recorded on a span, kept in the span's extensions.
+struct SpanFields(Map<String, Value>);
+
+impl<S> tracing_subscriber::Layer<S> for NdjsonLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let mut fields = JsonVisitor::default();
+        attrs.record(&mut fields);
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(SpanFields(fields.map));
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut extensions = span.extensions_mut();
+        if let Some(SpanFields(map)) = extensions.get_mut::<SpanFields>() {
+            let mut visitor = JsonVisitor {
+                map: std::mem::take(map),
+            };
+            values.record(&mut visitor);
+            *map = visitor.map;
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let mut line = Map::new();
+        line.insert(
+            "ts".into(),
+            Value::String(
+                chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            ),
+        );
+        line.insert("lvl".into(), Value::String(event.metadata().level().to_string()));
+        line.insert("evt".into(), Value::String("log".into()));
+        if let Some(scope) = ctx.event_scope(event) {
+            for span in scope.from_root() {
+                if let Some(SpanFields(fields)) = span.extensions().get::<SpanFields>() {
+                    line.extend(fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+            }
+        }
+        let mut fields = JsonVisitor::default();
+        event.record(&mut fields);
+        line.extend(fields.map);
+        line.insert(
+            "target".into(),
+            Value::String(event.metadata().target().to_owned()),
+        );
+        let mut bytes = Value::Object(line).to_string().into_bytes();
+        bytes.push(b'\n');
+        self.write_line(&bytes);
+    }
+}
+
+/// Turns `tracing` fields into JSON values, keeping numbers and booleans typed; the event's
+/// text lands in `msg`.
+#[derive(Default)]
+struct JsonVisitor {
+    map: Map<String, Value>,
+}
+
+impl JsonVisitor {
+    fn put(&mut self, field: &Field, value: Value) {
+        let name = match field.name() {
+            "message" => "msg",
+            other => other,
+        };
+        self.map.insert(name.to_owned(), value);
+    }
+}
+
+impl Visit for JsonVisitor {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.put(field, Value::from(value));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put(field, Value::from(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.put(field, Value::from(value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.put(field, Value::from(value));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.put(field, Value::from(value));
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.put(field, Value::String(value.to_string()));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
+        self.put(field, Value::String(format!("{value:?}")));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use std::sync::Arc;
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn lines(captured: &Captured) -> Vec<Value> {
+        String::from_utf8(captured.0.lock().unwrap().clone())
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn span_fields_reach_every_event_inside_and_none_outside() {
+        let captured = Captured::default();
+        let subscriber =
+            tracing_subscriber::registry().with(NdjsonLayer::new(vec![Box::new(captured.clone())]));
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("request", req_id = "abc-1");
+            span.in_scope(|| {
+                tracing::info!(evt = "request_done", status = 200_u64, "finished");
+            });
+            tracing::warn!(evt = "outside", "no request here");
+        });
+        let lines = lines(&captured);
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["req_id"], "abc-1");
+        assert_eq!(lines[0]["evt"], "request_done");
+        assert_eq!(lines[0]["status"], 200);
+        assert_eq!(lines[0]["lvl"], "INFO");
+        assert_eq!(lines[0]["msg"], "finished");
+        assert!(lines[0]["ts"].as_str().unwrap().ends_with('Z'));
+        assert!(lines[1].get("req_id").is_none());
+        assert_eq!(lines[1]["lvl"], "WARN");
+    }
+
+    #[test]
+    fn an_event_without_evt_is_a_plain_log_line() {
+        let captured = Captured::default();
+        let subscriber =
+            tracing_subscriber::registry().with(NdjsonLayer::new(vec![Box::new(captured.clone())]));
+        tracing::subscriber::with_default(subscriber, || tracing::info!("hello"));
+        let lines = lines(&captured);
+        assert_eq!(lines[0]["evt"], "log");
+        assert_eq!(lines[0]["msg"], "hello");
+    }
+
+    #[test]
+    fn fields_recorded_later_on_a_span_appear() {
+        let captured = Captured::default();
+        let subscriber =
+            tracing_subscriber::registry().with(NdjsonLayer::new(vec![Box::new(captured.clone())]));
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("request", req_id = "r", conversation_id = tracing::field::Empty);
+            span.record("conversation_id", "c-9");
+            span.in_scope(|| tracing::info!(evt = "x"));
+        });
+        assert_eq!(lines(&captured)[0]["conversation_id"], "c-9");
+    }
+
+    #[test]
+    fn a_bad_level_names_the_key() {
+        let err = init(LogTargets {
+            level: "info,[[[",
+            stdout: false,
+            file: None,
+        })
+        .unwrap_err();
+        assert!(err.to_string().starts_with("log.level"), "{err}");
+    }
+}

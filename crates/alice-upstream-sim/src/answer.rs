@@ -1,0 +1,213 @@
+//! The deterministic "model": what it answers, split into tokens, cut by limits.
+//!
+//! The answer depends only on the conversation, so a test can compute the text it
+//! expects with [`answer_for`] and compare it with what came over the wire.
+
+use serde::{Deserialize, Serialize};
+
+/// How many characters of the last user message are quoted back.
+const QUOTE_CHARS: usize = 80;
+
+/// One chat message as the simulator sees it (text only).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimMessage {
+    pub role: String,
+    pub content: String,
+}
+
+impl SimMessage {
+    pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
+        Self {
+            role: role.into(),
+            content: content.into(),
+        }
+    }
+}
+
+/// The full answer to a conversation, before any length limit or stop sequence.
+///
+/// It quotes the first 80 characters of the last user message (whitespace runs
+/// folded to one space) and states how many messages (all roles) were received.
+pub fn answer_for(messages: &[SimMessage]) -> String {
+    let count = messages.len();
+    let noun = if count == 1 {
+        "meddelande"
+    } else {
+        "meddelanden"
+    };
+    match messages.iter().rev().find(|m| m.role == "user") {
+        Some(last) => {
+            let folded = last.content.split_whitespace().collect::<Vec<_>>().join(" ");
+            let quoted: String = folded.chars().take(QUOTE_CHARS).collect();
+            format!("Hej! Du skrev: \"{quoted}\". Jag ser {count} {noun} i samtalet.")
+        }
+        None => format!("Hej! Jag ser {count} {noun} i samtalet, men inget från dig."),
+    }
+}
+
+/// Splits text into tokens at word boundaries, each token carrying the whitespace
+/// before its word (`"Hej! Du skrev:"` -> `["Hej!", " Du", " skrev:"]`).
+/// Concatenating the tokens gives back the text exactly.
+pub fn tokenize(text: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    let mut current = String::new();
+    let mut in_word = false;
+    for ch in text.chars() {
+        let space = ch.is_whitespace();
+        if space && in_word {
+            tokens.push(std::mem::take(&mut current));
+            in_word = false;
+        }
+        if !space {
+            in_word = true;
+        }
+        current.push(ch);
+    }
+    if !current.is_empty() {
+        tokens.push(current);
+    }
+    tokens
+}
+
+/// Words in the prompt: the simulator's deterministic prompt token count.
+pub fn prompt_token_count(messages: &[SimMessage]) -> u64 {
+    messages
+        .iter()
+        .map(|m| m.content.split_whitespace().count() as u64)
+        .sum()
+}
+
+/// Why generation ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Finish {
+    /// The answer ended or a stop sequence was met.
+    Stop,
+    /// The token limit (`num_predict` / `max_tokens`) was reached.
+    Length,
+}
+
+impl Finish {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Finish::Stop => "stop",
+            Finish::Length => "length",
+        }
+    }
+}
+
+/// What will be generated for one request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub tokens: Vec<String>,
+    pub finish: Finish,
+    pub prompt_tokens: u64,
+}
+
+impl Plan {
+    /// Works out the tokens for `messages`: the answer is cut before the earliest
+    /// stop sequence it contains, then limited to `max_tokens` tokens (if set).
+    pub fn new(messages: &[SimMessage], max_tokens: Option<u64>, stop: &[String]) -> Self {
+        let mut text = answer_for(messages);
+        let cut = stop
+            .iter()
+            .filter(|s| !s.is_empty())
+            .filter_map(|s| text.find(s.as_str()))
+            .min();
+        if let Some(at) = cut {
+            text.truncate(at);
+        }
+        let mut tokens = tokenize(&text);
+        let mut finish = Finish::Stop;
+        if let Some(limit) = max_tokens.and_then(|n| usize::try_from(n).ok())
+            && limit < tokens.len()
+        {
+            tokens.truncate(limit);
+            finish = Finish::Length;
+        }
+        Plan {
+            tokens,
+            finish,
+            prompt_tokens: prompt_token_count(messages),
+        }
+    }
+
+    pub fn text(&self) -> String {
+        self.tokens.concat()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn convo() -> Vec<SimMessage> {
+        vec![
+            SimMessage::new("system", "Du är Alice."),
+            SimMessage::new("user", "Vad heter du?"),
+            SimMessage::new("assistant", "Alice."),
+            SimMessage::new("user", "Och  vad\ngör du?"),
+        ]
+    }
+
+    #[test]
+    fn answer_quotes_last_user_message_and_counts_all_messages() {
+        assert_eq!(
+            answer_for(&convo()),
+            "Hej! Du skrev: \"Och vad gör du?\". Jag ser 4 meddelanden i samtalet."
+        );
+        assert_eq!(
+            answer_for(&[SimMessage::new("user", "hej")]),
+            "Hej! Du skrev: \"hej\". Jag ser 1 meddelande i samtalet."
+        );
+        assert_eq!(
+            answer_for(&[SimMessage::new("system", "x")]),
+            "Hej! Jag ser 1 meddelande i samtalet, men inget från dig."
+        );
+    }
+
+    #[test]
+    fn long_messages_are_quoted_to_80_chars() {
+        let long = "å".repeat(200);
+        let answer = answer_for(&[SimMessage::new("user", long)]);
+        assert!(answer.contains(&format!("\"{}\"", "å".repeat(80))));
+    }
+
+    #[test]
+    fn tokens_keep_whitespace_and_concatenate_back() {
+        let text = "Hej! Du  skrev:\n\"x\". ";
+        let tokens = tokenize(text);
+        assert_eq!(tokens, ["Hej!", " Du", "  skrev:", "\n\"x\".", " "]);
+        assert_eq!(tokens.concat(), text);
+        let answer = answer_for(&convo());
+        assert_eq!(tokenize(&answer).concat(), answer);
+        assert!(tokenize("").is_empty());
+    }
+
+    #[test]
+    fn prompt_tokens_count_words_of_all_messages() {
+        assert_eq!(prompt_token_count(&convo()), 3 + 3 + 1 + 4);
+    }
+
+    #[test]
+    fn plan_applies_limit_and_stop() {
+        let messages = convo();
+        let full = Plan::new(&messages, None, &[]);
+        assert_eq!(full.text(), answer_for(&messages));
+        assert_eq!(full.finish, Finish::Stop);
+
+        let short = Plan::new(&messages, Some(3), &[]);
+        assert_eq!(short.tokens, ["Hej!", " Du", " skrev:"]);
+        assert_eq!(short.finish, Finish::Length);
+
+        let exact = Plan::new(&messages, Some(full.tokens.len() as u64), &[]);
+        assert_eq!(exact.finish, Finish::Stop);
+
+        let stopped = Plan::new(&messages, None, &["Jag".to_owned(), "skrev".to_owned()]);
+        assert_eq!(stopped.text(), "Hej! Du ");
+        assert_eq!(stopped.finish, Finish::Stop);
+
+        let ignored = Plan::new(&messages, None, &[String::new(), "zzz".to_owned()]);
+        assert_eq!(ignored.text(), answer_for(&messages));
+    }
+}
