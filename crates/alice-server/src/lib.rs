@@ -1,1 +1,208 @@
-//! placeholder
+//! Alice's HTTP server.
+//!
+//! Map of the crate:
+//! - [`routes`]: the route table;
+//! - [`api_chat`] and [`chat`]: `POST /api/chat` and the chat service behind it;
+//! - [`conversations`]: reading conversations back;
+//! - [`health`]: `/health`, `/ready` and the background probe of the backend;
+//! - [`request_context`]: request id, log span and deadline of every request;
+//! - [`error`]: the one mapping from failures to HTTP responses;
+//! - [`json_body`]: JSON bodies whose errors name the field;
+//! - [`context_budget`]: fitting history into the context window.
+//!
+//! Layers, outermost first: request context (id, span, deadline → 504) → panic catcher (→ 500
+//! with the request id) → body limit → routes.
+
+pub mod api_chat;
+pub mod chat;
+pub mod context_budget;
+pub mod conversations;
+pub mod error;
+pub mod health;
+pub mod json_body;
+pub mod request_context;
+pub mod routes;
+
+use alice_core::Config;
+use alice_llm::{OllamaClient, Provider};
+use alice_store::Store;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::response::{IntoResponse, Response};
+use error::ApiError;
+use health::ProbeReport;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// The body limit in force, for error messages.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyLimit(pub usize);
+
+/// What every handler shares. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+struct Shared {
+    config: Config,
+    store: Store,
+    backend: Arc<dyn Provider>,
+    probe: watch::Receiver<ProbeReport>,
+    started: Instant,
+}
+
+impl AppState {
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+    pub fn store(&self) -> &Store {
+        &self.0.store
+    }
+    pub fn backend(&self) -> &Arc<dyn Provider> {
+        &self.0.backend
+    }
+    pub fn probe_report(&self) -> ProbeReport {
+        self.0.probe.borrow().clone()
+    }
+    pub fn started(&self) -> Instant {
+        self.0.started
+    }
+    /// How answers name their source: "provider:model".
+    pub fn model_label(&self) -> String {
+        format!("{}:{}", self.0.backend.name(), self.0.backend.model())
+    }
+}
+
+/// Why Alice could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source} (set server.bind / ALICE_SERVER__BIND to a free address)")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] alice_store::StoreError),
+    #[error("{0}")]
+    Backend(#[from] alice_llm::LlmError),
+}
+
+/// The router with its layers, for a given state.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.config().server.body_limit_bytes;
+    routes::routes()
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::Extension(BodyLimit(body_limit)))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            request_context::request_context,
+        ))
+        .with_state(state)
+}
+
+async fn not_found(request: Request) -> ApiError {
+    ApiError::RouteNotFound {
+        method: request.method().to_string(),
+        path: request.uri().path().to_owned(),
+    }
+}
+
+async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::MethodNotAllowed {
+        method: request.method().to_string(),
+        path: request.uri().path().to_owned(),
+    }
+}
+
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let text = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    tracing::error!(evt = "handler_panicked", panic = %text);
+    ApiError::Internal.into_response()
+}
+
+/// A running Alice: its address, and a way to stop it.
+pub struct RunningServer {
+    addr: SocketAddr,
+    stop: CancellationToken,
+    server: JoinHandle<std::io::Result<()>>,
+    probe: JoinHandle<()>,
+    store: Store,
+}
+
+impl RunningServer {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting connections, lets requests in flight finish (up to
+    /// `server.shutdown_grace`), then closes the database.
+    pub async fn shutdown(self, grace: std::time::Duration) -> std::io::Result<()> {
+        self.stop.cancel();
+        let mut server = self.server;
+        let result = match tokio::time::timeout(grace, &mut server).await {
+            Ok(joined) => joined.unwrap_or_else(|e| Err(std::io::Error::other(e))),
+            Err(_) => {
+                tracing::warn!(evt = "shutdown_forced", grace_ms = grace.as_millis() as u64);
+                server.abort();
+                Ok(())
+            }
+        };
+        let _ = self.probe.await;
+        self.store.close().await;
+        tracing::info!(evt = "stopped");
+        result
+    }
+}
+
+/// Opens the database, starts the backend probe and serves HTTP on `config.server.bind`
+/// (port 0 picks a free port; see [`RunningServer::addr`]).
+pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+    let store = Store::open(&config.database).await?;
+    let backend: Arc<dyn Provider> = Arc::new(OllamaClient::new(&config.ollama)?);
+    let listener = TcpListener::bind(config.server.bind)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.server.bind,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: config.server.bind,
+        source,
+    })?;
+    let stop = CancellationToken::new();
+    let (probe_report, probe) =
+        health::spawn_probe(backend.clone(), config.ollama.probe_interval, stop.clone());
+    let state = AppState(Arc::new(Shared {
+        config,
+        store: store.clone(),
+        backend,
+        probe: probe_report,
+        started: Instant::now(),
+    }));
+    let app = router(state);
+    let shutdown = stop.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await
+    });
+    tracing::info!(evt = "listening", addr = %addr);
+    Ok(RunningServer {
+        addr,
+        stop,
+        server,
+        probe,
+        store,
+    })
+}

@@ -37,7 +37,11 @@ pub fn answer_for(messages: &[SimMessage]) -> String {
     };
     match messages.iter().rev().find(|m| m.role == "user") {
         Some(last) => {
-            let folded = last.content.split_whitespace().collect::<Vec<_>>().join(" ");
+            let folded = last
+                .content
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
             let quoted: String = folded.chars().take(QUOTE_CHARS).collect();
             format!("Hej! Du skrev: \"{quoted}\". Jag ser {count} {noun} i samtalet.")
         }

@@ -99,10 +99,7 @@ impl Faults {
             return None;
         }
         let max = Duration::from_secs(24 * 60 * 60);
-        Some(
-            Duration::try_from_secs_f64(1.0 / self.tokens_per_second)
-                .map_or(max, |d| d.min(max)),
-        )
+        Some(Duration::try_from_secs_f64(1.0 / self.tokens_per_second).map_or(max, |d| d.min(max)))
     }
 
     /// Checks the values a caller can get wrong; used by `PUT /sim/faults`.

@@ -113,10 +113,22 @@ mod tests {
         assert_eq!(card.digest, ModelCard::for_name("gpt-oss:20b").digest);
         assert_ne!(card.digest, ModelCard::for_name("llama3.2:3b").digest);
 
-        assert_eq!(ModelCard::for_name("llama3.2:3b").details.parameter_size, "3B");
-        assert_eq!(ModelCard::for_name("qwen2.5:0.5b").details.parameter_size, "500M");
-        assert_eq!(ModelCard::for_name("phi3:3.8b").details.parameter_size, "3.8B");
+        assert_eq!(
+            ModelCard::for_name("llama3.2:3b").details.parameter_size,
+            "3B"
+        );
+        assert_eq!(
+            ModelCard::for_name("qwen2.5:0.5b").details.parameter_size,
+            "500M"
+        );
+        assert_eq!(
+            ModelCard::for_name("phi3:3.8b").details.parameter_size,
+            "3.8B"
+        );
         assert_eq!(ModelCard::for_name("mistral").details.parameter_size, "7B");
-        assert_eq!(ModelCard::for_name("x:latest").parameter_count, 7_000_000_000);
+        assert_eq!(
+            ModelCard::for_name("x:latest").parameter_count,
+            7_000_000_000
+        );
     }
 }

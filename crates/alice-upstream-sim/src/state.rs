@@ -62,7 +62,9 @@ pub(crate) struct SimState {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl SimState {
@@ -352,6 +354,11 @@ impl KeepAlive {
     }
 }
 
+/// True when `keep_alive` asks to unload the model now (`0`, `"0"`, `"0s"`, ...).
+pub(crate) fn keep_alive_is_zero(value: &serde_json::Value) -> bool {
+    KeepAlive::parse(value) == KeepAlive::For(Duration::ZERO)
+}
+
 /// Parses durations like "300ms", "15m", "1h30m", "2.5s".
 fn parse_go_duration(text: &str) -> Option<Duration> {
     let mut total = 0.0_f64;
@@ -406,8 +413,14 @@ mod tests {
     #[test]
     fn keep_alive_forms() {
         assert_eq!(KeepAlive::parse(&json!(0)), KeepAlive::For(Duration::ZERO));
-        assert_eq!(KeepAlive::parse(&json!("0")), KeepAlive::For(Duration::ZERO));
-        assert_eq!(KeepAlive::parse(&json!("0s")), KeepAlive::For(Duration::ZERO));
+        assert_eq!(
+            KeepAlive::parse(&json!("0")),
+            KeepAlive::For(Duration::ZERO)
+        );
+        assert_eq!(
+            KeepAlive::parse(&json!("0s")),
+            KeepAlive::For(Duration::ZERO)
+        );
         assert_eq!(KeepAlive::parse(&json!(-1)), KeepAlive::Forever);
         assert_eq!(KeepAlive::parse(&json!("-1m")), KeepAlive::Forever);
         assert_eq!(
@@ -424,6 +437,18 @@ mod tests {
         );
         assert_eq!(KeepAlive::parse(&json!("soon")), KeepAlive::Default);
         assert_eq!(KeepAlive::parse(&json!(null)), KeepAlive::Default);
+        for zero in [json!(0), json!(0.0), json!("0"), json!("0s"), json!("0m")] {
+            assert!(keep_alive_is_zero(&zero), "{zero}");
+        }
+        for other in [
+            json!(-1),
+            json!("5m"),
+            json!("0.5s"),
+            json!(null),
+            json!(""),
+        ] {
+            assert!(!keep_alive_is_zero(&other), "{other}");
+        }
     }
 
     #[test]

@@ -1,0 +1,50 @@
+//! The one error type of the LLM layer.
+
+use std::fmt;
+use std::time::Duration;
+
+/// What kind of failure a backend had. The API maps each kind to a status code in one place.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// No connection could be made (refused, DNS, connect timeout).
+    Unreachable,
+    /// The backend is up but refuses more work for now (Ollama's 503 "server busy", 429).
+    Busy { retry_after: Option<Duration> },
+    /// The backend does not have the model.
+    ModelNotFound,
+    /// The backend rejected the request as malformed (4xx other than the above).
+    Rejected { status: u16 },
+    /// The backend failed (5xx other than busy).
+    Failed { status: u16 },
+    /// The stream broke after it had started: an error line, a dropped connection, or an end
+    /// without the final line.
+    StreamBroken,
+    /// The backend answered something that is not its protocol.
+    Protocol,
+}
+
+/// A failure of one backend, with what to do about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LlmError {
+    /// The backend's name, e.g. "ollama".
+    pub backend: String,
+    /// The address Alice tried.
+    pub url: String,
+    pub kind: ErrorKind,
+    /// What happened, in the backend's words where it gave any.
+    pub detail: String,
+    /// What an operator can do about it.
+    pub advice: String,
+}
+
+impl fmt::Display for LlmError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} at {}: {}. {}",
+            self.backend, self.url, self.detail, self.advice
+        )
+    }
+}
+
+impl std::error::Error for LlmError {}

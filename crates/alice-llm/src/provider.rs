@@ -1,0 +1,79 @@
+//! The contract every backend fulfils.
+
+use crate::LlmError;
+use alice_core::ChatMessage;
+use async_trait::async_trait;
+use futures_util::stream::BoxStream;
+use serde::Serialize;
+
+/// One chat request as Alice asks it of a backend.
+#[derive(Clone, Debug)]
+pub struct ChatRequest {
+    pub messages: Vec<ChatMessage>,
+    /// Most tokens to generate.
+    pub max_tokens: u32,
+    pub temperature: f32,
+    /// Context window to ask for (backends that take one).
+    pub num_ctx: u32,
+    /// Sequences that end generation.
+    pub stop: Vec<String>,
+}
+
+/// Why generation ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// The model finished (or hit a stop sequence).
+    Stop,
+    /// `max_tokens` was reached: the answer is truncated.
+    Length,
+    /// Anything else the backend reported.
+    Other(String),
+}
+
+/// The end of a successful generation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Completion {
+    pub finish_reason: FinishReason,
+    pub prompt_tokens: Option<u64>,
+    pub completion_tokens: Option<u64>,
+    /// The backend's own measure of the whole request, when it reports one.
+    pub upstream_total_ms: Option<u64>,
+}
+
+/// What a backend's stream yields: text, then exactly one `Done` on success.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChatEvent {
+    Delta(String),
+    Done(Completion),
+}
+
+pub type ChatStream = BoxStream<'static, Result<ChatEvent, LlmError>>;
+
+/// What a background probe found out about a backend.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BackendHealth {
+    pub reachable: bool,
+    pub model_available: bool,
+    /// The model's own context length, when the backend reports it.
+    pub context_length: Option<u64>,
+    /// What went wrong, and what to do, when something did.
+    pub error: Option<String>,
+}
+
+/// An LLM backend.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// Short name used in logs, errors and the `model` field: "ollama".
+    fn name(&self) -> &str;
+    /// The model this backend asks for.
+    fn model(&self) -> &str;
+    /// The backend's base address.
+    fn url(&self) -> &str;
+    /// Starts a generation. Returns once the backend has accepted the request (status line and
+    /// headers read); the text follows on the stream.
+    async fn chat_stream(&self, request: ChatRequest) -> Result<ChatStream, LlmError>;
+    /// Checks that the backend answers and has the model. Never panics; failures are in the
+    /// result.
+    async fn probe(&self) -> BackendHealth;
+}

@@ -1,0 +1,134 @@
+//! `POST /api/chat`: Alice's native chat endpoint, as JSON or as Server-Sent Events.
+//!
+//! Both forms stream from the backend. The streaming form waits for the backend's first event
+//! before it commits to an SSE response, so a backend that fails before answering gets a proper
+//! HTTP error status rather than a 200 stream holding an error. After that, events are:
+//! `delta` (`{"delta": "text"}`) for each piece of the answer, then `done` with the same fields
+//! as the JSON reply, or `error` with the error body.
+
+use crate::AppState;
+use crate::chat::{self, ChatBody, Generation, PreparedTurn};
+use crate::error::ApiError;
+use crate::json_body::JsonBody;
+use crate::request_context::RequestContext;
+use alice_llm::{ChatEvent, ChatStream, ErrorKind, LlmError};
+use axum::Extension;
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use std::convert::Infallible;
+use tracing::{Instrument, Span};
+
+pub async fn chat(
+    State(state): State<AppState>,
+    Extension(context): Extension<RequestContext>,
+    JsonBody(body): JsonBody<ChatBody>,
+) -> Result<Response, ApiError> {
+    let turn = chat::prepare(&state, &body).await?;
+    Span::current().record("conversation_id", tracing::field::display(turn.conversation_id()));
+    let mut upstream = state.backend().chat_stream(turn.backend_request(&state)).await?;
+    if !body.stream {
+        let mut generation = Generation::default();
+        while let Some(event) = upstream.next().await {
+            match event? {
+                ChatEvent::Delta(text) => generation.push(&text),
+                ChatEvent::Done(completion) => {
+                    generation.completion = Some(completion);
+                    let reply = chat::finish(&state, &context, turn, generation).await?;
+                    return Ok(axum::Json(reply).into_response());
+                }
+            }
+        }
+        return Err(ended_early(&state).into());
+    }
+    let first = match upstream.next().await {
+        Some(Ok(event)) => event,
+        Some(Err(error)) => return Err(error.into()),
+        None => return Err(ended_early(&state).into()),
+    };
+    let events = sse_events(state, context, turn, first, upstream);
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()).into_response())
+}
+
+/// The SSE events of one answer. Runs while the client reads; if the client goes away the
+/// stream is dropped, which drops the backend request and so stops generation.
+fn sse_events(
+    state: AppState,
+    context: RequestContext,
+    turn: PreparedTurn,
+    first: ChatEvent,
+    mut upstream: ChatStream,
+) -> impl futures_util::Stream<Item = Result<Event, Infallible>> {
+    let span = Span::current();
+    async_stream::stream! {
+        let mut generation = Generation::default();
+        let mut pending = Some(first);
+        loop {
+            let event = match pending.take() {
+                Some(event) => Some(Ok(event)),
+                None => match tokio::time::timeout_at(context.deadline, upstream.next()).await {
+                    Ok(event) => event,
+                    Err(_) => {
+                        let error = ApiError::DeadlineExceeded {
+                            path: context.path.clone(),
+                            timeout: context.timeout,
+                        };
+                        yield Ok(error_event(&span, &context, &error));
+                        break;
+                    }
+                },
+            };
+            match event {
+                Some(Ok(ChatEvent::Delta(text))) => {
+                    generation.push(&text);
+                    yield Ok(Event::default().event("delta").data(json!({ "delta": text }).to_string()));
+                }
+                Some(Ok(ChatEvent::Done(completion))) => {
+                    generation.completion = Some(completion);
+                    let finished = chat::finish(&state, &context, turn, generation)
+                        .instrument(span.clone())
+                        .await;
+                    match finished {
+                        Ok(reply) => {
+                            let data = serde_json::to_string(&reply).unwrap_or_default();
+                            yield Ok(Event::default().event("done").data(data));
+                        }
+                        Err(error) => yield Ok(error_event(&span, &context, &error)),
+                    }
+                    break;
+                }
+                Some(Err(error)) => {
+                    yield Ok(error_event(&span, &context, &ApiError::from(error)));
+                    break;
+                }
+                None => {
+                    yield Ok(error_event(&span, &context, &ApiError::from(ended_early(&state))));
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// An `error` event: the error body, logged under the request's span (the stream is polled
+/// outside the request's task-local scope, so the request id is set here).
+fn error_event(span: &Span, context: &RequestContext, error: &ApiError) -> Event {
+    tracing::warn!(parent: span, evt = "stream_failed", code = error.code(), error = %error);
+    let mut body: Value = error.body();
+    body["request_id"] = json!(context.request_id);
+    body["status"] = json!(error.status().as_u16());
+    Event::default().event("error").data(body.to_string())
+}
+
+fn ended_early(state: &AppState) -> LlmError {
+    let backend = state.backend();
+    LlmError {
+        backend: backend.name().to_owned(),
+        url: backend.url().to_owned(),
+        kind: ErrorKind::StreamBroken,
+        detail: "the answer ended before the backend said it was done".into(),
+        advice: "try again; if it repeats, see the backend's log".into(),
+    }
+}

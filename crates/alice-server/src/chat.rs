@@ -1,0 +1,282 @@
+//! The chat service: from a user's message to a stored, answered turn.
+//!
+//! [`prepare`] checks the input, finds (or plans) the conversation, loads its history and fits
+//! it into the context window; the HTTP layer then streams the backend's answer into a
+//! [`Generation`]; [`finish`] stores the user's message and the answer in one transaction and
+//! builds the reply. A turn that fails or is abandoned before it finishes stores nothing, so a
+//! conversation never holds a question without its answer.
+
+use crate::AppState;
+use crate::context_budget::{DoesNotFit, fit_prompt};
+use crate::error::ApiError;
+use crate::request_context::RequestContext;
+use alice_core::{ChatMessage, Role};
+use alice_llm::{ChatRequest, Completion, FinishReason};
+use alice_store::{ConversationTarget, NewMessage, NewTurn};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+/// The user a conversation belongs to when the request names none.
+pub const ANONYMOUS_USER: &str = "anonymous";
+const MAX_USERNAME_CHARS: usize = 64;
+
+/// `POST /api/chat` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatBody {
+    pub message: String,
+    #[serde(default)]
+    pub conversation_id: Option<Uuid>,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub stream: bool,
+}
+
+/// A checked request, ready to go to a backend.
+#[derive(Debug)]
+pub struct PreparedTurn {
+    target: ConversationTarget,
+    conversation_id: Uuid,
+    user_message: String,
+    user_message_at: DateTime<Utc>,
+    /// System prompt, fitted history and the new message.
+    pub prompt: Vec<ChatMessage>,
+}
+
+impl PreparedTurn {
+    pub fn conversation_id(&self) -> Uuid {
+        self.conversation_id
+    }
+
+    /// What to ask the backend.
+    pub fn backend_request(&self, state: &AppState) -> ChatRequest {
+        let chat = &state.config().chat;
+        ChatRequest {
+            messages: self.prompt.clone(),
+            max_tokens: chat.max_tokens,
+            temperature: chat.temperature,
+            num_ctx: chat.num_ctx,
+            stop: Vec::new(),
+        }
+    }
+}
+
+/// The answer as it arrives.
+#[derive(Debug, Default)]
+pub struct Generation {
+    pub text: String,
+    pub first_token_at: Option<Instant>,
+    pub completion: Option<Completion>,
+}
+
+impl Generation {
+    pub fn push(&mut self, delta: &str) {
+        if self.first_token_at.is_none() {
+            self.first_token_at = Some(Instant::now());
+        }
+        self.text.push_str(delta);
+    }
+}
+
+/// What `POST /api/chat` answers (and the final SSE event carries).
+#[derive(Debug, Serialize)]
+pub struct ChatReply {
+    pub response: String,
+    pub conversation_id: Uuid,
+    pub message_id: Uuid,
+    /// The provider and model that answered, e.g. "ollama:gpt-oss:20b".
+    pub model: String,
+    /// Milliseconds from Alice receiving the request to the first token of the answer.
+    pub ttft_ms: Option<u64>,
+    /// Milliseconds from Alice receiving the request to the stored, complete answer.
+    pub total_ms: u64,
+    pub cached: bool,
+    /// When the answer was complete (RFC 3339, UTC).
+    pub timestamp: DateTime<Utc>,
+    pub request_id: String,
+    pub finish_reason: FinishReason,
+    pub prompt_tokens: Option<u64>,
+    pub completion_tokens: Option<u64>,
+}
+
+/// Checks the request, loads the conversation's history and fits the prompt.
+pub async fn prepare(
+    state: &AppState,
+    body: &ChatBody,
+) -> Result<PreparedTurn, ApiError> {
+    let chat = &state.config().chat;
+    let message = body.message.trim();
+    if message.is_empty() {
+        return Err(ApiError::invalid("message", "the message is empty; write something to Alice"));
+    }
+    let length = message.chars().count();
+    if length > chat.max_message_chars {
+        return Err(ApiError::invalid(
+            "message",
+            format!(
+                "the message has {length} characters; the limit is {} (chat.max_message_chars)",
+                chat.max_message_chars
+            ),
+        ));
+    }
+    if let Some(user) = &body.user {
+        check_username(user)?;
+    }
+    let user_message_at = Utc::now();
+
+    let (target, conversation_id, history) = match body.conversation_id {
+        Some(id) => {
+            let conversation = state
+                .store()
+                .conversation(id)
+                .await?
+                .filter(|c| body.user.as_ref().is_none_or(|user| *user == c.username))
+                .ok_or_else(|| ApiError::ConversationNotFound(id.to_string()))?;
+            let history = state
+                .store()
+                .recent_messages(conversation.id, chat.history_messages)
+                .await?
+                .into_iter()
+                .map(|m| ChatMessage::new(m.role, m.content))
+                .collect();
+            (ConversationTarget::Existing(id), id, history)
+        }
+        None => {
+            let id = Uuid::now_v7();
+            let username = body.user.clone().unwrap_or_else(|| ANONYMOUS_USER.to_owned());
+            (ConversationTarget::New { id, username }, id, Vec::new())
+        }
+    };
+
+    let system = (!chat.system_prompt.trim().is_empty())
+        .then(|| ChatMessage::new(Role::System, chat.system_prompt.clone()));
+    let prompt = fit_prompt(
+        system,
+        history,
+        ChatMessage::new(Role::User, message),
+        chat.num_ctx,
+        chat.max_tokens,
+    )
+    .map_err(|DoesNotFit { needed, available }| {
+        ApiError::invalid(
+            "message",
+            format!(
+                "the message needs about {needed} tokens with the system prompt, but the context \
+                 window leaves {available} (chat.num_ctx minus chat.max_tokens); shorten it"
+            ),
+        )
+    })?;
+    Ok(PreparedTurn {
+        target,
+        conversation_id,
+        user_message: message.to_owned(),
+        user_message_at,
+        prompt,
+    })
+}
+
+/// Stores the turn and builds the reply. Called once the backend's stream is done.
+pub async fn finish(
+    state: &AppState,
+    context: &RequestContext,
+    turn: PreparedTurn,
+    generation: Generation,
+) -> Result<ChatReply, ApiError> {
+    let completion = generation.completion.unwrap_or(Completion {
+        finish_reason: FinishReason::Stop,
+        prompt_tokens: None,
+        completion_tokens: None,
+        upstream_total_ms: None,
+    });
+    let model = state.model_label();
+    let ttft_ms = generation
+        .first_token_at
+        .map(|at| millis(at.duration_since(context.received)));
+    let answered_at = Utc::now();
+    let total_ms = millis(context.received.elapsed());
+
+    let mut user = NewMessage::new(turn.user_message, turn.user_message_at);
+    user.prompt_tokens = completion.prompt_tokens.map(to_i64);
+    let mut assistant = NewMessage::new(generation.text.clone(), answered_at);
+    assistant.model_used = Some(model.clone());
+    assistant.response_time_ms = Some(to_i64(total_ms));
+    assistant.ttft_ms = ttft_ms.map(to_i64);
+    assistant.completion_tokens = completion.completion_tokens.map(to_i64);
+    let recorded = state
+        .store()
+        .record_turn(NewTurn {
+            conversation: turn.target,
+            request_id: context.request_id.clone(),
+            user,
+            assistant,
+        })
+        .await?;
+    tracing::info!(
+        evt = "chat_done",
+        conversation_id = %recorded.conversation_id,
+        model = %model,
+        ttft_ms,
+        total_ms,
+        upstream_ms = completion.upstream_total_ms,
+        completion_tokens = completion.completion_tokens,
+    );
+    Ok(ChatReply {
+        response: generation.text,
+        conversation_id: recorded.conversation_id,
+        message_id: recorded.assistant_message_id,
+        model,
+        ttft_ms,
+        total_ms,
+        cached: false,
+        timestamp: answered_at,
+        request_id: context.request_id.clone(),
+        finish_reason: completion.finish_reason,
+        prompt_tokens: completion.prompt_tokens,
+        completion_tokens: completion.completion_tokens,
+    })
+}
+
+/// A user name is a short identifier, safe in logs and URLs.
+fn check_username(user: &str) -> Result<(), ApiError> {
+    let fine = !user.is_empty()
+        && user.chars().count() <= MAX_USERNAME_CHARS
+        && user
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    if fine {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            "user",
+            format!(
+                "a user name is 1 to {MAX_USERNAME_CHARS} letters, digits or . _ - @ \
+                 (no spaces)"
+            ),
+        ))
+    }
+}
+
+fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_username;
+
+    #[test]
+    fn user_names() {
+        assert!(check_username("anna.svensson@example.se").is_ok());
+        assert!(check_username("Åsa_1").is_ok());
+        assert!(check_username("").is_err());
+        assert!(check_username("two words").is_err());
+        assert!(check_username(&"a".repeat(65)).is_err());
+    }
+}

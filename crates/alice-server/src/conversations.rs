@@ -1,0 +1,85 @@
+//! Reading conversations back: `GET /api/conversations/{id}` and `.../messages`.
+
+use crate::AppState;
+use crate::error::ApiError;
+use alice_store::StoredMessage;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::extract::rejection::QueryRejection;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const DEFAULT_PAGE: u32 = 100;
+const MAX_PAGE: u32 = 500;
+
+fn conversation_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| {
+        ApiError::invalid(
+            "conversation_id",
+            format!("{raw:?} is not a conversation id (a UUID such as 0192f0c4-...)"),
+        )
+    })
+}
+
+pub async fn get_conversation(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = conversation_id(&raw)?;
+    let conversation = state
+        .store()
+        .conversation(id)
+        .await?
+        .ok_or_else(|| ApiError::ConversationNotFound(id.to_string()))?;
+    Ok(Json(json!(conversation)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// Return messages after this message number (`seq`); 0 for the start.
+    #[serde(default)]
+    after: i64,
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct MessagesPage {
+    conversation_id: Uuid,
+    messages: Vec<StoredMessage>,
+    /// Pass as `after` to read the next page; absent on the last page.
+    next_after: Option<i64>,
+}
+
+pub async fn get_messages(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let id = conversation_id(&raw)?;
+    let Query(page) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    let limit = page.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::invalid(
+            "limit",
+            format!("limit must be between 1 and {MAX_PAGE}"),
+        ));
+    }
+    if page.after < 0 {
+        return Err(ApiError::invalid("after", "after must be 0 or more"));
+    }
+    if state.store().conversation(id).await?.is_none() {
+        return Err(ApiError::ConversationNotFound(id.to_string()));
+    }
+    let messages = state.store().messages(id, page.after, limit).await?;
+    let next_after = (messages.len() == limit as usize)
+        .then(|| messages.last().map(|m| m.seq))
+        .flatten();
+    Ok(Json(json!(MessagesPage {
+        conversation_id: id,
+        messages,
+        next_after,
+    })))
+}

@@ -1,0 +1,210 @@
+//! The one place where failures become HTTP responses.
+//!
+//! Every handler returns [`ApiError`] on failure; [`ApiError::status`] is an exhaustive match, so
+//! a new variant cannot compile until someone decides its status code. Bodies are
+//! `{error, detail, request_id}` (plus `field` for input errors): `error` is Swedish text an end
+//! user can be shown, `detail` is English for the operator or developer and says what to do.
+//! Internal error text (database messages and the like) goes to the log, never to the client.
+
+use crate::request_context::current_request_id;
+use alice_llm::{ErrorKind, LlmError};
+use alice_store::StoreError;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body or a parameter is malformed or breaks a limit.
+    #[error("invalid {field}: {detail}")]
+    InvalidInput { field: String, detail: String },
+    /// The body is larger than `server.body_limit_bytes`.
+    #[error("body larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("conversation {0} not found")]
+    ConversationNotFound(String),
+    #[error("no route for {method} {path}")]
+    RouteNotFound { method: String, path: String },
+    #[error("method {method} not allowed on {path}")]
+    MethodNotAllowed { method: String, path: String },
+    /// An LLM backend could not answer.
+    #[error("{0}")]
+    Backend(LlmError),
+    /// The request ran past its path's deadline.
+    #[error("deadline of {timeout:?} for {path} passed")]
+    DeadlineExceeded { path: String, timeout: Duration },
+    /// The database failed.
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    /// A bug: a handler panicked.
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    pub fn invalid(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::InvalidInput {
+            field: field.into(),
+            detail: detail.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidInput { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::ConversationNotFound(_) | Self::RouteNotFound { .. } => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Backend(error) => match error.kind {
+                ErrorKind::Unreachable | ErrorKind::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+                ErrorKind::ModelNotFound
+                | ErrorKind::Rejected { .. }
+                | ErrorKind::Failed { .. }
+                | ErrorKind::StreamBroken
+                | ErrorKind::Protocol => StatusCode::BAD_GATEWAY,
+            },
+            Self::DeadlineExceeded { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Self::Store(StoreError::ConversationNotFound(_)) => StatusCode::NOT_FOUND,
+            Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A short, stable code for clients and log lines.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidInput { .. } => "invalid_input",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::ConversationNotFound(_) => "conversation_not_found",
+            Self::RouteNotFound { .. } => "route_not_found",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::Backend(error) => match error.kind {
+                ErrorKind::Unreachable => "backend_unreachable",
+                ErrorKind::Busy { .. } => "backend_busy",
+                ErrorKind::ModelNotFound => "model_not_found",
+                ErrorKind::Rejected { .. } => "backend_rejected",
+                ErrorKind::Failed { .. } => "backend_failed",
+                ErrorKind::StreamBroken => "backend_stream_broken",
+                ErrorKind::Protocol => "backend_protocol",
+            },
+            Self::DeadlineExceeded { .. } => "deadline_exceeded",
+            Self::Store(StoreError::ConversationNotFound(_)) => "conversation_not_found",
+            Self::Store(_) => "database_unavailable",
+            Self::Internal => "internal",
+        }
+    }
+
+    /// Text for an end user, in Swedish.
+    fn user_message(&self) -> &'static str {
+        match self {
+            Self::InvalidInput { .. } => "Förfrågan är ogiltig. Kontrollera fältet som nämns.",
+            Self::PayloadTooLarge { .. } => "Förfrågan är för stor.",
+            Self::ConversationNotFound(_) | Self::Store(StoreError::ConversationNotFound(_)) => {
+                "Samtalet finns inte."
+            }
+            Self::RouteNotFound { .. } => "Adressen finns inte.",
+            Self::MethodNotAllowed { .. } => "Metoden stöds inte för den här adressen.",
+            Self::Backend(_) => "Språkmodellen svarar inte just nu. Försök igen om en stund.",
+            Self::DeadlineExceeded { .. } => "Svaret tog för lång tid. Försök igen.",
+            Self::Store(_) => "Databasen är inte tillgänglig just nu. Försök igen om en stund.",
+            Self::Internal => "Ett internt fel inträffade. Försök igen.",
+        }
+    }
+
+    /// English detail for the developer or operator: what happened and what to do.
+    fn detail(&self) -> String {
+        match self {
+            Self::InvalidInput { field, detail } => format!("{field}: {detail}"),
+            Self::PayloadTooLarge { limit } => format!(
+                "the body is larger than {limit} bytes; send less, or raise server.body_limit_bytes"
+            ),
+            Self::ConversationNotFound(id) => format!(
+                "no conversation {id}; leave conversation_id out to start a new one"
+            ),
+            Self::Store(StoreError::ConversationNotFound(id)) => format!(
+                "conversation {id} was removed; leave conversation_id out to start a new one"
+            ),
+            Self::RouteNotFound { method, path } => {
+                format!("no route for {method} {path}; see the README for the API")
+            }
+            Self::MethodNotAllowed { method, path } => {
+                format!("{path} does not take {method}; see the README for the API")
+            }
+            Self::Backend(error) => error.to_string(),
+            Self::DeadlineExceeded { path, timeout } => format!(
+                "{path} did not finish within its deadline of {} ms (deadlines.* in the config)",
+                timeout.as_millis()
+            ),
+            Self::Store(_) => {
+                "the database did not answer; see the server log for the cause".to_owned()
+            }
+            Self::Internal => {
+                "an internal error occurred; the server log has the details under this request id"
+                    .to_owned()
+            }
+        }
+    }
+
+    /// The JSON body, with the request id of the request being served.
+    pub fn body(&self) -> Value {
+        let mut body = json!({
+            "error": self.user_message(),
+            "code": self.code(),
+            "detail": self.detail(),
+            "request_id": current_request_id(),
+        });
+        match self {
+            Self::InvalidInput { field, .. } => body["field"] = json!(field),
+            Self::DeadlineExceeded { path, timeout } => {
+                body["path"] = json!(path);
+                body["timeout_ms"] = json!(timeout.as_millis() as u64);
+            }
+            Self::Backend(error) => {
+                body["backend"] = json!(error.backend);
+                body["backend_url"] = json!(error.url);
+            }
+            _ => {}
+        }
+        body
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Backend(LlmError {
+                kind: ErrorKind::Busy { retry_after },
+                ..
+            }) => Some(retry_after.unwrap_or(Duration::from_secs(5))),
+            Self::Backend(LlmError {
+                kind: ErrorKind::Unreachable,
+                ..
+            })
+            | Self::Store(_) => Some(Duration::from_secs(15)),
+            _ => None,
+        }
+    }
+}
+
+impl From<LlmError> for ApiError {
+    fn from(error: LlmError) -> Self {
+        Self::Backend(error)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::warn!(evt = "request_failed", code = self.code(), status = status.as_u16(), error = %self);
+        }
+        let retry_after = self.retry_after();
+        let mut response = (status, axum::Json(self.body())).into_response();
+        if let Some(after) = retry_after {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(after.as_secs().max(1)),
+            );
+        }
+        response
+    }
+}
