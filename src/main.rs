@@ -14,7 +14,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "alice", version, about = "Alice: a Swedish-first, privacy-first AI assistant server")]
+#[command(
+    name = "alice",
+    version,
+    about = "Alice: a Swedish-first, privacy-first AI assistant server"
+)]
 struct Cli {
     /// Configuration file (default: ./alice.toml when it exists).
     #[arg(long, global = true, env = "ALICE_CONFIG")]
@@ -46,7 +50,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("alice: cannot start the async runtime: {error}");

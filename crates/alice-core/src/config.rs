@@ -214,8 +214,9 @@ impl Default for ChatConfig {
             temperature: 0.3,
             history_messages: 8,
             max_message_chars: 8000,
-            system_prompt: "Du är Alice, en hjälpsam svensk AI-assistent. Svara kort och vänligt på svenska."
-                .to_owned(),
+            system_prompt:
+                "Du är Alice, en hjälpsam svensk AI-assistent. Svara kort och vänligt på svenska."
+                    .to_owned(),
         }
     }
 }
@@ -405,7 +406,9 @@ fn is_keep_alive(value: &str) -> bool {
     let body = value.strip_prefix('-').unwrap_or(value);
     !body.is_empty()
         && body.chars().next().is_some_and(|c| c.is_ascii_digit())
-        && body.chars().all(|c| c.is_ascii_digit() || "hms.".contains(c))
+        && body
+            .chars()
+            .all(|c| c.is_ascii_digit() || "hms.".contains(c))
         && body.chars().last().is_some_and(|c| "hms".contains(c))
 }
 

@@ -5,7 +5,9 @@
 //! line, the last with `done: true`. An error *during* a stream keeps HTTP 200 and arrives as an
 //! `{"error": "..."}` line, so every line is checked for one.
 
-use crate::provider::{BackendHealth, ChatEvent, ChatRequest, ChatStream, Completion, FinishReason};
+use crate::provider::{
+    BackendHealth, ChatEvent, ChatRequest, ChatStream, Completion, FinishReason,
+};
 use crate::{ErrorKind, LlmError, Provider};
 use alice_core::ChatMessage;
 use alice_core::config::OllamaConfig;
@@ -134,7 +136,10 @@ impl OllamaClient {
     }
 
     /// Passes a successful response through; turns any other into the matching error.
-    async fn check_status(&self, response: reqwest::Response) -> Result<reqwest::Response, LlmError> {
+    async fn check_status(
+        &self,
+        response: reqwest::Response,
+    ) -> Result<reqwest::Response, LlmError> {
         let status = response.status();
         if status.is_success() {
             return Ok(response);
@@ -247,7 +252,11 @@ impl Provider for OllamaClient {
                 format!(
                     "model {:?} is not among the server's models ({})",
                     self.model,
-                    if models.is_empty() { "none".to_owned() } else { models.join(", ") }
+                    if models.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        models.join(", ")
+                    }
                 ),
             );
             return BackendHealth {
@@ -279,7 +288,10 @@ impl OllamaClient {
         let chunk: Chunk = serde_json::from_str(line)
             .map_err(|e| self.protocol_error(&format!("{e} in line {line:?}")))?;
         if let Some(error) = chunk.error {
-            return Err(self.error(ErrorKind::StreamBroken, format!("error during the stream: {error}")));
+            return Err(self.error(
+                ErrorKind::StreamBroken,
+                format!("error during the stream: {error}"),
+            ));
         }
         if chunk.done {
             return Ok(ChatEvent::Done(Completion {
@@ -302,8 +314,7 @@ impl OllamaClient {
 
 /// Ollama names a model without a tag as `name:latest`.
 fn same_model(listed: &str, wanted: &str) -> bool {
-    listed == wanted
-        || (!wanted.contains(':') && listed.strip_suffix(":latest") == Some(wanted))
+    listed == wanted || (!wanted.contains(':') && listed.strip_suffix(":latest") == Some(wanted))
 }
 
 /// `keep_alive` goes to Ollama as a number when it is one, else as the duration string.
@@ -415,7 +426,10 @@ mod tests {
     #[test]
     fn a_token_line_is_a_delta() {
         let line = r#"{"model":"m","created_at":"t","message":{"role":"assistant","content":"Hej"},"done":false}"#;
-        assert_eq!(client().parse_line(line).unwrap(), ChatEvent::Delta("Hej".into()));
+        assert_eq!(
+            client().parse_line(line).unwrap(),
+            ChatEvent::Delta("Hej".into())
+        );
     }
 
     #[test]
@@ -434,14 +448,19 @@ mod tests {
 
     #[test]
     fn an_error_line_breaks_the_stream() {
-        let err = client().parse_line(r#"{"error":"out of memory"}"#).unwrap_err();
+        let err = client()
+            .parse_line(r#"{"error":"out of memory"}"#)
+            .unwrap_err();
         assert_eq!(err.kind, ErrorKind::StreamBroken);
         assert!(err.detail.contains("out of memory"));
     }
 
     #[test]
     fn garbage_is_a_protocol_error() {
-        assert_eq!(client().parse_line("<html>").unwrap_err().kind, ErrorKind::Protocol);
+        assert_eq!(
+            client().parse_line("<html>").unwrap_err().kind,
+            ErrorKind::Protocol
+        );
     }
 
     #[test]

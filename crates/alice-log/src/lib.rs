@@ -43,8 +43,7 @@ pub struct LogTargets<'a> {
 
 /// Installs the NDJSON layer as the process-wide subscriber.
 pub fn init(targets: LogTargets<'_>) -> Result<(), LogError> {
-    let filter =
-        EnvFilter::try_new(targets.level).map_err(|e| LogError::Level(e.to_string()))?;
+    let filter = EnvFilter::try_new(targets.level).map_err(|e| LogError::Level(e.to_string()))?;
     let mut sinks: Vec<Box<dyn Write + Send>> = Vec::new();
     if targets.stdout {
         sinks.push(Box::new(io::stdout()));
@@ -127,11 +126,12 @@ where
         let mut line = Map::new();
         line.insert(
             "ts".into(),
-            Value::String(
-                chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            ),
+            Value::String(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
         );
-        line.insert("lvl".into(), Value::String(event.metadata().level().to_string()));
+        line.insert(
+            "lvl".into(),
+            Value::String(event.metadata().level().to_string()),
+        );
         line.insert("evt".into(), Value::String("log".into()));
         if let Some(scope) = ctx.event_scope(event) {
             for span in scope.from_root() {
@@ -262,7 +262,11 @@ mod tests {
         let subscriber =
             tracing_subscriber::registry().with(NdjsonLayer::new(vec![Box::new(captured.clone())]));
         tracing::subscriber::with_default(subscriber, || {
-            let span = tracing::info_span!("request", req_id = "r", conversation_id = tracing::field::Empty);
+            let span = tracing::info_span!(
+                "request",
+                req_id = "r",
+                conversation_id = tracing::field::Empty
+            );
             span.record("conversation_id", "c-9");
             span.in_scope(|| tracing::info!(evt = "x"));
         });

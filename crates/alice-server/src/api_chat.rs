@@ -27,8 +27,14 @@ pub async fn chat(
     JsonBody(body): JsonBody<ChatBody>,
 ) -> Result<Response, ApiError> {
     let turn = chat::prepare(&state, &body).await?;
-    Span::current().record("conversation_id", tracing::field::display(turn.conversation_id()));
-    let mut upstream = state.backend().chat_stream(turn.backend_request(&state)).await?;
+    Span::current().record(
+        "conversation_id",
+        tracing::field::display(turn.conversation_id()),
+    );
+    let mut upstream = state
+        .backend()
+        .chat_stream(turn.backend_request(&state))
+        .await?;
     if !body.stream {
         let mut generation = Generation::default();
         while let Some(event) = upstream.next().await {
@@ -49,7 +55,9 @@ pub async fn chat(
         None => return Err(ended_early(&state).into()),
     };
     let events = sse_events(state, context, turn, first, upstream);
-    Ok(Sse::new(events).keep_alive(KeepAlive::default()).into_response())
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response())
 }
 
 /// The SSE events of one answer. Runs while the client reads; if the client goes away the

@@ -103,14 +103,14 @@ pub struct ChatReply {
 }
 
 /// Checks the request, loads the conversation's history and fits the prompt.
-pub async fn prepare(
-    state: &AppState,
-    body: &ChatBody,
-) -> Result<PreparedTurn, ApiError> {
+pub async fn prepare(state: &AppState, body: &ChatBody) -> Result<PreparedTurn, ApiError> {
     let chat = &state.config().chat;
     let message = body.message.trim();
     if message.is_empty() {
-        return Err(ApiError::invalid("message", "the message is empty; write something to Alice"));
+        return Err(ApiError::invalid(
+            "message",
+            "the message is empty; write something to Alice",
+        ));
     }
     let length = message.chars().count();
     if length > chat.max_message_chars {
@@ -146,7 +146,10 @@ pub async fn prepare(
         }
         None => {
             let id = Uuid::now_v7();
-            let username = body.user.clone().unwrap_or_else(|| ANONYMOUS_USER.to_owned());
+            let username = body
+                .user
+                .clone()
+                .unwrap_or_else(|| ANONYMOUS_USER.to_owned());
             (ConversationTarget::New { id, username }, id, Vec::new())
         }
     };

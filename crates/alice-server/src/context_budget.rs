@@ -68,8 +68,14 @@ mod tests {
     #[test]
     fn everything_fits_in_a_roomy_window() {
         let history = vec![msg(Role::User, 10), msg(Role::Assistant, 10)];
-        let prompt = fit_prompt(Some(msg(Role::System, 8)), history, msg(Role::User, 4), 4096, 2048)
-            .unwrap();
+        let prompt = fit_prompt(
+            Some(msg(Role::System, 8)),
+            history,
+            msg(Role::User, 4),
+            4096,
+            2048,
+        )
+        .unwrap();
         assert_eq!(prompt.len(), 4);
         assert_eq!(prompt[0].role, Role::System);
         assert_eq!(prompt[3].content.chars().count(), 4);
@@ -87,7 +93,13 @@ mod tests {
     #[test]
     fn a_message_too_large_for_the_window_is_refused() {
         let err = fit_prompt(None, vec![], msg(Role::User, 8000), 2048, 1024).unwrap_err();
-        assert_eq!(err, DoesNotFit { needed: 2004, available: 1024 });
+        assert_eq!(
+            err,
+            DoesNotFit {
+                needed: 2004,
+                available: 1024
+            }
+        );
     }
 
     #[test]

@@ -119,9 +119,9 @@ impl ApiError {
             Self::PayloadTooLarge { limit } => format!(
                 "the body is larger than {limit} bytes; send less, or raise server.body_limit_bytes"
             ),
-            Self::ConversationNotFound(id) => format!(
-                "no conversation {id}; leave conversation_id out to start a new one"
-            ),
+            Self::ConversationNotFound(id) => {
+                format!("no conversation {id}; leave conversation_id out to start a new one")
+            }
             Self::Store(StoreError::ConversationNotFound(id)) => format!(
                 "conversation {id} was removed; leave conversation_id out to start a new one"
             ),

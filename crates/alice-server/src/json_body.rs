@@ -20,13 +20,15 @@ where
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let limit = body_limit(&request);
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge { limit }
-            } else {
-                ApiError::invalid("body", format!("the body could not be read: {rejection}"))
-            }
-        })?;
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge { limit }
+                } else {
+                    ApiError::invalid("body", format!("the body could not be read: {rejection}"))
+                }
+            })?;
         parse(&bytes).map(JsonBody)
     }
 }
@@ -51,18 +53,17 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            // Broken JSON is the body's fault, whatever field the parser was inside.
+            return ApiError::invalid("body", format!("the body is not valid JSON: {inner}"));
+        }
         let field = if path == "." || path.is_empty() {
             // serde names an unknown or missing field only in its message.
             quoted_field(&inner.to_string()).unwrap_or_else(|| "body".to_owned())
         } else {
             path
         };
-        let detail = if inner.is_syntax() || inner.is_eof() {
-            format!("the body is not valid JSON: {inner}")
-        } else {
-            inner.to_string()
-        };
-        ApiError::invalid(field, detail)
+        ApiError::invalid(field, inner.to_string())
     })
 }
 
@@ -97,7 +98,10 @@ mod tests {
     #[test]
     fn errors_name_the_field() {
         assert_eq!(field_of(r#"{"message": 5}"#), "message");
-        assert_eq!(field_of(r#"{"message": "hej", "conversation_id": "x"}"#), "conversation_id");
+        assert_eq!(
+            field_of(r#"{"message": "hej", "conversation_id": "x"}"#),
+            "conversation_id"
+        );
         assert_eq!(field_of(r#"{}"#), "message");
         assert_eq!(field_of(r#"{"message": "hej", "mesage": "x"}"#), "mesage");
         assert_eq!(field_of(r#"{"message": "#), "body");

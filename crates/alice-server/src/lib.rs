@@ -80,7 +80,9 @@ impl AppState {
 /// Why Alice could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("cannot listen on {addr}: {source} (set server.bind / ALICE_SERVER__BIND to a free address)")]
+    #[error(
+        "cannot listen on {addr}: {source} (set server.bind / ALICE_SERVER__BIND to a free address)"
+    )]
     Bind {
         addr: SocketAddr,
         source: std::io::Error,
@@ -99,7 +101,9 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::Extension(BodyLimit(body_limit)))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             request_context::request_context,

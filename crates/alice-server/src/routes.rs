@@ -9,6 +9,12 @@ pub fn routes() -> Router<AppState> {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/api/chat", post(api_chat::chat))
-        .route("/api/conversations/{id}", get(conversations::get_conversation))
-        .route("/api/conversations/{id}/messages", get(conversations::get_messages))
+        .route(
+            "/api/conversations/{id}",
+            get(conversations::get_conversation),
+        )
+        .route(
+            "/api/conversations/{id}/messages",
+            get(conversations::get_messages),
+        )
 }

@@ -10,7 +10,9 @@
 mod model;
 mod sqlite;
 
-pub use model::{Conversation, ConversationTarget, NewMessage, NewTurn, RecordedTurn, StoredMessage};
+pub use model::{
+    Conversation, ConversationTarget, NewMessage, NewTurn, RecordedTurn, StoredMessage,
+};
 pub use sqlite::Store;
 
 /// What can go wrong in the store.
@@ -19,10 +21,7 @@ pub enum StoreError {
     #[error("cannot open the database at {url}: {source}")]
     Open { url: String, source: sqlx::Error },
     #[error("cannot create the database directory {dir}: {source}")]
-    CreateDir {
-        dir: String,
-        source: std::io::Error,
-    },
+    CreateDir { dir: String, source: std::io::Error },
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("conversation {0} does not exist")]

@@ -1,9 +1,9 @@
 //! The SQLite implementation of the store.
 
+use crate::StoreError;
 use crate::model::{
     Conversation, ConversationTarget, NewMessage, NewTurn, RecordedTurn, StoredMessage, title_from,
 };
-use crate::StoreError;
 use alice_core::Role;
 use alice_core::config::{DatabaseConfig, Synchronous};
 use chrono::{DateTime, Utc};
@@ -56,7 +56,10 @@ impl Store {
             .busy_timeout(config.busy_timeout)
             .foreign_keys(config.foreign_keys)
             // A negative cache_size is in KiB rather than pages.
-            .pragma("cache_size", format!("-{}", u64::from(config.cache_size_mib) * 1024));
+            .pragma(
+                "cache_size",
+                format!("-{}", u64::from(config.cache_size_mib) * 1024),
+            );
         create_parent_dir(options.get_filename())?;
         let pool = SqlitePoolOptions::new()
             .max_connections(config.max_connections)
@@ -186,7 +189,15 @@ impl Store {
             return Err(StoreError::ConversationNotFound(conversation_id));
         };
         let conversation = conversation_id.to_string();
-        insert_message(&mut tx, &conversation, count - 1, Role::User, &turn.user, &turn.request_id).await?;
+        insert_message(
+            &mut tx,
+            &conversation,
+            count - 1,
+            Role::User,
+            &turn.user,
+            &turn.request_id,
+        )
+        .await?;
         insert_message(
             &mut tx,
             &conversation,
@@ -204,7 +215,6 @@ impl Store {
         })
     }
 }
-
 
 fn create_parent_dir(file: &Path) -> Result<(), StoreError> {
     let in_memory = file.as_os_str() == ":memory:";
@@ -224,15 +234,19 @@ async fn ensure_user(
     username: &str,
     now: DateTime<Utc>,
 ) -> Result<i64, StoreError> {
-    sqlx::query("INSERT INTO users (username, created_at) VALUES (?, ?) ON CONFLICT (username) DO NOTHING")
-        .bind(username)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    Ok(sqlx::query_scalar("SELECT id FROM users WHERE username = ?")
-        .bind(username)
-        .fetch_one(&mut **tx)
-        .await?)
+    sqlx::query(
+        "INSERT INTO users (username, created_at) VALUES (?, ?) ON CONFLICT (username) DO NOTHING",
+    )
+    .bind(username)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(
+        sqlx::query_scalar("SELECT id FROM users WHERE username = ?")
+            .bind(username)
+            .fetch_one(&mut **tx)
+            .await?,
+    )
 }
 
 async fn insert_message(

@@ -41,7 +41,11 @@ async fn pragmas_follow_the_config() {
     assert_eq!(store.pragma("synchronous").await.unwrap(), "1", "NORMAL");
     assert_eq!(store.pragma("foreign_keys").await.unwrap(), "1");
     assert_eq!(store.pragma("busy_timeout").await.unwrap(), "30000");
-    assert_eq!(store.pragma("cache_size").await.unwrap(), "-65536", "64 MiB");
+    assert_eq!(
+        store.pragma("cache_size").await.unwrap(),
+        "-65536",
+        "64 MiB"
+    );
     assert!(store.pragma("x; DROP TABLE users").await.is_err());
 }
 
@@ -56,14 +60,21 @@ async fn a_turn_creates_user_and_conversation_and_keeps_order() {
         .unwrap();
     let id = first.conversation_id;
     store
-        .record_turn(turn(ConversationTarget::Existing(id), "Och Norge?", "Oslo."))
+        .record_turn(turn(
+            ConversationTarget::Existing(id),
+            "Och Norge?",
+            "Oslo.",
+        ))
         .await
         .unwrap();
 
     let conversation = store.conversation(id).await.unwrap().unwrap();
     assert_eq!(conversation.username, "anna");
     assert_eq!(conversation.message_count, 4);
-    assert_eq!(conversation.title, question.chars().take(50).collect::<String>());
+    assert_eq!(
+        conversation.title,
+        question.chars().take(50).collect::<String>()
+    );
 
     let all = store.messages(id, 0, 100).await.unwrap();
     let seen: Vec<(i64, Role, &str)> = all
@@ -83,7 +94,10 @@ async fn a_turn_creates_user_and_conversation_and_keeps_order() {
     assert_eq!(all[1].request_id.as_deref(), Some("req-1"));
 
     let recent = store.recent_messages(id, 3).await.unwrap();
-    assert_eq!(recent.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![2, 3, 4]);
+    assert_eq!(
+        recent.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        vec![2, 3, 4]
+    );
     let page = store.messages(id, 2, 1).await.unwrap();
     assert_eq!(page[0].seq, 3);
 }
@@ -148,7 +162,11 @@ async fn history_survives_reopening_the_file() {
     let id = {
         let store = Store::open(&config_in(&dir)).await.unwrap();
         let id = store
-            .record_turn(turn(new_conversation("cecilia"), "Kom ihåg mig", "Absolut."))
+            .record_turn(turn(
+                new_conversation("cecilia"),
+                "Kom ihåg mig",
+                "Absolut.",
+            ))
             .await
             .unwrap()
             .conversation_id;

@@ -1000,7 +1000,10 @@ async fn shutdown_cuts_answers_that_outlast_the_grace_period() {
     sim.clone().shutdown().await;
     let took = started.elapsed();
     assert!(took >= Duration::from_secs(2), "answers get a grace period");
-    assert!(took < Duration::from_secs(5), "then they are cut ({took:?})");
+    assert!(
+        took < Duration::from_secs(5),
+        "then they are cut ({took:?})"
+    );
     let mut failed = false;
     while let Some(chunk) = body.next().await {
         if chunk.is_err() {

@@ -1,0 +1,141 @@
+//! Test harness: the upstream simulator and Alice, both real HTTP servers on 127.0.0.1 with
+//! free ports, and small helpers to read Alice's answers.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use alice_core::Config;
+use alice_server::RunningServer;
+use alice_upstream_sim::{Faults, SimConfig, SimHandle};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+pub const MODEL: &str = "gpt-oss:20b";
+
+pub async fn start_sim(faults: Faults) -> SimHandle {
+    alice_upstream_sim::spawn(
+        SimConfig {
+            faults,
+            ..SimConfig::default()
+        },
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await
+    .unwrap()
+}
+
+/// A config for a test: free port, database in `dir`, the given backend URL.
+pub fn config(dir: &Path, backend_url: &str) -> Config {
+    let mut config = Config::default();
+    config.server.bind = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.database.url = format!("sqlite://{}/alice.db", dir.display());
+    config.ollama.url = backend_url.to_owned();
+    config.ollama.model = MODEL.to_owned();
+    config.ollama.probe_interval = Duration::from_millis(200);
+    config.validate().unwrap();
+    config
+}
+
+pub struct Alice {
+    pub server: RunningServer,
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl Alice {
+    pub async fn start(config: Config) -> Alice {
+        let server = alice_server::start(config).await.unwrap();
+        let base = format!("http://{}", server.addr());
+        Alice {
+            server,
+            base,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn stop(self) {
+        self.server.shutdown(Duration::from_secs(5)).await.unwrap();
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// POSTs a JSON body to /api/chat; returns status and parsed body.
+    pub async fn chat(&self, body: Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.url("/api/chat"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self.http.get(self.url(path)).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    /// Messages of a conversation as (role, content) pairs.
+    pub async fn history(&self, conversation_id: &str) -> Vec<(String, String)> {
+        let (status, body) = self
+            .get(&format!("/api/conversations/{conversation_id}/messages"))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["role"].as_str().unwrap().to_owned(),
+                    m["content"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// One Server-Sent Event.
+#[derive(Debug)]
+pub struct Sse {
+    pub event: String,
+    pub data: Value,
+}
+
+/// Splits an SSE body into events (comments and keep-alives skipped).
+pub fn parse_sse(body: &str) -> Vec<Sse> {
+    body.split("\n\n")
+        .filter_map(|block| {
+            let mut event = None;
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(name) = line.strip_prefix("event:") {
+                    event = Some(name.trim().to_owned());
+                } else if let Some(chunk) = line.strip_prefix("data:") {
+                    data.push_str(chunk.trim_start());
+                }
+            }
+            Some(Sse {
+                event: event?,
+                data: serde_json::from_str(&data).unwrap(),
+            })
+        })
+        .collect()
+}
+
+/// Waits until `check` holds, for at most `limit`.
+pub async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let start = tokio::time::Instant::now();
+    while start.elapsed() < limit {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    check()
+}
