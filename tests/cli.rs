@@ -1,0 +1,216 @@
+//! The real `alice` binary: start-up, config errors, logs under concurrency, shutdown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::parse_sse;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const ALICE: &str = env!("CARGO_BIN_EXE_alice");
+
+/// A child process that is killed if the test ends without stopping it, so a failed test never
+/// leaves an Alice running.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
+/// `alice serve --demo` on a free port with its database in `dir`; returns the process, its
+/// address and a channel of its stdout lines.
+fn spawn_demo(dir: &std::path::Path) -> (Running, String, mpsc::Receiver<String>) {
+    let mut child = Running(
+        Command::new(ALICE)
+            .args(["serve", "--demo"])
+            .current_dir(dir)
+            .env("ALICE_SERVER__BIND", "127.0.0.1:0")
+            .env_remove("ALICE_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let (lines_tx, lines) = mpsc::channel();
+    let stdout = child.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let line = lines
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .expect("alice should log that it listens");
+        let parsed: Value = serde_json::from_str(&line).unwrap();
+        if parsed["evt"] == "listening" {
+            let addr = parsed["addr"].as_str().unwrap().to_owned();
+            return (child, format!("http://{addr}"), lines);
+        }
+    }
+}
+
+fn terminate(Running(child): &mut Running) -> std::process::ExitStatus {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for _ in 0..200 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    child.kill().unwrap();
+    panic!("alice did not stop within 5 s of SIGTERM");
+}
+
+#[tokio::test]
+async fn demo_mode_streams_a_swedish_answer_and_logs_each_request_under_its_own_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, base, lines) = spawn_demo(dir.path());
+    let http = reqwest::Client::new();
+
+    // Eight streamed chats at once, each with its own request id.
+    let chats = (0..8).map(|i| {
+        let http = http.clone();
+        let base = base.clone();
+        async move {
+            let response = http
+                .post(format!("{base}/api/chat"))
+                .header("x-request-id", format!("samtidig-{i}"))
+                .json(&json!({ "message": format!("Vad är {i} plus {i}?"), "stream": true }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            let events = parse_sse(&response.text().await.unwrap());
+            let done = events.last().unwrap();
+            assert_eq!(done.event, "done", "{events:?}");
+            assert!(
+                done.data["response"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!("Vad är {i} plus {i}?"))
+            );
+            (
+                format!("samtidig-{i}"),
+                done.data["conversation_id"].as_str().unwrap().to_owned(),
+            )
+        }
+    });
+    let conversations: HashMap<String, String> = futures_util::future::join_all(chats)
+        .await
+        .into_iter()
+        .collect();
+
+    let status = terminate(&mut child);
+    assert!(status.success(), "a clean shutdown exits 0: {status}");
+
+    // Every line that names a request id and a conversation names the right pair, and each
+    // request has its request_done and chat_done lines.
+    let logged: Vec<Value> = lines
+        .try_iter()
+        .map(|l| serde_json::from_str(&l).unwrap())
+        .collect();
+    for line in &logged {
+        for key in ["ts", "lvl", "evt"] {
+            assert!(line.get(key).is_some(), "{key} missing: {line}");
+        }
+    }
+    for (request_id, conversation) in &conversations {
+        let mine: Vec<&Value> = logged
+            .iter()
+            .filter(|l| l["req_id"] == request_id.as_str())
+            .collect();
+        let events: Vec<&str> = mine.iter().map(|l| l["evt"].as_str().unwrap()).collect();
+        assert!(events.contains(&"request_done"), "{request_id}: {events:?}");
+        assert!(events.contains(&"chat_done"), "{request_id}: {events:?}");
+        for line in mine {
+            if let Some(logged_conversation) = line.get("conversation_id") {
+                assert_eq!(logged_conversation, conversation.as_str(), "{line}");
+            }
+        }
+    }
+    let foreign = logged
+        .iter()
+        .filter(|l| l["evt"] == "chat_done")
+        .filter(|l| {
+            conversations.get(l["req_id"].as_str().unwrap_or(""))
+                != l["conversation_id"].as_str().map(str::to_owned).as_ref()
+        })
+        .count();
+    assert_eq!(foreign, 0, "no chat_done line carries another request's id");
+    assert!(logged.iter().any(|l| l["evt"] == "stopped"));
+}
+
+#[test]
+fn an_invalid_setting_stops_start_up_and_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(ALICE)
+        .arg("serve")
+        .current_dir(dir.path())
+        .env("ALICE_CHAT__TEMPERATURE", "9")
+        .env("ALICE_SERVER__BIND", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("chat.temperature"), "{stderr}");
+    assert!(
+        !dir.path().join("data").exists(),
+        "nothing half-starts: no database created"
+    );
+}
+
+#[test]
+fn a_config_file_that_does_not_exist_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(ALICE)
+        .args(["--config", "saknas.toml", "serve"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("saknas.toml"));
+}
+
+#[test]
+fn the_example_config_is_valid_and_complete() {
+    // alice.example.toml must load as it is, and say exactly what the defaults are.
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/alice.example.toml"))
+            .unwrap();
+    let from_example: toml::Value = toml::from_str(&example).unwrap();
+    let defaults = toml::Value::try_from(alice_core::Config::default()).unwrap();
+    let documented = |table: &toml::Value| -> Vec<String> {
+        let mut keys = Vec::new();
+        for (section, values) in table.as_table().unwrap() {
+            for key in values.as_table().unwrap().keys() {
+                keys.push(format!("{section}.{key}"));
+            }
+        }
+        keys.sort();
+        keys
+    };
+    let mut default_keys = documented(&defaults);
+    // `log.file` is unset by default and appears commented out in the example.
+    default_keys.retain(|k| k != "log.file");
+    assert_eq!(documented(&from_example), default_keys);
+    // Every value in the example is the default: parsed as a Config it serialises the same.
+    let parsed: alice_core::Config = toml::from_str(&example).unwrap();
+    assert_eq!(toml::Value::try_from(parsed).unwrap(), defaults);
+}
