@@ -29,10 +29,20 @@ impl Drop for Running {
 /// `alice serve --demo` on a free port with its database in `dir`; returns the process, its
 /// address and a channel of its stdout lines.
 fn spawn_demo(dir: &std::path::Path) -> (Running, String, mpsc::Receiver<String>) {
+    spawn_alice(dir, &["serve", "--demo"], &[])
+}
+
+/// `alice ARGS` with extra environment, on a free port with its database in `dir`.
+fn spawn_alice(
+    dir: &std::path::Path,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> (Running, String, mpsc::Receiver<String>) {
     let mut child = Running(
         Command::new(ALICE)
-            .args(["serve", "--demo"])
+            .args(args)
             .current_dir(dir)
+            .envs(envs.iter().copied())
             .env("ALICE_SERVER__BIND", "127.0.0.1:0")
             .env_remove("ALICE_CONFIG")
             .stdout(Stdio::piped())
@@ -155,6 +165,42 @@ async fn demo_mode_streams_a_swedish_answer_and_logs_each_request_under_its_own_
         .count();
     assert_eq!(foreign, 0, "no chat_done line carries another request's id");
     assert!(logged.iter().any(|l| l["evt"] == "stopped"));
+}
+
+#[tokio::test]
+async fn without_a_reachable_ollama_alice_starts_and_says_how_to_start_it() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let ollama = format!("http://127.0.0.1:{port}");
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, base, lines) =
+        spawn_alice(dir.path(), &["serve"], &[("ALICE_OLLAMA__URL", &ollama)]);
+    let warning: Value = loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a backend_unavailable line");
+        let parsed: Value = serde_json::from_str(&line).unwrap();
+        if parsed["evt"] == "backend_unavailable" {
+            break parsed;
+        }
+    };
+    assert_eq!(warning["lvl"], "WARN");
+    assert_eq!(warning["url"], ollama.as_str());
+    assert!(
+        warning["error"].as_str().unwrap().contains("ollama serve"),
+        "{warning}"
+    );
+    let response = reqwest::Client::new()
+        .post(format!("{base}/api/chat"))
+        .json(&json!({ "message": "Hej" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert!(terminate(&mut child).success());
 }
 
 #[test]

@@ -8,10 +8,19 @@ use common::{Alice, config, parse_sse, start_sim};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-async fn alice_with(faults: Faults) -> (Alice, alice_upstream_sim::SimHandle, tempfile::TempDir) {
+type Setup = (Alice, alice_upstream_sim::SimHandle, tempfile::TempDir);
+
+async fn alice_with(faults: Faults) -> Setup {
+    alice_configured(faults, |_| {}).await
+}
+
+/// Alice in front of a simulator with these faults, its config adjusted by `tweak`.
+async fn alice_configured(faults: Faults, tweak: impl FnOnce(&mut alice_core::Config)) -> Setup {
     let sim = start_sim(faults).await;
     let dir = tempfile::tempdir().unwrap();
-    let alice = Alice::start(config(dir.path(), &sim.base_url())).await;
+    let mut settings = config(dir.path(), &sim.base_url());
+    tweak(&mut settings);
+    let alice = Alice::start(settings).await;
     (alice, sim, dir)
 }
 
@@ -182,12 +191,8 @@ async fn no_backend_listening_gives_503_with_advice() {
 
 #[tokio::test]
 async fn a_missing_model_gives_502_with_pull_advice() {
-    let (alice, sim, _dir) = alice_with(Faults::default()).await;
-    drop(alice);
-    let dir = tempfile::tempdir().unwrap();
-    let mut settings = config(dir.path(), &sim.base_url());
-    settings.ollama.model = "mistral:7b".into();
-    let alice = Alice::start(settings).await;
+    let (alice, _sim, _dir) =
+        alice_configured(Faults::default(), |c| c.ollama.model = "mistral:7b".into()).await;
     let (status, body) = alice.chat(json!({ "message": "Hej" })).await;
     assert_eq!(status, 502);
     assert_error_body(&body, "model_not_found");
@@ -298,15 +303,12 @@ async fn a_stream_failing_before_its_first_token_gets_an_http_error() {
 
 #[tokio::test]
 async fn a_hanging_backend_hits_the_deadline_with_504() {
-    let sim = start_sim(Faults {
+    let hang = Faults {
         hang: true,
         ..Faults::default()
-    })
-    .await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut settings = config(dir.path(), &sim.base_url());
-    settings.deadlines.chat = Duration::from_millis(700);
-    let alice = Alice::start(settings).await;
+    };
+    let (alice, sim, _dir) =
+        alice_configured(hang, |c| c.deadlines.chat = Duration::from_millis(700)).await;
     let response = alice
         .http
         .post(alice.url("/api/chat"))
@@ -329,15 +331,12 @@ async fn a_hanging_backend_hits_the_deadline_with_504() {
 
 #[tokio::test]
 async fn a_slow_stream_is_cut_at_the_deadline_with_an_error_event() {
-    let sim = start_sim(Faults {
+    let slow = Faults {
         tokens_per_second: 2.0,
         ..Faults::default()
-    })
-    .await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut settings = config(dir.path(), &sim.base_url());
-    settings.deadlines.chat = Duration::from_millis(1200);
-    let alice = Alice::start(settings).await;
+    };
+    let (alice, sim, _dir) =
+        alice_configured(slow, |c| c.deadlines.chat = Duration::from_millis(1200)).await;
     let response = alice
         .http
         .post(alice.url("/api/chat"))

@@ -273,6 +273,28 @@ mod tests {
         assert_eq!(lines(&captured)[0]["conversation_id"], "c-9");
     }
 
+    /// The only test that installs the process-wide subscriber; the others use scoped ones.
+    #[test]
+    fn init_appends_lines_to_the_file_creating_its_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs").join("alice.ndjson");
+        init(LogTargets {
+            level: "info",
+            stdout: false,
+            file: Some(&path),
+        })
+        .unwrap();
+        tracing::info!(evt = "to_file", n = 1_u64);
+        tracing::debug!(evt = "filtered_out");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let events: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert!(events.iter().any(|e| e["evt"] == "to_file" && e["n"] == 1));
+        assert!(events.iter().all(|e| e["evt"] != "filtered_out"));
+    }
+
     #[test]
     fn a_bad_level_names_the_key() {
         let err = init(LogTargets {
