@@ -300,3 +300,46 @@ async fn ready_reports_database_and_backend() {
     assert_eq!(health["status"], "ok");
     alice.stop().await;
 }
+
+#[tokio::test]
+async fn a_shutdown_lets_an_answer_in_flight_finish_and_be_stored() {
+    let sim = start_sim(Faults {
+        tokens_per_second: 25.0,
+        ..Faults::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let alice = Alice::start(config(dir.path(), &sim.base_url())).await;
+    let response = alice
+        .http
+        .post(alice.url("/api/chat"))
+        .json(&json!({ "message": "Hinner du svara innan du stängs?", "stream": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let reading = tokio::spawn(response.text());
+    let (http, base) = (alice.http.clone(), alice.base.clone());
+    alice
+        .server
+        .shutdown(Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(
+        http.get(format!("{base}/health")).send().await.is_err(),
+        "no new requests after shutdown"
+    );
+
+    let events = parse_sse(&reading.await.unwrap().unwrap());
+    let done = events.last().unwrap();
+    assert_eq!(done.event, "done", "{events:?}");
+    let conversation = done.data["conversation_id"].as_str().unwrap().to_owned();
+
+    let alice = Alice::start(config(dir.path(), &sim.base_url())).await;
+    assert_eq!(
+        alice.history(&conversation).await.len(),
+        2,
+        "the answered turn was committed"
+    );
+    alice.stop().await;
+}

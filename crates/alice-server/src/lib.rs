@@ -169,11 +169,10 @@ impl RunningServer {
     }
 }
 
-/// Opens the database, starts the backend probe and serves HTTP on `config.server.bind`
-/// (port 0 picks a free port; see [`RunningServer::addr`]).
+/// Binds `config.server.bind` (port 0 picks a free port; see [`RunningServer::addr`]), opens
+/// the database, starts the backend probe and serves HTTP. The port is taken first, so a
+/// second Alice on the same port fails before it touches the database.
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
-    let store = Store::open(&config.database).await?;
-    let backend: Arc<dyn Provider> = Arc::new(OllamaClient::new(&config.ollama)?);
     let listener = TcpListener::bind(config.server.bind)
         .await
         .map_err(|source| StartError::Bind {
@@ -184,6 +183,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         addr: config.server.bind,
         source,
     })?;
+    let store = Store::open(&config.database).await?;
+    let backend: Arc<dyn Provider> = Arc::new(OllamaClient::new(&config.ollama)?);
     let stop = CancellationToken::new();
     let (probe_report, probe) =
         health::spawn_probe(backend.clone(), config.ollama.probe_interval, stop.clone());
