@@ -41,8 +41,8 @@ pub async fn chat(
             match event? {
                 ChatEvent::Delta(text) => generation.push(&text),
                 ChatEvent::Done(completion) => {
-                    generation.completion = Some(completion);
-                    let reply = chat::finish(&state, &context, turn, generation).await?;
+                    let reply =
+                        chat::finish(&state, &context, turn, generation, completion).await?;
                     return Ok(axum::Json(reply).into_response());
                 }
             }
@@ -94,8 +94,7 @@ fn sse_events(
                     yield Ok(Event::default().event("delta").data(json!({ "delta": text }).to_string()));
                 }
                 Some(Ok(ChatEvent::Done(completion))) => {
-                    generation.completion = Some(completion);
-                    let finished = chat::finish(&state, &context, turn, generation)
+                    let finished = chat::finish(&state, &context, turn, generation, completion)
                         .instrument(span.clone())
                         .await;
                     match finished {

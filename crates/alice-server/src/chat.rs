@@ -69,7 +69,6 @@ impl PreparedTurn {
 pub struct Generation {
     pub text: String,
     pub first_token_at: Option<Instant>,
-    pub completion: Option<Completion>,
 }
 
 impl Generation {
@@ -181,19 +180,14 @@ pub async fn prepare(state: &AppState, body: &ChatBody) -> Result<PreparedTurn, 
     })
 }
 
-/// Stores the turn and builds the reply. Called once the backend's stream is done.
+/// Stores the turn and builds the reply, once the backend said it is done.
 pub async fn finish(
     state: &AppState,
     context: &RequestContext,
     turn: PreparedTurn,
     generation: Generation,
+    completion: Completion,
 ) -> Result<ChatReply, ApiError> {
-    let completion = generation.completion.unwrap_or(Completion {
-        finish_reason: FinishReason::Stop,
-        prompt_tokens: None,
-        completion_tokens: None,
-        upstream_total_ms: None,
-    });
     let model = state.model_label();
     let ttft_ms = generation
         .first_token_at
