@@ -82,7 +82,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let simulator = if demo {
                 let sim = alice_upstream_sim::spawn(
                     SimConfig {
-                        models: vec![config.ollama.model.clone()],
+                        models: config.backends.iter().map(|b| b.model.clone()).collect(),
                         // A human pace, so streaming is visible in a terminal.
                         faults: alice_upstream_sim::Faults {
                             ttft_ms: 150,
@@ -95,7 +95,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 )
                 .await
                 .context("cannot start the demo simulator")?;
-                config.ollama.url = sim.base_url();
+                // The demo answers from one simulated Ollama: the first backend's model, served
+                // by the simulator.
+                config.backends.truncate(1);
+                if let Some(primary) = config.backends.first_mut() {
+                    primary.kind = alice_core::BackendKind::Ollama;
+                    primary.url = sim.base_url();
+                }
                 tracing::warn!(
                     evt = "demo_mode",
                     simulator = %sim.base_url(),

@@ -52,24 +52,25 @@ fn spawn_alice(
     );
     let (lines_tx, lines) = mpsc::channel();
     let stdout = child.0.stdout.take().unwrap();
+    // Every line goes to `lines`; the listening address also goes to `addr`, so lines logged
+    // before it (a probe can be quicker) are not lost to the caller.
+    let (addr_tx, addr) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(parsed) = serde_json::from_str::<Value>(&line)
+                && parsed["evt"] == "listening"
+            {
+                let _ = addr_tx.send(parsed["addr"].as_str().unwrap_or_default().to_owned());
+            }
             if lines_tx.send(line).is_err() {
                 break;
             }
         }
     });
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let line = lines
-            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
-            .expect("alice should log that it listens");
-        let parsed: Value = serde_json::from_str(&line).unwrap();
-        if parsed["evt"] == "listening" {
-            let addr = parsed["addr"].as_str().unwrap().to_owned();
-            return (child, format!("http://{addr}"), lines);
-        }
-    }
+    let addr = addr
+        .recv_timeout(Duration::from_secs(20))
+        .expect("alice should log that it listens");
+    (child, format!("http://{addr}"), lines)
 }
 
 fn terminate(Running(child): &mut Running) -> std::process::ExitStatus {
@@ -176,8 +177,14 @@ async fn without_a_reachable_ollama_alice_starts_and_says_how_to_start_it() {
         .port();
     let ollama = format!("http://127.0.0.1:{port}");
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, base, lines) =
-        spawn_alice(dir.path(), &["serve"], &[("ALICE_OLLAMA__URL", &ollama)]);
+    let (mut child, base, lines) = spawn_alice(
+        dir.path(),
+        &["serve"],
+        &[
+            ("ALICE_BACKENDS", &format!("[{{url=\"{ollama}\"}}]")),
+            ("ALICE_RETRY__BASE_DELAY", "10ms"),
+        ],
+    );
     let warning: Value = loop {
         let line = lines
             .recv_timeout(Duration::from_secs(10))
@@ -242,19 +249,28 @@ fn the_example_config_is_valid_and_complete() {
             .unwrap();
     let from_example: toml::Value = toml::from_str(&example).unwrap();
     let defaults = toml::Value::try_from(alice_core::Config::default()).unwrap();
+    // Keys as "section.key", with the backend list's tables as "backends[].key".
     let documented = |table: &toml::Value| -> Vec<String> {
         let mut keys = Vec::new();
         for (section, values) in table.as_table().unwrap() {
-            for key in values.as_table().unwrap().keys() {
-                keys.push(format!("{section}.{key}"));
+            let tables: Vec<&toml::Value> = match values {
+                toml::Value::Array(items) => items.iter().collect(),
+                other => vec![other],
+            };
+            let suffix = if values.is_array() { "[]" } else { "" };
+            for table in tables {
+                for key in table.as_table().unwrap().keys() {
+                    keys.push(format!("{section}{suffix}.{key}"));
+                }
             }
         }
         keys.sort();
+        keys.dedup();
         keys
     };
     let mut default_keys = documented(&defaults);
-    // `log.file` is unset by default and appears commented out in the example.
-    default_keys.retain(|k| k != "log.file");
+    // Unset by default, so shown commented out in the example.
+    default_keys.retain(|k| k != "log.file" && k != "backends[].api_key_env");
     assert_eq!(documented(&from_example), default_keys);
     // Every value in the example is the default: parsed as a Config it serialises the same.
     let parsed: alice_core::Config = toml::from_str(&example).unwrap();

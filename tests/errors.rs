@@ -191,8 +191,10 @@ async fn no_backend_listening_gives_503_with_advice() {
 
 #[tokio::test]
 async fn a_missing_model_gives_502_with_pull_advice() {
-    let (alice, _sim, _dir) =
-        alice_configured(Faults::default(), |c| c.ollama.model = "mistral:7b".into()).await;
+    let (alice, _sim, _dir) = alice_configured(Faults::default(), |c| {
+        c.backends[0].model = "mistral:7b".into()
+    })
+    .await;
     let (status, body) = alice.chat(json!({ "message": "Hej" })).await;
     assert_eq!(status, 502);
     assert_error_body(&body, "model_not_found");

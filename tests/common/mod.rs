@@ -24,14 +24,18 @@ pub async fn start_sim(faults: Faults) -> SimHandle {
     .unwrap()
 }
 
-/// A config for a test: free port, database in `dir`, the given backend URL.
+/// A config for a test: free port, database in `dir`, one Ollama backend at `backend_url`,
+/// retries with short pauses.
 pub fn config(dir: &Path, backend_url: &str) -> Config {
     let mut config = Config::default();
     config.server.bind = SocketAddr::from(([127, 0, 0, 1], 0));
     config.database.url = format!("sqlite://{}/alice.db", dir.display());
-    config.ollama.url = backend_url.to_owned();
-    config.ollama.model = MODEL.to_owned();
-    config.ollama.probe_interval = Duration::from_millis(200);
+    config.backends[0].url = backend_url.to_owned();
+    config.backends[0].model = MODEL.to_owned();
+    config.backends[0].probe_interval = Duration::from_millis(200);
+    // Retries keep their count but not their seconds-long pauses, so tests stay fast.
+    config.retry.base_delay = Duration::from_millis(20);
+    config.retry.jitter = 0.0;
     config.validate().unwrap();
     config
 }

@@ -30,15 +30,35 @@ pub enum ConfigError {
     Invalid(Vec<String>),
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConfig,
     pub deadlines: DeadlineConfig,
     pub database: DatabaseConfig,
-    pub ollama: OllamaConfig,
+    /// LLM backends in order of preference. Written as `[[backends]]` tables in the file; from
+    /// the environment as one inline TOML array:
+    /// `ALICE_BACKENDS='[{name="ollama", kind="ollama", url="http://127.0.0.1:11434", model="gpt-oss:20b"}]'`.
+    pub backends: Vec<BackendConfig>,
+    pub retry: RetryConfig,
+    pub breaker: BreakerConfig,
     pub chat: ChatConfig,
     pub log: LogConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig::default(),
+            deadlines: DeadlineConfig::default(),
+            database: DatabaseConfig::default(),
+            backends: vec![BackendConfig::default()],
+            retry: RetryConfig::default(),
+            breaker: BreakerConfig::default(),
+            chat: ChatConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
 }
 
 /// The HTTP listener.
@@ -157,33 +177,127 @@ impl Default for DatabaseConfig {
     }
 }
 
-/// The Ollama server Alice sends chat requests to (native API).
+/// Which protocol a backend speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// Ollama's native API (`/api/chat`), which takes `num_ctx` and `keep_alive`.
+    Ollama,
+    /// Any OpenAI-compatible server (`/v1/chat/completions`).
+    Openai,
+}
+
+/// One LLM backend. Alice tries backends in the order listed: the first is the primary, the
+/// others are fallbacks used when it is open, saturated or fails before its first token.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct OllamaConfig {
-    /// Base URL of the Ollama server.
+pub struct BackendConfig {
+    /// Short name used in logs, metrics and the answer's `model` field.
+    pub name: String,
+    pub kind: BackendKind,
+    /// Base URL: "http://127.0.0.1:11434" for Ollama, "https://api.openai.com/v1" style
+    /// (including the `/v1`) for OpenAI-compatible servers.
     pub url: String,
-    /// The model to chat with; it must have been pulled (`ollama pull MODEL`).
+    /// The model to ask for; for Ollama it must have been pulled (`ollama pull MODEL`).
     pub model: String,
-    /// How long Ollama keeps the model loaded after a request: a duration such as "15m",
-    /// seconds as a number, "0" to unload at once, "-1" to keep it loaded.
+    /// Name of the environment variable that holds the API key (OpenAI-compatible servers).
+    /// A missing variable is logged and the backend is tried without a key.
+    pub api_key_env: Option<String>,
+    /// Ollama only: how long the model stays loaded after a request: a duration such as
+    /// "15m", seconds as a number, "0" to unload at once, "-1" to keep it loaded.
     pub keep_alive: String,
-    /// Time allowed to open a connection to Ollama.
+    /// Requests sent to this backend at once, at most.
+    pub max_concurrent: usize,
+    /// Requests that may wait for a free slot; more are refused at once with 503.
+    pub queue_depth: usize,
+    /// Longest wait for a free slot; a request that would wait longer (or past its deadline)
+    /// is refused at once with 503.
+    #[serde(with = "humantime_serde")]
+    pub queue_timeout: Duration,
+    /// Time allowed to open a connection.
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
-    /// How often Alice checks in the background that Ollama answers and has the model.
+    /// Time allowed from sending the request to the first token.
+    #[serde(with = "humantime_serde")]
+    pub first_token_timeout: Duration,
+    /// Longest silence allowed between two tokens of a stream.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// How often Alice checks in the background that the backend answers and has the model.
     #[serde(with = "humantime_serde")]
     pub probe_interval: Duration,
 }
 
-impl Default for OllamaConfig {
+impl Default for BackendConfig {
     fn default() -> Self {
         Self {
+            name: "ollama".to_owned(),
+            kind: BackendKind::Ollama,
             url: "http://127.0.0.1:11434".to_owned(),
             model: "gpt-oss:20b".to_owned(),
+            api_key_env: None,
             keep_alive: "15m".to_owned(),
+            max_concurrent: 3,
+            queue_depth: 16,
+            queue_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(3),
+            first_token_timeout: Duration::from_secs(20),
+            idle_timeout: Duration::from_secs(10),
             probe_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The one retry loop's settings: retries on connection errors, timeouts and 5xx before the
+/// first token, never on 4xx, never past the request's deadline.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Retries after the first attempt, at most.
+    pub max_retries: u32,
+    /// Wait before the first retry; each later one waits twice as long.
+    #[serde(with = "humantime_serde")]
+    pub base_delay: Duration,
+    /// Fraction of each wait that is randomised (0.2 = ±20 %), so clients do not retry in step.
+    pub jitter: f64,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            max_retries: 3,
+            base_delay: Duration::from_secs(1),
+            jitter: 0.2,
+        }
+    }
+}
+
+/// The circuit breaker of each backend: it opens on a failure *rate* over a time window.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BreakerConfig {
+    /// The window over which outcomes are counted.
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// Outcomes needed in the window before the rate counts.
+    pub min_requests: u32,
+    /// Failure fraction (0-1) at or above which the breaker opens.
+    pub failure_rate: f64,
+    /// How long an open breaker refuses requests before a probe may try the backend.
+    #[serde(with = "humantime_serde")]
+    pub open_for: Duration,
+    /// Successful probes needed, half-open, to close again.
+    pub close_after: u32,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        Self {
+            window: Duration::from_secs(30),
+            min_requests: 5,
+            failure_rate: 0.5,
+            open_for: Duration::from_secs(10),
+            close_after: 2,
         }
     }
 }
@@ -306,29 +420,87 @@ impl Config {
             "must be at least 1",
         );
         check(
-            is_http_url(&self.ollama.url),
-            "ollama.url",
-            "must start with http:// or https:// and name a host, e.g. \"http://127.0.0.1:11434\"",
+            !self.backends.is_empty(),
+            "backends",
+            "list at least one backend, e.g. [[backends]] with kind = \"ollama\"",
+        );
+        for (i, backend) in self.backends.iter().enumerate() {
+            let key = |field: &str| format!("backends[{i}].{field}");
+            check(
+                !backend.name.trim().is_empty()
+                    && self
+                        .backends
+                        .iter()
+                        .filter(|b| b.name == backend.name)
+                        .count()
+                        == 1,
+                &key("name"),
+                "must be a non-empty name that no other backend has",
+            );
+            check(
+                is_http_url(&backend.url),
+                &key("url"),
+                "must start with http:// or https:// and name a host, e.g. \"http://127.0.0.1:11434\"",
+            );
+            check(
+                !backend.model.trim().is_empty(),
+                &key("model"),
+                "must name a model, e.g. \"gpt-oss:20b\"",
+            );
+            check(
+                is_keep_alive(&backend.keep_alive),
+                &key("keep_alive"),
+                "must be a duration such as \"15m\", a number of seconds, \"0\" or \"-1\"",
+            );
+            check(
+                (1..=1024).contains(&backend.max_concurrent),
+                &key("max_concurrent"),
+                "must be between 1 and 1024",
+            );
+            for (field, value) in [
+                ("queue_timeout", backend.queue_timeout),
+                ("connect_timeout", backend.connect_timeout),
+                ("first_token_timeout", backend.first_token_timeout),
+                ("idle_timeout", backend.idle_timeout),
+                ("probe_interval", backend.probe_interval),
+            ] {
+                check(!value.is_zero(), &key(field), "must be longer than zero");
+            }
+        }
+        check(
+            self.retry.max_retries <= 10,
+            "retry.max_retries",
+            "must be at most 10",
         );
         check(
-            !self.ollama.model.trim().is_empty(),
-            "ollama.model",
-            "must name a model, e.g. \"gpt-oss:20b\"",
+            (0.0..=1.0).contains(&self.retry.jitter),
+            "retry.jitter",
+            "must be between 0.0 and 1.0",
         );
         check(
-            is_keep_alive(&self.ollama.keep_alive),
-            "ollama.keep_alive",
-            "must be a duration such as \"15m\", a number of seconds, \"0\" or \"-1\"",
-        );
-        check(
-            !self.ollama.connect_timeout.is_zero(),
-            "ollama.connect_timeout",
+            !self.breaker.window.is_zero(),
+            "breaker.window",
             "must be longer than zero",
         );
         check(
-            !self.ollama.probe_interval.is_zero(),
-            "ollama.probe_interval",
+            self.breaker.min_requests >= 1,
+            "breaker.min_requests",
+            "must be at least 1",
+        );
+        check(
+            self.breaker.failure_rate > 0.0 && self.breaker.failure_rate <= 1.0,
+            "breaker.failure_rate",
+            "must be above 0.0 and at most 1.0",
+        );
+        check(
+            !self.breaker.open_for.is_zero(),
+            "breaker.open_for",
             "must be longer than zero",
+        );
+        check(
+            self.breaker.close_after >= 1,
+            "breaker.close_after",
+            "must be at least 1",
         );
         check(
             (256..=1_048_576).contains(&self.chat.num_ctx),
@@ -429,7 +601,8 @@ mod tests {
             let config = Config::load(None).unwrap();
             assert_eq!(config.server.bind.to_string(), "127.0.0.1:8000");
             assert_eq!(config.chat.num_ctx, 4096);
-            assert_eq!(config.ollama.keep_alive, "15m");
+            assert_eq!(config.backends[0].keep_alive, "15m");
+            assert_eq!(config.backends[0].max_concurrent, 3);
             assert_eq!(config.deadlines.chat, Duration::from_secs(30));
             assert_eq!(config.database.busy_timeout, Duration::from_secs(30));
             Ok(())
@@ -441,12 +614,16 @@ mod tests {
         Jail::expect_with(|jail| {
             jail.create_file(
                 "alice.toml",
-                "[ollama]\nmodel = \"llama3.2:3b\"\n[chat]\nnum_ctx = 8192\n",
+                "[[backends]]\nname = \"local\"\nmodel = \"llama3.2:3b\"\n[chat]\nnum_ctx = 8192\n",
             )?;
             jail.set_env("ALICE_CHAT__NUM_CTX", "3000");
             jail.set_env("ALICE_DEADLINES__CHAT", "5s");
             let config = Config::load(None).unwrap();
-            assert_eq!(config.ollama.model, "llama3.2:3b");
+            assert_eq!(config.backends[0].model, "llama3.2:3b");
+            assert_eq!(
+                config.backends[0].url, "http://127.0.0.1:11434",
+                "unset keys keep defaults"
+            );
             assert_eq!(config.chat.num_ctx, 3000, "environment beats the file");
             assert_eq!(config.deadlines.chat, Duration::from_secs(5));
             Ok(())
@@ -498,17 +675,49 @@ mod tests {
         Jail::expect_with(|jail| {
             jail.create_file(
                 "alice.toml",
-                "[chat]\nnum_ctx = 1024\nmax_tokens = 2048\ntemperature = 3.0\n[ollama]\nurl = \"localhost:11434\"\nkeep_alive = \"soon\"\n",
+                "[chat]\nnum_ctx = 1024\nmax_tokens = 2048\ntemperature = 3.0\n[[backends]]\nurl = \"localhost:11434\"\nkeep_alive = \"soon\"\n",
             )?;
             let err = load_err();
             for key in [
                 "chat.max_tokens",
                 "chat.temperature",
-                "ollama.url",
-                "ollama.keep_alive",
+                "backends[0].url",
+                "backends[0].keep_alive",
             ] {
                 assert!(err.contains(key), "{key} missing from: {err}");
             }
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn backends_come_from_the_environment_as_an_inline_array() {
+        Jail::expect_with(|jail| {
+            jail.set_env(
+                "ALICE_BACKENDS",
+                r#"[{name="primary", kind="ollama", url="http://10.0.0.2:11434", model="qwen3:8b"}, {name="cloud", kind="openai", url="https://api.example.com/v1", model="gpt-4o-mini", api_key_env="OPENAI_API_KEY", max_concurrent=8}]"#,
+            );
+            let config = Config::load(None).unwrap();
+            assert_eq!(config.backends.len(), 2);
+            assert_eq!(config.backends[0].model, "qwen3:8b");
+            assert_eq!(
+                config.backends[0].max_concurrent, 3,
+                "defaults fill the rest"
+            );
+            assert_eq!(config.backends[1].kind, BackendKind::Openai);
+            assert_eq!(config.backends[1].max_concurrent, 8);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn backend_names_must_be_unique() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "alice.toml",
+                "[[backends]]\nname = \"a\"\n[[backends]]\nname = \"a\"\n",
+            )?;
+            assert!(load_err().contains("backends[1].name"));
             Ok(())
         });
     }

@@ -9,4 +9,4 @@ pub mod chat;
 pub mod config;
 
 pub use chat::{ChatMessage, Role};
-pub use config::{Config, ConfigError};
+pub use config::{BackendConfig, BackendKind, Config, ConfigError};

@@ -19,6 +19,8 @@ pub enum ErrorKind {
     /// The stream broke after it had started: an error line, a dropped connection, or an end
     /// without the final line.
     StreamBroken,
+    /// No first token within `first_token_timeout`, or silence longer than `idle_timeout`.
+    TimedOut,
     /// The backend answered something that is not its protocol.
     Protocol,
 }
@@ -48,3 +50,32 @@ impl fmt::Display for LlmError {
 }
 
 impl std::error::Error for LlmError {}
+
+impl LlmError {
+    /// Worth another attempt (on this backend after a pause, or on another at once): the
+    /// backend may answer next time. 4xx and a missing model are not.
+    pub fn is_retryable(&self) -> bool {
+        match self.kind {
+            ErrorKind::Unreachable
+            | ErrorKind::Busy { .. }
+            | ErrorKind::Failed { .. }
+            | ErrorKind::TimedOut
+            | ErrorKind::StreamBroken => true,
+            ErrorKind::ModelNotFound | ErrorKind::Rejected { .. } | ErrorKind::Protocol => false,
+        }
+    }
+
+    /// Counts against the backend's health in its circuit breaker. A rejected request or a
+    /// missing model says nothing about whether the backend is up.
+    pub fn counts_against_backend(&self) -> bool {
+        match self.kind {
+            ErrorKind::Unreachable
+            | ErrorKind::Busy { .. }
+            | ErrorKind::Failed { .. }
+            | ErrorKind::TimedOut
+            | ErrorKind::StreamBroken
+            | ErrorKind::Protocol => true,
+            ErrorKind::ModelNotFound | ErrorKind::Rejected { .. } => false,
+        }
+    }
+}

@@ -7,13 +7,23 @@
 //! API answers with and which carries advice an operator can act on.
 //!
 //! - [`ollama`]: Ollama's native API (`/api/chat` NDJSON streaming, `/api/tags`, `/api/show`).
+//! - [`openai`]: any OpenAI-compatible server (`/v1/chat/completions` SSE streaming,
+//!   `/v1/models`), e.g. a hosted fallback.
 
+mod breaker;
 mod error;
+mod limiter;
 pub mod ollama;
+pub mod openai;
 mod provider;
+pub mod router;
 
+pub use breaker::BreakerState;
 pub use error::{ErrorKind, LlmError};
 pub use ollama::OllamaClient;
+pub use openai::OpenAiClient;
 pub use provider::{
-    BackendHealth, ChatEvent, ChatRequest, ChatStream, Completion, FinishReason, Provider,
+    AnsweredBy, BackendHealth, ChatEvent, ChatRequest, ChatStream, Completion, FinishReason,
+    Provider,
 };
+pub use router::{BackendStatus, LlmRouter, ProbeReport};

@@ -9,8 +9,8 @@ use crate::provider::{
     BackendHealth, ChatEvent, ChatRequest, ChatStream, Completion, FinishReason,
 };
 use crate::{ErrorKind, LlmError, Provider};
+use alice_core::BackendConfig;
 use alice_core::ChatMessage;
-use alice_core::config::OllamaConfig;
 use async_trait::async_trait;
 use futures_util::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
@@ -27,6 +27,7 @@ const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 /// A client for one Ollama server and model.
 #[derive(Clone, Debug)]
 pub struct OllamaClient {
+    name: String,
     http: reqwest::Client,
     base_url: String,
     model: String,
@@ -34,19 +35,20 @@ pub struct OllamaClient {
 }
 
 impl OllamaClient {
-    pub fn new(config: &OllamaConfig) -> Result<Self, LlmError> {
+    pub fn new(config: &BackendConfig) -> Result<Self, LlmError> {
         let base_url = config.url.trim_end_matches('/').to_owned();
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .build()
             .map_err(|e| LlmError {
-                backend: "ollama".into(),
+                backend: config.name.clone(),
                 url: base_url.clone(),
                 kind: ErrorKind::Protocol,
                 detail: format!("cannot build an HTTP client: {e}"),
                 advice: "check the ollama section of the configuration".into(),
             })?;
         Ok(Self {
+            name: config.name.clone(),
             http,
             base_url,
             model: config.model.clone(),
@@ -90,12 +92,12 @@ impl OllamaClient {
         let advice = match &kind {
             ErrorKind::Unreachable => format!(
                 "Start Ollama with `ollama serve` and pull the model with `ollama pull {}`, \
-                 or set ollama.url (ALICE_OLLAMA__URL) to where Ollama runs",
+                 or set backends[].url to where Ollama runs",
                 self.model
             ),
             ErrorKind::ModelNotFound => format!(
-                "Pull the model with `ollama pull {}`, or set ollama.model (ALICE_OLLAMA__MODEL) \
-                 to one that `ollama list` shows",
+                "Pull the model with `ollama pull {}`, or set backends[].model to one that \
+                 `ollama list` shows",
                 self.model
             ),
             ErrorKind::Busy { .. } => "Ollama's queue is full: try again shortly, or raise \
@@ -110,11 +112,17 @@ impl OllamaClient {
                     .to_owned()
             }
             ErrorKind::Protocol => {
-                "the server at ollama.url does not speak Ollama's API; check the address".to_owned()
+                "the server at this backend's url does not speak Ollama's API; check the address"
+                    .to_owned()
+            }
+            ErrorKind::TimedOut => {
+                "Ollama is too slow: a smaller model, fewer parallel requests, or longer \
+                 backends[].first_token_timeout / idle_timeout"
+                    .to_owned()
             }
         };
         LlmError {
-            backend: "ollama".into(),
+            backend: self.name.clone(),
             url: self.base_url.clone(),
             kind,
             detail,
@@ -164,7 +172,7 @@ impl OllamaClient {
 #[async_trait]
 impl Provider for OllamaClient {
     fn name(&self) -> &str {
-        "ollama"
+        &self.name
     }
 
     fn model(&self) -> &str {
@@ -303,6 +311,7 @@ impl OllamaClient {
                 prompt_tokens: chunk.prompt_eval_count,
                 completion_tokens: chunk.eval_count,
                 upstream_total_ms: chunk.total_duration.map(|ns| ns / 1_000_000),
+                answered_by: None,
             }));
         }
         // A thinking model's reasoning arrives in `message.thinking` and is not part of the answer.
@@ -420,7 +429,7 @@ mod tests {
     use super::*;
 
     fn client() -> OllamaClient {
-        OllamaClient::new(&OllamaConfig::default()).unwrap()
+        OllamaClient::new(&BackendConfig::default()).unwrap()
     }
 
     #[test]
@@ -442,6 +451,7 @@ mod tests {
                 prompt_tokens: Some(12),
                 completion_tokens: Some(7),
                 upstream_total_ms: Some(2500),
+                answered_by: None,
             })
         );
     }

@@ -17,6 +17,8 @@ pub struct ChatRequest {
     pub num_ctx: u32,
     /// Sequences that end generation.
     pub stop: Vec<String>,
+    /// When the whole answer must be complete. Retries and queueing never go past it.
+    pub deadline: Option<tokio::time::Instant>,
 }
 
 /// Why generation ended.
@@ -39,6 +41,32 @@ pub struct Completion {
     pub completion_tokens: Option<u64>,
     /// The backend's own measure of the whole request, when it reports one.
     pub upstream_total_ms: Option<u64>,
+    /// Which backend answered; filled in by the router (a single client leaves it `None`).
+    pub answered_by: Option<AnsweredBy>,
+}
+
+/// Which backend and model produced an answer, and how the router got there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AnsweredBy {
+    pub backend: String,
+    pub model: String,
+    /// An earlier backend in the list was skipped or failed before answering.
+    pub failover: bool,
+    /// Attempts made in all, across retries and backends.
+    pub attempts: u32,
+    /// Milliseconds spent on backends that did not answer before this one took the request.
+    pub failover_ms: u64,
+}
+
+impl AnsweredBy {
+    /// How answers name their source: "backend:model", marked when it was a failover.
+    pub fn label(&self) -> String {
+        if self.failover {
+            format!("{}:{} (failover)", self.backend, self.model)
+        } else {
+            format!("{}:{}", self.backend, self.model)
+        }
+    }
 }
 
 /// What a backend's stream yields: text, then exactly one `Done` on success.

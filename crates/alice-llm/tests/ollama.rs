@@ -1,8 +1,7 @@
 //! The Ollama client against the upstream simulator, over real HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use alice_core::config::OllamaConfig;
-use alice_core::{ChatMessage, Role};
+use alice_core::{BackendConfig, ChatMessage, Role};
 use alice_llm::{
     ChatEvent, ChatRequest, ErrorKind, FinishReason, LlmError, OllamaClient, Provider,
 };
@@ -23,10 +22,10 @@ async fn sim(faults: Faults) -> SimHandle {
 }
 
 fn client(url: &str, model: &str) -> OllamaClient {
-    OllamaClient::new(&OllamaConfig {
+    OllamaClient::new(&BackendConfig {
         url: url.to_owned(),
         model: model.to_owned(),
-        ..OllamaConfig::default()
+        ..BackendConfig::default()
     })
     .unwrap()
 }
@@ -41,6 +40,7 @@ fn request(max_tokens: u32) -> ChatRequest {
         temperature: 0.3,
         num_ctx: 4096,
         stop: Vec::new(),
+        deadline: None,
     }
 }
 

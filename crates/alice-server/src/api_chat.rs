@@ -33,12 +33,13 @@ pub async fn chat(
     );
     let mut upstream = state
         .backend()
-        .chat_stream(turn.backend_request(&state))
-        .await?;
+        .chat_stream(turn.backend_request(&state, &context))
+        .await
+        .map_err(|error| chat::backend_error(&context, error))?;
     if !body.stream {
         let mut generation = Generation::default();
         while let Some(event) = upstream.next().await {
-            match event? {
+            match event.map_err(|error| chat::backend_error(&context, error))? {
                 ChatEvent::Delta(text) => generation.push(&text),
                 ChatEvent::Done(completion) => {
                     let reply =
@@ -51,7 +52,7 @@ pub async fn chat(
     }
     let first = match upstream.next().await {
         Some(Ok(event)) => event,
-        Some(Err(error)) => return Err(error.into()),
+        Some(Err(error)) => return Err(chat::backend_error(&context, error)),
         None => return Err(ended_early(&state).into()),
     };
     let events = sse_events(state, context, turn, first, upstream);

@@ -51,8 +51,8 @@ impl PreparedTurn {
         self.conversation_id
     }
 
-    /// What to ask the backend.
-    pub fn backend_request(&self, state: &AppState) -> ChatRequest {
+    /// What to ask the backend, to be finished by the request's deadline.
+    pub fn backend_request(&self, state: &AppState, context: &RequestContext) -> ChatRequest {
         let chat = &state.config().chat;
         ChatRequest {
             messages: self.prompt.clone(),
@@ -60,6 +60,7 @@ impl PreparedTurn {
             temperature: chat.temperature,
             num_ctx: chat.num_ctx,
             stop: Vec::new(),
+            deadline: Some(context.deadline),
         }
     }
 }
@@ -188,7 +189,10 @@ pub async fn finish(
     generation: Generation,
     completion: Completion,
 ) -> Result<ChatReply, ApiError> {
-    let model = state.model_label();
+    let model = completion
+        .answered_by
+        .as_ref()
+        .map_or_else(|| state.model_label(), |by| by.label());
     let ttft_ms = generation
         .first_token_at
         .map(|at| millis(at.duration_since(context.received)));
@@ -219,6 +223,8 @@ pub async fn finish(
         total_ms,
         upstream_ms = completion.upstream_total_ms,
         completion_tokens = completion.completion_tokens,
+        attempts = completion.answered_by.as_ref().map(|by| by.attempts),
+        failover_ms = completion.answered_by.as_ref().map(|by| by.failover_ms),
     );
     Ok(ChatReply {
         response: generation.text,
@@ -234,6 +240,19 @@ pub async fn finish(
         prompt_tokens: completion.prompt_tokens,
         completion_tokens: completion.completion_tokens,
     })
+}
+
+/// The error a failed backend call becomes. When the request's deadline is what stopped the
+/// backend, the client is told about the deadline (504 with path and timeout).
+pub fn backend_error(context: &RequestContext, error: alice_llm::LlmError) -> ApiError {
+    if error.kind == alice_llm::ErrorKind::TimedOut && Instant::now() >= context.deadline {
+        ApiError::DeadlineExceeded {
+            path: context.path.clone(),
+            timeout: context.timeout,
+        }
+    } else {
+        ApiError::Backend(error)
+    }
 }
 
 /// A user name is a short identifier, safe in logs and URLs.

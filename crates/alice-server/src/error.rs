@@ -63,6 +63,7 @@ impl ApiError {
                 | ErrorKind::Failed { .. }
                 | ErrorKind::StreamBroken
                 | ErrorKind::Protocol => StatusCode::BAD_GATEWAY,
+                ErrorKind::TimedOut => StatusCode::GATEWAY_TIMEOUT,
             },
             Self::DeadlineExceeded { .. } => StatusCode::GATEWAY_TIMEOUT,
             Self::Store(StoreError::ConversationNotFound(_)) => StatusCode::NOT_FOUND,
@@ -87,6 +88,7 @@ impl ApiError {
                 ErrorKind::Failed { .. } => "backend_failed",
                 ErrorKind::StreamBroken => "backend_stream_broken",
                 ErrorKind::Protocol => "backend_protocol",
+                ErrorKind::TimedOut => "backend_timeout",
             },
             Self::DeadlineExceeded { .. } => "deadline_exceeded",
             Self::Store(StoreError::ConversationNotFound(_)) => "conversation_not_found",
@@ -113,7 +115,7 @@ impl ApiError {
     }
 
     /// English detail for the developer or operator: what happened and what to do.
-    fn detail(&self) -> String {
+    pub fn detail(&self) -> String {
         match self {
             Self::InvalidInput { field, detail } => format!("{field}: {detail}"),
             Self::PayloadTooLarge { limit } => format!(

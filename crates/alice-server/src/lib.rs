@@ -3,6 +3,7 @@
 //! Map of the crate:
 //! - [`routes`]: the route table;
 //! - [`api_chat`] and [`chat`]: `POST /api/chat` and the chat service behind it;
+//! - [`api_openai`]: OpenAI's chat API (`/v1/chat/completions`, `/v1/models`), stateless;
 //! - [`conversations`]: reading conversations back;
 //! - [`health`]: `/health`, `/ready` and the background probe of the backend;
 //! - [`request_context`]: request id, log span and deadline of every request;
@@ -14,6 +15,7 @@
 //! with the request id) → body limit → routes.
 
 pub mod api_chat;
+pub mod api_openai;
 pub mod chat;
 pub mod context_budget;
 pub mod conversations;
@@ -24,17 +26,15 @@ pub mod request_context;
 pub mod routes;
 
 use alice_core::Config;
-use alice_llm::{OllamaClient, Provider};
+use alice_llm::{LlmRouter, Provider};
 use alice_store::Store;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::response::{IntoResponse, Response};
 use error::ApiError;
-use health::ProbeReport;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -50,8 +50,9 @@ pub struct AppState(Arc<Shared>);
 struct Shared {
     config: Config,
     store: Store,
+    router: Arc<LlmRouter>,
+    /// The same router, as the `Provider` the handlers talk to.
     backend: Arc<dyn Provider>,
-    probe: watch::Receiver<ProbeReport>,
     started: Instant,
 }
 
@@ -65,13 +66,15 @@ impl AppState {
     pub fn backend(&self) -> &Arc<dyn Provider> {
         &self.0.backend
     }
-    pub fn probe_report(&self) -> ProbeReport {
-        self.0.probe.borrow().clone()
+    /// The router, for its per-backend status.
+    pub fn router(&self) -> &LlmRouter {
+        &self.0.router
     }
     pub fn started(&self) -> Instant {
         self.0.started
     }
-    /// How answers name their source: "provider:model".
+    /// How answers name their source when the router did not say: the primary's
+    /// "backend:model".
     pub fn model_label(&self) -> String {
         format!("{}:{}", self.0.backend.name(), self.0.backend.model())
     }
@@ -140,7 +143,7 @@ pub struct RunningServer {
     addr: SocketAddr,
     stop: CancellationToken,
     server: JoinHandle<std::io::Result<()>>,
-    probe: JoinHandle<()>,
+    probes: Vec<JoinHandle<()>>,
     store: Store,
 }
 
@@ -162,7 +165,9 @@ impl RunningServer {
                 Ok(())
             }
         };
-        let _ = self.probe.await;
+        for probe in self.probes {
+            let _ = probe.await;
+        }
         self.store.close().await;
         tracing::info!(evt = "stopped");
         result
@@ -184,15 +189,18 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         source,
     })?;
     let store = Store::open(&config.database).await?;
-    let backend: Arc<dyn Provider> = Arc::new(OllamaClient::new(&config.ollama)?);
+    let llm = Arc::new(LlmRouter::new(
+        &config.backends,
+        config.retry.clone(),
+        config.breaker.clone(),
+    )?);
     let stop = CancellationToken::new();
-    let (probe_report, probe) =
-        health::spawn_probe(backend.clone(), config.ollama.probe_interval, stop.clone());
+    let probes = llm.spawn_probes(stop.clone());
     let state = AppState(Arc::new(Shared {
         config,
         store: store.clone(),
-        backend,
-        probe: probe_report,
+        backend: llm.clone(),
+        router: llm,
         started: Instant::now(),
     }));
     let app = router(state);
@@ -207,7 +215,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         addr,
         stop,
         server,
-        probe,
+        probes,
         store,
     })
 }

@@ -1,8 +1,8 @@
 //! The route table: every path Alice serves and the handler behind it, and nothing else.
 
-use crate::{AppState, api_chat, conversations, health};
+use crate::{AppState, api_chat, api_openai, conversations, health};
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -17,4 +17,14 @@ pub fn routes() -> Router<AppState> {
             "/api/conversations/{id}/messages",
             get(conversations::get_messages),
         )
+        // /v1 answers every error, also for wrong paths and methods, in OpenAI's shape.
+        .route(
+            "/v1/chat/completions",
+            post(api_openai::chat_completions).fallback(api_openai::method_not_allowed),
+        )
+        .route(
+            "/v1/models",
+            get(api_openai::models).fallback(api_openai::method_not_allowed),
+        )
+        .route("/v1/{*rest}", any(api_openai::not_found))
 }

@@ -1,0 +1,528 @@
+//! The LLM router: every chat request to a model goes through here.
+//!
+//! Order of work for one request:
+//! 1. Backends are tried in their configured order. One whose breaker is open is skipped at
+//!    once, so a dead primary costs nothing once its breaker has opened; if every breaker is
+//!    open, the first backend is tried anyway rather than failing instantly forever.
+//! 2. Each backend's [`Limiter`] gives a slot, queues, or refuses at once (saturated); a refusal
+//!    moves on to the next backend.
+//! 3. The attempt must produce its first token within `first_token_timeout` (and the
+//!    request's deadline). A failure before the first token moves on to the next backend at
+//!    once (failover); when every backend has failed in a round, the one retry loop waits
+//!    `base_delay` × 2^round (with jitter, at least the backend's Retry-After) and starts the
+//!    next round, up to `max_retries` rounds, never past the deadline. 4xx answers and a missing
+//!    model are not retried on that backend. When every breaker is open there are no further
+//!    rounds: the request gets its answer (503) at once.
+//! 4. After the first token nothing is retried or failed over: the client already has text.
+//!    Silence longer than `idle_timeout` ends the stream with an error.
+//! 5. Outcomes go to the backend's breaker when the stream ends; a client that goes away (the
+//!    stream is dropped) is not counted as a backend failure. The slot is held until then.
+//!
+//! A background probe per backend feeds `/ready` and, while a breaker is half-open, decides
+//! whether it closes.
+
+use crate::breaker::{Breaker, BreakerState};
+use crate::limiter::{Limiter, Refusal, Slot};
+use crate::provider::{AnsweredBy, BackendHealth, ChatEvent, ChatRequest, ChatStream};
+use crate::{ErrorKind, LlmError, OllamaClient, OpenAiClient, Provider};
+use alice_core::config::{BackendConfig, BackendKind, BreakerConfig, RetryConfig};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use rand::Rng;
+use serde::Serialize;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// How often a backend whose breaker is not closed is probed, at most.
+const RECOVERY_PROBE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// One backend with its limiter, breaker and latest probe.
+struct Backend {
+    config: BackendConfig,
+    provider: Arc<dyn Provider>,
+    limiter: Arc<Limiter>,
+    breaker: Breaker,
+    probe: Mutex<ProbeReport>,
+}
+
+/// The latest probe result of a backend.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ProbeReport {
+    /// None until the first probe has finished.
+    pub health: Option<BackendHealth>,
+    pub checked_at: Option<DateTime<Utc>>,
+}
+
+/// What `/ready` and the status endpoints show of a backend.
+#[derive(Clone, Debug, Serialize)]
+pub struct BackendStatus {
+    pub name: String,
+    pub kind: BackendKind,
+    pub url: String,
+    pub model: String,
+    pub breaker: BreakerState,
+    pub in_flight: usize,
+    pub queued: usize,
+    pub max_concurrent: usize,
+    pub probe: ProbeReport,
+}
+
+/// Routes chat requests over the configured backends. Implements [`Provider`] itself, so the
+/// rest of Alice talks to it like to one backend.
+pub struct LlmRouter {
+    backends: Vec<Arc<Backend>>,
+    retry: RetryConfig,
+}
+
+impl LlmRouter {
+    /// Builds a client for every configured backend.
+    pub fn new(
+        backends: &[BackendConfig],
+        retry: RetryConfig,
+        breaker: BreakerConfig,
+    ) -> Result<Self, LlmError> {
+        let mut providers = Vec::with_capacity(backends.len());
+        for config in backends {
+            let provider: Arc<dyn Provider> = match config.kind {
+                BackendKind::Ollama => Arc::new(OllamaClient::new(config)?),
+                BackendKind::Openai => Arc::new(OpenAiClient::new(config)?),
+            };
+            providers.push((config.clone(), provider));
+        }
+        Ok(Self::with_providers(providers, retry, breaker))
+    }
+
+    /// A router over given providers (tests use this to route over stand-ins).
+    pub fn with_providers(
+        providers: Vec<(BackendConfig, Arc<dyn Provider>)>,
+        retry: RetryConfig,
+        breaker: BreakerConfig,
+    ) -> Self {
+        let backends = providers
+            .into_iter()
+            .map(|(config, provider)| {
+                Arc::new(Backend {
+                    limiter: Limiter::new(
+                        config.max_concurrent,
+                        config.queue_depth,
+                        config.queue_timeout,
+                    ),
+                    breaker: Breaker::new(breaker.clone()),
+                    probe: Mutex::new(ProbeReport::default()),
+                    config,
+                    provider,
+                })
+            })
+            .collect();
+        Self { backends, retry }
+    }
+
+    /// The state of every backend, in order.
+    pub fn status(&self) -> Vec<BackendStatus> {
+        self.backends
+            .iter()
+            .map(|b| BackendStatus {
+                name: b.config.name.clone(),
+                kind: b.config.kind,
+                url: b.provider.url().to_owned(),
+                model: b.config.model.clone(),
+                breaker: b.breaker.state(),
+                in_flight: b.limiter.in_flight(),
+                queued: b.limiter.queued(),
+                max_concurrent: b.config.max_concurrent,
+                probe: b.probe_report(),
+            })
+            .collect()
+    }
+
+    /// Probes every backend now and then every `probe_interval` (every second while its breaker
+    /// is not closed), until `stop` is cancelled.
+    pub fn spawn_probes(&self, stop: CancellationToken) -> Vec<JoinHandle<()>> {
+        self.backends
+            .iter()
+            .map(|backend| {
+                let backend = Arc::clone(backend);
+                let stop = stop.clone();
+                tokio::spawn(async move {
+                    loop {
+                        let health = tokio::select! {
+                            () = stop.cancelled() => break,
+                            health = backend.provider.probe() => health,
+                        };
+                        backend.take_probe(health);
+                        let pause = if backend.breaker.state() == BreakerState::Closed {
+                            backend.config.probe_interval
+                        } else {
+                            backend.config.probe_interval.min(RECOVERY_PROBE_INTERVAL)
+                        };
+                        tokio::select! {
+                            () = stop.cancelled() => break,
+                            () = tokio::time::sleep(pause) => {}
+                        }
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// The backends a round may try, in order: those whose breaker allows requests and that
+    /// have not refused this request for good; if every breaker is open, the first of them.
+    fn candidates(&self, given_up: &[bool]) -> Vec<usize> {
+        let open: Vec<usize> = (0..self.backends.len()).filter(|&i| !given_up[i]).collect();
+        let allowed: Vec<usize> = open
+            .iter()
+            .copied()
+            .filter(|&i| self.backends[i].breaker.allows_requests())
+            .collect();
+        if allowed.is_empty() {
+            open.into_iter().take(1).collect()
+        } else {
+            allowed
+        }
+    }
+
+    /// The pause before retry round `round` (1-based): base × 2^(round-1), ± jitter, at least
+    /// what the backend asked for with Retry-After.
+    fn backoff(&self, round: u32, asked: Option<Duration>) -> Duration {
+        let base = self.retry.base_delay.as_secs_f64() * 2f64.powi(round as i32 - 1);
+        let spread = self.retry.jitter * base;
+        let jittered = if spread > 0.0 {
+            base + rand::rng().random_range(-spread..=spread)
+        } else {
+            base
+        };
+        let pause = Duration::from_secs_f64(jittered.max(0.0));
+        asked.map_or(pause, |asked| pause.max(asked))
+    }
+}
+
+#[async_trait]
+impl Provider for LlmRouter {
+    fn name(&self) -> &str {
+        self.backends
+            .first()
+            .map_or("none", |b| b.config.name.as_str())
+    }
+
+    fn model(&self) -> &str {
+        self.backends
+            .first()
+            .map_or("none", |b| b.config.model.as_str())
+    }
+
+    fn url(&self) -> &str {
+        self.backends.first().map_or("", |b| b.provider.url())
+    }
+
+    async fn chat_stream(&self, request: ChatRequest) -> Result<ChatStream, LlmError> {
+        let started = Instant::now();
+        let deadline = request.deadline;
+        let mut given_up = vec![false; self.backends.len()];
+        let mut attempts = 0;
+        let mut last_error: Option<LlmError> = None;
+        for round in 0..=self.retry.max_retries {
+            if round > 0 {
+                if self.backends.iter().all(|b| !b.breaker.allows_requests()) {
+                    // Every breaker is open: the one attempt made anyway was enough; pausing
+                    // and retrying would only delay the refusal.
+                    break;
+                }
+                let asked = last_error.as_ref().and_then(|e| match e.kind {
+                    ErrorKind::Busy { retry_after } => retry_after,
+                    _ => None,
+                });
+                let pause = self.backoff(round, asked);
+                if deadline.is_some_and(|d| Instant::now() + pause >= d) {
+                    break;
+                }
+                tracing::info!(
+                    evt = "llm_retry_wait",
+                    round,
+                    pause_ms = pause.as_millis() as u64
+                );
+                tokio::time::sleep(pause).await;
+            }
+            for index in self.candidates(&given_up) {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    break;
+                }
+                let backend = &self.backends[index];
+                let slot = match backend.limiter.acquire(deadline).await {
+                    Ok(slot) => slot,
+                    Err(refusal) => {
+                        tracing::warn!(evt = "llm_backend_saturated", backend = %backend.config.name, refusal = ?refusal);
+                        last_error = Some(backend.saturated(refusal));
+                        continue;
+                    }
+                };
+                attempts += 1;
+                let attempt_started = Instant::now();
+                match backend.first_token(&request).await {
+                    Ok((first, rest)) => {
+                        let failover = index > 0;
+                        let answered_by = AnsweredBy {
+                            backend: backend.config.name.clone(),
+                            model: backend.config.model.clone(),
+                            failover,
+                            attempts,
+                            failover_ms: if failover {
+                                attempt_started.duration_since(started).as_millis() as u64
+                            } else {
+                                0
+                            },
+                        };
+                        if failover {
+                            tracing::warn!(evt = "llm_failover", backend = %answered_by.backend, attempts, failover_ms = answered_by.failover_ms);
+                        }
+                        return Ok(answer_stream(
+                            Arc::clone(backend),
+                            slot,
+                            first,
+                            rest,
+                            answered_by,
+                        ));
+                    }
+                    Err(error) => {
+                        drop(slot);
+                        if error.counts_against_backend() {
+                            backend.breaker.record(true);
+                        }
+                        if !error.is_retryable() {
+                            given_up[index] = true;
+                        }
+                        tracing::warn!(evt = "llm_attempt_failed", backend = %backend.config.name, attempt = attempts, kind = ?error.kind, error = %error);
+                        last_error = Some(error);
+                    }
+                }
+            }
+            if given_up.iter().all(|&g| g) {
+                break;
+            }
+        }
+        Err(last_error.unwrap_or_else(|| self.deadline_error(started)))
+    }
+
+    async fn probe(&self) -> BackendHealth {
+        match self.backends.first() {
+            Some(backend) => backend.provider.probe().await,
+            None => BackendHealth {
+                reachable: false,
+                model_available: false,
+                context_length: None,
+                error: Some("no backend is configured".into()),
+            },
+        }
+    }
+}
+
+impl LlmRouter {
+    fn deadline_error(&self, started: Instant) -> LlmError {
+        LlmError {
+            backend: self.name().to_owned(),
+            url: self.url().to_owned(),
+            kind: ErrorKind::TimedOut,
+            detail: format!(
+                "the request's deadline passed after {} ms before any backend could be tried",
+                started.elapsed().as_millis()
+            ),
+            advice: "raise deadlines.chat, or add capacity (backends[].max_concurrent or \
+                     another backend)"
+                .into(),
+        }
+    }
+}
+
+impl Backend {
+    fn probe_report(&self) -> ProbeReport {
+        self.probe.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Stores a probe result, logs a change, and lets it decide a half-open breaker.
+    fn take_probe(&self, health: BackendHealth) {
+        let healthy = health.reachable && health.model_available;
+        {
+            let mut report = self.probe.lock().unwrap_or_else(|p| p.into_inner());
+            if report.health.as_ref() != Some(&health) {
+                log_probe_change(&self.config, self.provider.url(), &health);
+            }
+            *report = ProbeReport {
+                health: Some(health),
+                checked_at: Some(Utc::now()),
+            };
+        }
+        if self.breaker.state() == BreakerState::HalfOpen {
+            self.breaker.record_probe(healthy);
+            tracing::info!(evt = "breaker_probe", backend = %self.config.name, healthy, state = ?self.breaker.state());
+        }
+    }
+
+    fn saturated(&self, refusal: Refusal) -> LlmError {
+        let detail = match refusal {
+            Refusal::QueueFull => format!(
+                "all {} slots are busy and {} requests already wait",
+                self.config.max_concurrent, self.config.queue_depth
+            ),
+            Refusal::WaitTooLong { expected } => format!(
+                "all {} slots are busy and the expected wait of {} ms would pass the deadline",
+                self.config.max_concurrent,
+                expected.as_millis()
+            ),
+            Refusal::TimedOut => format!(
+                "no slot came free within the queue timeout of {} ms",
+                self.config.queue_timeout.as_millis()
+            ),
+        };
+        LlmError {
+            backend: self.config.name.clone(),
+            url: self.provider.url().to_owned(),
+            kind: ErrorKind::Busy {
+                retry_after: Some(Duration::from_secs(1)),
+            },
+            detail,
+            advice: "Alice is at its limit for this backend; retry shortly, or raise \
+                     backends[].max_concurrent / queue_depth if the model server has room"
+                .into(),
+        }
+    }
+
+    fn timed_out(&self, detail: String) -> LlmError {
+        LlmError {
+            backend: self.config.name.clone(),
+            url: self.provider.url().to_owned(),
+            kind: ErrorKind::TimedOut,
+            detail,
+            advice: "the model server is overloaded or stuck; check it, or raise \
+                     backends[].first_token_timeout / idle_timeout"
+                .into(),
+        }
+    }
+
+    /// Starts a generation and waits for its first event, within `first_token_timeout` and
+    /// the deadline.
+    async fn first_token(
+        &self,
+        request: &ChatRequest,
+    ) -> Result<(ChatEvent, ChatStream), LlmError> {
+        let mut limit = Instant::now() + self.config.first_token_timeout;
+        if let Some(deadline) = request.deadline {
+            limit = limit.min(deadline);
+        }
+        let attempt = async {
+            let mut stream = self.provider.chat_stream(request.clone()).await?;
+            match stream.next().await {
+                Some(Ok(event)) => Ok((event, stream)),
+                Some(Err(error)) => Err(error),
+                None => Err(self.ended_early()),
+            }
+        };
+        match tokio::time::timeout_at(limit, attempt).await {
+            Ok(result) => result,
+            Err(_) => Err(self.timed_out(format!(
+                "no first token within {} ms",
+                limit
+                    .saturating_duration_since(Instant::now())
+                    .as_millis()
+                    .max(1)
+                    .min(self.config.first_token_timeout.as_millis())
+            ))),
+        }
+    }
+
+    fn ended_early(&self) -> LlmError {
+        LlmError {
+            backend: self.config.name.clone(),
+            url: self.provider.url().to_owned(),
+            kind: ErrorKind::StreamBroken,
+            detail: "the answer ended before the backend said it was done".into(),
+            advice: "try again; if it repeats, see the backend's log".into(),
+        }
+    }
+}
+
+fn log_probe_change(config: &BackendConfig, url: &str, health: &BackendHealth) {
+    let usable = health.reachable && health.model_available;
+    if usable {
+        tracing::info!(
+            evt = "backend_ready",
+            backend = %config.name,
+            url,
+            model = %config.model,
+            context_length = health.context_length,
+            note = health.error.as_deref(),
+        );
+    } else {
+        tracing::warn!(
+            evt = "backend_unavailable",
+            backend = %config.name,
+            url,
+            model = %config.model,
+            reachable = health.reachable,
+            error = health.error.as_deref().unwrap_or("unknown"),
+        );
+    }
+}
+
+/// What the router hands on after the first token: the rest of the backend's stream, with
+/// the idle timeout, the breaker's bookkeeping at the end, and the slot held until then.
+struct Answer {
+    backend: Arc<Backend>,
+    slot: Option<Slot>,
+    pending: Option<ChatEvent>,
+    rest: ChatStream,
+    answered_by: AnsweredBy,
+}
+
+fn answer_stream(
+    backend: Arc<Backend>,
+    slot: Slot,
+    first: ChatEvent,
+    rest: ChatStream,
+    answered_by: AnsweredBy,
+) -> ChatStream {
+    let answer = Answer {
+        backend,
+        slot: Some(slot),
+        pending: Some(first),
+        rest,
+        answered_by,
+    };
+    futures_util::stream::unfold(answer, |mut answer| async move {
+        answer.slot.as_ref()?;
+        let event = match answer.pending.take() {
+            Some(event) => Ok(event),
+            None => {
+                let idle = answer.backend.config.idle_timeout;
+                match tokio::time::timeout(idle, answer.rest.next()).await {
+                    Ok(Some(event)) => event,
+                    Ok(None) => Err(answer.backend.ended_early()),
+                    Err(_) => Err(answer.backend.timed_out(format!(
+                        "no token for {} ms in the middle of the answer",
+                        idle.as_millis()
+                    ))),
+                }
+            }
+        };
+        let event = match event {
+            Ok(ChatEvent::Delta(text)) => Ok(ChatEvent::Delta(text)),
+            Ok(ChatEvent::Done(mut completion)) => {
+                answer.backend.breaker.record(false);
+                answer.slot = None;
+                completion.answered_by = Some(answer.answered_by.clone());
+                Ok(ChatEvent::Done(completion))
+            }
+            Err(error) => {
+                if error.counts_against_backend() {
+                    answer.backend.breaker.record(true);
+                }
+                answer.slot = None;
+                Err(error)
+            }
+        };
+        Some((event, answer))
+    })
+    .boxed()
+}
