@@ -100,6 +100,10 @@ pub struct ChatReply {
     pub finish_reason: FinishReason,
     pub prompt_tokens: Option<u64>,
     pub completion_tokens: Option<u64>,
+    /// Attempts the router made, across retries and backends (1 when all went well).
+    pub attempts: Option<u32>,
+    /// Milliseconds spent on backends that did not answer, when another one did (failover).
+    pub failover_ms: Option<u64>,
 }
 
 /// Checks the request, loads the conversation's history and fits the prompt.
@@ -239,6 +243,12 @@ pub async fn finish(
         finish_reason: completion.finish_reason,
         prompt_tokens: completion.prompt_tokens,
         completion_tokens: completion.completion_tokens,
+        attempts: completion.answered_by.as_ref().map(|by| by.attempts),
+        failover_ms: completion
+            .answered_by
+            .as_ref()
+            .filter(|by| by.failover)
+            .map(|by| by.failover_ms),
     })
 }
 
