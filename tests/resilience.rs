@@ -1,7 +1,8 @@
 //! Alice under faults and load, over HTTP: failover while the primary dies under a steady
 //! load, and an overload of ten times the backend's limit. Traffic goes to 127.0.0.1 only,
 //! is bounded in count and time, and stops by itself.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+// The measured figures are printed for docs/benchmarks.md (run with --nocapture).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 mod common;
 
