@@ -343,3 +343,62 @@ async fn a_shutdown_lets_an_answer_in_flight_finish_and_be_stored() {
     );
     alice.stop().await;
 }
+
+/// Polls /ready until the first backend's probe has measured a first token.
+async fn ready_after_generation_probe(alice: &Alice) -> serde_json::Value {
+    for _ in 0..200 {
+        let (_, ready) = alice.get("/ready").await;
+        if ready["backends"][0]["probe"]["first_token_ms"].is_u64() {
+            return ready;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("no generation probe result within 4 s");
+}
+
+#[tokio::test]
+async fn the_model_is_warmed_at_start_and_probed_with_a_short_answer() {
+    let sim = start_sim(Faults::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = config(dir.path(), &sim.base_url());
+    settings.backends[0].warm_up = true;
+    settings.backends[0].probe_generation = true;
+    let alice = Alice::start(settings).await;
+    let ready = ready_after_generation_probe(&alice).await;
+    assert_eq!(ready["backends"][0]["status"], "ok", "{ready}");
+    let requests = sim.requests();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.messages.is_empty() && r.keep_alive == Some(json!("15m"))),
+        "a warm-up loads the model with keep_alive: {requests:?}"
+    );
+    assert!(
+        requests.iter().any(|r| r.messages.len() == 1
+            && r.messages[0].content == alice_llm::PROBE_PROMPT
+            && r.options["num_predict"] == 5),
+        "a 5-token probe: {requests:?}"
+    );
+    alice.stop().await;
+}
+
+#[tokio::test]
+async fn a_model_slower_than_the_probe_allows_is_reported_degraded() {
+    let sim = start_sim(Faults {
+        ttft_ms: 400,
+        ..Faults::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = config(dir.path(), &sim.base_url());
+    settings.backends[0].probe_generation = true;
+    settings.backends[0].probe_first_token_max = Duration::from_millis(200);
+    let alice = Alice::start(settings).await;
+    let ready = ready_after_generation_probe(&alice).await;
+    let backend = &ready["backends"][0];
+    assert_eq!(backend["status"], "degraded", "{ready}");
+    assert!(backend["probe"]["first_token_ms"].as_u64().unwrap() >= 200);
+    let error = backend["probe"]["health"]["error"].as_str().unwrap();
+    assert!(error.contains("probe_first_token_max"), "{error}");
+    alice.stop().await;
+}

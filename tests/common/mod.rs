@@ -33,6 +33,9 @@ pub fn config(dir: &Path, backend_url: &str) -> Config {
     config.backends[0].url = backend_url.to_owned();
     config.backends[0].model = MODEL.to_owned();
     config.backends[0].probe_interval = Duration::from_millis(200);
+    // No background generations or warm-ups: tests count what reaches the simulator.
+    config.backends[0].probe_generation = false;
+    config.backends[0].warm_up = false;
     // Retries keep their count but not their seconds-long pauses, so tests stay fast.
     config.retry.base_delay = Duration::from_millis(20);
     config.retry.jitter = 0.0;

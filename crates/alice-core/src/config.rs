@@ -226,6 +226,17 @@ pub struct BackendConfig {
     /// How often Alice checks in the background that the backend answers and has the model.
     #[serde(with = "humantime_serde")]
     pub probe_interval: Duration,
+    /// The probe also asks for a 5-token answer to "Hej" (only when a slot is free, so it
+    /// never adds to a busy backend's load).
+    pub probe_generation: bool,
+    /// That answer's first token must come within this for the backend to count as healthy.
+    #[serde(with = "humantime_serde")]
+    pub probe_first_token_max: Duration,
+    /// Ollama only: load the model when Alice starts, and ask Ollama to keep it loaded every
+    /// `keep_alive_refresh`, so the first user does not wait for the model to load.
+    pub warm_up: bool,
+    #[serde(with = "humantime_serde")]
+    pub keep_alive_refresh: Duration,
 }
 
 impl Default for BackendConfig {
@@ -244,6 +255,10 @@ impl Default for BackendConfig {
             first_token_timeout: Duration::from_secs(20),
             idle_timeout: Duration::from_secs(10),
             probe_interval: Duration::from_secs(30),
+            probe_generation: true,
+            probe_first_token_max: Duration::from_millis(1200),
+            warm_up: true,
+            keep_alive_refresh: Duration::from_secs(8 * 60),
         }
     }
 }
@@ -463,6 +478,8 @@ impl Config {
                 ("first_token_timeout", backend.first_token_timeout),
                 ("idle_timeout", backend.idle_timeout),
                 ("probe_interval", backend.probe_interval),
+                ("probe_first_token_max", backend.probe_first_token_max),
+                ("keep_alive_refresh", backend.keep_alive_refresh),
             ] {
                 check(!value.is_zero(), &key(field), "must be longer than zero");
             }

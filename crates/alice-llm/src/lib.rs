@@ -26,4 +26,4 @@ pub use provider::{
     AnsweredBy, BackendHealth, ChatEvent, ChatRequest, ChatStream, Completion, FinishReason,
     Provider,
 };
-pub use router::{BackendStatus, LlmRouter, ProbeReport};
+pub use router::{BackendStatus, LlmRouter, PROBE_PROMPT, ProbeReport};

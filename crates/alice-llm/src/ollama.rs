@@ -242,6 +242,10 @@ impl Provider for OllamaClient {
         Ok(events.boxed())
     }
 
+    async fn warm_up(&self) -> Result<(), LlmError> {
+        self.load_model().await
+    }
+
     async fn probe(&self) -> BackendHealth {
         let models = match self.list_models().await {
             Ok(models) => models,
@@ -292,6 +296,25 @@ impl Provider for OllamaClient {
 }
 
 impl OllamaClient {
+    /// `POST /api/chat` with no messages: Ollama loads the model (or, with `keep_alive: 0`,
+    /// unloads it) and restarts its keep-alive timer.
+    async fn load_model(&self) -> Result<(), LlmError> {
+        let response = self
+            .http
+            .post(format!("{}/api/chat", self.base_url))
+            .json(&serde_json::json!({
+                "model": self.model,
+                "messages": [],
+                "stream": false,
+                "keep_alive": self.keep_alive,
+            }))
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&e))?;
+        self.check_status(response).await?;
+        Ok(())
+    }
+
     fn parse_line(&self, line: &str) -> Result<ChatEvent, LlmError> {
         let chunk: Chunk = serde_json::from_str(line)
             .map_err(|e| self.protocol_error(&format!("{e} in line {line:?}")))?;

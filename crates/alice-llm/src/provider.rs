@@ -104,4 +104,9 @@ pub trait Provider: Send + Sync {
     /// Checks that the backend answers and has the model. Never panics; failures are in the
     /// result.
     async fn probe(&self) -> BackendHealth;
+    /// Loads the model and asks the backend to keep it loaded, where the backend has such a
+    /// thing (Ollama); others need nothing.
+    async fn warm_up(&self) -> Result<(), LlmError> {
+        Ok(())
+    }
 }

@@ -39,6 +39,10 @@ use tokio_util::sync::CancellationToken;
 
 /// How often a backend whose breaker is not closed is probed, at most.
 const RECOVERY_PROBE_INTERVAL: Duration = Duration::from_secs(1);
+/// The question of the generation probe; a real model answers it in a token or two.
+pub const PROBE_PROMPT: &str = "Hej";
+/// Tokens the generation probe asks for.
+const PROBE_TOKENS: u32 = 5;
 
 /// One backend with its limiter, breaker and latest probe.
 struct Backend {
@@ -54,6 +58,8 @@ struct Backend {
 pub struct ProbeReport {
     /// None until the first probe has finished.
     pub health: Option<BackendHealth>,
+    /// Time to the first token of the generation probe, when one ran.
+    pub first_token_ms: Option<u64>,
     pub checked_at: Option<DateTime<Utc>>,
 }
 
@@ -139,34 +145,49 @@ impl LlmRouter {
             .collect()
     }
 
-    /// Probes every backend now and then every `probe_interval` (every second while its breaker
-    /// is not closed), until `stop` is cancelled.
-    pub fn spawn_probes(&self, stop: CancellationToken) -> Vec<JoinHandle<()>> {
-        self.backends
-            .iter()
-            .map(|backend| {
-                let backend = Arc::clone(backend);
-                let stop = stop.clone();
-                tokio::spawn(async move {
+    /// Starts the background work of every backend, until `stop` is cancelled: the probe (now,
+    /// then every `probe_interval`, every second while its breaker is not closed) and, for
+    /// Ollama backends with `warm_up`, loading the model now and keeping it loaded.
+    pub fn spawn_background_tasks(&self, stop: CancellationToken) -> Vec<JoinHandle<()>> {
+        let mut tasks = Vec::new();
+        for backend in &self.backends {
+            let (probed, stop_probe) = (Arc::clone(backend), stop.clone());
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        () = stop_probe.cancelled() => break,
+                        () = probed.probe_once() => {}
+                    }
+                    let pause = if probed.breaker.state() == BreakerState::Closed {
+                        probed.config.probe_interval
+                    } else {
+                        probed.config.probe_interval.min(RECOVERY_PROBE_INTERVAL)
+                    };
+                    tokio::select! {
+                        () = stop_probe.cancelled() => break,
+                        () = tokio::time::sleep(pause) => {}
+                    }
+                }
+            }));
+            if backend.config.warm_up && backend.config.kind == BackendKind::Ollama {
+                let (warmed, stop_warm) = (Arc::clone(backend), stop.clone());
+                tasks.push(tokio::spawn(async move {
+                    let mut every = tokio::time::interval(warmed.config.keep_alive_refresh);
+                    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                     loop {
-                        let health = tokio::select! {
-                            () = stop.cancelled() => break,
-                            health = backend.provider.probe() => health,
-                        };
-                        backend.take_probe(health);
-                        let pause = if backend.breaker.state() == BreakerState::Closed {
-                            backend.config.probe_interval
-                        } else {
-                            backend.config.probe_interval.min(RECOVERY_PROBE_INTERVAL)
-                        };
                         tokio::select! {
-                            () = stop.cancelled() => break,
-                            () = tokio::time::sleep(pause) => {}
+                            () = stop_warm.cancelled() => break,
+                            _ = every.tick() => {}
+                        }
+                        tokio::select! {
+                            () = stop_warm.cancelled() => break,
+                            () = warmed.warm_up() => {}
                         }
                     }
-                })
-            })
-            .collect()
+                }));
+            }
+        }
+        tasks
     }
 
     /// The backends a round may try, in order: those whose breaker allows requests and that
@@ -341,9 +362,33 @@ impl Backend {
         self.probe.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Stores a probe result, logs a change, and lets it decide a half-open breaker.
-    fn take_probe(&self, health: BackendHealth) {
-        let healthy = health.reachable && health.model_available;
+    /// One probe: the model is listed, then (when enabled and a slot is free) a 5-token answer
+    /// whose first token comes within `probe_first_token_max`. Stores the result, logs a
+    /// change, and lets it decide a half-open breaker.
+    async fn probe_once(&self) {
+        let mut health = self.provider.probe().await;
+        let mut first_token_ms = None;
+        if health.reachable && health.model_available && self.config.probe_generation {
+            match self.generation_probe().await {
+                GenerationProbe::Skipped => {}
+                GenerationProbe::FirstToken(took) => {
+                    first_token_ms = Some(took.as_millis() as u64);
+                    if took > self.config.probe_first_token_max {
+                        health.error = Some(format!(
+                            "the first token of a 5-token answer took {} ms, more than \
+                             backends[].probe_first_token_max ({} ms): the model is overloaded \
+                             or still loading",
+                            took.as_millis(),
+                            self.config.probe_first_token_max.as_millis()
+                        ));
+                    }
+                }
+                GenerationProbe::Failed(error) => {
+                    health.error = Some(format!("a 5-token test answer failed: {error}"));
+                }
+            }
+        }
+        let healthy = health.reachable && health.model_available && health.error.is_none();
         {
             let mut report = self.probe.lock().unwrap_or_else(|p| p.into_inner());
             if report.health.as_ref() != Some(&health) {
@@ -351,12 +396,64 @@ impl Backend {
             }
             *report = ProbeReport {
                 health: Some(health),
+                first_token_ms,
                 checked_at: Some(Utc::now()),
             };
         }
         if self.breaker.state() == BreakerState::HalfOpen {
             self.breaker.record_probe(healthy);
             tracing::info!(evt = "breaker_probe", backend = %self.config.name, healthy, state = ?self.breaker.state());
+        }
+    }
+
+    /// Asks for a short answer, only if a slot is free at once, and times its first token
+    /// (giving up at twice the allowed time).
+    async fn generation_probe(&self) -> GenerationProbe {
+        let Ok(_slot) = self.limiter.acquire(Some(Instant::now())).await else {
+            return GenerationProbe::Skipped;
+        };
+        let started = Instant::now();
+        let request = ChatRequest {
+            messages: vec![alice_core::ChatMessage::new(
+                alice_core::Role::User,
+                PROBE_PROMPT,
+            )],
+            max_tokens: PROBE_TOKENS,
+            temperature: 0.0,
+            num_ctx: 512,
+            stop: Vec::new(),
+            deadline: None,
+        };
+        let first = async {
+            let mut stream = self.provider.chat_stream(request).await?;
+            match stream.next().await {
+                Some(Ok(_)) => Ok(started.elapsed()),
+                Some(Err(error)) => Err(error),
+                None => Err(self.ended_early()),
+            }
+        };
+        match tokio::time::timeout(self.config.probe_first_token_max * 2, first).await {
+            Ok(Ok(took)) => GenerationProbe::FirstToken(took),
+            Ok(Err(error)) => GenerationProbe::Failed(error.to_string()),
+            Err(_) => GenerationProbe::FirstToken(started.elapsed()),
+        }
+    }
+
+    /// Loads the model and restarts its keep-alive timer; logs the outcome.
+    async fn warm_up(&self) {
+        let started = Instant::now();
+        match self.provider.warm_up().await {
+            Ok(()) => tracing::info!(
+                evt = "backend_warmed",
+                backend = %self.config.name,
+                model = %self.config.model,
+                took_ms = started.elapsed().as_millis() as u64,
+            ),
+            Err(error) => tracing::warn!(
+                evt = "backend_warm_up_failed",
+                backend = %self.config.name,
+                error = %error,
+            ),
         }
     }
 
@@ -464,6 +561,13 @@ fn log_probe_change(config: &BackendConfig, url: &str, health: &BackendHealth) {
             error = health.error.as_deref().unwrap_or("unknown"),
         );
     }
+}
+
+enum GenerationProbe {
+    /// No slot was free: the backend is busy answering, which says enough.
+    Skipped,
+    FirstToken(Duration),
+    Failed(String),
 }
 
 /// What the router hands on after the first token: the rest of the backend's stream, with

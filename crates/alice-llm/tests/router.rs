@@ -315,7 +315,7 @@ async fn an_open_breaker_closes_again_after_healthy_probes() {
     assert_eq!(router.status()[0].breaker, BreakerState::Open);
     primary.set_faults(Faults::default());
     let stop = CancellationToken::new();
-    let probes = router.spawn_probes(stop.clone());
+    let probes = router.spawn_background_tasks(stop.clone());
     let deadline = Instant::now() + Duration::from_secs(5);
     while router.status()[0].breaker != BreakerState::Closed && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -36,7 +36,9 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
             let status = match (&backend.probe.health, backend.breaker) {
                 (_, BreakerState::Open | BreakerState::HalfOpen) => "unavailable",
                 (None, _) => "unknown",
-                (Some(h), _) if h.reachable && h.model_available => "ok",
+                (Some(h), _) if h.reachable && h.model_available && h.error.is_none() => "ok",
+                // Answers, but slowly (or with a note): usable, watch it.
+                (Some(h), _) if h.reachable && h.model_available => "degraded",
                 (Some(_), _) => "unavailable",
             };
             let mut entry = json!(backend);
