@@ -17,6 +17,7 @@ pub mod ollama;
 pub mod openai;
 mod provider;
 pub mod router;
+mod wire;
 
 pub use breaker::BreakerState;
 pub use error::{ErrorKind, LlmError};

@@ -8,19 +8,16 @@
 use crate::provider::{
     BackendHealth, ChatEvent, ChatRequest, ChatStream, Completion, FinishReason,
 };
+use crate::wire::{body_bytes, describe_transport, line_error, lines};
 use crate::{ErrorKind, LlmError, Provider};
 use alice_core::BackendConfig;
 use alice_core::ChatMessage;
 use async_trait::async_trait;
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::Duration;
-use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
-use tokio_util::io::StreamReader;
 
-/// Longest NDJSON line accepted from Ollama; a token line is a few hundred bytes.
-const MAX_LINE_BYTES: usize = 1024 * 1024;
 /// Largest error body read from a failed response.
 const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 
@@ -205,13 +202,8 @@ impl Provider for OllamaClient {
             .map_err(|e| self.transport_error(&e))?;
         let response = self.check_status(response).await?;
         let client = self.clone();
-        let bytes = response
-            .bytes_stream()
-            .map_err(|e| std::io::Error::other(describe_transport(&e)));
-        let lines = FramedRead::new(
-            StreamReader::new(bytes),
-            LinesCodec::new_with_max_length(MAX_LINE_BYTES),
-        );
+        let bytes = body_bytes(response);
+        let lines = lines(bytes);
         let events = futures_util::stream::unfold(
             (lines, client, false),
             |(mut lines, client, finished)| async move {
@@ -354,26 +346,6 @@ fn keep_alive_value(configured: &str) -> Value {
     match configured.trim().parse::<i64>() {
         Ok(seconds) => Value::from(seconds),
         Err(_) => Value::from(configured.trim()),
-    }
-}
-
-fn describe_transport(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-fn line_error(error: &LinesCodecError) -> String {
-    match error {
-        LinesCodecError::MaxLineLengthExceeded => {
-            format!("a stream line was longer than {MAX_LINE_BYTES} bytes")
-        }
-        LinesCodecError::Io(e) => format!("the stream broke: {e}"),
     }
 }
 

@@ -16,21 +16,18 @@
 use crate::provider::{
     BackendHealth, ChatEvent, ChatRequest, ChatStream, Completion, FinishReason,
 };
+use crate::wire::{Lines, body_bytes, describe_transport, line_error, lines};
 use crate::{ErrorKind, LlmError, Provider};
 use alice_core::{BackendConfig, ChatMessage};
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt, TryStreamExt};
+use futures_util::{Stream, StreamExt};
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::env::VarError;
 use std::time::Duration;
-use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
-use tokio_util::io::StreamReader;
 
-/// Longest SSE line accepted; a chunk line is a few hundred bytes.
-const MAX_LINE_BYTES: usize = 1024 * 1024;
 /// Most bytes read of a failed response's body; an error body is small, a proxy's HTML page
 /// need not be.
 const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
@@ -253,9 +250,7 @@ impl Provider for OpenAiClient {
                 format!("expected an event stream for stream=true but got JSON: {body}"),
             ));
         }
-        let bytes = response
-            .bytes_stream()
-            .map_err(|e| std::io::Error::other(describe_transport(&e)));
+        let bytes = body_bytes(response);
         Ok(chat_events(self.clone(), bytes))
     }
 
@@ -379,10 +374,7 @@ fn chat_events<S>(client: OpenAiClient, bytes: S) -> ChatStream
 where
     S: Stream<Item = Result<Bytes, std::io::Error>> + Send + Unpin + 'static,
 {
-    let lines = FramedRead::new(
-        StreamReader::new(bytes),
-        LinesCodec::new_with_max_length(MAX_LINE_BYTES),
-    );
+    let lines = lines(bytes);
     let state = Decoding {
         lines,
         sse: SseDecoder::default(),
@@ -426,8 +418,6 @@ where
     })
     .boxed()
 }
-
-type Lines<S> = FramedRead<StreamReader<S, Bytes>, LinesCodec>;
 
 /// Everything a running stream carries from one event to the next.
 struct Decoding<S> {
@@ -657,25 +647,6 @@ async fn read_error_body(mut response: reqwest::Response) -> ErrorText {
 }
 
 /// A reqwest error with its causes, which hold the useful part ("connection refused").
-fn describe_transport(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-fn line_error(error: &LinesCodecError) -> String {
-    match error {
-        LinesCodecError::MaxLineLengthExceeded => {
-            format!("a stream line was longer than {MAX_LINE_BYTES} bytes")
-        }
-        LinesCodecError::Io(e) => format!("the stream broke: {e}"),
-    }
-}
 
 #[derive(Serialize)]
 struct ChatBody<'a> {
