@@ -42,6 +42,7 @@ pub struct Config {
     pub backends: Vec<BackendConfig>,
     pub retry: RetryConfig,
     pub breaker: BreakerConfig,
+    pub adaptive_concurrency: AdaptiveConcurrencyConfig,
     pub chat: ChatConfig,
     pub log: LogConfig,
 }
@@ -55,6 +56,7 @@ impl Default for Config {
             backends: vec![BackendConfig::default()],
             retry: RetryConfig::default(),
             breaker: BreakerConfig::default(),
+            adaptive_concurrency: AdaptiveConcurrencyConfig::default(),
             chat: ChatConfig::default(),
             log: LogConfig::default(),
         }
@@ -317,6 +319,36 @@ impl Default for BreakerConfig {
     }
 }
 
+/// Adaptive concurrency: instead of a fixed `max_concurrent`, each backend's limit moves
+/// between `min` and `max` to keep the p95 of its answer times near `target_p95` (AIMD: one
+/// more slot while under target, a quarter fewer when over).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdaptiveConcurrencyConfig {
+    pub enabled: bool,
+    pub min: usize,
+    pub max: usize,
+    /// The limit to start from.
+    pub initial: usize,
+    #[serde(with = "humantime_serde")]
+    pub target_p95: Duration,
+    /// Completed answers between two adjustments; their p95 decides the step.
+    pub sample_size: usize,
+}
+
+impl Default for AdaptiveConcurrencyConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            min: 1,
+            max: 10,
+            initial: 5,
+            target_p95: Duration::from_millis(2000),
+            sample_size: 20,
+        }
+    }
+}
+
 /// How a chat request becomes a model request.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -512,6 +544,29 @@ impl Config {
         check(
             !self.breaker.open_for.is_zero(),
             "breaker.open_for",
+            "must be longer than zero",
+        );
+        let adaptive = &self.adaptive_concurrency;
+        check(
+            adaptive.min >= 1
+                && adaptive.min <= adaptive.initial
+                && adaptive.initial <= adaptive.max,
+            "adaptive_concurrency",
+            "needs 1 <= min <= initial <= max",
+        );
+        check(
+            adaptive.max <= 1024,
+            "adaptive_concurrency.max",
+            "must be at most 1024",
+        );
+        check(
+            adaptive.sample_size >= 5,
+            "adaptive_concurrency.sample_size",
+            "must be at least 5, or the p95 means little",
+        );
+        check(
+            !adaptive.target_p95.is_zero(),
+            "adaptive_concurrency.target_p95",
             "must be longer than zero",
         );
         check(

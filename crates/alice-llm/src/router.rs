@@ -25,7 +25,9 @@ use crate::breaker::{Breaker, BreakerState};
 use crate::limiter::{Limiter, Refusal, Slot};
 use crate::provider::{AnsweredBy, BackendHealth, ChatEvent, ChatRequest, ChatStream};
 use crate::{ErrorKind, LlmError, OllamaClient, OpenAiClient, Provider};
-use alice_core::config::{BackendConfig, BackendKind, BreakerConfig, RetryConfig};
+use alice_core::config::{
+    AdaptiveConcurrencyConfig, BackendConfig, BackendKind, BreakerConfig, RetryConfig,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
@@ -73,7 +75,8 @@ pub struct BackendStatus {
     pub breaker: BreakerState,
     pub in_flight: usize,
     pub queued: usize,
-    pub max_concurrent: usize,
+    /// `max_concurrent`, or the adaptive limit in force.
+    pub concurrency_limit: usize,
     pub probe: ProbeReport,
 }
 
@@ -90,6 +93,7 @@ impl LlmRouter {
         backends: &[BackendConfig],
         retry: RetryConfig,
         breaker: BreakerConfig,
+        adaptive: AdaptiveConcurrencyConfig,
     ) -> Result<Self, LlmError> {
         let mut providers = Vec::with_capacity(backends.len());
         for config in backends {
@@ -99,7 +103,7 @@ impl LlmRouter {
             };
             providers.push((config.clone(), provider));
         }
-        Ok(Self::with_providers(providers, retry, breaker))
+        Ok(Self::with_providers(providers, retry, breaker, adaptive))
     }
 
     /// A router over given providers (tests use this to route over stand-ins).
@@ -107,6 +111,7 @@ impl LlmRouter {
         providers: Vec<(BackendConfig, Arc<dyn Provider>)>,
         retry: RetryConfig,
         breaker: BreakerConfig,
+        adaptive: AdaptiveConcurrencyConfig,
     ) -> Self {
         let backends = providers
             .into_iter()
@@ -116,6 +121,7 @@ impl LlmRouter {
                         config.max_concurrent,
                         config.queue_depth,
                         config.queue_timeout,
+                        adaptive.enabled.then(|| adaptive.clone()),
                     ),
                     breaker: Breaker::new(breaker.clone()),
                     probe: Mutex::new(ProbeReport::default()),
@@ -139,7 +145,7 @@ impl LlmRouter {
                 breaker: b.breaker.state(),
                 in_flight: b.limiter.in_flight(),
                 queued: b.limiter.queued(),
-                max_concurrent: b.config.max_concurrent,
+                concurrency_limit: b.limiter.limit(),
                 probe: b.probe_report(),
             })
             .collect()
@@ -461,11 +467,12 @@ impl Backend {
         let detail = match refusal {
             Refusal::QueueFull => format!(
                 "all {} slots are busy and {} requests already wait",
-                self.config.max_concurrent, self.config.queue_depth
+                self.limiter.limit(),
+                self.config.queue_depth
             ),
             Refusal::WaitTooLong { expected } => format!(
                 "all {} slots are busy and the expected wait of {} ms would pass the deadline",
-                self.config.max_concurrent,
+                self.limiter.limit(),
                 expected.as_millis()
             ),
             Refusal::TimedOut => format!(
@@ -614,7 +621,9 @@ fn answer_stream(
             Ok(ChatEvent::Delta(text)) => Ok(ChatEvent::Delta(text)),
             Ok(ChatEvent::Done(mut completion)) => {
                 answer.backend.breaker.record(false);
-                answer.slot = None;
+                if let Some(slot) = answer.slot.take() {
+                    slot.completed();
+                }
                 completion.answered_by = Some(answer.answered_by.clone());
                 Ok(ChatEvent::Done(completion))
             }

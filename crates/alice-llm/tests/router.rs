@@ -54,7 +54,7 @@ fn breaker() -> BreakerConfig {
 }
 
 fn router(backends: &[BackendConfig]) -> LlmRouter {
-    LlmRouter::new(backends, retry(), breaker()).unwrap()
+    LlmRouter::new(backends, retry(), breaker(), Default::default()).unwrap()
 }
 
 fn request(deadline: Duration) -> ChatRequest {
@@ -390,6 +390,7 @@ async fn every_backend_saturated_is_refused_at_once_as_busy() {
                 ..retry()
             },
             breaker(),
+            Default::default(),
         )
         .unwrap(),
     );

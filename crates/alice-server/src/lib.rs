@@ -193,9 +193,10 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         &config.backends,
         config.retry.clone(),
         config.breaker.clone(),
+        config.adaptive_concurrency.clone(),
     )?);
     let stop = CancellationToken::new();
-    let probes = llm.spawn_probes(stop.clone());
+    let probes = llm.spawn_background_tasks(stop.clone());
     let state = AppState(Arc::new(Shared {
         config,
         store: store.clone(),
