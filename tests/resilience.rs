@@ -151,7 +151,6 @@ async fn ten_times_the_limit_ends_every_request_within_its_deadline_and_bounds_t
     settings.backends[0].queue_depth = 6;
     settings.backends[0].queue_timeout = Duration::from_secs(2);
     settings.deadlines.chat = Duration::from_secs(3);
-    settings.retry.max_retries = 1;
     let deadline = settings.deadlines.chat;
     let alice = Alice::start(settings).await;
 

@@ -11,8 +11,8 @@
 //!    once (failover); when every backend has failed in a round, the one retry loop waits
 //!    `base_delay` × 2^round (with jitter, at least the backend's Retry-After) and starts the
 //!    next round, up to `max_retries` rounds, never past the deadline. 4xx answers and a missing
-//!    model are not retried on that backend. When every breaker is open there are no further
-//!    rounds: the request gets its answer (503) at once.
+//!    model are not retried on that backend. When every breaker is open, or every backend
+//!    refused for saturation, there are no further rounds: the request gets its 503 at once.
 //! 4. After the first token nothing is retried or failed over: the client already has text.
 //!    Silence longer than `idle_timeout` ends the stream with an error.
 //! 5. Outcomes go to the backend's breaker when the stream ends; a client that goes away (the
@@ -273,6 +273,7 @@ impl Provider for LlmRouter {
                 );
                 tokio::time::sleep(pause).await;
             }
+            let mut attempted = false;
             for index in self.candidates(&given_up) {
                 if deadline.is_some_and(|d| Instant::now() >= d) {
                     break;
@@ -287,6 +288,7 @@ impl Provider for LlmRouter {
                     }
                 };
                 attempts += 1;
+                attempted = true;
                 let attempt_started = Instant::now();
                 match backend.first_token(&request).await {
                     Ok((first, rest)) => {
@@ -326,7 +328,10 @@ impl Provider for LlmRouter {
                     }
                 }
             }
-            if given_up.iter().all(|&g| g) {
+            // Retry rounds are for backends that failed. When none could even be tried (all
+            // saturated), waiting and asking again would only hold the client and add load:
+            // the refusal goes out at once.
+            if !attempted || given_up.iter().all(|&g| g) {
                 break;
             }
         }

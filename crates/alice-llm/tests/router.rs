@@ -382,13 +382,11 @@ async fn every_backend_saturated_is_refused_at_once_as_busy() {
     small.max_concurrent = 1;
     small.queue_depth = 0;
     small.first_token_timeout = Duration::from_secs(2);
+    // The default retry pauses (1 s, 2 s, 4 s): saturation must not wait for them.
     let router = std::sync::Arc::new(
         LlmRouter::new(
             &[small],
-            RetryConfig {
-                max_retries: 0,
-                ..retry()
-            },
+            RetryConfig::default(),
             breaker(),
             Default::default(),
         )
