@@ -17,9 +17,12 @@ use std::time::Duration;
 /// The file read when no path is given and it exists in the working directory.
 pub const DEFAULT_CONFIG_FILE: &str = "alice.toml";
 
-/// `ALICE_*` variables that are not configuration keys: the config path itself and the
-/// test suite's service URLs.
-const NON_CONFIG_ENV: &[&str] = &["config", "test_postgres_url", "test_redis_url"];
+/// `ALICE_*` variables that are not configuration keys: the config file's path, and every
+/// `ALICE_TEST_*` variable, which belong to the test suite (service URLs, tool paths).
+fn is_config_variable(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    key != "config" && !key.starts_with("test_")
+}
 
 /// Why a configuration could not be loaded. The message names the key and the problem.
 #[derive(Debug, thiserror::Error)]
@@ -419,7 +422,7 @@ impl Config {
             None => {}
         }
         let env = Env::prefixed("ALICE_")
-            .filter(|key| !NON_CONFIG_ENV.contains(&key.as_str().to_ascii_lowercase().as_str()))
+            .filter(|key| is_config_variable(key.as_str()))
             .split("__");
         let config: Config = figment
             .merge(env)
@@ -736,6 +739,7 @@ mod tests {
     fn test_service_variables_are_not_config_keys() {
         Jail::expect_with(|jail| {
             jail.set_env("ALICE_TEST_POSTGRES_URL", "postgres://x");
+            jail.set_env("ALICE_TEST_OPENAI_PYTHON", "/venv/bin/python");
             jail.set_env("ALICE_CONFIG", "elsewhere.toml");
             assert!(Config::load(None).is_ok());
             Ok(())

@@ -104,7 +104,7 @@ struct InMessage {
 }
 
 /// A checked request, ready to go to the backend.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 struct Plan {
     prompt: Vec<ChatMessage>,
     /// History messages left out to fit the context window.
@@ -291,7 +291,8 @@ fn log_done(
         upstream_ms = completion.upstream_total_ms,
         prompt_tokens = completion.prompt_tokens,
         completion_tokens = completion.completion_tokens,
-        finish_reason = finish_reason(&completion.finish_reason),
+        // The backend's own reason, which the answer may have mapped to "stop".
+        finish_reason = ?completion.finish_reason,
     );
 }
 
