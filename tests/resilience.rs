@@ -207,3 +207,50 @@ async fn ten_times_the_limit_ends_every_request_within_its_deadline_and_bounds_t
     );
     alice.stop().await;
 }
+
+#[tokio::test]
+async fn a_streamed_openai_answer_names_the_fallback_in_every_chunk() {
+    let primary = start_sim(Faults {
+        error_rate: 1.0,
+        error_status: 500,
+        ..Faults::default()
+    })
+    .await;
+    let fallback = start_sim(Faults::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = config(dir.path(), &primary.base_url());
+    let mut second = settings.backends[0].clone();
+    second.name = "fallback".into();
+    second.url = fallback.base_url();
+    settings.backends.push(second);
+    let alice = Alice::start(settings).await;
+    let response = alice
+        .http
+        .post(alice.url("/v1/chat/completions"))
+        .json(&json!({
+            "model": "alice",
+            "stream": true,
+            "messages": [{ "role": "user", "content": "Vad heter Sveriges kung?" }],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.unwrap();
+    let chunks: Vec<Value> = body
+        .lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .filter(|data| *data != "[DONE]")
+        .map(|data| serde_json::from_str(data).unwrap())
+        .collect();
+    assert!(chunks.len() > 3, "{body}");
+    for chunk in &chunks {
+        assert_eq!(chunk["model"], "fallback:gpt-oss:20b (failover)", "{chunk}");
+    }
+    assert_eq!(
+        primary.requests().len(),
+        1,
+        "one failed attempt, then the fallback at once"
+    );
+    alice.stop().await;
+}

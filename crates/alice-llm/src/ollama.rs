@@ -326,7 +326,6 @@ impl OllamaClient {
                 prompt_tokens: chunk.prompt_eval_count,
                 completion_tokens: chunk.eval_count,
                 upstream_total_ms: chunk.total_duration.map(|ns| ns / 1_000_000),
-                answered_by: None,
             }));
         }
         // A thinking model's reasoning arrives in `message.thinking` and is not part of the answer.
@@ -446,7 +445,6 @@ mod tests {
                 prompt_tokens: Some(12),
                 completion_tokens: Some(7),
                 upstream_total_ms: Some(2500),
-                answered_by: None,
             })
         );
     }

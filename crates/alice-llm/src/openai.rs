@@ -502,7 +502,6 @@ impl ChunkParser {
                 prompt_tokens: self.prompt_tokens,
                 completion_tokens: self.completion_tokens,
                 upstream_total_ms: None,
-                answered_by: None,
             }));
         }
         let chunk: StreamChunk = serde_json::from_str(data).map_err(|e| {
@@ -767,7 +766,6 @@ mod tests {
                 prompt_tokens: Some(12),
                 completion_tokens: Some(7),
                 upstream_total_ms: None,
-                answered_by: None,
             })
         );
     }
@@ -859,7 +857,6 @@ mod tests {
                     prompt_tokens: Some(3),
                     completion_tokens: Some(2),
                     upstream_total_ms: None,
-                    answered_by: None,
                 }),
             ]
         );

@@ -41,8 +41,6 @@ pub struct Completion {
     pub completion_tokens: Option<u64>,
     /// The backend's own measure of the whole request, when it reports one.
     pub upstream_total_ms: Option<u64>,
-    /// Which backend answered; filled in by the router (a single client leaves it `None`).
-    pub answered_by: Option<AnsweredBy>,
 }
 
 /// Which backend and model produced an answer, and how the router got there.
@@ -69,9 +67,12 @@ impl AnsweredBy {
     }
 }
 
-/// What a backend's stream yields: text, then exactly one `Done` on success.
+/// What a backend's stream yields: text, then exactly one `Done` on success. The router
+/// first says which backend took the request, before any text, so an API can name the
+/// answering model in its first chunk.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ChatEvent {
+    Started(AnsweredBy),
     Delta(String),
     Done(Completion),
 }

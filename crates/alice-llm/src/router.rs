@@ -582,14 +582,14 @@ enum GenerationProbe {
     Failed(String),
 }
 
-/// What the router hands on after the first token: the rest of the backend's stream, with
-/// the idle timeout, the breaker's bookkeeping at the end, and the slot held until then.
+/// What the router hands on after the first token: who answers, then the backend's stream,
+/// with the idle timeout, the breaker's bookkeeping at the end, and the slot held until then.
 struct Answer {
     backend: Arc<Backend>,
     slot: Option<Slot>,
-    pending: Option<ChatEvent>,
+    /// Events to hand on before reading more: `Started`, then the first one read.
+    pending: Vec<ChatEvent>,
     rest: ChatStream,
-    answered_by: AnsweredBy,
 }
 
 fn answer_stream(
@@ -602,13 +602,12 @@ fn answer_stream(
     let answer = Answer {
         backend,
         slot: Some(slot),
-        pending: Some(first),
+        pending: vec![first, ChatEvent::Started(answered_by)],
         rest,
-        answered_by,
     };
     futures_util::stream::unfold(answer, |mut answer| async move {
         answer.slot.as_ref()?;
-        let event = match answer.pending.take() {
+        let event = match answer.pending.pop() {
             Some(event) => Ok(event),
             None => {
                 let idle = answer.backend.config.idle_timeout;
@@ -623,15 +622,14 @@ fn answer_stream(
             }
         };
         let event = match event {
-            Ok(ChatEvent::Delta(text)) => Ok(ChatEvent::Delta(text)),
-            Ok(ChatEvent::Done(mut completion)) => {
+            Ok(ChatEvent::Done(completion)) => {
                 answer.backend.breaker.record(false);
                 if let Some(slot) = answer.slot.take() {
                     slot.completed();
                 }
-                completion.answered_by = Some(answer.answered_by.clone());
                 Ok(ChatEvent::Done(completion))
             }
+            Ok(other) => Ok(other),
             Err(error) => {
                 if error.counts_against_backend() {
                     answer.backend.breaker.record(true);

@@ -5,7 +5,8 @@
 use alice_core::config::{BreakerConfig, RetryConfig};
 use alice_core::{BackendConfig, ChatMessage, Role};
 use alice_llm::{
-    BreakerState, ChatEvent, ChatRequest, Completion, ErrorKind, LlmError, LlmRouter, Provider,
+    AnsweredBy, BreakerState, ChatEvent, ChatRequest, Completion, ErrorKind, LlmError, LlmRouter,
+    Provider,
 };
 use alice_upstream_sim::{Faults, SimConfig, SimHandle};
 use futures_util::StreamExt;
@@ -68,17 +69,33 @@ fn request(deadline: Duration) -> ChatRequest {
     }
 }
 
+/// A finished answer: who answered (the router says so before any text) and how it ended.
+#[derive(Debug)]
+struct Answered {
+    by: AnsweredBy,
+    #[allow(dead_code)]
+    completion: Completion,
+}
+
 /// Deltas seen and how the answer ended.
-async fn ask(router: &LlmRouter, request: ChatRequest) -> (usize, Result<Completion, LlmError>) {
+async fn ask(router: &LlmRouter, request: ChatRequest) -> (usize, Result<Answered, LlmError>) {
     let mut stream = match router.chat_stream(request).await {
         Ok(stream) => stream,
         Err(error) => return (0, Err(error)),
     };
     let mut deltas = 0;
+    let mut by = None;
     while let Some(event) = stream.next().await {
         match event {
+            Ok(ChatEvent::Started(started)) => {
+                assert_eq!(deltas, 0, "Started comes before any text");
+                by = Some(started);
+            }
             Ok(ChatEvent::Delta(_)) => deltas += 1,
-            Ok(ChatEvent::Done(completion)) => return (deltas, Ok(completion)),
+            Ok(ChatEvent::Done(completion)) => {
+                let by = by.expect("the router says who answers");
+                return (deltas, Ok(Answered { by, completion }));
+            }
             Err(error) => return (deltas, Err(error)),
         }
     }
@@ -125,7 +142,7 @@ async fn thirty_percent_500s_are_absorbed_by_retries() {
         let (_, result) = ask(&router, request(Duration::from_secs(10))).await;
         let completion = result.unwrap();
         answered += 1;
-        attempts += completion.answered_by.unwrap().attempts as usize;
+        attempts += completion.by.attempts as usize;
     }
     assert_eq!(answered, 20);
     let seen = upstream.requests();
@@ -225,7 +242,7 @@ async fn a_4xx_is_not_retried_on_that_backend_but_fails_over() {
     missing.model = "saknas:1b".into();
     let router = router(&[missing, backend("fallback", &fallback.base_url())]);
     let (_, result) = ask(&router, request(Duration::from_secs(10))).await;
-    let by = result.unwrap().answered_by.unwrap();
+    let by = result.unwrap().by;
     assert_eq!(
         (by.backend.as_str(), by.failover, by.attempts),
         ("fallback", true, 2)
@@ -248,7 +265,7 @@ async fn a_dead_primary_fails_over_and_once_open_is_skipped_at_once() {
     ]);
     for i in 0..10 {
         let (_, result) = ask(&router, request(Duration::from_secs(10))).await;
-        let by = result.unwrap().answered_by.unwrap();
+        let by = result.unwrap().by;
         assert_eq!(by.backend, "fallback", "request {i}");
         assert!(by.failover);
         assert_eq!(by.model, "gpt-oss:20b");
@@ -326,7 +343,7 @@ async fn an_open_breaker_closes_again_after_healthy_probes() {
         "probes closed it (open 300 ms, 2 healthy probes)"
     );
     let (_, result) = ask(&router, request(Duration::from_secs(10))).await;
-    let by = result.unwrap().answered_by.unwrap();
+    let by = result.unwrap().by;
     assert_eq!((by.backend.as_str(), by.failover), ("primary", false));
     stop.cancel();
     for probe in probes {
@@ -355,7 +372,7 @@ async fn a_saturated_primary_sends_the_overflow_to_the_fallback() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(router.status()[0].in_flight, 1);
     let (_, second) = ask(&router, request(Duration::from_secs(5))).await;
-    let by = second.unwrap().answered_by.unwrap();
+    let by = second.unwrap().by;
     assert_eq!(by.backend, "fallback");
     assert!(
         by.failover_ms < 50,
@@ -363,7 +380,7 @@ async fn a_saturated_primary_sends_the_overflow_to_the_fallback() {
         by.failover_ms
     );
     let (_, first) = first.await.unwrap();
-    assert_eq!(first.unwrap().answered_by.unwrap().backend, "primary");
+    assert_eq!(first.unwrap().by.backend, "primary");
     assert_eq!(
         router.status()[0].breaker,
         BreakerState::Closed,
@@ -425,6 +442,8 @@ async fn a_caller_that_goes_away_frees_the_slot_and_is_not_a_failure() {
             .chat_stream(request(Duration::from_secs(10)))
             .await
             .unwrap();
+        let started = stream.next().await.unwrap().unwrap();
+        assert!(matches!(started, ChatEvent::Started(_)));
         let first = stream.next().await.unwrap().unwrap();
         assert!(matches!(first, ChatEvent::Delta(_)));
         assert_eq!(router.status()[0].in_flight, 1);

@@ -40,6 +40,7 @@ pub async fn chat(
         let mut generation = Generation::default();
         while let Some(event) = upstream.next().await {
             match event.map_err(|error| chat::backend_error(&context, error))? {
+                ChatEvent::Started(by) => generation.answered_by = Some(by),
                 ChatEvent::Delta(text) => generation.push(&text),
                 ChatEvent::Done(completion) => {
                     let reply =
@@ -90,6 +91,7 @@ fn sse_events(
                 },
             };
             match event {
+                Some(Ok(ChatEvent::Started(by))) => generation.answered_by = Some(by),
                 Some(Ok(ChatEvent::Delta(text))) => {
                     generation.push(&text);
                     yield Ok(Event::default().event("delta").data(json!({ "delta": text }).to_string()));

@@ -38,7 +38,7 @@ use crate::{AppState, BodyLimit, json_body};
 use alice_core::config::ChatConfig;
 use alice_core::{ChatMessage, Role};
 use alice_llm::{
-    ChatEvent, ChatRequest, ChatStream, Completion, ErrorKind, FinishReason, LlmError,
+    AnsweredBy, ChatEvent, ChatRequest, ChatStream, Completion, ErrorKind, FinishReason, LlmError,
 };
 use axum::body::Body;
 use axum::extract::{FromRequest, Request, State};
@@ -166,15 +166,11 @@ async fn answer(
         let mut generation = Generation::default();
         while let Some(event) = upstream.next().await {
             match event.map_err(|error| chat::backend_error(&context, error))? {
+                ChatEvent::Started(by) => generation.answered_by = Some(by),
                 ChatEvent::Delta(text) => generation.push(&text),
                 ChatEvent::Done(completion) => {
                     log_done(&Span::current(), &context, &generation, &completion);
-                    let model = completion
-                        .answered_by
-                        .as_ref()
-                        .map_or(head.model.clone(), |by| {
-                            format!("{}:{}", by.backend, by.model)
-                        });
+                    let model = generation.model_label(&state);
                     let head = AnswerHead { model, ..head };
                     return Ok(Json(head.completion(&generation.text, &completion)).into_response());
                 }
@@ -184,13 +180,29 @@ async fn answer(
     }
 
     // Wait for the first event before committing to a 200 stream, so a backend that fails
-    // before it answers gets a proper HTTP status (and Retry-After) the SDK can act on.
-    let first = match upstream.next().await {
-        Some(Ok(event)) => event,
-        Some(Err(error)) => return Err(chat::backend_error(&context, error).into()),
-        None => return Err(ApiError::from(ended_early(&state)).into()),
+    // before it answers gets a proper HTTP status (and Retry-After) the SDK can act on. The
+    // router says who answers first; every chunk then names that model.
+    let mut generation = Generation::default();
+    let first = loop {
+        match upstream.next().await {
+            Some(Ok(ChatEvent::Started(by))) => generation.answered_by = Some(by),
+            Some(Ok(event)) => break event,
+            Some(Err(error)) => return Err(chat::backend_error(&context, error).into()),
+            None => return Err(ApiError::from(ended_early(&state)).into()),
+        }
     };
-    let chunks = sse_chunks(state, context, head, plan.include_usage, first, upstream);
+    let head = AnswerHead {
+        model: generation.model_label(&state),
+        ..head
+    };
+    let chunks = sse_chunks(
+        state,
+        context,
+        head,
+        plan.include_usage,
+        (generation, first),
+        upstream,
+    );
     Ok(Sse::new(chunks)
         .keep_alive(KeepAlive::default())
         .into_response())
@@ -205,14 +217,13 @@ fn sse_chunks(
     context: RequestContext,
     head: AnswerHead,
     include_usage: bool,
-    first: ChatEvent,
+    (mut generation, first): (Generation, ChatEvent),
     mut upstream: ChatStream,
 ) -> impl futures_util::Stream<Item = Result<Event, Infallible>> {
     // The stream is polled outside the request's span, so its log lines name it as parent.
     let span = Span::current();
     async_stream::stream! {
         yield Ok(data(&head.chunk(json!({"role": "assistant", "content": ""}), None, include_usage)));
-        let mut generation = Generation::default();
         let mut pending = Some(first);
         loop {
             let event = match pending.take() {
@@ -230,6 +241,7 @@ fn sse_chunks(
                 },
             };
             match event {
+                Some(Ok(ChatEvent::Started(by))) => generation.answered_by = Some(by),
                 Some(Ok(ChatEvent::Delta(text))) => {
                     generation.push(&text);
                     if !text.is_empty() {
@@ -283,7 +295,7 @@ fn log_done(
         parent: span,
         evt = "chat_done",
         api = "openai",
-        model = completion.answered_by.as_ref().map(|by| by.label()),
+        model = generation.answered_by.as_ref().map(AnsweredBy::label),
         ttft_ms = generation
             .first_token_at
             .map(|at| millis(at.duration_since(context.received))),

@@ -11,7 +11,7 @@ use crate::context_budget::{DoesNotFit, fit_prompt};
 use crate::error::ApiError;
 use crate::request_context::RequestContext;
 use alice_core::{ChatMessage, Role};
-use alice_llm::{ChatRequest, Completion, FinishReason};
+use alice_llm::{AnsweredBy, ChatRequest, Completion, FinishReason};
 use alice_store::{ConversationTarget, NewMessage, NewTurn};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -70,9 +70,18 @@ impl PreparedTurn {
 pub struct Generation {
     pub text: String,
     pub first_token_at: Option<Instant>,
+    /// Which backend took the request, as the router said before the text.
+    pub answered_by: Option<AnsweredBy>,
 }
 
 impl Generation {
+    /// The answer's `model` field: "backend:model", marked when it was a failover.
+    pub fn model_label(&self, state: &AppState) -> String {
+        self.answered_by
+            .as_ref()
+            .map_or_else(|| state.model_label(), AnsweredBy::label)
+    }
+
     pub fn push(&mut self, delta: &str) {
         if self.first_token_at.is_none() {
             self.first_token_at = Some(Instant::now());
@@ -193,10 +202,7 @@ pub async fn finish(
     generation: Generation,
     completion: Completion,
 ) -> Result<ChatReply, ApiError> {
-    let model = completion
-        .answered_by
-        .as_ref()
-        .map_or_else(|| state.model_label(), |by| by.label());
+    let model = generation.model_label(state);
     let ttft_ms = generation
         .first_token_at
         .map(|at| millis(at.duration_since(context.received)));
@@ -227,8 +233,8 @@ pub async fn finish(
         total_ms,
         upstream_ms = completion.upstream_total_ms,
         completion_tokens = completion.completion_tokens,
-        attempts = completion.answered_by.as_ref().map(|by| by.attempts),
-        failover_ms = completion.answered_by.as_ref().map(|by| by.failover_ms),
+        attempts = generation.answered_by.as_ref().map(|by| by.attempts),
+        failover_ms = generation.answered_by.as_ref().map(|by| by.failover_ms),
     );
     Ok(ChatReply {
         response: generation.text,
@@ -243,8 +249,8 @@ pub async fn finish(
         finish_reason: completion.finish_reason,
         prompt_tokens: completion.prompt_tokens,
         completion_tokens: completion.completion_tokens,
-        attempts: completion.answered_by.as_ref().map(|by| by.attempts),
-        failover_ms: completion
+        attempts: generation.answered_by.as_ref().map(|by| by.attempts),
+        failover_ms: generation
             .answered_by
             .as_ref()
             .filter(|by| by.failover)
