@@ -516,7 +516,8 @@ impl Backend {
         &self,
         request: &ChatRequest,
     ) -> Result<(ChatEvent, ChatStream), LlmError> {
-        let mut limit = Instant::now() + self.config.first_token_timeout;
+        let started = Instant::now();
+        let mut limit = started + self.config.first_token_timeout;
         if let Some(deadline) = request.deadline {
             limit = limit.min(deadline);
         }
@@ -532,11 +533,7 @@ impl Backend {
             Ok(result) => result,
             Err(_) => Err(self.timed_out(format!(
                 "no first token within {} ms",
-                limit
-                    .saturating_duration_since(Instant::now())
-                    .as_millis()
-                    .max(1)
-                    .min(self.config.first_token_timeout.as_millis())
+                limit.duration_since(started).as_millis()
             ))),
         }
     }

@@ -205,7 +205,9 @@ async fn a_slow_first_token_times_out_and_is_retried() {
     let router = router(&[backend("ollama", &upstream.base_url())]);
     let started = Instant::now();
     let (_, result) = ask(&router, request(Duration::from_secs(10))).await;
-    assert_eq!(result.unwrap_err().kind, ErrorKind::TimedOut);
+    let error = result.unwrap_err();
+    assert_eq!(error.kind, ErrorKind::TimedOut);
+    assert!(error.detail.contains("within 300 ms"), "{error}");
     assert_eq!(upstream.requests().len(), 4);
     assert!(started.elapsed() >= Duration::from_millis(4 * 300));
     // Abandoned attempts do not keep running upstream.
