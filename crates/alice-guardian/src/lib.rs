@@ -1,0 +1,23 @@
+//! Alice's Guardian: it watches the machine's RAM, CPU, disk and temperature and turns them into
+//! a protection state (NORMAL, BROWNOUT, DEGRADED, EMERGENCY, LOCKDOWN) that the admission gate
+//! and the chat service read.
+//!
+//! - [`sampler`]: the readings, from /proc, /sys and cgroup v2 (behind the [`Sampler`] trait);
+//! - [`state`]: the state machine with its window, hysteresis, flap detection and kill limits;
+//! - [`brownout`]: what a degraded answer looks like at each level;
+//! - [`status`]: the status JSON of the spec;
+//! - [`guardian`]: the background task that ties them together and publishes the state.
+
+pub mod brownout;
+pub mod config;
+pub mod guardian;
+pub mod sampler;
+pub mod state;
+pub mod status;
+
+pub use brownout::{BrownoutLevel, Preset};
+pub use config::GuardianConfig;
+pub use guardian::{Guardian, GuardianEvent, Snapshot};
+pub use sampler::{ProcSampler, Sample, Sampler};
+pub use state::{GuardianState, Outcome, OverrideError, Reason, StateMachine, Transition};
+pub use status::GuardianStatus;

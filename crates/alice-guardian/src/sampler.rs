@@ -1,0 +1,462 @@
+//! Reading how loaded the machine is: RAM, CPU, disk and temperature.
+//!
+//! The state machine never reads the system itself; it is fed [`Sample`]s from a [`Sampler`], so
+//! tests script samples and the daemon can watch another machine's /proc tree. [`ProcSampler`]
+//! is the real one. It reads below a root directory (normally "/") so its tests run over a fake
+//! tree in a temp dir:
+//!
+//! | reading | inside a cgroup v2 container | on a host |
+//! |---|---|---|
+//! | RAM | `memory.current / memory.max` when `memory.max` is a number | `1 - MemAvailable / MemTotal` of `/proc/meminfo` |
+//! | CPU | delta of `cpu.stat` `usage_usec` over the wall time, against the `cpu.max` quota (or all CPUs when it is `max`) | delta of busy / total jiffies of `/proc/stat`'s `cpu` line |
+//! | disk | `statvfs` of the data directory (df's "used / (used + available)") | same |
+//! | temp | hottest `/sys/class/thermal/thermal_zone*/temp` (millidegrees), `None` without sensors | same |
+//!
+//! The original Guardian compared a container's usage with the *host's* totals, which never
+//! fired inside a memory-limited container; hence the cgroup files come first. A reading the
+//! sampler cannot make is `None`, never 0: the state machine treats unknowns by its 3-strike
+//! rule instead of as "all is well".
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Where RAM or CPU figures came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// The limits of the cgroup (v2) the process runs in.
+    Cgroup,
+    /// The whole host's /proc figures.
+    Host,
+}
+
+/// One reading of the machine. Fractions are 0-1; `None` means the reading could not be made.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Sample {
+    pub timestamp: DateTime<Utc>,
+    pub ram_pct: Option<f64>,
+    pub cpu_pct: Option<f64>,
+    pub disk_pct: Option<f64>,
+    pub temp_c: Option<f64>,
+    pub ram_bytes_used: Option<u64>,
+    pub ram_bytes_total: Option<u64>,
+    pub ram_source: Option<Source>,
+    pub cpu_source: Option<Source>,
+}
+
+impl Sample {
+    /// A sample with every reading unknown, stamped `timestamp`.
+    pub fn unknown(timestamp: DateTime<Utc>) -> Self {
+        Self {
+            timestamp,
+            ram_pct: None,
+            cpu_pct: None,
+            disk_pct: None,
+            temp_c: None,
+            ram_bytes_used: None,
+            ram_bytes_total: None,
+            ram_source: None,
+            cpu_source: None,
+        }
+    }
+
+    /// A sample with only RAM and CPU known, for scripted tests and simulations.
+    pub fn ram_cpu(ram: f64, cpu: f64) -> Self {
+        Self {
+            ram_pct: Some(ram),
+            cpu_pct: Some(cpu),
+            ..Self::unknown(Utc::now())
+        }
+    }
+}
+
+/// Something that can read the machine's load. Called from a blocking thread, once per interval.
+pub trait Sampler: Send + 'static {
+    fn sample(&mut self) -> Sample;
+}
+
+/// A previous CPU counter reading, to take the next delta against.
+#[derive(Clone, Copy, Debug)]
+enum CpuCounter {
+    /// Jiffies of `/proc/stat`'s first line.
+    Host { busy: u64, total: u64 },
+    /// `usage_usec` of the cgroup's `cpu.stat` and when it was read.
+    Cgroup { usage_usec: u64, at: Instant },
+}
+
+/// The sampler that reads /proc, /sys and statvfs.
+pub struct ProcSampler {
+    root: PathBuf,
+    data_dir: Option<PathBuf>,
+    clock: Box<dyn FnMut() -> Instant + Send>,
+    previous_cpu: Option<CpuCounter>,
+}
+
+impl ProcSampler {
+    /// Reads below `root` ("/" normally); watches the volume holding `data_dir` when given.
+    /// Takes a first CPU reading at once so the first sample already has a CPU figure.
+    pub fn new(root: impl Into<PathBuf>, data_dir: Option<PathBuf>) -> Self {
+        Self::with_clock(root, data_dir, Instant::now)
+    }
+
+    /// As [`ProcSampler::new`], with the monotonic clock used for cgroup CPU deltas given.
+    pub fn with_clock(
+        root: impl Into<PathBuf>,
+        data_dir: Option<PathBuf>,
+        clock: impl FnMut() -> Instant + Send + 'static,
+    ) -> Self {
+        let mut sampler = Self {
+            root: root.into(),
+            data_dir,
+            clock: Box::new(clock),
+            previous_cpu: None,
+        };
+        sampler.previous_cpu = sampler.read_cpu_counter();
+        sampler
+    }
+
+    fn path(&self, relative: &str) -> PathBuf {
+        self.root.join(relative)
+    }
+
+    fn read(&self, relative: &str) -> Option<String> {
+        std::fs::read_to_string(self.path(relative)).ok()
+    }
+
+    /// (used bytes, total bytes, source).
+    fn ram(&self) -> Option<(u64, u64, Source)> {
+        if let (Some(max), Some(current)) = (
+            self.read("sys/fs/cgroup/memory.max"),
+            self.read("sys/fs/cgroup/memory.current"),
+        ) && let (Ok(max), Ok(current)) =
+            (max.trim().parse::<u64>(), current.trim().parse::<u64>())
+            && max > 0
+        {
+            return Some((current, max, Source::Cgroup));
+        }
+        // "max" (no limit) or no cgroup v2 files: the host's figures.
+        let meminfo = self.read("proc/meminfo")?;
+        let field = |name: &str| -> Option<u64> {
+            let line = meminfo.lines().find(|l| l.starts_with(name))?;
+            let kib = line.split_whitespace().nth(1)?.parse::<u64>().ok()?;
+            Some(kib * 1024)
+        };
+        let total = field("MemTotal:")?;
+        let available = field("MemAvailable:")?;
+        (total > 0).then(|| (total.saturating_sub(available), total, Source::Host))
+    }
+
+    /// CPUs the cgroup may use: quota / period from `cpu.max`, or every CPU when it is "max".
+    /// `None` when there is no `cpu.max` (not in a cgroup v2 child, e.g. on the host).
+    fn cgroup_cpus(&self) -> Option<f64> {
+        let max = self.read("sys/fs/cgroup/cpu.max")?;
+        let mut parts = max.split_whitespace();
+        let quota = parts.next()?;
+        let period = parts.next().and_then(|p| p.parse::<f64>().ok())?;
+        match quota {
+            "max" => self.host_cpu_count().map(|n| n as f64),
+            q => {
+                let quota = q.parse::<f64>().ok()?;
+                (period > 0.0 && quota > 0.0).then_some(quota / period)
+            }
+        }
+    }
+
+    fn host_cpu_count(&self) -> Option<usize> {
+        let stat = self.read("proc/stat")?;
+        let n = stat
+            .lines()
+            .filter(|l| {
+                l.strip_prefix("cpu")
+                    .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+            })
+            .count();
+        (n > 0).then_some(n)
+    }
+
+    fn read_cpu_counter(&mut self) -> Option<CpuCounter> {
+        if self.cgroup_cpus().is_some() {
+            let stat = self.read("sys/fs/cgroup/cpu.stat")?;
+            let usage_usec = stat
+                .lines()
+                .find_map(|l| l.strip_prefix("usage_usec "))?
+                .trim()
+                .parse()
+                .ok()?;
+            let at = (self.clock)();
+            return Some(CpuCounter::Cgroup { usage_usec, at });
+        }
+        let stat = self.read("proc/stat")?;
+        let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+        let values: Vec<u64> = line
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        // user nice system idle iowait irq softirq steal [guest guest_nice]; guest time is
+        // already inside user/nice, so only the first eight count.
+        if values.len() < 4 {
+            return None;
+        }
+        let counted = &values[..values.len().min(8)];
+        let total: u64 = counted.iter().sum();
+        let idle = values[3] + values.get(4).copied().unwrap_or(0);
+        Some(CpuCounter::Host {
+            busy: total.saturating_sub(idle),
+            total,
+        })
+    }
+
+    /// CPU use since the previous call, (fraction, source).
+    fn cpu(&mut self) -> Option<(f64, Source)> {
+        let now = self.read_cpu_counter();
+        let before = std::mem::replace(&mut self.previous_cpu, now);
+        match (before?, now?) {
+            (
+                CpuCounter::Host {
+                    busy: b0,
+                    total: t0,
+                },
+                CpuCounter::Host {
+                    busy: b1,
+                    total: t1,
+                },
+            ) => {
+                let total = t1.checked_sub(t0)?;
+                if total == 0 {
+                    return None;
+                }
+                let busy = b1.saturating_sub(b0);
+                Some(((busy as f64 / total as f64).clamp(0.0, 1.0), Source::Host))
+            }
+            (
+                CpuCounter::Cgroup {
+                    usage_usec: u0,
+                    at: a0,
+                },
+                CpuCounter::Cgroup {
+                    usage_usec: u1,
+                    at: a1,
+                },
+            ) => {
+                let elapsed_usec = a1.checked_duration_since(a0)?.as_micros() as f64;
+                let cpus = self.cgroup_cpus()?;
+                if elapsed_usec <= 0.0 || cpus <= 0.0 {
+                    return None;
+                }
+                let used = u1.saturating_sub(u0) as f64;
+                Some((
+                    (used / (elapsed_usec * cpus)).clamp(0.0, 1.0),
+                    Source::Cgroup,
+                ))
+            }
+            // The process moved between a cgroup and the host between two readings.
+            _ => None,
+        }
+    }
+
+    fn disk(&self) -> Option<f64> {
+        let dir = self.data_dir.as_deref()?;
+        disk_fraction(dir)
+    }
+
+    fn temperature(&self) -> Option<f64> {
+        let zones = std::fs::read_dir(self.path("sys/class/thermal")).ok()?;
+        zones
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with("thermal_zone"))
+            .filter_map(|e| std::fs::read_to_string(e.path().join("temp")).ok())
+            .filter_map(|t| t.trim().parse::<f64>().ok())
+            .map(|milli| milli / 1000.0)
+            .reduce(f64::max)
+    }
+}
+
+/// The used fraction of the volume holding `dir`, as `df` computes it. While `dir` does not
+/// exist yet, its nearest existing ancestor is measured (it will live on that volume).
+pub fn disk_fraction(dir: &Path) -> Option<f64> {
+    let existing = dir
+        .ancestors()
+        .find(|p| p.exists() && !p.as_os_str().is_empty());
+    let target = existing.unwrap_or(Path::new("."));
+    let stat = rustix::fs::statvfs(target).ok()?;
+    let used = stat.f_blocks.saturating_sub(stat.f_bfree);
+    let usable = used + stat.f_bavail;
+    (usable > 0).then(|| used as f64 / usable as f64)
+}
+
+impl Sampler for ProcSampler {
+    fn sample(&mut self) -> Sample {
+        let ram = self.ram();
+        let cpu = self.cpu();
+        Sample {
+            timestamp: Utc::now(),
+            ram_pct: ram.map(|(used, total, _)| used as f64 / total as f64),
+            cpu_pct: cpu.map(|(pct, _)| pct),
+            disk_pct: self.disk(),
+            temp_c: self.temperature(),
+            ram_bytes_used: ram.map(|(used, _, _)| used),
+            ram_bytes_total: ram.map(|(_, total, _)| total),
+            ram_source: ram.map(|(_, _, s)| s),
+            cpu_source: cpu.map(|(_, s)| s),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    fn write(root: &Path, rel: &str, text: &str) {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    const MEMINFO: &str =
+        "MemTotal:       8000000 kB\nMemFree:         1000000 kB\nMemAvailable:    2000000 kB\n";
+
+    fn stat(user: u64, idle: u64) -> String {
+        format!(
+            "cpu  {user} 0 0 {idle} 0 0 0 0 0 0\ncpu0 1 0 0 1 0 0 0 0 0 0\ncpu1 1 0 0 1 0 0 0 0 0 0\nintr 1\n"
+        )
+    }
+
+    /// A clock the test moves by hand.
+    fn manual_clock() -> (
+        Arc<Mutex<Instant>>,
+        impl FnMut() -> Instant + Send + 'static,
+    ) {
+        let now = Arc::new(Mutex::new(Instant::now()));
+        let shared = now.clone();
+        (now, move || *shared.lock().unwrap())
+    }
+
+    #[test]
+    fn host_ram_and_cpu_come_from_proc() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "proc/meminfo", MEMINFO);
+        write(dir.path(), "proc/stat", &stat(100, 900));
+        let mut s = ProcSampler::new(dir.path(), None);
+        // 60 busy of 100 jiffies since the first reading.
+        write(dir.path(), "proc/stat", &stat(160, 940));
+        let sample = s.sample();
+        assert_eq!(sample.ram_source, Some(Source::Host));
+        assert!((sample.ram_pct.unwrap() - 0.75).abs() < 1e-9);
+        assert_eq!(sample.ram_bytes_total, Some(8_000_000 * 1024));
+        assert_eq!(sample.ram_bytes_used, Some(6_000_000 * 1024));
+        assert_eq!(sample.cpu_source, Some(Source::Host));
+        assert!((sample.cpu_pct.unwrap() - 0.6).abs() < 1e-9);
+        assert_eq!(sample.temp_c, None, "no thermal zones");
+        assert_eq!(sample.disk_pct, None, "no data dir given");
+    }
+
+    #[test]
+    fn unchanged_counters_are_unknown_not_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "proc/stat", &stat(100, 900));
+        let mut s = ProcSampler::new(dir.path(), None);
+        let sample = s.sample();
+        assert_eq!(sample.cpu_pct, None);
+        assert_eq!(sample.ram_pct, None, "no meminfo");
+    }
+
+    #[test]
+    fn a_limited_cgroup_wins_over_the_host() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "proc/meminfo", MEMINFO);
+        write(dir.path(), "proc/stat", &stat(100, 900));
+        write(dir.path(), "sys/fs/cgroup/memory.max", "1073741824\n");
+        write(dir.path(), "sys/fs/cgroup/memory.current", "966367641\n");
+        write(dir.path(), "sys/fs/cgroup/cpu.max", "50000 100000\n");
+        write(
+            dir.path(),
+            "sys/fs/cgroup/cpu.stat",
+            "usage_usec 1000000\nuser_usec 1\n",
+        );
+        let (now, clock) = manual_clock();
+        let mut s = ProcSampler::with_clock(dir.path(), None, clock);
+        // 0.4 s of CPU in 1 s against a quota of half a CPU: 80 %.
+        *now.lock().unwrap() += Duration::from_secs(1);
+        write(
+            dir.path(),
+            "sys/fs/cgroup/cpu.stat",
+            "usage_usec 1400000\nuser_usec 1\n",
+        );
+        let sample = s.sample();
+        assert_eq!(sample.ram_source, Some(Source::Cgroup));
+        assert!((sample.ram_pct.unwrap() - 0.9).abs() < 1e-6);
+        assert_eq!(sample.ram_bytes_total, Some(1_073_741_824));
+        assert_eq!(sample.cpu_source, Some(Source::Cgroup));
+        assert!((sample.cpu_pct.unwrap() - 0.8).abs() < 1e-9);
+    }
+
+    #[test]
+    fn an_unlimited_cgroup_reads_host_ram_and_all_cpus() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "proc/meminfo", MEMINFO);
+        write(dir.path(), "proc/stat", &stat(100, 900));
+        write(dir.path(), "sys/fs/cgroup/memory.max", "max\n");
+        write(dir.path(), "sys/fs/cgroup/memory.current", "1\n");
+        write(dir.path(), "sys/fs/cgroup/cpu.max", "max 100000\n");
+        write(dir.path(), "sys/fs/cgroup/cpu.stat", "usage_usec 0\n");
+        let (now, clock) = manual_clock();
+        let mut s = ProcSampler::with_clock(dir.path(), None, clock);
+        // 1 s of CPU in 1 s on a 2-CPU machine: 50 %.
+        *now.lock().unwrap() += Duration::from_secs(1);
+        write(dir.path(), "sys/fs/cgroup/cpu.stat", "usage_usec 1000000\n");
+        let sample = s.sample();
+        assert_eq!(sample.ram_source, Some(Source::Host));
+        assert!((sample.ram_pct.unwrap() - 0.75).abs() < 1e-9);
+        assert_eq!(sample.cpu_source, Some(Source::Cgroup));
+        assert!((sample.cpu_pct.unwrap() - 0.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn temperature_is_the_hottest_zone() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "sys/class/thermal/thermal_zone0/temp",
+            "45000\n",
+        );
+        write(
+            dir.path(),
+            "sys/class/thermal/thermal_zone1/temp",
+            "71500\n",
+        );
+        write(
+            dir.path(),
+            "sys/class/thermal/cooling_device0/temp",
+            "99000\n",
+        );
+        let mut s = ProcSampler::new(dir.path(), None);
+        assert_eq!(s.sample().temp_c, Some(71.5));
+    }
+
+    #[test]
+    fn disk_is_measured_on_the_nearest_existing_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("not/yet/created");
+        let mut s = ProcSampler::new(dir.path(), Some(missing));
+        let disk = s.sample().disk_pct.unwrap();
+        assert!((0.0..=1.0).contains(&disk), "{disk}");
+    }
+
+    #[test]
+    fn the_real_machine_can_be_read() {
+        let mut s = ProcSampler::new("/", Some(PathBuf::from(".")));
+        std::thread::sleep(Duration::from_millis(50));
+        let sample = s.sample();
+        if Path::new("/proc/meminfo").exists() {
+            let ram = sample.ram_pct.unwrap();
+            assert!((0.0..=1.0).contains(&ram));
+        }
+        assert!(sample.disk_pct.is_some());
+    }
+}
