@@ -2,11 +2,14 @@
 //!
 //! - [`config`]: the one typed configuration, read from `alice.toml` and `ALICE_*` environment
 //!   variables, validated once at start-up so the rest of the program never sees a bad value;
+//! - [`brownout`]: the brownout levels;
 //! - [`chat`]: the chat message types that travel from the HTTP API through the store to the
 //!   LLM backends.
 
+pub mod brownout;
 pub mod chat;
 pub mod config;
 
+pub use brownout::BrownoutLevel;
 pub use chat::{ChatMessage, Role};
 pub use config::{BackendConfig, BackendKind, Config, ConfigError};

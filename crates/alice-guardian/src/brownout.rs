@@ -26,19 +26,9 @@
 //! into serving full answers on an overloaded machine.
 
 use crate::state::GuardianState;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-/// The brownout levels, lightest first (the order is used to take the heavier of two).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum BrownoutLevel {
-    None,
-    Light,
-    Moderate,
-    Heavy,
-    /// The spec's emergency row: what little is served under EMERGENCY or LOCKDOWN.
-    Emergency,
-}
+pub use alice_core::BrownoutLevel;
 
 /// Which configured model serves a level; the chat service maps these to model names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -89,63 +79,60 @@ impl Preset {
     }
 }
 
-impl BrownoutLevel {
-    /// The level's row of the preset table.
-    pub const fn preset(self) -> Preset {
-        let (history_messages, max_tokens, temperature, model, system_prompt, tools_off) =
-            match self {
-                Self::None => (
-                    8,
-                    4096,
-                    0.7,
-                    ModelChoice::Primary,
-                    NORMAL_PROMPT,
-                    &[] as &[&str],
-                ),
-                Self::Light => (
-                    6,
-                    2048,
-                    0.6,
-                    ModelChoice::Primary,
-                    NORMAL_PROMPT,
-                    TOOLS_OFF_LIGHT,
-                ),
-                Self::Moderate => (
-                    3,
-                    1024,
-                    0.5,
-                    ModelChoice::Smaller,
-                    BROWNOUT_PROMPT,
-                    TOOLS_OFF_MODERATE,
-                ),
-                Self::Heavy => (
-                    2,
-                    512,
-                    0.3,
-                    ModelChoice::Smaller,
-                    BROWNOUT_PROMPT,
-                    TOOLS_OFF_HEAVY,
-                ),
-                Self::Emergency => (
-                    2,
-                    256,
-                    0.3,
-                    ModelChoice::Smallest,
-                    BROWNOUT_PROMPT,
-                    TOOLS_OFF_HEAVY,
-                ),
-            };
-        Preset {
-            level: self,
-            history_messages,
-            // The spec's table keeps RAG top_k equal to the history count at every level.
-            rag_top_k: history_messages,
-            max_tokens,
-            temperature,
-            model,
-            system_prompt,
-            tools_off,
-        }
+/// The level's row of the preset table.
+pub const fn preset(level: BrownoutLevel) -> Preset {
+    let (history_messages, max_tokens, temperature, model, system_prompt, tools_off) = match level {
+        BrownoutLevel::None => (
+            8,
+            4096,
+            0.7,
+            ModelChoice::Primary,
+            NORMAL_PROMPT,
+            &[] as &[&str],
+        ),
+        BrownoutLevel::Light => (
+            6,
+            2048,
+            0.6,
+            ModelChoice::Primary,
+            NORMAL_PROMPT,
+            TOOLS_OFF_LIGHT,
+        ),
+        BrownoutLevel::Moderate => (
+            3,
+            1024,
+            0.5,
+            ModelChoice::Smaller,
+            BROWNOUT_PROMPT,
+            TOOLS_OFF_MODERATE,
+        ),
+        BrownoutLevel::Heavy => (
+            2,
+            512,
+            0.3,
+            ModelChoice::Smaller,
+            BROWNOUT_PROMPT,
+            TOOLS_OFF_HEAVY,
+        ),
+        BrownoutLevel::Emergency => (
+            2,
+            256,
+            0.3,
+            ModelChoice::Smallest,
+            BROWNOUT_PROMPT,
+            TOOLS_OFF_HEAVY,
+        ),
+    };
+    Preset {
+        level,
+        history_messages,
+        // The spec's table keeps RAG top_k equal to the history count at every level.
+        rag_top_k: history_messages,
+        max_tokens,
+        temperature,
+        model,
+        system_prompt,
+        tools_off,
     }
 }
 
@@ -185,7 +172,7 @@ pub fn preset_for(
     brownout_level: BrownoutLevel,
     manual: Option<BrownoutLevel>,
 ) -> Preset {
-    effective_level(state, brownout_level, manual).preset()
+    preset(effective_level(state, brownout_level, manual))
 }
 
 #[cfg(test)]
@@ -204,7 +191,7 @@ mod tests {
         ]
         .into_iter()
         .map(|l| {
-            let p = l.preset();
+            let p = preset(l);
             (p.history_messages, p.rag_top_k, p.max_tokens, p.temperature)
         })
         .collect();
@@ -218,15 +205,14 @@ mod tests {
                 (2, 2, 256, 0.3)
             ]
         );
-        assert_eq!(BrownoutLevel::Moderate.preset().model, ModelChoice::Smaller);
+        assert_eq!(preset(BrownoutLevel::Moderate).model, ModelChoice::Smaller);
         assert_eq!(
-            BrownoutLevel::Emergency.preset().model,
+            preset(BrownoutLevel::Emergency).model,
             ModelChoice::Smallest
         );
-        assert_eq!(BrownoutLevel::Light.preset().system_prompt, NORMAL_PROMPT);
+        assert_eq!(preset(BrownoutLevel::Light).system_prompt, NORMAL_PROMPT);
         assert!(
-            BrownoutLevel::Moderate
-                .preset()
+            preset(BrownoutLevel::Moderate)
                 .system_prompt
                 .contains("max 50 ord")
         );
@@ -234,21 +220,13 @@ mod tests {
 
     #[test]
     fn tools_are_switched_off_cumulatively() {
-        assert!(BrownoutLevel::None.preset().allows_tool("code_interpreter"));
-        assert!(
-            !BrownoutLevel::Light
-                .preset()
-                .allows_tool("code_interpreter")
-        );
-        assert!(BrownoutLevel::Light.preset().allows_tool("web_search"));
-        assert!(!BrownoutLevel::Moderate.preset().allows_tool("web_search"));
-        assert!(BrownoutLevel::Moderate.preset().allows_tool("email"));
-        assert!(!BrownoutLevel::Heavy.preset().allows_tool("email"));
-        assert!(
-            !BrownoutLevel::Heavy
-                .preset()
-                .allows_tool("code_interpreter")
-        );
+        assert!(preset(BrownoutLevel::None).allows_tool("code_interpreter"));
+        assert!(!preset(BrownoutLevel::Light).allows_tool("code_interpreter"));
+        assert!(preset(BrownoutLevel::Light).allows_tool("web_search"));
+        assert!(!preset(BrownoutLevel::Moderate).allows_tool("web_search"));
+        assert!(preset(BrownoutLevel::Moderate).allows_tool("email"));
+        assert!(!preset(BrownoutLevel::Heavy).allows_tool("email"));
+        assert!(!preset(BrownoutLevel::Heavy).allows_tool("code_interpreter"));
     }
 
     #[test]

@@ -43,7 +43,7 @@ impl Snapshot {
 
     /// The preset requests are served with now.
     pub fn preset(&self) -> Preset {
-        self.level().preset()
+        crate::brownout::preset(self.level())
     }
 
     /// The status document as of `now`.

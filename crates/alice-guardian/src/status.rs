@@ -198,7 +198,7 @@ impl GuardianStatus {
                     activations: machine.activations(),
                     time_degraded_s: machine.time_degraded(now).as_secs_f64(),
                 },
-                config: level.preset(),
+                config: crate::brownout::preset(level),
             },
             auto_tuning: AutoTuning::default(),
         }
