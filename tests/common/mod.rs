@@ -36,6 +36,9 @@ pub fn config(dir: &Path, backend_url: &str) -> Config {
     // No background generations or warm-ups: tests count what reaches the simulator.
     config.backends[0].probe_generation = false;
     config.backends[0].warm_up = false;
+    // The Guardian reads the real machine, which a test run keeps busy; tests that need it
+    // script its readings (tests/guardian.rs).
+    config.guardian.enabled = false;
     // Retries keep their count but not their seconds-long pauses, so tests stay fast.
     config.retry.base_delay = Duration::from_millis(20);
     config.retry.jitter = 0.0;

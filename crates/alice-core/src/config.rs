@@ -420,6 +420,12 @@ pub struct GuardianConfig {
     /// Consecutive samples without a RAM or CPU reading before the host counts as under
     /// pressure (the samples before that are ignored).
     pub unknown_strikes: u32,
+    /// Retry-After on chat requests shed with 429 in DEGRADED.
+    #[serde(with = "humantime_serde")]
+    pub shed_retry_after: Duration,
+    /// Retry-After on requests refused with 503 in EMERGENCY and LOCKDOWN.
+    #[serde(with = "humantime_serde")]
+    pub refuse_retry_after: Duration,
 }
 
 impl Default for GuardianConfig {
@@ -448,6 +454,8 @@ impl Default for GuardianConfig {
             kill_window: Duration::from_secs(1800),
             lockdown_for: Duration::from_secs(3600),
             unknown_strikes: 3,
+            shed_retry_after: Duration::from_secs(5),
+            refuse_retry_after: Duration::from_secs(15),
         }
     }
 }

@@ -10,7 +10,8 @@ use crate::AppState;
 use crate::context_budget::{DoesNotFit, fit_prompt};
 use crate::error::ApiError;
 use crate::request_context::RequestContext;
-use alice_core::{ChatMessage, Role};
+use alice_core::{BrownoutLevel, ChatMessage, Role};
+use alice_guardian::Preset;
 use alice_llm::{AnsweredBy, ChatRequest, Completion, FinishReason};
 use alice_store::{ConversationTarget, NewMessage, NewTurn};
 use chrono::{DateTime, Utc};
@@ -38,6 +39,8 @@ pub struct ChatBody {
 /// A checked request, ready to go to a backend.
 #[derive(Debug)]
 pub struct PreparedTurn {
+    /// The brownout preset this request is served with, fixed when it was prepared.
+    preset: Preset,
     target: ConversationTarget,
     conversation_id: Uuid,
     user_message: String,
@@ -51,13 +54,19 @@ impl PreparedTurn {
         self.conversation_id
     }
 
-    /// What to ask the backend, to be finished by the request's deadline.
+    /// What to ask the backend, to be finished by the request's deadline: the configured
+    /// options, made cheaper by the brownout preset (fewer tokens, lower temperature).
     pub fn backend_request(&self, state: &AppState, context: &RequestContext) -> ChatRequest {
         let chat = &state.config().chat;
+        let temperature = if self.preset.level == BrownoutLevel::None {
+            chat.temperature
+        } else {
+            chat.temperature.min(self.preset.temperature)
+        };
         ChatRequest {
             messages: self.prompt.clone(),
-            max_tokens: chat.max_tokens,
-            temperature: chat.temperature,
+            max_tokens: chat.max_tokens.min(self.preset.max_tokens),
+            temperature,
             num_ctx: chat.num_ctx,
             stop: Vec::new(),
             deadline: Some(context.deadline),
@@ -113,6 +122,8 @@ pub struct ChatReply {
     pub attempts: Option<u32>,
     /// Milliseconds spent on backends that did not answer, when another one did (failover).
     pub failover_ms: Option<u64>,
+    /// The brownout level the answer was served at (NONE normally).
+    pub brownout_level: BrownoutLevel,
 }
 
 /// Checks the request, loads the conversation's history and fits the prompt.
@@ -139,6 +150,8 @@ pub async fn prepare(state: &AppState, body: &ChatBody) -> Result<PreparedTurn, 
         check_username(user)?;
     }
     let user_message_at = Utc::now();
+    let preset = state.preset();
+    let history_messages = chat.history_messages.min(preset.history_messages);
 
     let (target, conversation_id, history) = match body.conversation_id {
         Some(id) => {
@@ -150,7 +163,7 @@ pub async fn prepare(state: &AppState, body: &ChatBody) -> Result<PreparedTurn, 
                 .ok_or_else(|| ApiError::ConversationNotFound(id.to_string()))?;
             let history = state
                 .store()
-                .recent_messages(conversation.id, chat.history_messages)
+                .recent_messages(conversation.id, history_messages)
                 .await?
                 .into_iter()
                 .map(|m| ChatMessage::new(m.role, m.content))
@@ -167,14 +180,20 @@ pub async fn prepare(state: &AppState, body: &ChatBody) -> Result<PreparedTurn, 
         }
     };
 
-    let system = (!chat.system_prompt.trim().is_empty())
-        .then(|| ChatMessage::new(Role::System, chat.system_prompt.clone()));
+    // From MODERATE on, the preset's short-answer prompt replaces the configured one.
+    let system_prompt = if preset.level >= BrownoutLevel::Moderate {
+        preset.system_prompt
+    } else {
+        chat.system_prompt.as_str()
+    };
+    let system =
+        (!system_prompt.trim().is_empty()).then(|| ChatMessage::new(Role::System, system_prompt));
     let prompt = fit_prompt(
         system,
         history,
         ChatMessage::new(Role::User, message),
         chat.num_ctx,
-        chat.max_tokens,
+        chat.max_tokens.min(preset.max_tokens),
     )
     .map_err(|DoesNotFit { needed, available }| {
         ApiError::invalid(
@@ -186,6 +205,7 @@ pub async fn prepare(state: &AppState, body: &ChatBody) -> Result<PreparedTurn, 
         )
     })?;
     Ok(PreparedTurn {
+        preset,
         target,
         conversation_id,
         user_message: message.to_owned(),
@@ -247,6 +267,7 @@ pub async fn finish(
         timestamp: answered_at,
         request_id: context.request_id.clone(),
         finish_reason: completion.finish_reason,
+        brownout_level: turn.preset.level,
         prompt_tokens: completion.prompt_tokens,
         completion_tokens: completion.completion_tokens,
         attempts: generation.answered_by.as_ref().map(|by| by.attempts),

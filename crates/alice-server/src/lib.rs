@@ -5,27 +5,33 @@
 //! - [`api_chat`] and [`chat`]: `POST /api/chat` and the chat service behind it;
 //! - [`api_openai`]: OpenAI's chat API (`/v1/chat/completions`, `/v1/models`), stateless;
 //! - [`conversations`]: reading conversations back;
-//! - [`health`]: `/health`, `/ready` and the background probe of the backend;
+//! - [`health`]: `/health` and `/ready`;
+//! - [`admission`]: the gate that sheds or refuses requests by the Guardian's state;
+//! - [`guardian_api`]: `GET /api/guardian/status`;
 //! - [`request_context`]: request id, log span and deadline of every request;
 //! - [`error`]: the one mapping from failures to HTTP responses;
 //! - [`json_body`]: JSON bodies whose errors name the field;
 //! - [`context_budget`]: fitting history into the context window.
 //!
-//! Layers, outermost first: request context (id, span, deadline → 504) → panic catcher (→ 500
-//! with the request id) → body limit → routes.
+//! Layers, outermost first: request context (id, span, deadline → 504) → admission gate (429 /
+//! 503 by the Guardian's state) → panic catcher (→ 500 with the request id) → body limit →
+//! routes.
 
+pub mod admission;
 pub mod api_chat;
 pub mod api_openai;
 pub mod chat;
 pub mod context_budget;
 pub mod conversations;
 pub mod error;
+pub mod guardian_api;
 pub mod health;
 pub mod json_body;
 pub mod request_context;
 pub mod routes;
 
 use alice_core::Config;
+use alice_guardian::{Guardian, GuardianState, Preset, ProcSampler, Sampler};
 use alice_llm::{LlmRouter, Provider};
 use alice_store::Store;
 use axum::Router;
@@ -53,6 +59,8 @@ struct Shared {
     router: Arc<LlmRouter>,
     /// The same router, as the `Provider` the handlers talk to.
     backend: Arc<dyn Provider>,
+    /// None when `guardian.enabled` is off: everything is served at NORMAL.
+    guardian: Option<Guardian>,
     started: Instant,
 }
 
@@ -69,6 +77,23 @@ impl AppState {
     /// The router, for its per-backend status.
     pub fn router(&self) -> &LlmRouter {
         &self.0.router
+    }
+    pub fn guardian(&self) -> Option<&Guardian> {
+        self.0.guardian.as_ref()
+    }
+    /// The Guardian's state now (NORMAL when it is off); never waits for a sample.
+    pub fn guardian_state(&self) -> GuardianState {
+        self.0
+            .guardian
+            .as_ref()
+            .map_or(GuardianState::Normal, Guardian::state)
+    }
+    /// The brownout preset requests are served with now.
+    pub fn preset(&self) -> Preset {
+        self.0.guardian.as_ref().map_or_else(
+            || alice_guardian::brownout::preset(alice_core::BrownoutLevel::None),
+            Guardian::preset,
+        )
     }
     pub fn started(&self) -> Instant {
         self.0.started
@@ -106,6 +131,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::Extension(BodyLimit(body_limit)))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            admission::admission_gate,
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -175,9 +204,31 @@ impl RunningServer {
 }
 
 /// Binds `config.server.bind` (port 0 picks a free port; see [`RunningServer::addr`]), opens
-/// the database, starts the backend probe and serves HTTP. The port is taken first, so a
-/// second Alice on the same port fails before it touches the database.
+/// the database, starts the backend probes and the Guardian (reading this machine, when
+/// `guardian.enabled`) and serves HTTP. The port is taken first, so a second Alice on the same
+/// port fails before it touches the database.
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+    let guardian = config.guardian.enabled.then(|| {
+        let sampler = ProcSampler::new(
+            config.guardian.root.clone(),
+            Some(config.guardian.data_dir.clone()),
+        );
+        Guardian::start(config.guardian.clone(), sampler)
+    });
+    launch(config, guardian).await
+}
+
+/// Like [`start`], with the Guardian reading `sampler` instead of this machine (tests script
+/// the machine's load this way), whatever `guardian.enabled` says.
+pub async fn start_with_sampler(
+    config: Config,
+    sampler: impl Sampler,
+) -> Result<RunningServer, StartError> {
+    let guardian = Guardian::start(config.guardian.clone(), sampler);
+    launch(config, Some(guardian)).await
+}
+
+async fn launch(config: Config, guardian: Option<Guardian>) -> Result<RunningServer, StartError> {
     let listener = TcpListener::bind(config.server.bind)
         .await
         .map_err(|source| StartError::Bind {
@@ -202,6 +253,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         store: store.clone(),
         backend: llm.clone(),
         router: llm,
+        guardian,
         started: Instant::now(),
     }));
     let app = router(state);

@@ -1,6 +1,6 @@
 //! The route table: every path Alice serves and the handler behind it, and nothing else.
 
-use crate::{AppState, api_chat, api_openai, conversations, health};
+use crate::{AppState, api_chat, api_openai, conversations, guardian_api, health};
 use axum::Router;
 use axum::routing::{any, get, post};
 
@@ -8,6 +8,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
+        .route("/api/guardian/status", get(guardian_api::status))
         .route("/api/chat", post(api_chat::chat))
         .route(
             "/api/conversations/{id}",

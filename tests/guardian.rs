@@ -1,0 +1,261 @@
+//! The Guardian inside Alice, over HTTP, with the machine's load scripted: brownout changes
+//! what the model is asked, DEGRADED sheds chat with 429, EMERGENCY refuses with 503 while
+//! health and status stay up.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use alice_guardian::{Sample, Sampler};
+use alice_upstream_sim::Faults;
+use common::{Alice, config, start_sim};
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A machine whose RAM and CPU readings the test sets.
+#[derive(Clone)]
+struct ScriptedLoad(Arc<Mutex<(f64, f64)>>);
+
+impl ScriptedLoad {
+    fn new(ram: f64, cpu: f64) -> Self {
+        Self(Arc::new(Mutex::new((ram, cpu))))
+    }
+    fn set(&self, ram: f64, cpu: f64) {
+        *self.0.lock().unwrap() = (ram, cpu);
+    }
+}
+
+impl Sampler for ScriptedLoad {
+    fn sample(&mut self) -> Sample {
+        let (ram, cpu) = *self.0.lock().unwrap();
+        Sample::ram_cpu(ram, cpu)
+    }
+}
+
+async fn alice_with_load(
+    load: &ScriptedLoad,
+    tweak: impl FnOnce(&mut alice_core::Config),
+) -> (Alice, alice_upstream_sim::SimHandle, tempfile::TempDir) {
+    let sim = start_sim(Faults::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = config(dir.path(), &sim.base_url());
+    settings.guardian.enabled = true;
+    settings.guardian.interval = Duration::from_millis(100);
+    tweak(&mut settings);
+    let server = alice_server::start_with_sampler(settings, load.clone())
+        .await
+        .unwrap();
+    let base = format!("http://{}", server.addr());
+    let alice = Alice {
+        server,
+        base,
+        http: reqwest::Client::new(),
+    };
+    (alice, sim, dir)
+}
+
+/// Polls the status endpoint until the Guardian is in `state` (at most 5 s).
+async fn wait_for(alice: &Alice, state: &str) -> Value {
+    for _ in 0..250 {
+        let (status, body) = alice.get("/api/guardian/status").await;
+        assert_eq!(status, 200);
+        if body["status"] == state {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the Guardian did not reach {state}");
+}
+
+#[tokio::test]
+async fn brownout_serves_shorter_cheaper_answers_with_less_history() {
+    let load = ScriptedLoad::new(0.40, 0.30);
+    let (alice, sim, _dir) = alice_with_load(&load, |c| c.chat.temperature = 0.7).await;
+    wait_for(&alice, "NORMAL").await;
+    let (_, first) = alice.chat(json!({ "message": "Fråga ett" })).await;
+    assert_eq!(first["brownout_level"], "NONE");
+    let conversation = first["conversation_id"].as_str().unwrap().to_owned();
+    for question in ["Fråga två", "Fråga tre"] {
+        let (status, _) = alice
+            .chat(json!({ "message": question, "conversation_id": conversation }))
+            .await;
+        assert_eq!(status, 200);
+    }
+    let normal = sim.requests().last().unwrap().clone();
+    assert_eq!(normal.options["num_predict"], 2048);
+    assert_eq!(normal.messages.len(), 6, "system + 4 earlier + new");
+
+    // Three samples of CPU at 85 %: the soft trigger.
+    load.set(0.40, 0.85);
+    let status = wait_for(&alice, "BROWNOUT").await;
+    assert_eq!(status["brownout"]["level"], "MODERATE", "{status}");
+    let (code, reply) = alice
+        .chat(json!({ "message": "Fråga fyra", "conversation_id": conversation }))
+        .await;
+    assert_eq!(code, 200, "BROWNOUT serves, it does not shed: {reply}");
+    assert_eq!(reply["brownout_level"], "MODERATE");
+    let degraded = sim.requests().last().unwrap().clone();
+    assert_eq!(
+        degraded.options["num_predict"], 1024,
+        "MODERATE caps answers at 1024 tokens"
+    );
+    assert!((degraded.options["temperature"].as_f64().unwrap() - 0.5).abs() < 1e-6);
+    assert_eq!(
+        degraded.messages.len(),
+        5,
+        "system + 3 earlier + new: {:?}",
+        degraded.messages
+    );
+    assert!(
+        degraded.messages[0].content.contains("max 50 ord"),
+        "the short-answer prompt"
+    );
+    alice.stop().await;
+}
+
+#[tokio::test]
+async fn degraded_sheds_chat_with_429_and_serves_everything_else() {
+    let load = ScriptedLoad::new(0.40, 0.30);
+    let (alice, _sim, _dir) = alice_with_load(&load, |c| {
+        c.guardian.degrade_after = Duration::from_millis(300)
+    })
+    .await;
+    wait_for(&alice, "NORMAL").await;
+    let (_, first) = alice.chat(json!({ "message": "Hej" })).await;
+    let conversation = first["conversation_id"].as_str().unwrap().to_owned();
+
+    load.set(0.85, 0.30);
+    wait_for(&alice, "DEGRADED").await;
+    let response = alice
+        .http
+        .post(alice.url("/api/chat"))
+        .header("x-request-id", "belastad-1")
+        .json(&json!({ "message": "Hej igen", "conversation_id": conversation }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    let headers = response.headers().clone();
+    assert_eq!(headers["retry-after"], "5");
+    assert_eq!(headers["x-guardian-mode"], "DEGRADED");
+    assert_eq!(headers["x-guardian-status"], "shedding");
+    assert_eq!(headers["x-request-id"], "belastad-1");
+    let body: Value = response.json().await.unwrap();
+    for key in [
+        "error",
+        "guardian_mode",
+        "guardian_status",
+        "request_id",
+        "timestamp",
+        "retry_after",
+    ] {
+        assert!(!body[key].is_null(), "{key} missing: {body}");
+    }
+    assert_eq!(body["request_id"], "belastad-1");
+    assert!(
+        body["error"].as_str().unwrap().contains("Försök igen"),
+        "Swedish: {body}"
+    );
+
+    let response = alice
+        .http
+        .post(alice.url("/v1/chat/completions"))
+        .json(&json!({ "model": "alice", "messages": [{ "role": "user", "content": "Hej" }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        429,
+        "the OpenAI-compatible path is an LLM path too"
+    );
+
+    let (status, _) = alice
+        .get(&format!("/api/conversations/{conversation}/messages"))
+        .await;
+    assert_eq!(status, 200, "reading history does not load the model");
+    assert_eq!(alice.get("/health").await.0, 200);
+    alice.stop().await;
+}
+
+#[tokio::test]
+async fn emergency_refuses_with_503_but_health_ready_and_status_answer() {
+    let load = ScriptedLoad::new(0.40, 0.30);
+    let (alice, _sim, _dir) = alice_with_load(&load, |_| {}).await;
+    wait_for(&alice, "NORMAL").await;
+    load.set(0.95, 0.30);
+    let status = wait_for(&alice, "EMERGENCY").await;
+    assert_eq!(status["metrics"]["emergency_mode"], true);
+    assert_eq!(status["metrics"]["intake_blocked"], true);
+
+    for path in [
+        "/api/chat",
+        "/api/conversations/01930000-0000-7000-8000-000000000000",
+    ] {
+        let response = if path == "/api/chat" {
+            alice
+                .http
+                .post(alice.url(path))
+                .json(&json!({ "message": "Hej" }))
+                .send()
+                .await
+                .unwrap()
+        } else {
+            alice.http.get(alice.url(path)).send().await.unwrap()
+        };
+        assert_eq!(response.status(), 503, "{path}");
+        assert_eq!(response.headers()["retry-after"], "15");
+        assert_eq!(response.headers()["x-guardian-mode"], "EMERGENCY");
+    }
+    for path in ["/health", "/ready", "/api/guardian/status"] {
+        assert_eq!(alice.get(path).await.0, 200, "{path} is always served");
+    }
+    alice.stop().await;
+}
+
+#[tokio::test]
+async fn the_status_has_the_spec_shape() {
+    let load = ScriptedLoad::new(0.40, 0.30);
+    let (alice, _sim, _dir) = alice_with_load(&load, |_| {}).await;
+    let status = wait_for(&alice, "NORMAL").await;
+    for key in [
+        "status",
+        "previous_state",
+        "uptime_s",
+        "state_duration_s",
+        "metrics",
+        "hysteresis",
+        "cooldown",
+        "brownout",
+        "auto_tuning",
+    ] {
+        assert!(status.get(key).is_some(), "{key} missing: {status}");
+    }
+    for key in [
+        "ram_pct",
+        "cpu_pct",
+        "disk_pct",
+        "degraded",
+        "intake_blocked",
+        "emergency_mode",
+    ] {
+        assert!(
+            status["metrics"].get(key).is_some(),
+            "metrics.{key} missing: {status}"
+        );
+    }
+    for key in [
+        "ram_measurements",
+        "cpu_measurements",
+        "measurement_window_full",
+        "flap_detected",
+        "state_history",
+    ] {
+        assert!(
+            status["hysteresis"].get(key).is_some(),
+            "hysteresis.{key} missing"
+        );
+    }
+    assert!((status["metrics"]["cpu_pct"].as_f64().unwrap() - 0.30).abs() < 1e-9);
+    alice.stop().await;
+}
