@@ -259,3 +259,53 @@ async fn the_status_has_the_spec_shape() {
     assert!((status["metrics"]["cpu_pct"].as_f64().unwrap() - 0.30).abs() < 1e-9);
     alice.stop().await;
 }
+
+#[tokio::test]
+async fn real_readings_below_the_thresholds_brown_out_alice_and_raised_thresholds_recover_it() {
+    let sim = start_sim(Faults::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = config(dir.path(), &sim.base_url());
+    settings.guardian.enabled = true;
+    settings.guardian.interval = Duration::from_millis(500);
+    settings.guardian.min_dwell = Duration::from_secs(1);
+    settings.guardian.data_dir = dir.path().to_path_buf();
+    // CPU is left out of it: only a fully saturated half second could touch these.
+    settings.guardian.soft_cpu = 0.9995;
+    settings.guardian.recover_cpu = 0.999;
+    settings.guardian.hard_cpu = 1.0;
+    settings.guardian.hard_ram = 1.0;
+    let mut low = settings.guardian.clone();
+    // Any machine running this test uses more than 0.2 % of its RAM.
+    low.soft_ram = 0.002;
+    low.recover_ram = 0.001;
+    settings.guardian.soft_ram = low.soft_ram;
+    settings.guardian.recover_ram = low.recover_ram;
+    let server = alice_server::start(settings.clone()).await.unwrap();
+    let base = format!("http://{}", server.addr());
+    let alice = Alice {
+        server,
+        base,
+        http: reqwest::Client::new(),
+    };
+
+    let status = wait_for(&alice, "BROWNOUT").await;
+    let ram = status["metrics"]["ram_pct"].as_f64().unwrap();
+    assert!(ram > 0.002 && ram < 1.0, "a real RAM reading: {status}");
+    let (code, reply) = alice.chat(json!({ "message": "Hur mår datorn?" })).await;
+    assert_eq!(code, 200);
+    assert_eq!(reply["brownout_level"], "MODERATE");
+    assert_eq!(sim.requests().last().unwrap().options["num_predict"], 1024);
+
+    // Thresholds above any real reading: calm after three samples and the dwell time.
+    let high = alice_core::config::GuardianConfig {
+        soft_ram: 0.999,
+        recover_ram: 0.998,
+        ..low
+    };
+    alice.server.guardian().unwrap().set_config(high).unwrap();
+    wait_for(&alice, "NORMAL").await;
+    let (_, reply) = alice.chat(json!({ "message": "Och nu?" })).await;
+    assert_eq!(reply["brownout_level"], "NONE");
+    assert_eq!(sim.requests().last().unwrap().options["num_predict"], 2048);
+    alice.stop().await;
+}

@@ -218,6 +218,22 @@ impl Guardian {
         Ok(transition)
     }
 
+    /// Changes the thresholds and timings while running (an operator tuning them); refuses
+    /// settings that do not validate, naming each problem.
+    pub fn set_config(&self, config: GuardianConfig) -> Result<(), Vec<String>> {
+        let problems = config.validate();
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        tracing::info!(
+            evt = "guardian_config_changed",
+            soft_ram = config.soft_ram,
+            soft_cpu = config.soft_cpu
+        );
+        self.shared.lock().machine.set_config(config);
+        Ok(())
+    }
+
     /// Switches a manual brownout on at `level` (a floor under the automatic level), or off
     /// with `None`.
     pub fn set_manual_brownout(&self, manual: Option<(BrownoutLevel, String)>) {

@@ -202,6 +202,12 @@ pub struct StateMachine {
 }
 
 impl StateMachine {
+    /// Replaces the thresholds and timings; the state, its window and history stay, and the
+    /// next sample is judged by the new rules.
+    pub fn set_config(&mut self, config: GuardianConfig) {
+        self.config = config;
+    }
+
     pub fn new(config: GuardianConfig, now: Instant) -> Self {
         Self {
             config,

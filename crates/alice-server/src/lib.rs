@@ -170,6 +170,7 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
 /// A running Alice: its address, and a way to stop it.
 pub struct RunningServer {
     addr: SocketAddr,
+    state: AppState,
     stop: CancellationToken,
     server: JoinHandle<std::io::Result<()>>,
     probes: Vec<JoinHandle<()>>,
@@ -179,6 +180,11 @@ pub struct RunningServer {
 impl RunningServer {
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The running Guardian, when it is on.
+    pub fn guardian(&self) -> Option<&Guardian> {
+        self.state.guardian()
     }
 
     /// Stops accepting connections, lets requests in flight finish (up to
@@ -256,7 +262,7 @@ async fn launch(config: Config, guardian: Option<Guardian>) -> Result<RunningSer
         guardian,
         started: Instant::now(),
     }));
-    let app = router(state);
+    let app = router(state.clone());
     let shutdown = stop.clone();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -266,6 +272,7 @@ async fn launch(config: Config, guardian: Option<Guardian>) -> Result<RunningSer
     tracing::info!(evt = "listening", addr = %addr);
     Ok(RunningServer {
         addr,
+        state,
         stop,
         server,
         probes,
