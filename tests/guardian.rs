@@ -309,3 +309,113 @@ async fn real_readings_below_the_thresholds_brown_out_alice_and_raised_threshold
     assert_eq!(sim.requests().last().unwrap().options["num_predict"], 2048);
     alice.stop().await;
 }
+
+async fn post(alice: &Alice, path: &str, body: Value) -> (u16, Value) {
+    let response = alice
+        .http
+        .post(alice.url(path))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_control_api_sets_history_and_a_manual_brownout() {
+    let load = ScriptedLoad::new(0.40, 0.30);
+    let (alice, sim, _dir) = alice_with_load(&load, |_| {}).await;
+    wait_for(&alice, "NORMAL").await;
+    let (_, first) = alice.chat(json!({ "message": "Ett" })).await;
+    let conversation = first["conversation_id"].as_str().unwrap().to_owned();
+    alice
+        .chat(json!({ "message": "Två", "conversation_id": conversation }))
+        .await;
+
+    let (status, body) = post(&alice, "/api/brain/context/set", json!({ "messages": 33 })).await;
+    assert_eq!((status, body["field"].as_str()), (422, Some("messages")));
+    let (status, _) = post(&alice, "/api/brain/context/set", json!({ "messages": 1 })).await;
+    assert_eq!(status, 200);
+    alice
+        .chat(json!({ "message": "Tre", "conversation_id": conversation }))
+        .await;
+    assert_eq!(
+        sim.requests().last().unwrap().messages.len(),
+        3,
+        "system + 1 earlier + new"
+    );
+
+    let (status, body) = post(
+        &alice,
+        "/api/brain/brownout",
+        json!({ "activate": true, "level": "HEAVY", "reason": "test av manuell brownout" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["brownout_level"], "HEAVY");
+    let (_, reply) = alice.chat(json!({ "message": "Fyra" })).await;
+    assert_eq!(reply["brownout_level"], "HEAVY");
+    assert_eq!(sim.requests().last().unwrap().options["num_predict"], 512);
+    let (_, brain) = alice.get("/api/brain/status").await;
+    assert_eq!(
+        brain["guardian"]["manual_brownout"]["reason"],
+        "test av manuell brownout"
+    );
+
+    post(&alice, "/api/brain/brownout", json!({ "activate": false })).await;
+    let (_, reply) = alice.chat(json!({ "message": "Fem" })).await;
+    assert_eq!(reply["brownout_level"], "NONE");
+    alice.stop().await;
+}
+
+#[tokio::test]
+async fn three_emergencies_lock_alice_down_until_an_operator_overrides() {
+    let load = ScriptedLoad::new(0.40, 0.30);
+    let (alice, _sim, _dir) = alice_with_load(&load, |c| {
+        c.guardian.min_dwell = Duration::from_millis(200);
+        c.guardian.kill_cooldown = Duration::from_millis(200);
+        c.guardian.flap_transitions = 100;
+    })
+    .await;
+    wait_for(&alice, "NORMAL").await;
+    let (status, body) = post(
+        &alice,
+        "/api/brain/guardian/override",
+        json!({ "confirm_override": true }),
+    )
+    .await;
+    assert_eq!(status, 409, "nothing to override outside LOCKDOWN: {body}");
+
+    for _ in 0..2 {
+        load.set(0.95, 0.30);
+        wait_for(&alice, "EMERGENCY").await;
+        load.set(0.40, 0.30);
+        wait_for(&alice, "NORMAL").await;
+    }
+    load.set(0.95, 0.30);
+    let status = wait_for(&alice, "LOCKDOWN").await;
+    assert_eq!(status["cooldown"]["kills_in_window"], 3, "{status}");
+    load.set(0.40, 0.30);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (code, _) = alice.chat(json!({ "message": "Hej" })).await;
+    assert_eq!(code, 503, "calm readings do not end a LOCKDOWN");
+
+    let (status, _) = post(
+        &alice,
+        "/api/brain/guardian/override",
+        json!({ "confirm_override": false }),
+    )
+    .await;
+    assert_eq!(status, 409);
+    let (status, body) = post(
+        &alice,
+        "/api/brain/guardian/override",
+        json!({ "confirm_override": true }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["from"], "LOCKDOWN");
+    assert_eq!(alice.chat(json!({ "message": "Hej igen" })).await.0, 200);
+    alice.stop().await;
+}

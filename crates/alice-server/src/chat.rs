@@ -151,7 +151,10 @@ pub async fn prepare(state: &AppState, body: &ChatBody) -> Result<PreparedTurn, 
     }
     let user_message_at = Utc::now();
     let preset = state.preset();
-    let history_messages = chat.history_messages.min(preset.history_messages);
+    let history_messages = state
+        .brain()
+        .history_messages(chat.history_messages)
+        .min(preset.history_messages);
 
     let (target, conversation_id, history) = match body.conversation_id {
         Some(id) => {

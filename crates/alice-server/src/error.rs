@@ -37,6 +37,12 @@ pub enum ApiError {
     /// The database failed.
     #[error("database: {0}")]
     Store(#[from] StoreError),
+    /// The caller may not use this path (the control API from another machine).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// The request does not fit the current state (an override outside LOCKDOWN).
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// A bug: a handler panicked.
     #[error("internal error")]
     Internal,
@@ -68,6 +74,8 @@ impl ApiError {
             Self::DeadlineExceeded { .. } => StatusCode::GATEWAY_TIMEOUT,
             Self::Store(StoreError::ConversationNotFound(_)) => StatusCode::NOT_FOUND,
             Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -93,6 +101,8 @@ impl ApiError {
             Self::DeadlineExceeded { .. } => "deadline_exceeded",
             Self::Store(StoreError::ConversationNotFound(_)) => "conversation_not_found",
             Self::Store(_) => "database_unavailable",
+            Self::Forbidden(_) => "forbidden",
+            Self::Conflict(_) => "conflict",
             Self::Internal => "internal",
         }
     }
@@ -110,6 +120,8 @@ impl ApiError {
             Self::Backend(_) => "Språkmodellen svarar inte just nu. Försök igen om en stund.",
             Self::DeadlineExceeded { .. } => "Svaret tog för lång tid. Försök igen.",
             Self::Store(_) => "Databasen är inte tillgänglig just nu. Försök igen om en stund.",
+            Self::Forbidden(_) => "Åtkomst nekad.",
+            Self::Conflict(_) => "Det går inte just nu.",
             Self::Internal => "Ett internt fel inträffade. Försök igen.",
         }
     }
@@ -141,6 +153,7 @@ impl ApiError {
             Self::Store(_) => {
                 "the database did not answer; see the server log for the cause".to_owned()
             }
+            Self::Forbidden(detail) | Self::Conflict(detail) => detail.clone(),
             Self::Internal => {
                 "an internal error occurred; the server log has the details under this request id"
                     .to_owned()

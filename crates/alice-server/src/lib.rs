@@ -8,6 +8,7 @@
 //! - [`health`]: `/health` and `/ready`;
 //! - [`admission`]: the gate that sheds or refuses requests by the Guardian's state;
 //! - [`guardian_api`]: `GET /api/guardian/status`;
+//! - [`brain`]: the control API under `/api/brain/` (loopback only);
 //! - [`request_context`]: request id, log span and deadline of every request;
 //! - [`error`]: the one mapping from failures to HTTP responses;
 //! - [`json_body`]: JSON bodies whose errors name the field;
@@ -20,6 +21,7 @@
 pub mod admission;
 pub mod api_chat;
 pub mod api_openai;
+pub mod brain;
 pub mod chat;
 pub mod context_budget;
 pub mod conversations;
@@ -61,6 +63,8 @@ struct Shared {
     backend: Arc<dyn Provider>,
     /// None when `guardian.enabled` is off: everything is served at NORMAL.
     guardian: Option<Guardian>,
+    /// What an operator changed through the control API.
+    brain: brain::BrainSettings,
     started: Instant,
 }
 
@@ -94,6 +98,9 @@ impl AppState {
             || alice_guardian::brownout::preset(alice_core::BrownoutLevel::None),
             Guardian::preset,
         )
+    }
+    pub fn brain(&self) -> &brain::BrainSettings {
+        &self.0.brain
     }
     pub fn started(&self) -> Instant {
         self.0.started
@@ -260,14 +267,19 @@ async fn launch(config: Config, guardian: Option<Guardian>) -> Result<RunningSer
         backend: llm.clone(),
         router: llm,
         guardian,
+        brain: brain::BrainSettings::default(),
         started: Instant::now(),
     }));
     let app = router(state.clone());
     let shutdown = stop.clone();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await
+        // Peer addresses reach handlers, for the control API's loopback check.
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
     });
     tracing::info!(evt = "listening", addr = %addr);
     Ok(RunningServer {

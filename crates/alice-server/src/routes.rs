@@ -1,6 +1,6 @@
 //! The route table: every path Alice serves and the handler behind it, and nothing else.
 
-use crate::{AppState, api_chat, api_openai, conversations, guardian_api, health};
+use crate::{AppState, api_chat, api_openai, brain, conversations, guardian_api, health};
 use axum::Router;
 use axum::routing::{any, get, post};
 
@@ -9,6 +9,15 @@ pub fn routes() -> Router<AppState> {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/api/guardian/status", get(guardian_api::status))
+        .nest(
+            "/api/brain",
+            Router::new()
+                .route("/status", get(brain::status))
+                .route("/context/set", post(brain::set_context))
+                .route("/brownout", post(brain::set_brownout))
+                .route("/guardian/override", post(brain::override_lockdown))
+                .layer(axum::middleware::from_fn(brain::loopback_only)),
+        )
         .route("/api/chat", post(api_chat::chat))
         .route(
             "/api/conversations/{id}",
