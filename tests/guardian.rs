@@ -419,3 +419,61 @@ async fn three_emergencies_lock_alice_down_until_an_operator_overrides() {
     assert_eq!(alice.chat(json!({ "message": "Hej igen" })).await.0, 200);
     alice.stop().await;
 }
+
+#[tokio::test]
+async fn an_emergency_cuts_answers_after_the_drain_time_and_unloads_the_model() {
+    let load = ScriptedLoad::new(0.40, 0.30);
+    let sim = start_sim(Faults {
+        tokens_per_second: 4.0,
+        ..Faults::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = config(dir.path(), &sim.base_url());
+    settings.guardian.interval = Duration::from_millis(100);
+    settings.guardian.drain_timeout = Duration::from_millis(300);
+    let server = alice_server::start_with_sampler(settings, load.clone())
+        .await
+        .unwrap();
+    let base = format!("http://{}", server.addr());
+    let alice = Alice {
+        server,
+        base,
+        http: reqwest::Client::new(),
+    };
+    wait_for(&alice, "NORMAL").await;
+
+    let response = alice
+        .http
+        .post(alice.url("/api/chat"))
+        .json(&json!({ "message": "Berätta en lång saga om Norrland", "stream": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let reading = tokio::spawn(response.text());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    load.set(0.95, 0.30);
+    wait_for(&alice, "EMERGENCY").await;
+
+    let events = common::parse_sse(&reading.await.unwrap().unwrap());
+    let last = events.last().unwrap();
+    assert_eq!(last.event, "error", "{events:?}");
+    assert_eq!(last.data["status"], 503);
+    assert!(
+        last.data["detail"].as_str().unwrap().contains("Guardian"),
+        "{}",
+        last.data
+    );
+    assert!(
+        common::eventually(Duration::from_secs(2), || sim
+            .requests()
+            .iter()
+            .any(|r| r.messages.is_empty() && r.keep_alive == Some(json!(0))))
+        .await,
+        "the model is unloaded with keep_alive 0: {:?}",
+        sim.requests()
+    );
+    assert_eq!(sim.in_flight(), 0, "nothing keeps generating");
+    alice.stop().await;
+}

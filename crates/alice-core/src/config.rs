@@ -420,6 +420,10 @@ pub struct GuardianConfig {
     /// Consecutive samples without a RAM or CPU reading before the host counts as under
     /// pressure (the samples before that are ignored).
     pub unknown_strikes: u32,
+    /// In an emergency, how long answers in flight may finish before they are cut (then the
+    /// model is unloaded).
+    #[serde(with = "humantime_serde")]
+    pub drain_timeout: Duration,
     /// Retry-After on chat requests shed with 429 in DEGRADED.
     #[serde(with = "humantime_serde")]
     pub shed_retry_after: Duration,
@@ -454,6 +458,7 @@ impl Default for GuardianConfig {
             kill_window: Duration::from_secs(1800),
             lockdown_for: Duration::from_secs(3600),
             unknown_strikes: 3,
+            drain_timeout: Duration::from_secs(10),
             shed_retry_after: Duration::from_secs(5),
             refuse_retry_after: Duration::from_secs(15),
         }

@@ -235,7 +235,11 @@ impl Provider for OllamaClient {
     }
 
     async fn warm_up(&self) -> Result<(), LlmError> {
-        self.load_model().await
+        self.load_model(&self.keep_alive).await
+    }
+
+    async fn unload(&self) -> Result<(), LlmError> {
+        self.load_model(&Value::from(0)).await
     }
 
     async fn probe(&self) -> BackendHealth {
@@ -288,9 +292,9 @@ impl Provider for OllamaClient {
 }
 
 impl OllamaClient {
-    /// `POST /api/chat` with no messages: Ollama loads the model (or, with `keep_alive: 0`,
-    /// unloads it) and restarts its keep-alive timer.
-    async fn load_model(&self) -> Result<(), LlmError> {
+    /// `POST /api/chat` with no messages: Ollama loads the model and keeps it for
+    /// `keep_alive` (0 unloads it at once).
+    async fn load_model(&self, keep_alive: &Value) -> Result<(), LlmError> {
         let response = self
             .http
             .post(format!("{}/api/chat", self.base_url))
@@ -298,7 +302,7 @@ impl OllamaClient {
                 "model": self.model,
                 "messages": [],
                 "stream": false,
-                "keep_alive": self.keep_alive,
+                "keep_alive": keep_alive,
             }))
             .send()
             .await

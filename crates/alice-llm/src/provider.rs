@@ -110,4 +110,9 @@ pub trait Provider: Send + Sync {
     async fn warm_up(&self) -> Result<(), LlmError> {
         Ok(())
     }
+    /// Frees the model's memory now, where the backend holds one loaded (Ollama); others need
+    /// nothing.
+    async fn unload(&self) -> Result<(), LlmError> {
+        Ok(())
+    }
 }

@@ -85,6 +85,20 @@ pub struct BackendStatus {
 pub struct LlmRouter {
     backends: Vec<Arc<Backend>>,
     retry: RetryConfig,
+    /// Cancelled to cut every answer in flight (an emergency); then replaced, so answers
+    /// started afterwards are not affected.
+    abort: Mutex<CancellationToken>,
+}
+
+/// What an emergency stop did.
+#[derive(Clone, Debug, Serialize)]
+pub struct EmergencyStop {
+    /// Answers that finished within the drain time.
+    pub drained: usize,
+    /// Answers cut when the drain time was up.
+    pub cut: usize,
+    /// Backends whose model was unloaded.
+    pub unloaded: Vec<String>,
 }
 
 impl LlmRouter {
@@ -130,7 +144,11 @@ impl LlmRouter {
                 })
             })
             .collect();
-        Self { backends, retry }
+        Self {
+            backends,
+            retry,
+            abort: Mutex::new(CancellationToken::new()),
+        }
     }
 
     /// The state of every backend, in order.
@@ -194,6 +212,45 @@ impl LlmRouter {
             }
         }
         tasks
+    }
+
+    /// Answers being generated now, on all backends.
+    pub fn in_flight(&self) -> usize {
+        self.backends.iter().map(|b| b.limiter.in_flight()).sum()
+    }
+
+    /// The Guardian's emergency action, once intake has stopped: lets answers in flight finish
+    /// for up to `drain`, cuts the rest (their streams end with a Busy error), then asks every
+    /// backend to unload its model (Ollama: `keep_alive: 0`). Draining comes before unloading so
+    /// that answers close to done are not thrown away.
+    pub async fn emergency_stop(&self, drain: Duration) -> EmergencyStop {
+        let at_start = self.in_flight();
+        let until = Instant::now() + drain;
+        while self.in_flight() > 0 && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let cut = self.in_flight();
+        if cut > 0 {
+            let mut abort = self.abort.lock().unwrap_or_else(|p| p.into_inner());
+            abort.cancel();
+            *abort = CancellationToken::new();
+        }
+        let mut unloaded = Vec::new();
+        for backend in &self.backends {
+            match backend.provider.unload().await {
+                Ok(()) => unloaded.push(backend.config.name.clone()),
+                Err(error) => {
+                    tracing::warn!(evt = "backend_unload_failed", backend = %backend.config.name, error = %error)
+                }
+            }
+        }
+        let stop = EmergencyStop {
+            drained: at_start.saturating_sub(cut),
+            cut,
+            unloaded,
+        };
+        tracing::warn!(evt = "emergency_stop", drained = stop.drained, cut = stop.cut, unloaded = ?stop.unloaded);
+        stop
     }
 
     /// The backends a round may try, in order: those whose breaker allows requests and that
@@ -307,12 +364,14 @@ impl Provider for LlmRouter {
                         if failover {
                             tracing::warn!(evt = "llm_failover", backend = %answered_by.backend, attempts, failover_ms = answered_by.failover_ms);
                         }
+                        let abort = self.abort.lock().unwrap_or_else(|p| p.into_inner()).clone();
                         return Ok(answer_stream(
                             Arc::clone(backend),
                             slot,
                             first,
                             rest,
                             answered_by,
+                            abort,
                         ));
                     }
                     Err(error) => {
@@ -538,6 +597,21 @@ impl Backend {
         }
     }
 
+    fn cut_by_emergency(&self) -> LlmError {
+        LlmError {
+            backend: self.config.name.clone(),
+            url: self.provider.url().to_owned(),
+            kind: ErrorKind::Busy {
+                retry_after: Some(Duration::from_secs(15)),
+            },
+            detail: "the answer was cut: the Guardian stopped generation to protect the machine"
+                .into(),
+            advice: "see GET /api/guardian/status; Alice answers again when the machine has \
+                     recovered"
+                .into(),
+        }
+    }
+
     fn ended_early(&self) -> LlmError {
         LlmError {
             backend: self.config.name.clone(),
@@ -587,6 +661,7 @@ struct Answer {
     /// Events to hand on before reading more: `Started`, then the first one read.
     pending: Vec<ChatEvent>,
     rest: ChatStream,
+    abort: CancellationToken,
 }
 
 fn answer_stream(
@@ -595,12 +670,14 @@ fn answer_stream(
     first: ChatEvent,
     rest: ChatStream,
     answered_by: AnsweredBy,
+    abort: CancellationToken,
 ) -> ChatStream {
     let answer = Answer {
         backend,
         slot: Some(slot),
         pending: vec![first, ChatEvent::Started(answered_by)],
         rest,
+        abort,
     };
     futures_util::stream::unfold(answer, |mut answer| async move {
         answer.slot.as_ref()?;
@@ -608,13 +685,20 @@ fn answer_stream(
             Some(event) => Ok(event),
             None => {
                 let idle = answer.backend.config.idle_timeout;
-                match tokio::time::timeout(idle, answer.rest.next()).await {
-                    Ok(Some(event)) => event,
-                    Ok(None) => Err(answer.backend.ended_early()),
-                    Err(_) => Err(answer.backend.timed_out(format!(
-                        "no token for {} ms in the middle of the answer",
-                        idle.as_millis()
-                    ))),
+                tokio::select! {
+                    () = answer.abort.cancelled() => {
+                        // Not the backend's fault: nothing for its breaker.
+                        answer.slot = None;
+                        return Some((Err(answer.backend.cut_by_emergency()), answer));
+                    }
+                    next = tokio::time::timeout(idle, answer.rest.next()) => match next {
+                        Ok(Some(event)) => event,
+                        Ok(None) => Err(answer.backend.ended_early()),
+                        Err(_) => Err(answer.backend.timed_out(format!(
+                            "no token for {} ms in the middle of the answer",
+                            idle.as_millis()
+                        ))),
+                    },
                 }
             }
         };

@@ -174,6 +174,35 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError::Internal.into_response()
 }
 
+/// Runs the emergency action each time the Guardian asks for one. Intake is already stopped
+/// by the admission gate (EMERGENCY refuses new requests); this drains or cuts the answers in
+/// flight and unloads the models.
+fn spawn_emergency_responder(
+    guardian: &Guardian,
+    llm: Arc<LlmRouter>,
+    drain: std::time::Duration,
+    stop: CancellationToken,
+) -> JoinHandle<()> {
+    let mut events = guardian.events();
+    tokio::spawn(async move {
+        loop {
+            let event = tokio::select! {
+                () = stop.cancelled() => break,
+                event = events.recv() => event,
+            };
+            match event {
+                Ok(alice_guardian::GuardianEvent::Kill { .. }) => {
+                    llm.emergency_stop(drain).await;
+                }
+                Ok(alice_guardian::GuardianEvent::Transition(_)) => {}
+                // Missed events: the next kill still arrives.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    })
+}
+
 /// A running Alice: its address, and a way to stop it.
 pub struct RunningServer {
     addr: SocketAddr,
@@ -260,7 +289,15 @@ async fn launch(config: Config, guardian: Option<Guardian>) -> Result<RunningSer
         config.adaptive_concurrency.clone(),
     )?);
     let stop = CancellationToken::new();
-    let probes = llm.spawn_background_tasks(stop.clone());
+    let mut probes = llm.spawn_background_tasks(stop.clone());
+    if let Some(guardian) = &guardian {
+        probes.push(spawn_emergency_responder(
+            guardian,
+            llm.clone(),
+            config.guardian.drain_timeout,
+            stop.clone(),
+        ));
+    }
     let state = AppState(Arc::new(Shared {
         config,
         store: store.clone(),
