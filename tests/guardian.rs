@@ -56,15 +56,17 @@ async fn alice_with_load(
 
 /// Polls the status endpoint until the Guardian is in `state` (at most 5 s).
 async fn wait_for(alice: &Alice, state: &str) -> Value {
+    let mut last = Value::Null;
     for _ in 0..250 {
         let (status, body) = alice.get("/api/guardian/status").await;
         assert_eq!(status, 200);
         if body["status"] == state {
             return body;
         }
+        last = body;
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    panic!("the Guardian did not reach {state}");
+    panic!("the Guardian did not reach {state}; last status: {last}");
 }
 
 #[tokio::test]
@@ -110,6 +112,21 @@ async fn brownout_serves_shorter_cheaper_answers_with_less_history() {
         degraded.messages[0].content.contains("max 50 ord"),
         "the short-answer prompt"
     );
+    let (_, stored) = alice
+        .get(&format!("/api/conversations/{conversation}/messages"))
+        .await;
+    let levels: Vec<&Value> = stored["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["brownout_level"])
+        .collect();
+    assert_eq!(
+        levels.last().unwrap().as_str(),
+        Some("MODERATE"),
+        "the answer keeps its level: {stored}"
+    );
+    assert_eq!(levels[1].as_str(), Some("NONE"));
     alice.stop().await;
 }
 
@@ -217,7 +234,12 @@ async fn emergency_refuses_with_503_but_health_ready_and_status_answer() {
 async fn the_status_has_the_spec_shape() {
     let load = ScriptedLoad::new(0.40, 0.30);
     let (alice, _sim, _dir) = alice_with_load(&load, |_| {}).await;
-    let status = wait_for(&alice, "NORMAL").await;
+    let mut status = wait_for(&alice, "NORMAL").await;
+    // The first sample comes one interval after start.
+    while !status["metrics"]["cpu_pct"].is_number() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        status = alice.get("/api/guardian/status").await.1;
+    }
     for key in [
         "status",
         "previous_state",
@@ -357,6 +379,26 @@ async fn the_control_api_sets_history_and_a_manual_brownout() {
     let (_, reply) = alice.chat(json!({ "message": "Fyra" })).await;
     assert_eq!(reply["brownout_level"], "HEAVY");
     assert_eq!(sim.requests().last().unwrap().options["num_predict"], 512);
+    // The OpenAI-compatible path is browned out too: fewer tokens, only recent history.
+    let history: Vec<Value> = (0..6)
+        .map(|i| json!({ "role": if i % 2 == 0 { "user" } else { "assistant" }, "content": format!("tur {i}") }))
+        .chain([json!({ "role": "user", "content": "Sista frågan" })])
+        .collect();
+    let (status, _) = post(
+        &alice,
+        "/v1/chat/completions",
+        json!({ "model": "alice", "messages": history }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let sent = sim.requests().last().unwrap().clone();
+    assert_eq!(sent.options["num_predict"], 512);
+    let contents: Vec<&str> = sent.messages.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(
+        contents[contents.len() - 3..],
+        ["tur 4", "tur 5", "Sista frågan"],
+        "HEAVY keeps 2 earlier messages"
+    );
     let (_, brain) = alice.get("/api/brain/status").await;
     assert_eq!(
         brain["guardian"]["manual_brownout"]["reason"],

@@ -164,7 +164,9 @@ impl Guardian {
         let sampler = Arc::new(Mutex::new(sampler));
         let task_shared = shared.clone();
         let task = tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(interval);
+            // The first sample comes one interval after start, so that the sampler's first CPU
+            // figure covers a whole interval (a figure over microseconds is noise).
+            let mut ticker = tokio::time::interval_at(Instant::now() + interval, interval);
             // A slow sample must not be followed by a burst of catch-up samples.
             ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
             loop {

@@ -73,6 +73,11 @@ impl Sample {
 }
 
 /// Something that can read the machine's load. Called from a blocking thread, once per interval.
+/// Fewest jiffies (all CPUs together) a host CPU figure may be computed over.
+const MIN_CPU_JIFFIES: u64 = 10;
+/// Shortest wall time a cgroup CPU figure may be computed over.
+const MIN_CPU_WINDOW: std::time::Duration = std::time::Duration::from_millis(50);
+
 pub trait Sampler: Send + 'static {
     fn sample(&mut self) -> Sample;
 }
@@ -209,10 +214,24 @@ impl ProcSampler {
         })
     }
 
-    /// CPU use since the previous call, (fraction, source).
+    /// CPU use since the previous call, (fraction, source). A window too short to measure
+    /// (fewer than [`MIN_CPU_JIFFIES`] or [`MIN_CPU_WINDOW`]) gives no figure and keeps the old
+    /// starting point: one busy jiffy out of one is "100 %", a false alarm.
     fn cpu(&mut self) -> Option<(f64, Source)> {
         let now = self.read_cpu_counter();
         let before = std::mem::replace(&mut self.previous_cpu, now);
+        let figure = self.cpu_between(before, now);
+        if figure.is_none() {
+            self.previous_cpu = before.or(now);
+        }
+        figure
+    }
+
+    fn cpu_between(
+        &self,
+        before: Option<CpuCounter>,
+        now: Option<CpuCounter>,
+    ) -> Option<(f64, Source)> {
         match (before?, now?) {
             (
                 CpuCounter::Host {
@@ -225,7 +244,7 @@ impl ProcSampler {
                 },
             ) => {
                 let total = t1.checked_sub(t0)?;
-                if total == 0 {
+                if total < MIN_CPU_JIFFIES {
                     return None;
                 }
                 let busy = b1.saturating_sub(b0);
@@ -241,7 +260,11 @@ impl ProcSampler {
                     at: a1,
                 },
             ) => {
-                let elapsed_usec = a1.checked_duration_since(a0)?.as_micros() as f64;
+                let elapsed = a1.checked_duration_since(a0)?;
+                if elapsed < MIN_CPU_WINDOW {
+                    return None;
+                }
+                let elapsed_usec = elapsed.as_micros() as f64;
                 let cpus = self.cgroup_cpus()?;
                 if elapsed_usec <= 0.0 || cpus <= 0.0 {
                     return None;
@@ -364,6 +387,19 @@ mod tests {
         let sample = s.sample();
         assert_eq!(sample.cpu_pct, None);
         assert_eq!(sample.ram_pct, None, "no meminfo");
+    }
+
+    #[test]
+    fn a_window_too_short_to_measure_gives_no_figure_and_keeps_its_start() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "proc/stat", &stat(100, 900));
+        let mut s = ProcSampler::new(dir.path(), None);
+        // One busy jiffy of one: "100 %" over a blink is noise, not load.
+        write(dir.path(), "proc/stat", &stat(101, 900));
+        assert_eq!(s.sample().cpu_pct, None);
+        // The next figure covers the whole time since the first reading: 30 of 100.
+        write(dir.path(), "proc/stat", &stat(130, 970));
+        assert!((s.sample().cpu_pct.unwrap() - 0.3).abs() < 1e-9);
     }
 
     #[test]

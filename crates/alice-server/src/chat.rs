@@ -239,6 +239,7 @@ pub async fn finish(
     assistant.response_time_ms = Some(to_i64(total_ms));
     assistant.ttft_ms = ttft_ms.map(to_i64);
     assistant.completion_tokens = completion.completion_tokens.map(to_i64);
+    assistant.brownout_level = Some(turn.preset.level);
     let recorded = state
         .store()
         .record_turn(NewTurn {

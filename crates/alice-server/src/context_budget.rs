@@ -55,6 +55,19 @@ pub fn fit_prompt(
     Ok(system.into_iter().chain(kept).chain([new]).collect())
 }
 
+/// Keeps at most `history` messages between the leading system messages and the last one
+/// (the question), dropping the oldest; returns how many were dropped.
+pub fn keep_recent(prompt: &mut Vec<ChatMessage>, history: usize) -> usize {
+    let system = prompt
+        .iter()
+        .take_while(|m| m.role == alice_core::Role::System)
+        .count();
+    let between = prompt.len().saturating_sub(system + 1);
+    let dropped = between.saturating_sub(history);
+    prompt.drain(system..system + dropped);
+    dropped
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -100,6 +113,25 @@ mod tests {
                 available: 1024
             }
         );
+    }
+
+    #[test]
+    fn keep_recent_drops_the_oldest_history_only() {
+        let mut prompt = vec![
+            ChatMessage::new(Role::System, "s"),
+            ChatMessage::new(Role::User, "1"),
+            ChatMessage::new(Role::Assistant, "2"),
+            ChatMessage::new(Role::User, "3"),
+            ChatMessage::new(Role::Assistant, "4"),
+            ChatMessage::new(Role::User, "fråga"),
+        ];
+        assert_eq!(keep_recent(&mut prompt, 2), 2);
+        let kept: Vec<&str> = prompt.iter().map(|m| m.content.as_str()).collect();
+        assert_eq!(kept, ["s", "3", "4", "fråga"]);
+        assert_eq!(keep_recent(&mut prompt, 8), 0);
+        let mut alone = vec![ChatMessage::new(Role::User, "fråga")];
+        assert_eq!(keep_recent(&mut alone, 0), 0);
+        assert_eq!(alone.len(), 1);
     }
 
     #[test]

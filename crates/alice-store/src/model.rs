@@ -1,6 +1,6 @@
 //! The rows the store reads and writes, as Rust types.
 
-use alice_core::Role;
+use alice_core::{BrownoutLevel, Role};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
@@ -34,6 +34,8 @@ pub struct StoredMessage {
     pub completion_tokens: Option<i64>,
     pub request_id: Option<String>,
     pub cached: bool,
+    /// The brownout level an answer was served at (from the message's metadata).
+    pub brownout_level: Option<BrownoutLevel>,
 }
 
 /// A message to be written.
@@ -48,6 +50,8 @@ pub struct NewMessage {
     pub prompt_tokens: Option<i64>,
     pub completion_tokens: Option<i64>,
     pub cached: bool,
+    /// Kept in the message's metadata.
+    pub brownout_level: Option<BrownoutLevel>,
 }
 
 impl NewMessage {
@@ -63,6 +67,7 @@ impl NewMessage {
             prompt_tokens: None,
             completion_tokens: None,
             cached: false,
+            brownout_level: None,
         }
     }
 }

@@ -20,7 +20,7 @@ use uuid::Uuid;
 macro_rules! message_columns {
     () => {
         "id, conversation_id, seq, role, content, created_at, model_used, response_time_ms, \
-         ttft_ms, prompt_tokens, completion_tokens, request_id, cached"
+         ttft_ms, prompt_tokens, completion_tokens, request_id, cached, metadata"
     };
 }
 
@@ -259,8 +259,9 @@ async fn insert_message(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO messages (id, conversation_id, seq, role, content, created_at, model_used,
-             response_time_ms, ttft_ms, prompt_tokens, completion_tokens, request_id, cached)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             response_time_ms, ttft_ms, prompt_tokens, completion_tokens, request_id, cached,
+             metadata)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(message.id.to_string())
     .bind(conversation_id)
@@ -275,9 +276,23 @@ async fn insert_message(
     .bind(message.completion_tokens)
     .bind(request_id)
     .bind(message.cached)
+    .bind(metadata_of(message).to_string())
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// What a message keeps in its `metadata` JSON column.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct Metadata {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    brownout_level: Option<alice_core::BrownoutLevel>,
+}
+
+fn metadata_of(message: &NewMessage) -> serde_json::Value {
+    serde_json::json!(Metadata {
+        brownout_level: message.brownout_level,
+    })
 }
 
 fn uuid_column(row: &SqliteRow, column: &str) -> Result<Uuid, StoreError> {
@@ -316,5 +331,12 @@ fn message_from(row: &SqliteRow) -> Result<StoredMessage, StoreError> {
         completion_tokens: row.try_get("completion_tokens")?,
         request_id: row.try_get("request_id")?,
         cached: row.try_get("cached")?,
+        brownout_level: {
+            let text: String = row.try_get("metadata")?;
+            // Metadata written by a newer Alice may hold more; unknown keys are ignored.
+            serde_json::from_str::<Metadata>(&text)
+                .map_err(|e| StoreError::Corrupt(format!("metadata {text:?}: {e}")))?
+                .brownout_level
+        },
     })
 }

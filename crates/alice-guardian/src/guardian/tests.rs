@@ -31,10 +31,12 @@ fn script(samples: Vec<Sample>) -> (Script, Arc<Mutex<VecDeque<Sample>>>) {
 }
 
 /// Lets the Guardian task take `n` more samples (the first tick fires at once).
+/// Lets `n` samples happen (the first comes one interval after start) and land.
 async fn ticks(n: u32) {
     for _ in 0..n {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+    tokio::time::sleep(Duration::from_millis(500)).await;
     // Let the last sample's step land.
     for _ in 0..10 {
         tokio::task::yield_now().await;
