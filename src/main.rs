@@ -2,7 +2,8 @@
 //!
 //! `alice serve` runs the assistant server; `alice serve --demo` runs it against the upstream
 //! simulator started in-process, so the whole system can be tried without a model server;
-//! `alice upstream-sim` runs the simulator alone (for load tests and manual fault injection).
+//! `alice upstream-sim` runs the simulator alone (for load tests and manual fault injection);
+//! `alice guardian` runs the Guardian as a daemon that several Alice processes can follow.
 
 use alice_core::Config;
 use alice_log::LogTargets;
@@ -35,6 +36,13 @@ enum Command {
         /// without a model server. Answers are canned, not from a real model.
         #[arg(long)]
         demo: bool,
+    },
+    /// Run the Guardian alone, watching this machine, for Alice processes that follow it
+    /// (guardian.remote_url). Its settings are the [guardian] section of the configuration.
+    Guardian {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8787")]
+        bind: SocketAddr,
     },
     /// Run the upstream simulator: a fake Ollama/OpenAI server with fault injection.
     UpstreamSim {
@@ -119,6 +127,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(sim) = simulator {
                 sim.shutdown().await;
             }
+            Ok(())
+        }
+        Command::Guardian { bind } => {
+            let settings = config.guardian.clone();
+            let sampler = alice_guardian::ProcSampler::new(
+                settings.root.clone(),
+                Some(settings.data_dir.clone()),
+            );
+            let daemon = alice_server::guardian_daemon::start_daemon(settings, bind, sampler)
+                .await
+                .with_context(|| format!("cannot listen on {bind}"))?;
+            shutdown_signal().await;
+            daemon.shutdown().await?;
             Ok(())
         }
         Command::UpstreamSim { bind, sim_config } => {

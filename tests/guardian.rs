@@ -519,3 +519,72 @@ async fn an_emergency_cuts_answers_after_the_drain_time_and_unloads_the_model() 
     assert_eq!(sim.in_flight(), 0, "nothing keeps generating");
     alice.stop().await;
 }
+
+#[tokio::test]
+async fn alice_follows_a_guardian_daemon_and_refuses_chat_from_the_third_unknown_check() {
+    let load = ScriptedLoad::new(0.40, 0.30);
+    let mut guardian_settings = alice_core::config::GuardianConfig {
+        interval: Duration::from_millis(100),
+        ..Default::default()
+    };
+    let daemon = alice_server::guardian_daemon::start_daemon(
+        guardian_settings.clone(),
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        load.clone(),
+    )
+    .await
+    .unwrap();
+    let daemon_url = format!("http://{}", daemon.addr());
+
+    let sim = start_sim(Faults::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = config(dir.path(), &sim.base_url());
+    guardian_settings.enabled = true;
+    guardian_settings.remote_url = Some(daemon_url.clone());
+    guardian_settings.remote_poll = Duration::from_millis(100);
+    settings.guardian = guardian_settings;
+    let server = alice_server::start(settings).await.unwrap();
+    let base = format!("http://{}", server.addr());
+    let alice = Alice {
+        server,
+        base,
+        http: reqwest::Client::new(),
+    };
+
+    let status = wait_for(&alice, "NORMAL").await;
+    assert_eq!(status["source"], daemon_url.as_str());
+    assert_eq!(alice.chat(json!({ "message": "Hej" })).await.0, 200);
+
+    load.set(0.95, 0.30);
+    wait_for(&alice, "EMERGENCY").await;
+    assert_eq!(
+        alice.chat(json!({ "message": "Hej" })).await.0,
+        503,
+        "the daemon's EMERGENCY holds here"
+    );
+    load.set(0.40, 0.30);
+    daemon
+        .guardian()
+        .set_config(alice_core::config::GuardianConfig {
+            min_dwell: Duration::from_millis(100),
+            interval: Duration::from_millis(100),
+            ..Default::default()
+        })
+        .unwrap();
+    wait_for(&alice, "NORMAL").await;
+
+    // The daemon goes away: two unknown checks pass, the third refuses chat (429, DEGRADED).
+    daemon.shutdown().await.unwrap();
+    let status = wait_for(&alice, "DEGRADED").await;
+    assert!(status["unknown_checks"].as_u64().unwrap() >= 3, "{status}");
+    assert!(
+        status["remote_error"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer"),
+        "{status}"
+    );
+    assert_eq!(alice.chat(json!({ "message": "Hej" })).await.0, 429);
+    assert_eq!(alice.get("/health").await.0, 200);
+    alice.stop().await;
+}

@@ -424,6 +424,15 @@ pub struct GuardianConfig {
     /// model is unloaded).
     #[serde(with = "humantime_serde")]
     pub drain_timeout: Duration,
+    /// Use a Guardian daemon (`alice guardian`) at this URL instead of running one in this
+    /// process, so one Guardian watches a machine that runs several Alice processes.
+    pub remote_url: Option<String>,
+    /// How often the daemon's status is fetched (Alice answers from the latest).
+    #[serde(with = "humantime_serde")]
+    pub remote_poll: Duration,
+    /// How long one status fetch may take before it counts as unknown.
+    #[serde(with = "humantime_serde")]
+    pub remote_timeout: Duration,
     /// Retry-After on chat requests shed with 429 in DEGRADED.
     #[serde(with = "humantime_serde")]
     pub shed_retry_after: Duration,
@@ -459,6 +468,9 @@ impl Default for GuardianConfig {
             lockdown_for: Duration::from_secs(3600),
             unknown_strikes: 3,
             drain_timeout: Duration::from_secs(10),
+            remote_url: None,
+            remote_poll: Duration::from_millis(300),
+            remote_timeout: Duration::from_millis(500),
             shed_retry_after: Duration::from_secs(5),
             refuse_retry_after: Duration::from_secs(15),
         }
@@ -470,6 +482,18 @@ impl GuardianConfig {
     /// the settings are usable.
     pub fn validate(&self) -> Vec<String> {
         let mut problems = Vec::new();
+        if let Some(url) = &self.remote_url
+            && !is_http_url(url)
+        {
+            problems.push(format!(
+                "guardian.remote_url: {url:?} must start with http:// or https://, e.g. \"http://127.0.0.1:8787\""
+            ));
+        }
+        if self.remote_poll.is_zero() || self.remote_timeout.is_zero() {
+            problems.push(
+                "guardian.remote_poll and guardian.remote_timeout must be longer than zero".into(),
+            );
+        }
         let mut check = |ok: bool, key: &str, problem: &str| {
             if !ok {
                 problems.push(format!("guardian.{key}: {problem}"));

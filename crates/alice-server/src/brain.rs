@@ -157,7 +157,11 @@ pub async fn override_lockdown(
 }
 
 fn guardian_off() -> ApiError {
-    ApiError::Conflict("the Guardian is off (guardian.enabled = false)".into())
+    ApiError::Conflict(
+        "no Guardian runs in this process: it is off (guardian.enabled = false) or a daemon \
+         is followed (guardian.remote_url; control it there)"
+            .into(),
+    )
 }
 
 #[cfg(test)]

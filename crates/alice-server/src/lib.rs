@@ -9,6 +9,7 @@
 //! - [`admission`]: the gate that sheds or refuses requests by the Guardian's state;
 //! - [`guardian_api`]: `GET /api/guardian/status`;
 //! - [`brain`]: the control API under `/api/brain/` (loopback only);
+//! - [`guardian_daemon`] and [`guardian_remote`]: `alice guardian` and following it;
 //! - [`request_context`]: request id, log span and deadline of every request;
 //! - [`error`]: the one mapping from failures to HTTP responses;
 //! - [`json_body`]: JSON bodies whose errors name the field;
@@ -27,6 +28,8 @@ pub mod context_budget;
 pub mod conversations;
 pub mod error;
 pub mod guardian_api;
+pub mod guardian_daemon;
+pub mod guardian_remote;
 pub mod health;
 pub mod json_body;
 pub mod request_context;
@@ -61,8 +64,10 @@ struct Shared {
     router: Arc<LlmRouter>,
     /// The same router, as the `Provider` the handlers talk to.
     backend: Arc<dyn Provider>,
-    /// None when `guardian.enabled` is off: everything is served at NORMAL.
+    /// The Guardian in this process; None when it is off or a daemon is followed instead.
     guardian: Option<Guardian>,
+    /// The Guardian daemon followed (`guardian.remote_url`).
+    remote: Option<guardian_remote::RemoteGuardian>,
     /// What an operator changed through the control API.
     brain: brain::BrainSettings,
     started: Instant,
@@ -85,19 +90,25 @@ impl AppState {
     pub fn guardian(&self) -> Option<&Guardian> {
         self.0.guardian.as_ref()
     }
-    /// The Guardian's state now (NORMAL when it is off); never waits for a sample.
+    pub fn remote_guardian(&self) -> Option<&guardian_remote::RemoteGuardian> {
+        self.0.remote.as_ref()
+    }
+    /// The Guardian's state now (NORMAL when it is off); never waits for a sample or the
+    /// daemon.
     pub fn guardian_state(&self) -> GuardianState {
-        self.0
-            .guardian
-            .as_ref()
-            .map_or(GuardianState::Normal, Guardian::state)
+        match (&self.0.guardian, &self.0.remote) {
+            (Some(local), _) => local.state(),
+            (None, Some(remote)) => remote.view().state,
+            (None, None) => GuardianState::Normal,
+        }
     }
     /// The brownout preset requests are served with now.
     pub fn preset(&self) -> Preset {
-        self.0.guardian.as_ref().map_or_else(
-            || alice_guardian::brownout::preset(alice_core::BrownoutLevel::None),
-            Guardian::preset,
-        )
+        match (&self.0.guardian, &self.0.remote) {
+            (Some(local), _) => local.preset(),
+            (None, Some(remote)) => alice_guardian::brownout::preset(remote.view().level),
+            (None, None) => alice_guardian::brownout::preset(alice_core::BrownoutLevel::None),
+        }
     }
     pub fn brain(&self) -> &brain::BrainSettings {
         &self.0.brain
@@ -250,7 +261,8 @@ impl RunningServer {
 /// `guardian.enabled`) and serves HTTP. The port is taken first, so a second Alice on the same
 /// port fails before it touches the database.
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
-    let guardian = config.guardian.enabled.then(|| {
+    let local = config.guardian.enabled && config.guardian.remote_url.is_none();
+    let guardian = local.then(|| {
         let sampler = ProcSampler::new(
             config.guardian.root.clone(),
             Some(config.guardian.data_dir.clone()),
@@ -298,12 +310,26 @@ async fn launch(config: Config, guardian: Option<Guardian>) -> Result<RunningSer
             stop.clone(),
         ));
     }
+    let remote = match &config.guardian.remote_url {
+        Some(url) if guardian.is_none() => {
+            let (remote, task) = guardian_remote::RemoteGuardian::start(
+                url,
+                config.guardian.remote_poll,
+                config.guardian.remote_timeout,
+                stop.clone(),
+            );
+            probes.push(task);
+            Some(remote)
+        }
+        _ => None,
+    };
     let state = AppState(Arc::new(Shared {
         config,
         store: store.clone(),
         backend: llm.clone(),
         router: llm,
         guardian,
+        remote,
         brain: brain::BrainSettings::default(),
         started: Instant::now(),
     }));
