@@ -588,3 +588,47 @@ async fn alice_follows_a_guardian_daemon_and_refuses_chat_from_the_third_unknown
     assert_eq!(alice.get("/health").await.0, 200);
     alice.stop().await;
 }
+
+#[tokio::test]
+async fn brownout_asks_for_the_smaller_model_and_an_operator_can_switch_models() {
+    let load = ScriptedLoad::new(0.40, 0.30);
+    let (alice, sim, _dir) = alice_with_load(&load, |c| {
+        c.chat.smaller_model = Some("llama3.2:3b".into());
+    })
+    .await;
+    wait_for(&alice, "NORMAL").await;
+    let (_, reply) = alice.chat(json!({ "message": "Hej" })).await;
+    assert_eq!(reply["model"], "ollama:gpt-oss:20b");
+    assert_eq!(sim.requests().last().unwrap().model, "gpt-oss:20b");
+
+    post(
+        &alice,
+        "/api/brain/brownout",
+        json!({ "activate": true, "level": "MODERATE" }),
+    )
+    .await;
+    let (_, reply) = alice.chat(json!({ "message": "Hej" })).await;
+    assert_eq!(reply["model"], "ollama:llama3.2:3b", "{reply}");
+    assert_eq!(sim.requests().last().unwrap().model, "llama3.2:3b");
+    post(&alice, "/api/brain/brownout", json!({ "activate": false })).await;
+
+    let (status, _) = post(
+        &alice,
+        "/api/brain/model/switch",
+        json!({ "model": "llama3.2:3b", "reason": "test" }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    alice.chat(json!({ "message": "Hej" })).await;
+    assert_eq!(sim.requests().last().unwrap().model, "llama3.2:3b");
+    let (status, _) = post(&alice, "/api/brain/model/switch", json!({ "model": "  " })).await;
+    assert_eq!(status, 422);
+    post(&alice, "/api/brain/model/switch", json!({})).await;
+    alice.chat(json!({ "message": "Hej" })).await;
+    assert_eq!(
+        sim.requests().last().unwrap().model,
+        "gpt-oss:20b",
+        "back to the configured model"
+    );
+    alice.stop().await;
+}

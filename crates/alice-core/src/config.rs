@@ -600,6 +600,11 @@ pub struct ChatConfig {
     pub max_message_chars: usize,
     /// The system prompt put before every conversation.
     pub system_prompt: String,
+    /// The model asked for under MODERATE and HEAVY brownout (on the same backend); not set:
+    /// the configured model serves, with the preset's other cuts.
+    pub smaller_model: Option<String>,
+    /// The model asked for under EMERGENCY; not set: `smaller_model`, or the configured one.
+    pub smallest_model: Option<String>,
 }
 
 impl Default for ChatConfig {
@@ -613,6 +618,8 @@ impl Default for ChatConfig {
             system_prompt:
                 "Du är Alice, en hjälpsam svensk AI-assistent. Svara kort och vänligt på svenska."
                     .to_owned(),
+            smaller_model: None,
+            smallest_model: None,
         }
     }
 }

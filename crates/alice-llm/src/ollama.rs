@@ -182,7 +182,7 @@ impl Provider for OllamaClient {
 
     async fn chat_stream(&self, request: ChatRequest) -> Result<ChatStream, LlmError> {
         let body = ChatBody {
-            model: &self.model,
+            model: request.model.as_deref().unwrap_or(&self.model),
             messages: &request.messages,
             stream: true,
             keep_alive: &self.keep_alive,

@@ -217,7 +217,7 @@ impl Provider for OpenAiClient {
         // `num_ctx` has no OpenAI counterpart (the server decides the context), and the
         // deadline is the router's to enforce.
         let body = ChatBody {
-            model: &self.model,
+            model: request.model.as_deref().unwrap_or(&self.model),
             messages: &request.messages,
             stream: true,
             stream_options: StreamOptions {

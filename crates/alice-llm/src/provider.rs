@@ -19,6 +19,9 @@ pub struct ChatRequest {
     pub stop: Vec<String>,
     /// When the whole answer must be complete. Retries and queueing never go past it.
     pub deadline: Option<tokio::time::Instant>,
+    /// Ask for this model instead of the backend's configured one (a brownout's smaller
+    /// model, or an operator's switch through the control API).
+    pub model: Option<String>,
 }
 
 /// Why generation ended.

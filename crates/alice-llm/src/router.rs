@@ -352,7 +352,10 @@ impl Provider for LlmRouter {
                         let failover = index > 0;
                         let answered_by = AnsweredBy {
                             backend: backend.config.name.clone(),
-                            model: backend.config.model.clone(),
+                            model: request
+                                .model
+                                .clone()
+                                .unwrap_or_else(|| backend.config.model.clone()),
                             failover,
                             attempts,
                             failover_ms: if failover {
@@ -493,6 +496,7 @@ impl Backend {
             num_ctx: 512,
             stop: Vec::new(),
             deadline: None,
+            model: None,
         };
         let first = async {
             let mut stream = self.provider.chat_stream(request).await?;

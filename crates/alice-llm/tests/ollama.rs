@@ -41,6 +41,7 @@ fn request(max_tokens: u32) -> ChatRequest {
         num_ctx: 4096,
         stop: Vec::new(),
         deadline: None,
+        model: None,
     }
 }
 

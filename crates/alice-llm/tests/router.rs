@@ -66,6 +66,7 @@ fn request(deadline: Duration) -> ChatRequest {
         num_ctx: 4096,
         stop: Vec::new(),
         deadline: Some(Instant::now() + deadline),
+        model: None,
     }
 }
 

@@ -162,6 +162,7 @@ async fn answer(
         num_ctx: settings.num_ctx,
         stop: plan.stop,
         deadline: Some(context.deadline),
+        model: state.model_for(&preset),
     };
     let mut upstream = state
         .backend()

@@ -5,6 +5,8 @@
 //! - `GET  /api/brain/status`: Guardian state and level, and the chat settings in force;
 //! - `POST /api/brain/context/set` `{messages: 1-32}`: earlier messages sent with each question
 //!   (the brownout preset still caps it);
+//! - `POST /api/brain/model/switch` `{model?, reason?}`: ask the backends for another model
+//!   (it must be pulled), or back to the configured one without `model`;
 //! - `POST /api/brain/brownout` `{activate, level?, reason?}`: a manual brownout at a level
 //!   (a floor under the Guardian's own), or off;
 //! - `POST /api/brain/guardian/override` `{confirm_override: true}`: leave LOCKDOWN.
@@ -31,9 +33,16 @@ const CONTEXT_MESSAGES: std::ops::RangeInclusive<usize> = 1..=32;
 pub struct BrainSettings {
     /// Earlier messages sent with a question; 0 means "as configured".
     history_messages: AtomicUsize,
+    /// The model switched to, if any.
+    model: std::sync::Mutex<Option<String>>,
 }
 
 impl BrainSettings {
+    /// The model an operator switched to.
+    pub fn model(&self) -> Option<String> {
+        self.model.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// `chat.history_messages`, or what the operator set.
     pub fn history_messages(&self, configured: usize) -> usize {
         match self.history_messages.load(Ordering::Relaxed) {
@@ -73,6 +82,7 @@ pub async fn status(State(state): State<AppState>) -> Json<Value> {
         },
         "chat": {
             "model": state.model_label(),
+            "model_requested": state.model_for(&preset),
             "history_messages": state.brain().history_messages(chat.history_messages).min(preset.history_messages),
             "max_tokens": chat.max_tokens.min(preset.max_tokens),
             "num_ctx": chat.num_ctx,
@@ -107,6 +117,39 @@ pub async fn set_context(
         .store(body.messages, Ordering::Relaxed);
     tracing::info!(evt = "brain_context_set", messages = body.messages);
     Ok(Json(json!({ "history_messages": body.messages })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSwitch {
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+pub async fn switch_model(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<ModelSwitch>,
+) -> Result<Json<Value>, ApiError> {
+    let model = body.model.map(|m| m.trim().to_owned());
+    if model.as_deref().is_some_and(str::is_empty) {
+        return Err(ApiError::invalid(
+            "model",
+            "name a model (e.g. \"llama3.2:3b\"), or leave model out to go back to the configured one",
+        ));
+    }
+    tracing::info!(
+        evt = "brain_model_switch",
+        model = model.as_deref().unwrap_or("(configured)"),
+        reason = body.reason.as_deref().unwrap_or(""),
+    );
+    *state
+        .brain()
+        .model
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = model.clone();
+    Ok(Json(json!({ "model": model })))
 }
 
 #[derive(Debug, Deserialize)]

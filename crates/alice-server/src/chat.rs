@@ -70,6 +70,7 @@ impl PreparedTurn {
             num_ctx: chat.num_ctx,
             stop: Vec::new(),
             deadline: Some(context.deadline),
+            model: state.model_for(&self.preset),
         }
     }
 }

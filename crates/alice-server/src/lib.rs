@@ -110,6 +110,23 @@ impl AppState {
             (None, None) => alice_guardian::brownout::preset(alice_core::BrownoutLevel::None),
         }
     }
+    /// The model a request asks for, when not the backend's own: the brownout preset's
+    /// smaller model, else the model an operator switched to.
+    pub fn model_for(&self, preset: &Preset) -> Option<String> {
+        let chat = &self.0.config.chat;
+        let switched = self.0.brain.model();
+        match preset.model {
+            alice_guardian::brownout::ModelChoice::Primary => switched,
+            alice_guardian::brownout::ModelChoice::Smaller => {
+                chat.smaller_model.clone().or(switched)
+            }
+            alice_guardian::brownout::ModelChoice::Smallest => chat
+                .smallest_model
+                .clone()
+                .or_else(|| chat.smaller_model.clone())
+                .or(switched),
+        }
+    }
     pub fn brain(&self) -> &brain::BrainSettings {
         &self.0.brain
     }

@@ -14,6 +14,7 @@ pub fn routes() -> Router<AppState> {
             Router::new()
                 .route("/status", get(brain::status))
                 .route("/context/set", post(brain::set_context))
+                .route("/model/switch", post(brain::switch_model))
                 .route("/brownout", post(brain::set_brownout))
                 .route("/guardian/override", post(brain::override_lockdown))
                 .layer(axum::middleware::from_fn(brain::loopback_only)),
