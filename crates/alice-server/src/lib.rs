@@ -237,7 +237,8 @@ pub struct RunningServer {
     state: AppState,
     stop: CancellationToken,
     server: JoinHandle<std::io::Result<()>>,
-    probes: Vec<JoinHandle<()>>,
+    /// Backend probes and warm-ups, the emergency responder, the Guardian daemon poller.
+    background: Vec<JoinHandle<()>>,
     store: Store,
 }
 
@@ -264,8 +265,8 @@ impl RunningServer {
                 Ok(())
             }
         };
-        for probe in self.probes {
-            let _ = probe.await;
+        for task in self.background {
+            let _ = task.await;
         }
         self.store.close().await;
         tracing::info!(evt = "stopped");
@@ -318,9 +319,9 @@ async fn launch(config: Config, guardian: Option<Guardian>) -> Result<RunningSer
         config.adaptive_concurrency.clone(),
     )?);
     let stop = CancellationToken::new();
-    let mut probes = llm.spawn_background_tasks(stop.clone());
+    let mut background = llm.spawn_background_tasks(stop.clone());
     if let Some(guardian) = &guardian {
-        probes.push(spawn_emergency_responder(
+        background.push(spawn_emergency_responder(
             guardian,
             llm.clone(),
             config.guardian.drain_timeout,
@@ -335,7 +336,7 @@ async fn launch(config: Config, guardian: Option<Guardian>) -> Result<RunningSer
                 config.guardian.remote_timeout,
                 stop.clone(),
             );
-            probes.push(task);
+            background.push(task);
             Some(remote)
         }
         _ => None,
@@ -367,7 +368,7 @@ async fn launch(config: Config, guardian: Option<Guardian>) -> Result<RunningSer
         state,
         stop,
         server,
-        probes,
+        background,
         store,
     })
 }
