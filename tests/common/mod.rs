@@ -54,7 +54,11 @@ pub struct Alice {
 
 impl Alice {
     pub async fn start(config: Config) -> Alice {
-        let server = alice_server::start(config).await.unwrap();
+        Alice::around(alice_server::start(config).await.unwrap())
+    }
+
+    /// A test handle around a server started some other way.
+    pub fn around(server: RunningServer) -> Alice {
         let base = format!("http://{}", server.addr());
         Alice {
             server,
