@@ -129,7 +129,8 @@ async fn brownout_serves_shorter_cheaper_answers_with_less_history() {
 async fn degraded_sheds_chat_with_429_and_serves_everything_else() {
     let load = ScriptedLoad::new(0.40, 0.30);
     let (alice, _sim, _dir) = alice_with_load(&load, |c| {
-        c.guardian.degrade_after = Duration::from_millis(300)
+        c.guardian.degrade_after = Duration::from_millis(300);
+        c.server.cors_allowed_origins = vec!["http://localhost:3000".into()];
     })
     .await;
     wait_for(&alice, "NORMAL").await;
@@ -142,6 +143,7 @@ async fn degraded_sheds_chat_with_429_and_serves_everything_else() {
         .http
         .post(alice.url("/api/chat"))
         .header("x-request-id", "belastad-1")
+        .header("origin", "http://localhost:3000")
         .json(&json!({ "message": "Hej igen", "conversation_id": conversation }))
         .send()
         .await
@@ -152,6 +154,24 @@ async fn degraded_sheds_chat_with_429_and_serves_everything_else() {
     assert_eq!(headers["x-guardian-mode"], "DEGRADED");
     assert_eq!(headers["x-guardian-status"], "shedding");
     assert_eq!(headers["x-request-id"], "belastad-1");
+    assert_eq!(
+        headers["access-control-allow-origin"], "http://localhost:3000",
+        "CORS on blocked responses too"
+    );
+    let elsewhere = alice
+        .http
+        .post(alice.url("/api/chat"))
+        .header("origin", "https://annan-sajt.example")
+        .json(&json!({ "message": "Hej" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !elsewhere
+            .headers()
+            .contains_key("access-control-allow-origin"),
+        "only listed origins"
+    );
     let body: Value = response.json().await.unwrap();
     for key in [
         "error",

@@ -80,6 +80,9 @@ pub struct ServerConfig {
     /// How long a shutdown waits for requests in flight before it gives up on them.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// Web origins (e.g. "http://localhost:3000") whose pages may call Alice from a browser.
+    /// Empty (the default): no CORS headers, so other sites' pages cannot use a local Alice.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -88,6 +91,7 @@ impl Default for ServerConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 8000)),
             body_limit_bytes: 1024 * 1024,
             shutdown_grace: Duration::from_secs(10),
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
@@ -679,6 +683,13 @@ impl Config {
                 problems.push(format!("{key}: {problem}"));
             }
         };
+        for origin in &self.server.cors_allowed_origins {
+            check(
+                is_http_url(origin) && !origin.ends_with('/'),
+                "server.cors_allowed_origins",
+                "each origin is a scheme and host without a path, e.g. \"http://localhost:3000\"",
+            );
+        }
         check(
             self.server.body_limit_bytes >= 1024,
             "server.body_limit_bytes",

@@ -15,7 +15,8 @@
 //! - [`json_body`]: JSON bodies whose errors name the field;
 //! - [`context_budget`]: fitting history into the context window.
 //!
-//! Layers, outermost first: request context (id, span, deadline → 504) → admission gate (429 /
+//! Layers, outermost first: CORS (only for `server.cors_allowed_origins`, so blocked and error
+//! responses carry it too) → request context (id, span, deadline → 504) → admission gate (429 /
 //! 503 by the Guardian's state) → panic catcher (→ 500 with the request id) → body limit →
 //! routes.
 
@@ -175,7 +176,31 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             request_context::request_context,
         ))
+        .layer(cors(&state.config().server.cors_allowed_origins))
         .with_state(state)
+}
+
+/// Browser access for the configured origins only; none by default.
+fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderName, HeaderValue, Method, header};
+    let allowed: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|origin| HeaderValue::from_str(origin).ok())
+        .collect();
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(allowed)
+        .allow_methods([Method::GET, Method::POST, Method::DELETE])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            request_context::REQUEST_ID_HEADER,
+        ])
+        .expose_headers([
+            request_context::REQUEST_ID_HEADER,
+            header::RETRY_AFTER,
+            HeaderName::from_static("x-guardian-mode"),
+            HeaderName::from_static("x-guardian-status"),
+        ])
 }
 
 async fn not_found(request: Request) -> ApiError {
