@@ -359,6 +359,9 @@ impl Default for AdaptiveConcurrencyConfig {
     }
 }
 
+/// Largest Guardian threshold accepted; anything above 1.0 already means "never".
+const MAX_THRESHOLD: f64 = 10.0;
+
 /// The Guardian: resource sampling, its state machine and the brownout it asks for
 /// (`[guardian]`); the rules are documented in the alice-guardian crate.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -522,10 +525,12 @@ impl GuardianConfig {
             ("recover_ram", self.recover_ram),
             ("recover_cpu", self.recover_cpu),
         ] {
+            // Above 1.0 is allowed: a reading never gets there, which switches the trigger off
+            // (e.g. hard_cpu on a machine whose model runs on the CPU and keeps it busy).
             check(
-                value > 0.0 && value <= 1.0,
+                value.is_finite() && value > 0.0 && value <= MAX_THRESHOLD,
                 key,
-                "must be a fraction above 0 and at most 1, e.g. 0.8 for 80 %",
+                "must be a fraction above 0, e.g. 0.8 for 80 % (above 1.0 switches it off; at most 10)",
             );
         }
         check(
