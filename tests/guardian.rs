@@ -558,6 +558,14 @@ async fn alice_follows_a_guardian_daemon_and_refuses_chat_from_the_third_unknown
 
     load.set(0.95, 0.30);
     wait_for(&alice, "EMERGENCY").await;
+    assert!(
+        common::eventually(Duration::from_secs(3), || sim
+            .requests()
+            .iter()
+            .any(|r| r.messages.is_empty() && r.keep_alive == Some(json!(0))))
+        .await,
+        "following the daemon's EMERGENCY, this Alice unloads its model too"
+    );
     assert_eq!(
         alice.chat(json!({ "message": "Hej" })).await.0,
         503,

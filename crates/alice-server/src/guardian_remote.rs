@@ -125,6 +125,11 @@ impl RemoteGuardian {
     pub fn view(&self) -> RemoteView {
         self.view.borrow().clone()
     }
+
+    /// Every change of the view, for those who act on the daemon's state.
+    pub fn subscribe(&self) -> watch::Receiver<RemoteView> {
+        self.view.clone()
+    }
 }
 
 async fn fetch(http: &reqwest::Client, url: &str, timeout: Duration) -> Result<Value, String> {

@@ -256,6 +256,32 @@ fn spawn_emergency_responder(
     })
 }
 
+/// The emergency action for an Alice that follows a Guardian daemon: when the daemon's state
+/// rises into EMERGENCY, answers here are drained or cut and models unloaded, as a local
+/// Guardian's kill would do.
+fn spawn_remote_emergency_responder(
+    remote: &guardian_remote::RemoteGuardian,
+    llm: Arc<LlmRouter>,
+    drain: std::time::Duration,
+    stop: CancellationToken,
+) -> JoinHandle<()> {
+    let mut views = remote.subscribe();
+    tokio::spawn(async move {
+        let mut last = views.borrow().state;
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                changed = views.changed() => if changed.is_err() { break },
+            }
+            let now = views.borrow().state;
+            if now == GuardianState::Emergency && last < GuardianState::Emergency {
+                llm.emergency_stop(drain).await;
+            }
+            last = now;
+        }
+    })
+}
+
 /// A running Alice: its address, and a way to stop it.
 pub struct RunningServer {
     addr: SocketAddr,
@@ -362,6 +388,12 @@ async fn launch(config: Config, guardian: Option<Guardian>) -> Result<RunningSer
                 stop.clone(),
             );
             background.push(task);
+            background.push(spawn_remote_emergency_responder(
+                &remote,
+                llm.clone(),
+                config.guardian.drain_timeout,
+                stop.clone(),
+            ));
             Some(remote)
         }
         _ => None,
