@@ -30,11 +30,12 @@
 //! `Retry-After` and log lines of [`ApiError`], except that Alice's 422 for bad input is 400
 //! here: OpenAI answers invalid requests with 400, and the SDKs raise `BadRequestError` for it.
 
+use crate::AppState;
 use crate::chat::{self, Generation};
 use crate::context_budget::{DoesNotFit, fit_prompt};
 use crate::error::ApiError;
+use crate::json_body::JsonBody;
 use crate::request_context::RequestContext;
-use crate::{AppState, BodyLimit, json_body};
 use alice_core::config::ChatConfig;
 use alice_core::{ChatMessage, Role};
 use alice_llm::{
@@ -46,7 +47,6 @@ use axum::http::{StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use bytes::Bytes;
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -812,27 +812,9 @@ where
     type Rejection = OpenAiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let limit = request
-            .extensions()
-            .get::<BodyLimit>()
-            .map_or(0, |limit| limit.0);
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::PayloadTooLarge { limit }
-                } else {
-                    ApiError::invalid("body", format!("the body could not be read: {rejection}"))
-                }
-            })?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(invalid(
-                "body",
-                "the body is empty; send a JSON object with model and messages, as for \
-                 OpenAI's chat completions",
-            ));
-        }
-        Ok(OpenAiJson(json_body::parse(&bytes)?))
+        // The same reading and checks as Alice's own API; only the error shape differs.
+        let JsonBody(body) = JsonBody::from_request(request, state).await?;
+        Ok(OpenAiJson(body))
     }
 }
 

@@ -46,7 +46,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::invalid(
             "body",
-            "the body is empty; send a JSON object such as {\"message\": \"Hej!\"}",
+            "the body is empty; send a JSON object with this path's fields (see the README)",
         ));
     }
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
