@@ -3,9 +3,10 @@
 //! A background task fetches the daemon's status every `guardian.remote_poll` (300 ms), each
 //! fetch allowed `guardian.remote_timeout` (500 ms); the admission gate and the chat service
 //! read the latest view and never wait on the daemon. A fetch that fails or times out is
-//! "unknown": the spec's 3-strike rule lets the first two in a row keep the last known state,
-//! and from the third treats the machine as DEGRADED (chat refused, everything else served)
-//! until the daemon answers again.
+//! "unknown": the spec's 3-strike rule (`guardian.unknown_strikes`, the same setting the local
+//! state machine uses) lets the first two in a row keep the last known state, and from the
+//! third treats the machine as DEGRADED (chat refused, everything else served) until the daemon
+//! answers again.
 
 use alice_core::BrownoutLevel;
 use alice_guardian::GuardianState;
@@ -14,9 +15,6 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-
-/// Unknown checks in a row that are let through before chat is refused.
-const LENIENT_UNKNOWN_CHECKS: u32 = 2;
 
 /// What Alice knows of the daemon's Guardian.
 #[derive(Clone, Debug, PartialEq)]
@@ -43,8 +41,9 @@ impl Default for RemoteView {
     }
 }
 
-/// The view after one check: the daemon's status, or why it could not be had.
-pub fn observe(view: &RemoteView, check: Result<Value, String>) -> RemoteView {
+/// The view after one check: the daemon's status, or why it could not be had. From the
+/// `strikes`-th unknown check in a row on, chat is refused.
+pub fn observe(view: &RemoteView, check: Result<Value, String>, strikes: u32) -> RemoteView {
     let parsed = check.and_then(|status| {
         let state = serde_json::from_value(status["status"].clone())
             .map_err(|e| format!("no state in the daemon's status: {e}"))?;
@@ -62,7 +61,7 @@ pub fn observe(view: &RemoteView, check: Result<Value, String>) -> RemoteView {
         },
         Err(error) => {
             let unknown_streak = view.unknown_streak + 1;
-            let blind = unknown_streak > LENIENT_UNKNOWN_CHECKS;
+            let blind = unknown_streak >= strikes;
             RemoteView {
                 state: if blind {
                     view.state.max(GuardianState::Degraded)
@@ -94,6 +93,7 @@ impl RemoteGuardian {
         url: &str,
         every: Duration,
         timeout: Duration,
+        strikes: u32,
         stop: CancellationToken,
     ) -> (Self, JoinHandle<()>) {
         let url = url.trim_end_matches('/').to_owned();
@@ -109,8 +109,8 @@ impl RemoteGuardian {
                     _ = ticker.tick() => {}
                 }
                 let check = fetch(&http, &status_url, timeout).await;
-                let next = observe(&sender.borrow(), check);
-                if next.unknown_streak == LENIENT_UNKNOWN_CHECKS + 1 {
+                let next = observe(&sender.borrow(), check, strikes);
+                if next.unknown_streak == strikes {
                     tracing::warn!(evt = "guardian_remote_unknown", url = %status_url, error = next.last_error.as_deref().unwrap_or(""), "chat refused until the Guardian daemon answers");
                 }
                 if next.state != sender.borrow().state {
@@ -163,23 +163,27 @@ mod tests {
 
     #[test]
     fn the_third_unknown_check_in_a_row_refuses_chat() {
-        let mut view = observe(&RemoteView::default(), Ok(status("BROWNOUT", "MODERATE")));
+        let mut view = observe(
+            &RemoteView::default(),
+            Ok(status("BROWNOUT", "MODERATE")),
+            3,
+        );
         assert_eq!(
             (view.state, view.level),
             (GuardianState::Brownout, BrownoutLevel::Moderate)
         );
         for strike in 1..=2 {
-            view = observe(&view, Err("timeout".into()));
+            view = observe(&view, Err("timeout".into()), 3);
             assert_eq!(
                 view.state,
                 GuardianState::Brownout,
                 "strike {strike} keeps the last state"
             );
         }
-        view = observe(&view, Err("timeout".into()));
+        view = observe(&view, Err("timeout".into()), 3);
         assert_eq!(view.state, GuardianState::Degraded, "the third blocks chat");
         assert_eq!(view.level, BrownoutLevel::Heavy);
-        view = observe(&view, Ok(status("NORMAL", "NONE")));
+        view = observe(&view, Ok(status("NORMAL", "NONE")), 3);
         assert_eq!(
             (view.state, view.unknown_streak),
             (GuardianState::Normal, 0)
@@ -188,16 +192,20 @@ mod tests {
 
     #[test]
     fn unknown_never_lowers_a_worse_known_state() {
-        let mut view = observe(&RemoteView::default(), Ok(status("EMERGENCY", "EMERGENCY")));
+        let mut view = observe(
+            &RemoteView::default(),
+            Ok(status("EMERGENCY", "EMERGENCY")),
+            3,
+        );
         for _ in 0..5 {
-            view = observe(&view, Err("down".into()));
+            view = observe(&view, Err("down".into()), 3);
         }
         assert_eq!(view.state, GuardianState::Emergency);
     }
 
     #[test]
     fn a_status_without_a_state_is_unknown() {
-        let view = observe(&RemoteView::default(), Ok(json!({ "hello": 1 })));
+        let view = observe(&RemoteView::default(), Ok(json!({ "hello": 1 })), 3);
         assert_eq!(view.unknown_streak, 1);
         assert!(view.last_error.unwrap().contains("no state"));
     }

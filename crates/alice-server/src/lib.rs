@@ -385,6 +385,7 @@ async fn launch(config: Config, guardian: Option<Guardian>) -> Result<RunningSer
                 url,
                 config.guardian.remote_poll,
                 config.guardian.remote_timeout,
+                config.guardian.unknown_strikes,
                 stop.clone(),
             );
             background.push(task);
