@@ -143,10 +143,8 @@ async fn answer(
     // The brownout preset makes answers cheaper here too; the client's own system prompt
     // stays, as this API leaves the conversation to the client.
     let preset = state.preset();
-    plan.max_tokens = plan.max_tokens.min(preset.max_tokens);
-    if preset.level != alice_core::BrownoutLevel::None {
-        plan.temperature = plan.temperature.min(preset.temperature);
-    }
+    (plan.max_tokens, plan.temperature) =
+        chat::under_preset(&preset, plan.max_tokens, plan.temperature);
     plan.dropped += crate::context_budget::keep_recent(&mut plan.prompt, preset.history_messages);
     if plan.dropped > 0 {
         tracing::info!(

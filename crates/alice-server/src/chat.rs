@@ -41,6 +41,9 @@ pub struct ChatBody {
 pub struct PreparedTurn {
     /// The brownout preset this request is served with, fixed when it was prepared.
     preset: Preset,
+    /// Token limit and temperature after the preset's cuts.
+    max_tokens: u32,
+    temperature: f32,
     target: ConversationTarget,
     conversation_id: Uuid,
     user_message: String,
@@ -58,15 +61,10 @@ impl PreparedTurn {
     /// options, made cheaper by the brownout preset (fewer tokens, lower temperature).
     pub fn backend_request(&self, state: &AppState, context: &RequestContext) -> ChatRequest {
         let chat = &state.config().chat;
-        let temperature = if self.preset.level == BrownoutLevel::None {
-            chat.temperature
-        } else {
-            chat.temperature.min(self.preset.temperature)
-        };
         ChatRequest {
             messages: self.prompt.clone(),
-            max_tokens: chat.max_tokens.min(self.preset.max_tokens),
-            temperature,
+            max_tokens: self.max_tokens,
+            temperature: self.temperature,
             num_ctx: chat.num_ctx,
             stop: Vec::new(),
             deadline: Some(context.deadline),
@@ -152,6 +150,7 @@ pub async fn prepare(state: &AppState, body: &ChatBody) -> Result<PreparedTurn, 
     }
     let user_message_at = Utc::now();
     let preset = state.preset();
+    let (max_tokens, temperature) = under_preset(&preset, chat.max_tokens, chat.temperature);
     let history_messages = state
         .brain()
         .history_messages(chat.history_messages)
@@ -197,7 +196,7 @@ pub async fn prepare(state: &AppState, body: &ChatBody) -> Result<PreparedTurn, 
         history,
         ChatMessage::new(Role::User, message),
         chat.num_ctx,
-        chat.max_tokens.min(preset.max_tokens),
+        max_tokens,
     )
     .map_err(|DoesNotFit { needed, available }| {
         ApiError::invalid(
@@ -210,6 +209,8 @@ pub async fn prepare(state: &AppState, body: &ChatBody) -> Result<PreparedTurn, 
     })?;
     Ok(PreparedTurn {
         preset,
+        max_tokens,
+        temperature,
         target,
         conversation_id,
         user_message: message.to_owned(),
@@ -282,6 +283,18 @@ pub async fn finish(
             .filter(|by| by.failover)
             .map(|by| by.failover_ms),
     })
+}
+
+/// A request's token limit and temperature under a brownout preset: never more tokens than
+/// the preset allows and, once a brownout is on, no hotter than its temperature. Both APIs use
+/// this, so a preset cuts the same way whichever one a client calls.
+pub fn under_preset(preset: &Preset, max_tokens: u32, temperature: f32) -> (u32, f32) {
+    let temperature = if preset.level == BrownoutLevel::None {
+        temperature
+    } else {
+        temperature.min(preset.temperature)
+    };
+    (max_tokens.min(preset.max_tokens), temperature)
 }
 
 /// The error a failed backend call becomes. When the request's deadline is what stopped the
