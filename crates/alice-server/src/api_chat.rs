@@ -11,7 +11,7 @@ use crate::chat::{self, ChatBody, Generation, PreparedTurn};
 use crate::error::ApiError;
 use crate::json_body::JsonBody;
 use crate::request_context::RequestContext;
-use alice_llm::{ChatEvent, ChatStream, ErrorKind, LlmError};
+use alice_llm::{ChatEvent, ChatStream};
 use axum::Extension;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -49,12 +49,12 @@ pub async fn chat(
                 }
             }
         }
-        return Err(ended_early(&state).into());
+        return Err(chat::ended_early(&state));
     }
     let first = match upstream.next().await {
         Some(Ok(event)) => event,
         Some(Err(error)) => return Err(chat::backend_error(&context, error)),
-        None => return Err(ended_early(&state).into()),
+        None => return Err(chat::ended_early(&state)),
     };
     let events = sse_events(state, context, turn, first, upstream);
     Ok(Sse::new(events)
@@ -69,34 +69,21 @@ fn sse_events(
     context: RequestContext,
     turn: PreparedTurn,
     first: ChatEvent,
-    mut upstream: ChatStream,
+    upstream: ChatStream,
 ) -> impl futures_util::Stream<Item = Result<Event, Infallible>> {
     let span = Span::current();
+    let events = chat::answer_events(&state, &context, first, upstream);
     async_stream::stream! {
         let mut generation = Generation::default();
-        let mut pending = Some(first);
-        loop {
-            let event = match pending.take() {
-                Some(event) => Some(Ok(event)),
-                None => match tokio::time::timeout_at(context.deadline, upstream.next()).await {
-                    Ok(event) => event,
-                    Err(_) => {
-                        let error = ApiError::DeadlineExceeded {
-                            path: context.path.clone(),
-                            timeout: context.timeout,
-                        };
-                        yield Ok(error_event(&span, &context, &error));
-                        break;
-                    }
-                },
-            };
+        futures_util::pin_mut!(events);
+        while let Some(event) = events.next().await {
             match event {
-                Some(Ok(ChatEvent::Started(by))) => generation.answered_by = Some(by),
-                Some(Ok(ChatEvent::Delta(text))) => {
+                Ok(ChatEvent::Started(by)) => generation.answered_by = Some(by),
+                Ok(ChatEvent::Delta(text)) => {
                     generation.push(&text);
                     yield Ok(Event::default().event("delta").data(json!({ "delta": text }).to_string()));
                 }
-                Some(Ok(ChatEvent::Done(completion))) => {
+                Ok(ChatEvent::Done(completion)) => {
                     let finished = chat::finish(&state, &context, turn, generation, completion)
                         .instrument(span.clone())
                         .await;
@@ -107,16 +94,10 @@ fn sse_events(
                         }
                         Err(error) => yield Ok(error_event(&span, &context, &error)),
                     }
+                    // The last event: answer_events ends after Done.
                     break;
                 }
-                Some(Err(error)) => {
-                    yield Ok(error_event(&span, &context, &ApiError::from(error)));
-                    break;
-                }
-                None => {
-                    yield Ok(error_event(&span, &context, &ApiError::from(ended_early(&state))));
-                    break;
-                }
+                Err(error) => yield Ok(error_event(&span, &context, &error)),
             }
         }
     }
@@ -130,15 +111,4 @@ fn error_event(span: &Span, context: &RequestContext, error: &ApiError) -> Event
     body["request_id"] = json!(context.request_id);
     body["status"] = json!(error.status().as_u16());
     Event::default().event("error").data(body.to_string())
-}
-
-fn ended_early(state: &AppState) -> LlmError {
-    let backend = state.backend();
-    LlmError {
-        backend: backend.name().to_owned(),
-        url: backend.url().to_owned(),
-        kind: ErrorKind::StreamBroken,
-        detail: "the answer ended before the backend said it was done".into(),
-        advice: "try again; if it repeats, see the backend's log".into(),
-    }
 }

@@ -38,9 +38,7 @@ use crate::json_body::JsonBody;
 use crate::request_context::RequestContext;
 use alice_core::config::ChatConfig;
 use alice_core::{ChatMessage, Role};
-use alice_llm::{
-    AnsweredBy, ChatEvent, ChatRequest, ChatStream, Completion, ErrorKind, FinishReason, LlmError,
-};
+use alice_llm::{AnsweredBy, ChatEvent, ChatRequest, ChatStream, Completion, FinishReason};
 use axum::body::Body;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{StatusCode, header};
@@ -183,7 +181,7 @@ async fn answer(
                 }
             }
         }
-        return Err(ApiError::from(ended_early(&state)).into());
+        return Err(chat::ended_early(&state).into());
     }
 
     // Wait for the first event before committing to a 200 stream, so a backend that fails
@@ -195,7 +193,7 @@ async fn answer(
             Some(Ok(ChatEvent::Started(by))) => generation.answered_by = Some(by),
             Some(Ok(event)) => break event,
             Some(Err(error)) => return Err(chat::backend_error(&context, error).into()),
-            None => return Err(ApiError::from(ended_early(&state)).into()),
+            None => return Err(chat::ended_early(&state).into()),
         }
     };
     let head = AnswerHead {
@@ -225,37 +223,24 @@ fn sse_chunks(
     head: AnswerHead,
     include_usage: bool,
     (mut generation, first): (Generation, ChatEvent),
-    mut upstream: ChatStream,
+    upstream: ChatStream,
 ) -> impl futures_util::Stream<Item = Result<Event, Infallible>> {
     // The stream is polled outside the request's span, so its log lines name it as parent.
     let span = Span::current();
+    let events = chat::answer_events(&state, &context, first, upstream);
     async_stream::stream! {
         yield Ok(data(&head.chunk(json!({"role": "assistant", "content": ""}), None, include_usage)));
-        let mut pending = Some(first);
-        loop {
-            let event = match pending.take() {
-                Some(event) => Some(Ok(event)),
-                None => match tokio::time::timeout_at(context.deadline, upstream.next()).await {
-                    Ok(event) => event,
-                    Err(_) => {
-                        let error = ApiError::DeadlineExceeded {
-                            path: context.path.clone(),
-                            timeout: context.timeout,
-                        };
-                        yield Ok(error_chunk(&span, error.into()));
-                        break;
-                    }
-                },
-            };
+        futures_util::pin_mut!(events);
+        while let Some(event) = events.next().await {
             match event {
-                Some(Ok(ChatEvent::Started(by))) => generation.answered_by = Some(by),
-                Some(Ok(ChatEvent::Delta(text))) => {
+                Ok(ChatEvent::Started(by)) => generation.answered_by = Some(by),
+                Ok(ChatEvent::Delta(text)) => {
                     generation.push(&text);
                     if !text.is_empty() {
                         yield Ok(data(&head.chunk(json!({ "content": text }), None, include_usage)));
                     }
                 }
-                Some(Ok(ChatEvent::Done(completion))) => {
+                Ok(ChatEvent::Done(completion)) => {
                     log_done(&span, &context, &generation, &completion);
                     let reason = finish_reason(&completion.finish_reason);
                     yield Ok(data(&head.chunk(json!({}), Some(reason), include_usage)));
@@ -265,14 +250,7 @@ fn sse_chunks(
                     yield Ok(Event::default().data("[DONE]"));
                     break;
                 }
-                Some(Err(error)) => {
-                    yield Ok(error_chunk(&span, chat::backend_error(&context, error).into()));
-                    break;
-                }
-                None => {
-                    yield Ok(error_chunk(&span, ApiError::from(ended_early(&state)).into()));
-                    break;
-                }
+                Err(error) => yield Ok(error_chunk(&span, error.into())),
             }
         }
     }
@@ -400,17 +378,6 @@ fn finish_reason(reason: &FinishReason) -> &'static str {
     match reason {
         FinishReason::Length => "length",
         FinishReason::Stop | FinishReason::Other(_) => "stop",
-    }
-}
-
-fn ended_early(state: &AppState) -> LlmError {
-    let backend = state.backend();
-    LlmError {
-        backend: backend.name().to_owned(),
-        url: backend.url().to_owned(),
-        kind: ErrorKind::StreamBroken,
-        detail: "the answer ended before the backend said it was done".into(),
-        advice: "try again; if it repeats, see the backend's log".into(),
     }
 }
 

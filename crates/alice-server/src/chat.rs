@@ -12,9 +12,10 @@ use crate::error::ApiError;
 use crate::request_context::RequestContext;
 use alice_core::{BrownoutLevel, ChatMessage, Role};
 use alice_guardian::Preset;
-use alice_llm::{AnsweredBy, ChatRequest, Completion, FinishReason};
+use alice_llm::{AnsweredBy, ChatEvent, ChatRequest, ChatStream, Completion, FinishReason};
 use alice_store::{ConversationTarget, NewMessage, NewTurn};
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -295,6 +296,63 @@ pub fn under_preset(preset: &Preset, max_tokens: u32, temperature: f32) -> (u32,
         temperature.min(preset.temperature)
     };
     (max_tokens.min(preset.max_tokens), temperature)
+}
+
+/// The backend's events from the first one on, as a streaming API hands them to a client:
+/// each item is an event, or the one error that ends the answer (the request's deadline, a
+/// backend failure, or a stream that stopped without `Done`). Nothing follows `Done` or an
+/// error. Dropping it drops the backend request.
+pub fn answer_events(
+    state: &AppState,
+    context: &RequestContext,
+    first: ChatEvent,
+    mut upstream: ChatStream,
+) -> impl futures_util::Stream<Item = Result<ChatEvent, ApiError>> + Send + use<> {
+    let context = context.clone();
+    let ended = ended_early(state);
+    async_stream::stream! {
+        let mut pending = Some(first);
+        loop {
+            let next = match pending.take() {
+                Some(event) => Ok(Some(Ok(event))),
+                None => tokio::time::timeout_at(context.deadline, upstream.next()).await,
+            };
+            match next {
+                Err(_) => {
+                    yield Err(ApiError::DeadlineExceeded {
+                        path: context.path.clone(),
+                        timeout: context.timeout,
+                    });
+                    break;
+                }
+                Ok(None) => {
+                    yield Err(ended);
+                    break;
+                }
+                Ok(Some(Err(error))) => {
+                    yield Err(backend_error(&context, error));
+                    break;
+                }
+                Ok(Some(Ok(ChatEvent::Done(completion)))) => {
+                    yield Ok(ChatEvent::Done(completion));
+                    break;
+                }
+                Ok(Some(Ok(event))) => yield Ok(event),
+            }
+        }
+    }
+}
+
+/// A backend stream that stopped before saying it was done.
+pub fn ended_early(state: &AppState) -> ApiError {
+    let backend = state.backend();
+    ApiError::Backend(alice_llm::LlmError {
+        backend: backend.name().to_owned(),
+        url: backend.url().to_owned(),
+        kind: alice_llm::ErrorKind::StreamBroken,
+        detail: "the answer ended before the backend said it was done".into(),
+        advice: "try again; if it repeats, see the backend's log".into(),
+    })
 }
 
 /// The error a failed backend call becomes. When the request's deadline is what stopped the
