@@ -70,10 +70,12 @@ pub async fn get_messages(
     if page.after < 0 {
         return Err(ApiError::invalid("after", "after must be 0 or more"));
     }
-    if state.store().conversation(id).await?.is_none() {
+    let messages = state.store().messages(id, page.after, limit).await?;
+    // An empty page is either the end of a conversation or no conversation at all; only then
+    // is a second query needed to tell which.
+    if messages.is_empty() && state.store().conversation(id).await?.is_none() {
         return Err(ApiError::ConversationNotFound(id.to_string()));
     }
-    let messages = state.store().messages(id, page.after, limit).await?;
     let next_after = (messages.len() == limit as usize)
         .then(|| messages.last().map(|m| m.seq))
         .flatten();
