@@ -4,11 +4,13 @@
 //!   variables, validated once at start-up so the rest of the program never sees a bad value;
 //! - [`brownout`]: the brownout levels;
 //! - [`chat`]: the chat message types that travel from the HTTP API through the store to the
-//!   LLM backends.
+//!   LLM backends;
+//! - [`latency_buckets`]: the one bucket layout of every latency histogram.
 
 pub mod brownout;
 pub mod chat;
 pub mod config;
+pub mod latency_buckets;
 
 pub use brownout::BrownoutLevel;
 pub use chat::{ChatMessage, Role};

@@ -199,6 +199,10 @@ pub struct StateMachine {
     activations: u64,
     /// Time spent outside NORMAL in finished stretches.
     degraded_total: Duration,
+    /// Samples fed since start (complete or not), and state changes since start; counters
+    /// for the metrics endpoint, which the bounded history cannot give.
+    samples_seen: u64,
+    transitions_made: u64,
 }
 
 impl StateMachine {
@@ -229,6 +233,8 @@ impl StateMachine {
             degraded_since: None,
             activations: 0,
             degraded_total: Duration::ZERO,
+            samples_seen: 0,
+            transitions_made: 0,
         }
     }
 
@@ -277,6 +283,12 @@ impl StateMachine {
         self.degraded_since
     }
     /// How often the machine has left NORMAL.
+    pub fn samples_seen(&self) -> u64 {
+        self.samples_seen
+    }
+    pub fn transitions_made(&self) -> u64 {
+        self.transitions_made
+    }
     pub fn activations(&self) -> u64 {
         self.activations
     }
@@ -316,6 +328,7 @@ impl StateMachine {
     /// Feeds one sample taken at `now`.
     pub fn step(&mut self, sample: Sample, now: Instant) -> Outcome {
         let mut outcome = Outcome::default();
+        self.samples_seen += 1;
         let complete = sample.ram_pct.is_some() && sample.cpu_pct.is_some();
         if let (Some(ram), Some(cpu)) = (sample.ram_pct, sample.cpu_pct) {
             self.unknown_streak = 0;
@@ -530,6 +543,7 @@ impl StateMachine {
             detail,
             at: now,
         };
+        self.transitions_made += 1;
         self.history.push_back(transition.clone());
         while self.history.len() > HISTORY_KEPT {
             self.history.pop_front();

@@ -51,6 +51,22 @@ impl fmt::Display for LlmError {
 
 impl std::error::Error for LlmError {}
 
+impl ErrorKind {
+    /// A short name for logs and metric labels.
+    pub fn label(&self) -> &'static str {
+        match self {
+            ErrorKind::Unreachable => "unreachable",
+            ErrorKind::Busy { .. } => "busy",
+            ErrorKind::ModelNotFound => "model_not_found",
+            ErrorKind::Rejected { .. } => "rejected",
+            ErrorKind::Failed { .. } => "failed",
+            ErrorKind::StreamBroken => "stream_broken",
+            ErrorKind::TimedOut => "timed_out",
+            ErrorKind::Protocol => "protocol",
+        }
+    }
+}
+
 impl LlmError {
     /// Worth another attempt (on this backend after a pause, or on another at once): the
     /// backend may answer next time. 4xx and a missing model are not.

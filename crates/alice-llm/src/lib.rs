@@ -13,6 +13,7 @@
 mod breaker;
 mod error;
 mod limiter;
+pub mod metrics;
 pub mod ollama;
 pub mod openai;
 mod provider;
@@ -21,6 +22,7 @@ mod wire;
 
 pub use breaker::BreakerState;
 pub use error::{ErrorKind, LlmError};
+pub use metrics::LlmMetrics;
 pub use ollama::OllamaClient;
 pub use openai::OpenAiClient;
 pub use provider::{

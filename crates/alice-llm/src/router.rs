@@ -23,6 +23,7 @@
 
 use crate::breaker::{Breaker, BreakerState};
 use crate::limiter::{Limiter, Refusal, Slot};
+use crate::metrics::LlmMetrics;
 use crate::provider::{AnsweredBy, BackendHealth, ChatEvent, ChatRequest, ChatStream};
 use crate::{ErrorKind, LlmError, OllamaClient, OpenAiClient, Provider};
 use alice_core::config::{
@@ -88,6 +89,7 @@ pub struct LlmRouter {
     /// Cancelled to cut every answer in flight (an emergency); then replaced, so answers
     /// started afterwards are not affected.
     abort: Mutex<CancellationToken>,
+    metrics: LlmMetrics,
 }
 
 /// What an emergency stop did.
@@ -148,7 +150,14 @@ impl LlmRouter {
             backends,
             retry,
             abort: Mutex::new(CancellationToken::new()),
+            metrics: LlmMetrics::default(),
         }
+    }
+
+    /// Records into `metrics` (families registered in the server's registry) from now on.
+    pub fn with_metrics(mut self, metrics: LlmMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// The state of every backend, in order.
@@ -328,6 +337,7 @@ impl Provider for LlmRouter {
                     round,
                     pause_ms = pause.as_millis() as u64
                 );
+                self.metrics.retry_round();
                 tokio::time::sleep(pause).await;
             }
             let mut attempted = false;
@@ -336,9 +346,15 @@ impl Provider for LlmRouter {
                     break;
                 }
                 let backend = &self.backends[index];
+                let name = backend.config.name.as_str();
+                let asked_for_slot = Instant::now();
                 let slot = match backend.limiter.acquire(deadline).await {
-                    Ok(slot) => slot,
+                    Ok(slot) => {
+                        self.metrics.queue_wait(name, asked_for_slot.elapsed());
+                        slot
+                    }
                     Err(refusal) => {
+                        self.metrics.saturated(name);
                         tracing::warn!(evt = "llm_backend_saturated", backend = %backend.config.name, refusal = ?refusal);
                         last_error = Some(backend.saturated(refusal));
                         continue;
@@ -347,8 +363,12 @@ impl Provider for LlmRouter {
                 attempts += 1;
                 attempted = true;
                 let attempt_started = Instant::now();
-                match backend.first_token(&request).await {
+                let outcome = backend.first_token(&request).await;
+                self.metrics
+                    .attempt(name, outcome.as_ref().map(|_| ()).map_err(|e| &e.kind));
+                match outcome {
                     Ok((first, rest)) => {
+                        self.metrics.first_token(name, attempt_started.elapsed());
                         let failover = index > 0;
                         let answered_by = AnsweredBy {
                             backend: backend.config.name.clone(),
@@ -365,6 +385,7 @@ impl Provider for LlmRouter {
                             },
                         };
                         if failover {
+                            self.metrics.failover(name);
                             tracing::warn!(evt = "llm_failover", backend = %answered_by.backend, attempts, failover_ms = answered_by.failover_ms);
                         }
                         let abort = self.abort.lock().unwrap_or_else(|p| p.into_inner()).clone();
