@@ -1,0 +1,159 @@
+//! The cache key: everything that decides what an answer says, hashed.
+//!
+//! Two requests share an answer only when all of these agree: the prompt as
+//! [`normalise_prompt`] sees it, the system prompt, the model that will answer, the brownout
+//! level (a preset changes the answer's length and style) and the sampling options. The
+//! parts are taken apart field by field, so adding a field to [`KeyParts`] fails to compile
+//! here until the key covers it. Each part goes into the hash with a length prefix, so no
+//! choice of texts can make two different requests collide by shifting a boundary; the hash is
+//! BLAKE3's 256 bits, so accidental collisions do not happen either.
+
+use crate::normalise_prompt;
+use alice_core::BrownoutLevel;
+use std::fmt;
+
+/// What a request's answer depends on, as the chat service knows it.
+#[derive(Clone, Copy, Debug)]
+pub struct KeyParts<'a> {
+    /// The user's message, as typed.
+    pub prompt: &'a str,
+    /// Every system instruction the model gets, in order, joined.
+    pub system_prompt: &'a str,
+    /// The model asked for (after brownout and operator switches), e.g. "gpt-oss:20b".
+    pub model: &'a str,
+    pub brownout: BrownoutLevel,
+    pub max_tokens: u32,
+    pub temperature: f32,
+    pub stop: &'a [String],
+}
+
+/// A request's identity in the cache.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CacheKey([u8; 32]);
+
+impl CacheKey {
+    pub fn new(parts: KeyParts<'_>) -> Self {
+        let KeyParts {
+            prompt,
+            system_prompt,
+            model,
+            brownout,
+            max_tokens,
+            temperature,
+            stop,
+        } = parts;
+        let mut hasher = blake3::Hasher::new();
+        let mut part = |tag: &[u8], bytes: &[u8]| {
+            hasher.update(tag);
+            hasher.update(&(bytes.len() as u64).to_le_bytes());
+            hasher.update(bytes);
+        };
+        part(b"prompt", normalise_prompt(prompt).as_bytes());
+        part(b"system", system_prompt.as_bytes());
+        part(b"model", model.as_bytes());
+        part(b"brownout", format!("{brownout:?}").as_bytes());
+        part(b"max_tokens", &max_tokens.to_le_bytes());
+        // Bits, not a rounded figure: 0.3 and 0.30000001 sample differently enough to matter
+        // less than a wrong hit would.
+        part(b"temperature", &temperature.to_bits().to_le_bytes());
+        part(b"stop_count", &(stop.len() as u64).to_le_bytes());
+        for sequence in stop {
+            part(b"stop", sequence.as_bytes());
+        }
+        Self(*hasher.finalize().as_bytes())
+    }
+
+    /// The key as 64 hex digits (the Redis key's suffix).
+    pub fn to_hex(&self) -> String {
+        use fmt::Write;
+        self.0.iter().fold(String::with_capacity(64), |mut hex, b| {
+            let _ = write!(hex, "{b:02x}");
+            hex
+        })
+    }
+}
+
+impl fmt::Debug for CacheKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CacheKey({})", &self.to_hex()[..16])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(prompt: &str) -> KeyParts<'_> {
+        KeyParts {
+            prompt,
+            system_prompt: "Du är Alice.",
+            model: "gpt-oss:20b",
+            brownout: BrownoutLevel::None,
+            max_tokens: 2048,
+            temperature: 0.3,
+            stop: &[],
+        }
+    }
+
+    #[test]
+    fn the_same_question_typed_differently_has_one_key() {
+        let key = CacheKey::new(parts("Vad är Sveriges huvudstad?"));
+        assert_eq!(key, CacheKey::new(parts("  vad är  sveriges HUVUDSTAD ")));
+        assert_eq!(key.to_hex().len(), 64);
+    }
+
+    #[test]
+    fn every_part_changes_the_key() {
+        let base = parts("Vad är Sveriges huvudstad?");
+        let key = CacheKey::new(base);
+        let stop = ["\n".to_owned()];
+        let variants = [
+            KeyParts {
+                prompt: "Vad är Norges huvudstad?",
+                ..base
+            },
+            KeyParts {
+                system_prompt: "Svara på engelska.",
+                ..base
+            },
+            KeyParts {
+                model: "llama3.2:3b",
+                ..base
+            },
+            KeyParts {
+                brownout: BrownoutLevel::Light,
+                ..base
+            },
+            KeyParts {
+                max_tokens: 512,
+                ..base
+            },
+            KeyParts {
+                temperature: 0.7,
+                ..base
+            },
+            KeyParts {
+                stop: &stop,
+                ..base
+            },
+        ];
+        for variant in variants {
+            assert_ne!(CacheKey::new(variant), key, "{variant:?}");
+        }
+    }
+
+    #[test]
+    fn moving_text_between_parts_changes_the_key() {
+        let a = KeyParts {
+            system_prompt: "ab",
+            model: "c",
+            ..parts("x")
+        };
+        let b = KeyParts {
+            system_prompt: "a",
+            model: "bc",
+            ..parts("x")
+        };
+        assert_ne!(CacheKey::new(a), CacheKey::new(b));
+    }
+}
