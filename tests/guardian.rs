@@ -242,6 +242,31 @@ async fn emergency_refuses_with_503_but_health_ready_and_status_answer() {
     for path in ["/health", "/ready", "/api/guardian/status"] {
         assert_eq!(alice.get(path).await.0, 200, "{path} is always served");
     }
+    // /metrics is served too, and its gauges say what the status says.
+    let scrape = alice.scrape().await;
+    assert_eq!(
+        scrape.value("alice_guardian_state", &[("state", "EMERGENCY")]),
+        1.0
+    );
+    assert_eq!(
+        scrape.value("alice_guardian_state", &[("state", "NORMAL")]),
+        0.0
+    );
+    assert_eq!(scrape.value("alice_guardian_brownout_level", &[]), 4.0);
+    assert_eq!(
+        scrape.value("alice_guardian_usage_ratio", &[("resource", "ram")]),
+        0.95
+    );
+    assert!(scrape.value("alice_guardian_samples_total", &[]) >= 1.0);
+    assert!(scrape.value("alice_guardian_transitions_total", &[]) >= 1.0);
+    assert_eq!(
+        scrape.value(
+            "alice_http_requests_total",
+            &[("route", "/api/chat"), ("status", "503")]
+        ),
+        1.0,
+        "refusals are counted under the route they were refused on"
+    );
     alice.stop().await;
 }
 

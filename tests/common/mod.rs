@@ -39,6 +39,9 @@ pub fn config(dir: &Path, backend_url: &str) -> Config {
     // The Guardian reads the real machine, which a test run keeps busy; tests that need it
     // script its readings (tests/guardian.rs).
     config.guardian.enabled = false;
+    // Most tests send the same question several times and count what reaches the simulator;
+    // the response cache would answer the repeats. tests/cache.rs turns it on.
+    config.cache.enabled = false;
     // Retries keep their count but not their seconds-long pauses, so tests stay fast.
     config.retry.base_delay = Duration::from_millis(20);
     config.retry.jitter = 0.0;
@@ -152,4 +155,80 @@ pub async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> boo
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     check()
+}
+
+/// One sample line of a scrape: name, labels, value.
+type SampleLine = (String, Vec<(String, String)>, f64);
+
+/// One scrape of `/metrics`.
+pub struct Scrape(Vec<SampleLine>);
+
+impl Scrape {
+    /// Parses the OpenMetrics text format (comments skipped; label values without escapes).
+    pub fn parse(text: &str) -> Scrape {
+        let mut samples = Vec::new();
+        for line in text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+        {
+            let (series, value) = line.rsplit_once(' ').unwrap();
+            let (name, labels) = match series.split_once('{') {
+                Some((name, rest)) => {
+                    let inner = rest.strip_suffix('}').unwrap();
+                    let labels = inner
+                        .split("\",")
+                        .filter(|pair| !pair.is_empty())
+                        .map(|pair| {
+                            let (key, value) = pair.split_once("=\"").unwrap();
+                            (key.to_owned(), value.trim_end_matches('"').to_owned())
+                        })
+                        .collect();
+                    (name.to_owned(), labels)
+                }
+                None => (series.to_owned(), Vec::new()),
+            };
+            samples.push((name, labels, value.parse().unwrap()));
+        }
+        Scrape(samples)
+    }
+
+    /// The value of the one series named `name` whose labels include `labels`; 0 when there is
+    /// none (a counter that never moved is not printed).
+    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let matching: Vec<f64> = self
+            .0
+            .iter()
+            .filter(|(n, l, _)| {
+                n == name
+                    && labels
+                        .iter()
+                        .all(|(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v))
+            })
+            .map(|(_, _, value)| *value)
+            .collect();
+        assert!(
+            matching.len() <= 1,
+            "{name} {labels:?} matches {} series",
+            matching.len()
+        );
+        matching.first().copied().unwrap_or(0.0)
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|(n, _, _)| n == name)
+    }
+}
+
+impl Alice {
+    pub async fn scrape(&self) -> Scrape {
+        let response = self.http.get(self.url("/metrics")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/openmetrics-text")
+        );
+        Scrape::parse(&response.text().await.unwrap())
+    }
 }

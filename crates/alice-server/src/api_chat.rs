@@ -7,6 +7,7 @@
 //! as the JSON reply, or `error` with the error body.
 
 use crate::AppState;
+use crate::answers::{self, Served};
 use crate::chat::{self, ChatBody, Generation, PreparedTurn};
 use crate::error::ApiError;
 use crate::json_body::JsonBody;
@@ -31,13 +32,17 @@ pub async fn chat(
         "conversation_id",
         tracing::field::display(turn.conversation_id()),
     );
-    let mut upstream = state
-        .backend()
-        .chat_stream(turn.backend_request(&state, &context))
+    let request = turn.backend_request(&state, &context);
+    let share = answers::shareable(&state, &request, turn.level(), turn.continues_conversation());
+    let answer = context
+        .upstream
+        .time(answers::open(&state, request, share))
         .await
         .map_err(|error| chat::backend_error(&context, error))?;
+    let served = answer.served;
+    let mut upstream = context.upstream.stream(answer.events);
     if !body.stream {
-        let mut generation = Generation::default();
+        let mut generation = Generation::served_from(served);
         while let Some(event) = upstream.next().await {
             match event.map_err(|error| chat::backend_error(&context, error))? {
                 ChatEvent::Started(by) => generation.answered_by = Some(by),
@@ -56,7 +61,7 @@ pub async fn chat(
         Some(Err(error)) => return Err(chat::backend_error(&context, error)),
         None => return Err(chat::ended_early(&state)),
     };
-    let events = sse_events(state, context, turn, first, upstream);
+    let events = sse_events(state, context, turn, (served, first), upstream);
     Ok(Sse::new(events)
         .keep_alive(KeepAlive::default())
         .into_response())
@@ -68,13 +73,13 @@ fn sse_events(
     state: AppState,
     context: RequestContext,
     turn: PreparedTurn,
-    first: ChatEvent,
+    (served, first): (Served, ChatEvent),
     upstream: ChatStream,
 ) -> impl futures_util::Stream<Item = Result<Event, Infallible>> {
     let span = Span::current();
     let events = chat::answer_events(&state, &context, first, upstream);
     async_stream::stream! {
-        let mut generation = Generation::default();
+        let mut generation = Generation::served_from(served);
         futures_util::pin_mut!(events);
         while let Some(event) = events.next().await {
             match event {

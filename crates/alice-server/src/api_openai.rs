@@ -31,6 +31,7 @@
 //! here: OpenAI answers invalid requests with 400, and the SDKs raise `BadRequestError` for it.
 
 use crate::AppState;
+use crate::answers;
 use crate::chat::{self, Generation};
 use crate::context_budget::{DoesNotFit, fit_prompt};
 use crate::error::ApiError;
@@ -160,21 +161,25 @@ async fn answer(
         deadline: Some(context.deadline),
         model: state.model_for(&preset),
     };
-    let mut upstream = state
-        .backend()
-        .chat_stream(request)
+    // A request that came with history (trimmed or not) is a conversation: not shareable.
+    let share = answers::shareable(&state, &request, preset.level, plan.dropped > 0);
+    let answer = context
+        .upstream
+        .time(answers::open(&state, request, share))
         .await
         .map_err(|error| chat::backend_error(&context, error))?;
+    let served = answer.served;
+    let mut upstream = context.upstream.stream(answer.events);
     let head = AnswerHead::new(state.model_label());
 
     if !plan.stream {
-        let mut generation = Generation::default();
+        let mut generation = Generation::served_from(served);
         while let Some(event) = upstream.next().await {
             match event.map_err(|error| chat::backend_error(&context, error))? {
                 ChatEvent::Started(by) => generation.answered_by = Some(by),
                 ChatEvent::Delta(text) => generation.push(&text),
                 ChatEvent::Done(completion) => {
-                    log_done(&Span::current(), &context, &generation, &completion);
+                    log_done(&state, &Span::current(), &context, &generation, &completion);
                     let model = generation.model_label(&state);
                     let head = AnswerHead { model, ..head };
                     return Ok(Json(head.completion(&generation.text, &completion)).into_response());
@@ -187,7 +192,7 @@ async fn answer(
     // Wait for the first event before committing to a 200 stream, so a backend that fails
     // before it answers gets a proper HTTP status (and Retry-After) the SDK can act on. The
     // router says who answers first; every chunk then names that model.
-    let mut generation = Generation::default();
+    let mut generation = Generation::served_from(served);
     let first = loop {
         match upstream.next().await {
             Some(Ok(ChatEvent::Started(by))) => generation.answered_by = Some(by),
@@ -241,7 +246,7 @@ fn sse_chunks(
                     }
                 }
                 Ok(ChatEvent::Done(completion)) => {
-                    log_done(&span, &context, &generation, &completion);
+                    log_done(&state, &span, &context, &generation, &completion);
                     let reason = finish_reason(&completion.finish_reason);
                     yield Ok(data(&head.chunk(json!({}), Some(reason), include_usage)));
                     if include_usage {
@@ -269,6 +274,7 @@ fn error_chunk(span: &Span, error: OpenAiError) -> Event {
 /// Logged as `chat_done`, like `/api/chat`'s turns, so latency and token figures cover both
 /// APIs; `api` tells them apart (and that nothing was stored).
 fn log_done(
+    state: &AppState,
     span: &Span,
     context: &RequestContext,
     generation: &Generation,
@@ -276,6 +282,7 @@ fn log_done(
 ) {
     let millis =
         |duration: std::time::Duration| u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+    chat::record_chat_metrics(state, "openai", context, generation);
     tracing::info!(
         parent: span,
         evt = "chat_done",

@@ -7,6 +7,7 @@
 //! conversation never holds a question without its answer.
 
 use crate::AppState;
+use crate::answers::Served;
 use crate::context_budget::{DoesNotFit, fit_prompt};
 use crate::error::ApiError;
 use crate::request_context::RequestContext;
@@ -58,6 +59,16 @@ impl PreparedTurn {
         self.conversation_id
     }
 
+    /// The brownout level the turn is served at.
+    pub fn level(&self) -> BrownoutLevel {
+        self.preset.level
+    }
+
+    /// The turn continues a stored conversation.
+    pub fn continues_conversation(&self) -> bool {
+        matches!(self.target, ConversationTarget::Existing(_))
+    }
+
     /// What to ask the backend, to be finished by the request's deadline: the configured
     /// options, made cheaper by the brownout preset (fewer tokens, lower temperature).
     pub fn backend_request(&self, state: &AppState, context: &RequestContext) -> ChatRequest {
@@ -81,14 +92,35 @@ pub struct Generation {
     pub first_token_at: Option<Instant>,
     /// Which backend took the request, as the router said before the text.
     pub answered_by: Option<AnsweredBy>,
+    /// Whether the answer is fresh, kept, or shared with an identical request.
+    pub served: Served,
 }
 
 impl Generation {
-    /// The answer's `model` field: "backend:model", marked when it was a failover.
+    /// An answer for a request served from `served`.
+    pub fn served_from(served: Served) -> Self {
+        Self {
+            served,
+            ..Self::default()
+        }
+    }
+
+    /// The answer's `model` field: "backend:model", marked when it was a failover or a cache
+    /// hit.
     pub fn model_label(&self, state: &AppState) -> String {
-        self.answered_by
+        let label = self
+            .answered_by
             .as_ref()
-            .map_or_else(|| state.model_label(), AnsweredBy::label)
+            .map_or_else(|| state.model_label(), AnsweredBy::label);
+        if self.cached() {
+            format!("{label} (cache)")
+        } else {
+            label
+        }
+    }
+
+    pub fn cached(&self) -> bool {
+        matches!(self.served, Served::Cache(_))
     }
 
     pub fn push(&mut self, delta: &str) {
@@ -232,8 +264,10 @@ pub async fn finish(
     let ttft_ms = generation
         .first_token_at
         .map(|at| millis(at.duration_since(context.received)));
+    let cached = generation.cached();
     let answered_at = Utc::now();
     let total_ms = millis(context.received.elapsed());
+    record_chat_metrics(state, "native", context, &generation);
 
     let mut user = NewMessage::new(turn.user_message, turn.user_message_at);
     user.prompt_tokens = completion.prompt_tokens.map(to_i64);
@@ -243,6 +277,7 @@ pub async fn finish(
     assistant.ttft_ms = ttft_ms.map(to_i64);
     assistant.completion_tokens = completion.completion_tokens.map(to_i64);
     assistant.brownout_level = Some(turn.preset.level);
+    assistant.cached = cached;
     let recorded = state
         .store()
         .record_turn(NewTurn {
@@ -260,6 +295,7 @@ pub async fn finish(
         total_ms,
         upstream_ms = completion.upstream_total_ms,
         completion_tokens = completion.completion_tokens,
+        served = ?generation.served,
         attempts = generation.answered_by.as_ref().map(|by| by.attempts),
         failover_ms = generation.answered_by.as_ref().map(|by| by.failover_ms),
     );
@@ -270,7 +306,7 @@ pub async fn finish(
         model,
         ttft_ms,
         total_ms,
-        cached: false,
+        cached,
         timestamp: answered_at,
         request_id: context.request_id.clone(),
         finish_reason: completion.finish_reason,
@@ -284,6 +320,22 @@ pub async fn finish(
             .filter(|by| by.failover)
             .map(|by| by.failover_ms),
     })
+}
+
+/// Time to first token and time waiting on backends, for the metrics, once an answer is done.
+pub fn record_chat_metrics(
+    state: &AppState,
+    api: &'static str,
+    context: &RequestContext,
+    generation: &Generation,
+) {
+    state.metrics().record_chat(
+        api,
+        generation
+            .first_token_at
+            .map(|at| at.duration_since(context.received)),
+        context.upstream.get(),
+    );
 }
 
 /// A request's token limit and temperature under a brownout preset: never more tokens than
@@ -345,14 +397,19 @@ pub fn answer_events(
 
 /// A backend stream that stopped before saying it was done.
 pub fn ended_early(state: &AppState) -> ApiError {
+    ApiError::Backend(stream_ended(state))
+}
+
+/// The backend failure behind [`ended_early`].
+pub fn stream_ended(state: &AppState) -> alice_llm::LlmError {
     let backend = state.backend();
-    ApiError::Backend(alice_llm::LlmError {
+    alice_llm::LlmError {
         backend: backend.name().to_owned(),
         url: backend.url().to_owned(),
         kind: alice_llm::ErrorKind::StreamBroken,
         detail: "the answer ended before the backend said it was done".into(),
         advice: "try again; if it repeats, see the backend's log".into(),
-    })
+    }
 }
 
 /// The error a failed backend call becomes. When the request's deadline is what stopped the

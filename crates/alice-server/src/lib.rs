@@ -3,9 +3,12 @@
 //! Map of the crate:
 //! - [`routes`]: the route table;
 //! - [`api_chat`] and [`chat`]: `POST /api/chat` and the chat service behind it;
+//! - [`answers`]: where an answer comes from (cache, a request in flight, a backend);
+//! - [`cache_api`]: the cache's admin endpoints (purge);
 //! - [`api_openai`]: OpenAI's chat API (`/v1/chat/completions`, `/v1/models`), stateless;
 //! - [`conversations`]: reading conversations back;
 //! - [`health`]: `/health` and `/ready`;
+//! - [`metrics`]: the one metrics registry and `GET /metrics`;
 //! - [`admission`]: the gate that sheds or refuses requests by the Guardian's state;
 //! - [`guardian_api`]: `GET /api/guardian/status`;
 //! - [`brain`]: the control API under `/api/brain/` (loopback only);
@@ -21,9 +24,11 @@
 //! routes.
 
 pub mod admission;
+pub mod answers;
 pub mod api_chat;
 pub mod api_openai;
 pub mod brain;
+pub mod cache_api;
 pub mod chat;
 pub mod context_budget;
 pub mod conversations;
@@ -33,6 +38,7 @@ pub mod guardian_daemon;
 pub mod guardian_remote;
 pub mod health;
 pub mod json_body;
+pub mod metrics;
 pub mod request_context;
 pub mod routes;
 
@@ -71,6 +77,11 @@ struct Shared {
     remote: Option<guardian_remote::RemoteGuardian>,
     /// What an operator changed through the control API.
     brain: brain::BrainSettings,
+    metrics: metrics::Metrics,
+    /// The response cache; None when `cache.enabled` is false.
+    cache: Option<Arc<alice_cache::ResponseCache>>,
+    /// Shareable requests in flight, by cache key.
+    flights: alice_cache::Coalescer<alice_cache::CacheKey, answers::FlightEvent>,
     started: Instant,
 }
 
@@ -128,6 +139,15 @@ impl AppState {
                 .or(switched),
         }
     }
+    pub fn cache(&self) -> Option<&alice_cache::ResponseCache> {
+        self.0.cache.as_deref()
+    }
+    pub fn flights(&self) -> &alice_cache::Coalescer<alice_cache::CacheKey, answers::FlightEvent> {
+        &self.0.flights
+    }
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.0.metrics
+    }
     pub fn brain(&self) -> &brain::BrainSettings {
         &self.0.brain
     }
@@ -155,6 +175,15 @@ pub enum StartError {
     Store(#[from] alice_store::StoreError),
     #[error("{0}")]
     Backend(#[from] alice_llm::LlmError),
+    #[error("cache.redis_url: {0} (write it as \"redis://host:6379\", or leave it out)")]
+    Cache(#[from] redis_url::BadRedisUrl),
+}
+
+mod redis_url {
+    /// A `cache.redis_url` the Redis client cannot use.
+    #[derive(Debug, thiserror::Error)]
+    #[error("{0}")]
+    pub struct BadRedisUrl(pub String);
 }
 
 /// The router with its layers, for a given state.
@@ -363,12 +392,16 @@ async fn launch(config: Config, guardian: Option<Guardian>) -> Result<RunningSer
         source,
     })?;
     let store = Store::open(&config.database).await?;
-    let llm = Arc::new(LlmRouter::new(
-        &config.backends,
-        config.retry.clone(),
-        config.breaker.clone(),
-        config.adaptive_concurrency.clone(),
-    )?);
+    let mut metrics = metrics::Metrics::new();
+    let llm = Arc::new(
+        LlmRouter::new(
+            &config.backends,
+            config.retry.clone(),
+            config.breaker.clone(),
+            config.adaptive_concurrency.clone(),
+        )?
+        .with_metrics(metrics.llm()),
+    );
     let stop = CancellationToken::new();
     let mut background = llm.spawn_background_tasks(stop.clone());
     if let Some(guardian) = &guardian {
@@ -399,6 +432,19 @@ async fn launch(config: Config, guardian: Option<Guardian>) -> Result<RunningSer
         }
         _ => None,
     };
+    let guardian_source = match (&guardian, &remote) {
+        (Some(local), _) => metrics::GuardianSource::Local(local.subscribe()),
+        (None, Some(remote)) => metrics::GuardianSource::Remote(remote.subscribe()),
+        (None, None) => metrics::GuardianSource::Off,
+    };
+    let cache = if config.cache.enabled {
+        let cache = alice_cache::ResponseCache::new(&config.cache, metrics.cache())
+            .map_err(|error| redis_url::BadRedisUrl(error.to_string()))?;
+        Some(Arc::new(cache))
+    } else {
+        None
+    };
+    metrics.watch(llm.clone(), guardian_source, cache.clone());
     let state = AppState(Arc::new(Shared {
         config,
         store: store.clone(),
@@ -407,6 +453,9 @@ async fn launch(config: Config, guardian: Option<Guardian>) -> Result<RunningSer
         guardian,
         remote,
         brain: brain::BrainSettings::default(),
+        metrics,
+        cache,
+        flights: alice_cache::Coalescer::default(),
         started: Instant::now(),
     }));
     let app = router(state.clone());

@@ -1,21 +1,32 @@
-//! Per-request context: request id, log span, deadline.
+//! Per-request context: request id, log span, deadline, and the request's figures.
 //!
 //! The middleware honours a client's `x-request-id` (when it is a sane token) or makes one,
 //! returns it on every response, runs the request inside a `request` span carrying `req_id` (so
 //! each log line the request causes names it), and answers 504 when the path's deadline passes.
 //! The id is also kept in a task-local, so an error built anywhere in the request can name it.
+//!
+//! It also records the request in the metrics registry, when its response has ended (for a
+//! stream, when the last event went out or the client left), and sends Alice's own share of the
+//! time so far as `x-alice-overhead-ms`: total time minus the time spent waiting on backends,
+//! which handlers measure through [`UpstreamTime`].
 
 use crate::AppState;
 use crate::error::ApiError;
-use axum::extract::{Request, State};
-use axum::http::{HeaderName, HeaderValue};
+use alice_llm::ChatStream;
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 use tracing::Instrument;
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+pub const OVERHEAD_HEADER: HeaderName = HeaderName::from_static("x-alice-overhead-ms");
 /// Longest client-supplied request id that is honoured.
 const MAX_REQUEST_ID_LEN: usize = 128;
 
@@ -38,6 +49,49 @@ pub struct RequestContext {
     pub deadline: Instant,
     pub timeout: Duration,
     pub path: String,
+    /// Time spent waiting on backends so far.
+    pub upstream: Arc<UpstreamTime>,
+}
+
+/// Time a request spent waiting on backends: in the router (queue, retries, first token) and
+/// for each later event of the answer. Alice's overhead is the rest of the request's time.
+#[derive(Debug, Default)]
+pub struct UpstreamTime {
+    micros: AtomicU64,
+}
+
+impl UpstreamTime {
+    pub fn get(&self) -> Duration {
+        Duration::from_micros(self.micros.load(Ordering::Relaxed))
+    }
+
+    fn add(&self, waited: Duration) {
+        let micros = u64::try_from(waited.as_micros()).unwrap_or(u64::MAX);
+        self.micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// Awaits `call` (a backend call) and counts its time as upstream time.
+    pub async fn time<F: Future>(&self, call: F) -> F::Output {
+        let started = Instant::now();
+        let output = call.await;
+        self.add(started.elapsed());
+        output
+    }
+
+    /// The backend's events, with the wait for each one counted as upstream time.
+    pub fn stream(self: &Arc<Self>, mut events: ChatStream) -> ChatStream {
+        let clock = Arc::clone(self);
+        async_stream::stream! {
+            loop {
+                let next = clock.time(events.next()).await;
+                match next {
+                    Some(event) => yield event,
+                    None => break,
+                }
+            }
+        }
+        .boxed()
+    }
 }
 
 pub async fn request_context(
@@ -54,14 +108,21 @@ pub async fn request_context(
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
     let path = request.uri().path().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
     let method = request.method().clone();
     let timeout = state.config().deadlines.for_path(&path);
+    let upstream = Arc::new(UpstreamTime::default());
     let context = RequestContext {
         request_id: request_id.clone(),
         received,
         deadline: received + timeout,
         timeout,
         path: path.clone(),
+        upstream: upstream.clone(),
     };
     request.extensions_mut().insert(context);
 
@@ -90,9 +151,62 @@ pub async fn request_context(
         if let Ok(value) = HeaderValue::from_str(&current_request_id().unwrap_or_default()) {
             response.headers_mut().insert(REQUEST_ID_HEADER, value);
         }
+        let overhead = received.elapsed().saturating_sub(upstream.get());
+        if let Ok(value) = HeaderValue::from_str(&format!("{:.3}", overhead.as_secs_f64() * 1e3)) {
+            response.headers_mut().insert(OVERHEAD_HEADER, value);
+        }
+        let record = RecordWhenDone {
+            state,
+            route,
+            method: method.to_string(),
+            status,
+            received,
+            upstream,
+        };
+        if is_event_stream(&response) {
+            let (parts, body) = response.into_parts();
+            // The guard travels with the body and records when the stream ends or the client
+            // leaves, whichever drops the body first.
+            let body = body.into_data_stream().map(move |chunk| {
+                let _ = &record;
+                chunk
+            });
+            response = Response::from_parts(parts, Body::from_stream(body));
+        }
         response
     };
     REQUEST_ID.scope(request_id, work.instrument(span)).await
+}
+
+fn is_event_stream(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"text/event-stream"))
+}
+
+/// Records a request in the metrics registry when dropped: at once for an ordinary response,
+/// with the body for a stream.
+struct RecordWhenDone {
+    state: AppState,
+    route: String,
+    method: String,
+    status: u16,
+    received: Instant,
+    upstream: Arc<UpstreamTime>,
+}
+
+impl Drop for RecordWhenDone {
+    fn drop(&mut self) {
+        let took = self.received.elapsed();
+        self.state.metrics().record_request(
+            &self.route,
+            &self.method,
+            self.status,
+            took,
+            took.saturating_sub(self.upstream.get()),
+        );
+    }
 }
 
 /// A client's id is used only if it is short, visible ASCII without spaces or quotes, so it is

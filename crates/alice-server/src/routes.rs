@@ -1,6 +1,6 @@
 //! The route table: every path Alice serves and the handler behind it, and nothing else.
 
-use crate::{AppState, api_chat, api_openai, brain, conversations, guardian_api, health};
+use crate::{AppState, api_chat, api_openai, brain, cache_api, conversations, guardian_api, health, metrics};
 use axum::Router;
 use axum::routing::{any, get, post};
 
@@ -8,6 +8,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
+        .route("/metrics", get(metrics::metrics))
         .route("/api/guardian/status", get(guardian_api::status))
         .nest(
             "/api/brain",
@@ -17,6 +18,8 @@ pub fn routes() -> Router<AppState> {
                 .route("/model/switch", post(brain::switch_model))
                 .route("/brownout", post(brain::set_brownout))
                 .route("/guardian/override", post(brain::override_lockdown))
+                .route("/cache", get(cache_api::stats))
+                .route("/cache/purge", post(cache_api::purge))
                 .layer(axum::middleware::from_fn(brain::loopback_only)),
         )
         .route("/api/chat", post(api_chat::chat))
