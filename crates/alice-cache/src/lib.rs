@@ -104,13 +104,15 @@ impl ResponseCache {
     }
 
     /// Keeps `answer` here and in Redis. Call it off the request path: it waits for Redis.
+    /// Counted as stored once every tier has had its try, so the counter also tells when
+    /// another instance can find the answer.
     pub async fn put(&self, key: CacheKey, answer: CachedAnswer) {
         let answer = Arc::new(answer);
         self.local.insert(key, answer.clone());
-        self.metrics.stored();
         if let Some(redis) = &self.redis {
             redis.put(&key, &answer).await;
         }
+        self.metrics.stored();
     }
 
     /// Forgets every answer, here and in Redis.
