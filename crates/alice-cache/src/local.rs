@@ -109,7 +109,12 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_answer_expires_after_its_ttl() {
-        let tier = LocalTier::new(10, 1 << 20, Duration::from_secs(900), CacheMetrics::default());
+        let tier = LocalTier::new(
+            10,
+            1 << 20,
+            Duration::from_secs(900),
+            CacheMetrics::default(),
+        );
         tier.insert(key("a"), answer("svar"));
         tokio::time::advance(Duration::from_secs(899)).await;
         assert_eq!(tier.get(&key("a")).unwrap().text(), "svar");
@@ -131,7 +136,12 @@ mod tests {
 
     #[test]
     fn the_byte_bound_holds() {
-        let tier = LocalTier::new(1000, 64 * 1024, Duration::from_secs(900), CacheMetrics::default());
+        let tier = LocalTier::new(
+            1000,
+            64 * 1024,
+            Duration::from_secs(900),
+            CacheMetrics::default(),
+        );
         let long = "x".repeat(10 * 1024);
         for i in 0..50 {
             tier.insert(key(&i.to_string()), answer(&long));
@@ -143,7 +153,12 @@ mod tests {
 
     #[test]
     fn purge_forgets_everything() {
-        let tier = LocalTier::new(10, 1 << 20, Duration::from_secs(900), CacheMetrics::default());
+        let tier = LocalTier::new(
+            10,
+            1 << 20,
+            Duration::from_secs(900),
+            CacheMetrics::default(),
+        );
         tier.insert(key("a"), answer("1"));
         tier.insert(key("b"), answer("2"));
         assert_eq!(tier.purge(), 2);
