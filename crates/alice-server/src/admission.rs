@@ -1,6 +1,6 @@
 //! The admission gate: what the Guardian's state lets through.
 //!
-//! | state | chat and LLM paths (`/api/chat`, `/v1/chat/completions`) | other paths | health, readiness, Guardian status, control (`/health`, `/ready`, `/metrics`, `/api/guardian/...`, `/api/brain/...`) |
+//! | state | chat and LLM paths (`/api/chat`, `/v1/chat/completions`) | other paths | health, readiness, Guardian status, control (`/health`, `/ready`, `/metrics`, `/api/metrics/...`, `/api/guardian/...`, `/api/brain/...`) |
 //! |---|---|---|---|
 //! | NORMAL | pass | pass | pass |
 //! | BROWNOUT | pass, served with the brownout preset (shorter, cheaper answers) | pass | pass |
@@ -59,6 +59,7 @@ fn is_always_served(path: &str) -> bool {
         "/health",
         "/ready",
         "/metrics",
+        "/api/metrics",
         "/api/guardian",
         "/api/brain",
     ]

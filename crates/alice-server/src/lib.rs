@@ -38,6 +38,7 @@ pub mod guardian_daemon;
 pub mod guardian_remote;
 pub mod health;
 pub mod json_body;
+pub mod latency_windows;
 pub mod metrics;
 pub mod request_context;
 pub mod routes;

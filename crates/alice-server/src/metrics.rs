@@ -9,16 +9,21 @@
 //!   Guardian's state, level and readings, each backend's breaker and queue, the process's
 //!   memory and open files. Reading at scrape time means no copy can go stale.
 //!
+//! Beside the registry, [`LatencyWindows`] keeps the last fifteen minutes of requests in HDR
+//! histograms for `GET /api/metrics/summary`.
+//!
 //! A registry per server (not a global recorder) keeps several Alice servers in one test
 //! process from counting into each other. Every latency histogram uses
 //! [`alice_core::latency_buckets`], fine enough to read p99.9 between 1 ms and 60 s.
 
 use crate::AppState;
 use crate::guardian_remote::RemoteView;
+use crate::latency_windows::{LatencyWindows, Summary};
 use alice_cache::{CacheMetrics, ResponseCache};
 use alice_core::latency_buckets::latency_buckets;
 use alice_guardian::{GuardianState, Snapshot};
 use alice_llm::{BreakerState, LlmMetrics, LlmRouter};
+use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -32,7 +37,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -75,6 +80,8 @@ pub struct Metrics {
     llm: LlmMetrics,
     /// The cache's series; handed to the cache when it is built.
     cache: CacheMetrics,
+    /// Requests of the last fifteen minutes, for the summary.
+    windows: LatencyWindows,
 }
 
 /// Where the Guardian's state is read from at scrape time.
@@ -134,6 +141,7 @@ impl Metrics {
             upstream,
             llm,
             cache,
+            windows: LatencyWindows::new(Instant::now()),
         }
     }
 
@@ -188,6 +196,13 @@ impl Metrics {
                 route: route.to_owned(),
             })
             .observe(overhead.as_secs_f64());
+        self.windows
+            .record(Instant::now(), route, status, took, overhead);
+    }
+
+    /// Percentiles and rates of the last 1, 5 and 15 minutes.
+    pub fn summary(&self) -> Summary {
+        self.windows.summary(Instant::now())
     }
 
     pub(crate) fn record_chat(
@@ -219,6 +234,12 @@ impl Default for Metrics {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// `GET /api/metrics/summary`: p50/p95/p99/p99.9 and rates over the last 1, 5 and 15
+/// minutes, in total and per route.
+pub async fn summary(State(state): State<AppState>) -> Json<Summary> {
+    Json(state.metrics().summary())
 }
 
 /// `GET /metrics`.

@@ -1,6 +1,8 @@
 //! The route table: every path Alice serves and the handler behind it, and nothing else.
 
-use crate::{AppState, api_chat, api_openai, brain, cache_api, conversations, guardian_api, health, metrics};
+use crate::{
+    AppState, api_chat, api_openai, brain, cache_api, conversations, guardian_api, health, metrics,
+};
 use axum::Router;
 use axum::routing::{any, get, post};
 
@@ -9,6 +11,7 @@ pub fn routes() -> Router<AppState> {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(metrics::metrics))
+        .route("/api/metrics/summary", get(metrics::summary))
         .route("/api/guardian/status", get(guardian_api::status))
         .nest(
             "/api/brain",
