@@ -4,7 +4,7 @@
 //!
 //! `cargo bench --bench cache_hit` prints p50/p99/p99.9 over 5,000 sequential asks per API,
 //! then criterion's timing of the same asks. Figures go to docs/benchmarks.md.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use alice_core::Config;
 use alice_upstream_sim::{Faults, SimConfig};
