@@ -688,6 +688,11 @@ pub struct LogConfig {
     pub stdout: bool,
     /// Also append log lines to this file (created with its directory when missing).
     pub file: Option<PathBuf>,
+    /// Rotate `file` before a line would take it past this many bytes; 0 never rotates.
+    pub max_file_bytes: u64,
+    /// Log files kept, the live one included (`alice.log`, `alice.log.1` … `.{max_files-1}`);
+    /// 1 keeps no history. Disk use stays within about `max_file_bytes × max_files`.
+    pub max_files: u32,
 }
 
 impl Default for LogConfig {
@@ -696,6 +701,8 @@ impl Default for LogConfig {
             level: "info".to_owned(),
             stdout: true,
             file: None,
+            max_file_bytes: 50 * 1024 * 1024,
+            max_files: 10,
         }
     }
 }
@@ -829,7 +836,11 @@ impl Config {
             "cache.max_bytes",
             "must be at least 1024 bytes",
         );
-        check(!self.cache.ttl.is_zero(), "cache.ttl", "must be longer than zero");
+        check(
+            !self.cache.ttl.is_zero(),
+            "cache.ttl",
+            "must be longer than zero",
+        );
         if let Some(url) = &self.cache.redis_url {
             check(
                 url.starts_with("redis://") || url.starts_with("rediss://"),
@@ -929,6 +940,16 @@ impl Config {
             !self.log.level.trim().is_empty(),
             "log.level",
             "must not be empty; use e.g. \"info\"",
+        );
+        check(
+            self.log.max_file_bytes == 0 || self.log.max_file_bytes >= 65_536,
+            "log.max_file_bytes",
+            "must be 0 (never rotate) or at least 65536 bytes, so a file holds more than a few lines",
+        );
+        check(
+            (1..=1000).contains(&self.log.max_files),
+            "log.max_files",
+            "must be between 1 (no rotated files kept) and 1000",
         );
         problems.extend(self.guardian.validate());
         if problems.is_empty() {

@@ -7,12 +7,16 @@
 //! `listening`, ...); an event without one gets `"evt": "log"` and its text in `msg`.
 //!
 //! `tracing-subscriber`'s own JSON format nests fields and spans differently from the line
-//! schema Alice promises (see docs/logging.md), hence this small layer.
+//! schema Alice promises (see docs/logging.md), hence this small layer. The file sink rotates by
+//! size ([`RotatingFile`]).
+
+mod rotating_file;
+
+pub use rotating_file::{RotatingFile, Rotation};
 
 use serde_json::{Map, Value};
 use std::fmt::Debug;
-use std::fs::{File, OpenOptions};
-use std::io::{self, LineWriter, Write};
+use std::io::{self, Write};
 use std::path::Path;
 use std::sync::Mutex;
 use tracing::field::{Field, Visit};
@@ -34,11 +38,13 @@ pub enum LogError {
     AlreadySet,
 }
 
-/// Where lines go: standard output and/or an appended file.
+/// Where lines go: standard output and/or an appended file, rotated by size.
 pub struct LogTargets<'a> {
     pub level: &'a str,
     pub stdout: bool,
     pub file: Option<&'a Path>,
+    /// How `file` rotates; [`Rotation::NEVER`] appends forever.
+    pub rotation: Rotation,
 }
 
 /// Installs the NDJSON layer as the process-wide subscriber.
@@ -49,28 +55,18 @@ pub fn init(targets: LogTargets<'_>) -> Result<(), LogError> {
         sinks.push(Box::new(io::stdout()));
     }
     if let Some(path) = targets.file {
-        sinks.push(Box::new(LineWriter::new(open_append(path)?)));
+        // Unbuffered: the layer hands over whole lines, each one write to the file.
+        let file = RotatingFile::open(path, targets.rotation).map_err(|source| LogError::File {
+            path: path.display().to_string(),
+            source,
+        })?;
+        sinks.push(Box::new(file));
     }
     tracing_subscriber::registry()
         .with(filter)
         .with(NdjsonLayer::new(sinks))
         .try_init()
         .map_err(|_| LogError::AlreadySet)
-}
-
-fn open_append(path: &Path) -> Result<File, LogError> {
-    let error = |source| LogError::File {
-        path: path.display().to_string(),
-        source,
-    };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(error)?;
-    }
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(error)
 }
 
 /// A `tracing` layer that writes each event as one JSON line to every sink.
@@ -273,6 +269,42 @@ mod tests {
         assert_eq!(lines(&captured)[0]["conversation_id"], "c-9");
     }
 
+    #[test]
+    fn every_line_is_valid_json_across_rotated_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("alice.log");
+        let rotation = Rotation {
+            max_file_bytes: 1000,
+            max_files: 4,
+        };
+        let file = RotatingFile::open(&path, rotation).unwrap();
+        let subscriber =
+            tracing_subscriber::registry().with(NdjsonLayer::new(vec![Box::new(file)]));
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("request", req_id = "r-1");
+            let _entered = span.enter();
+            for n in 0..200_u64 {
+                tracing::info!(evt = "tick", n, text = "å ä ö, \"quoted\"\nnewline");
+            }
+        });
+        let mut numbers = Vec::new();
+        for name in ["alice.log.3", "alice.log.2", "alice.log.1", "alice.log"] {
+            let text = std::fs::read_to_string(dir.path().join(name)).unwrap();
+            assert!(text.len() <= 1000, "{name} is {} bytes", text.len());
+            for line in text.lines() {
+                let event: Value = serde_json::from_str(line).unwrap();
+                assert_eq!(event["req_id"], "r-1");
+                numbers.push(event["n"].as_u64().unwrap());
+            }
+        }
+        assert!(!dir.path().join("alice.log.4").exists());
+        assert_eq!(numbers.last(), Some(&199));
+        assert!(
+            numbers.windows(2).all(|w| w[1] == w[0] + 1),
+            "the kept files hold the newest lines, in order, none missing"
+        );
+    }
+
     /// The only test that installs the process-wide subscriber; the others use scoped ones.
     #[test]
     fn init_appends_lines_to_the_file_creating_its_directory() {
@@ -282,6 +314,10 @@ mod tests {
             level: "info",
             stdout: false,
             file: Some(&path),
+            rotation: Rotation {
+                max_file_bytes: 52_428_800,
+                max_files: 10,
+            },
         })
         .unwrap();
         tracing::info!(evt = "to_file", n = 1_u64);
@@ -301,6 +337,7 @@ mod tests {
             level: "info,[[[",
             stdout: false,
             file: None,
+            rotation: Rotation::NEVER,
         })
         .unwrap_err();
         assert!(err.to_string().starts_with("log.level"), "{err}");
