@@ -3,7 +3,8 @@
 //! `alice serve` runs the assistant server; `alice serve --demo` runs it against the upstream
 //! simulator started in-process, so the whole system can be tried without a model server;
 //! `alice upstream-sim` runs the simulator alone (for load tests and manual fault injection);
-//! `alice guardian` runs the Guardian as a daemon that several Alice processes can follow.
+//! `alice guardian` runs the Guardian as a daemon that several Alice processes can follow;
+//! `alice bench` load- or soak-tests a running server (Alice or any OpenAI-compatible one).
 
 use alice_core::Config;
 use alice_log::LogTargets;
@@ -30,6 +31,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    #[command(flatten)]
+    Server(ServerCommand),
+    // No doc comment: it would replace the help text BenchArgs carries (open loop, exit codes).
+    Bench(Box<alice_bench::BenchArgs>),
+}
+
+/// The commands that run part of Alice and so read its configuration.
+#[derive(Subcommand)]
+enum ServerCommand {
     /// Serve the HTTP API.
     Serve {
         /// Answer from the built-in upstream simulator instead of Ollama: a way to try Alice
@@ -68,8 +78,18 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+    let result = match cli.command {
+        // A load generator for any server: it reads no Alice configuration and sets up no
+        // logging, so stdout carries its summary alone, and thresholds set the exit code.
+        Command::Bench(args) => runtime
+            .block_on(alice_bench::run(*args))
+            .map(|outcome| outcome.exit_code()),
+        Command::Server(command) => runtime
+            .block_on(run(cli.config, command))
+            .map(|()| ExitCode::SUCCESS),
+    };
+    match result {
+        Ok(code) => code,
         Err(error) => {
             tracing::error!(evt = "fatal", error = format!("{error:#}"));
             eprintln!("alice: {error:#}");
@@ -78,15 +98,19 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    let mut config = Config::load(cli.config.as_deref())?;
+async fn run(config_path: Option<PathBuf>, command: ServerCommand) -> anyhow::Result<()> {
+    let mut config = Config::load(config_path.as_deref())?;
     alice_log::init(LogTargets {
         level: &config.log.level,
         stdout: config.log.stdout,
         file: config.log.file.as_deref(),
+        rotation: alice_log::Rotation {
+            max_file_bytes: config.log.max_file_bytes,
+            max_files: config.log.max_files,
+        },
     })?;
-    match cli.command {
-        Command::Serve { demo } => {
+    match command {
+        ServerCommand::Serve { demo } => {
             let simulator = if demo {
                 let sim = alice_upstream_sim::spawn(
                     SimConfig {
@@ -129,7 +153,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Guardian { bind } => {
+        ServerCommand::Guardian { bind } => {
             let settings = config.guardian.clone();
             let sampler = alice_guardian::ProcSampler::new(
                 settings.root.clone(),
@@ -142,7 +166,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             daemon.shutdown().await?;
             Ok(())
         }
-        Command::UpstreamSim { bind, sim_config } => {
+        ServerCommand::UpstreamSim { bind, sim_config } => {
             let sim_config = match sim_config {
                 Some(path) => {
                     let text = std::fs::read_to_string(&path)
