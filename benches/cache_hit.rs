@@ -121,7 +121,10 @@ fn hit_path(c: &mut Criterion) {
             }
             samples
         });
-        println!("{name}: {SAMPLES} sequential hits: {}", percentiles(samples));
+        println!(
+            "{name}: {SAMPLES} sequential hits: {}",
+            percentiles(samples)
+        );
         group.bench_function(*name, |b| {
             b.to_async(&setup.runtime)
                 .iter(|| ask(&setup.http, url, body, *native));

@@ -15,7 +15,9 @@
 use crate::AppState;
 use alice_cache::{CacheKey, CachedAnswer, Joined, KeyParts, Reason, Tier, classify};
 use alice_core::{BrownoutLevel, Role};
-use alice_llm::{AnsweredBy, ChatEvent, ChatRequest, ChatStream, Completion, FinishReason, LlmError};
+use alice_llm::{
+    AnsweredBy, ChatEvent, ChatRequest, ChatStream, Completion, FinishReason, LlmError,
+};
 use futures_util::StreamExt;
 
 /// One event of a flight, as every request in it receives it.

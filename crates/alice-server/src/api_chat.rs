@@ -33,7 +33,12 @@ pub async fn chat(
         tracing::field::display(turn.conversation_id()),
     );
     let request = turn.backend_request(&state, &context);
-    let share = answers::shareable(&state, &request, turn.level(), turn.continues_conversation());
+    let share = answers::shareable(
+        &state,
+        &request,
+        turn.level(),
+        turn.continues_conversation(),
+    );
     let answer = context
         .upstream
         .time(answers::open(&state, request, share))
