@@ -4,7 +4,8 @@
 //! simulator started in-process, so the whole system can be tried without a model server;
 //! `alice upstream-sim` runs the simulator alone (for load tests and manual fault injection);
 //! `alice guardian` runs the Guardian as a daemon that several Alice processes can follow;
-//! `alice bench` load- or soak-tests a running server (Alice or any OpenAI-compatible one).
+//! `alice bench` load- or soak-tests a running server (Alice or any OpenAI-compatible one);
+//! `alice slo rules` writes the Prometheus rules that watch the objectives in `slo.toml`.
 
 use alice_core::Config;
 use alice_log::LogTargets;
@@ -35,6 +36,22 @@ enum Command {
     Server(ServerCommand),
     // No doc comment: it would replace the help text BenchArgs carries (open loop, exit codes).
     Bench(Box<alice_bench::BenchArgs>),
+    /// Service level objectives (slo.toml).
+    Slo {
+        #[command(subcommand)]
+        command: SloCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SloCommand {
+    /// Print the Prometheus recording and burn-rate alert rules for the objectives, to load
+    /// into Prometheus (check them with `promtool check rules`).
+    Rules {
+        /// The objectives file.
+        #[arg(long, default_value = "slo.toml")]
+        file: PathBuf,
+    },
 }
 
 /// The commands that run part of Alice and so read its configuration.
@@ -84,6 +101,9 @@ fn main() -> ExitCode {
         Command::Bench(args) => runtime
             .block_on(alice_bench::run(*args))
             .map(|outcome| outcome.exit_code()),
+        Command::Slo {
+            command: SloCommand::Rules { file },
+        } => slo_rules(&file).map(|()| ExitCode::SUCCESS),
         Command::Server(command) => runtime
             .block_on(run(cli.config, command))
             .map(|()| ExitCode::SUCCESS),
@@ -96,6 +116,15 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn slo_rules(file: &std::path::Path) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let objectives = alice_slo::SloFile::load(file)?;
+    let rules = alice_slo::prometheus_rules(&objectives)?;
+    std::io::stdout()
+        .write_all(rules.as_bytes())
+        .context("cannot write the rules to standard output")
 }
 
 async fn run(config_path: Option<PathBuf>, command: ServerCommand) -> anyhow::Result<()> {
