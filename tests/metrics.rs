@@ -123,6 +123,14 @@ async fn a_known_sequence_of_requests_moves_the_right_series() {
         after.value("alice_chat_first_token_seconds_count", &[("api", "openai")]),
         1.0
     );
+    // Three native turns were stored (the OpenAI API stores nothing).
+    assert_eq!(
+        after.value(
+            "alice_store_write_seconds_count",
+            &[("operation", "turn"), ("outcome", "ok")]
+        ),
+        3.0
+    );
     assert!(after.value("alice_chat_upstream_seconds_sum", &[("api", "native")]) >= 0.45);
     // Alice's own share is far below the backend's.
     let overhead_sum = after.value(

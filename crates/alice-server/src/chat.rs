@@ -278,6 +278,7 @@ pub async fn finish(
     assistant.completion_tokens = completion.completion_tokens.map(to_i64);
     assistant.brownout_level = Some(turn.preset.level);
     assistant.cached = cached;
+    let writing = Instant::now();
     let recorded = state
         .store()
         .record_turn(NewTurn {
@@ -286,7 +287,11 @@ pub async fn finish(
             user,
             assistant,
         })
-        .await?;
+        .await;
+    state
+        .metrics()
+        .record_turn_write(writing.elapsed(), recorded.is_ok());
+    let recorded = recorded?;
     tracing::info!(
         evt = "chat_done",
         conversation_id = %recorded.conversation_id,

@@ -62,6 +62,14 @@ struct ApiLabel {
     api: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StoreLabels {
+    /// "turn": a question and its answer (and the conversation, when new), one transaction.
+    operation: &'static str,
+    /// "ok" or "error".
+    outcome: &'static str,
+}
+
 fn latency_histogram() -> Histogram {
     Histogram::new(latency_buckets())
 }
@@ -76,6 +84,7 @@ pub struct Metrics {
     overhead: HistogramFamily<RouteLabel>,
     first_token: HistogramFamily<ApiLabel>,
     upstream: HistogramFamily<ApiLabel>,
+    store_write: HistogramFamily<StoreLabels>,
     /// The router's own series; handed to the router when it is built.
     llm: LlmMetrics,
     /// The cache's series; handed to the cache when it is built.
@@ -130,6 +139,13 @@ impl Metrics {
             "Time a chat request spent waiting on backends, queue included",
             upstream.clone(),
         );
+        let store_write: HistogramFamily<StoreLabels> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "store_write_seconds",
+            "Time to write to the store, per operation and outcome (a turn is one transaction)",
+            store_write.clone(),
+        );
         let llm = LlmMetrics::register(&mut registry);
         let cache = CacheMetrics::register(&mut registry);
         Self {
@@ -139,6 +155,7 @@ impl Metrics {
             overhead,
             first_token,
             upstream,
+            store_write,
             llm,
             cache,
             windows: LatencyWindows::new(Instant::now()),
@@ -198,6 +215,16 @@ impl Metrics {
             .observe(overhead.as_secs_f64());
         self.windows
             .record(Instant::now(), route, status, took, overhead);
+    }
+
+    /// One write of a conversation turn to the store.
+    pub(crate) fn record_turn_write(&self, took: Duration, ok: bool) {
+        self.store_write
+            .get_or_create(&StoreLabels {
+                operation: "turn",
+                outcome: if ok { "ok" } else { "error" },
+            })
+            .observe(took.as_secs_f64());
     }
 
     /// Percentiles and rates of the last 1, 5 and 15 minutes.
