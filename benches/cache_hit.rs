@@ -3,7 +3,10 @@
 //! as every answer is). The upstream simulator answers the first ask only.
 //!
 //! `cargo bench --bench cache_hit` prints p50/p99/p99.9 over 5,000 sequential asks per API,
-//! then criterion's timing of the same asks. Figures go to docs/benchmarks.md.
+//! then criterion's timing of the same asks. It then measures what the cache costs a question
+//! asked for the first time (a miss that goes through the coalescer to the simulator): the
+//! same unique questions, alternately, to an Alice with the cache on and one with it off.
+//! Figures go to docs/benchmarks.md.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use alice_core::Config;
@@ -11,6 +14,7 @@ use alice_upstream_sim::{Faults, SimConfig};
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 const QUESTION: &str = "Vad är Sveriges huvudstad?";
@@ -26,7 +30,7 @@ struct Setup {
     _alice: alice_server::RunningServer,
 }
 
-fn setup() -> Setup {
+fn setup(cache: bool) -> Setup {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -50,6 +54,7 @@ fn setup() -> Setup {
         config.backends[0].probe_generation = false;
         config.backends[0].warm_up = false;
         config.guardian.enabled = false;
+        config.cache.enabled = cache;
         config.validate().unwrap();
         let alice = alice_server::start(config).await.unwrap();
         (sim, alice)
@@ -90,7 +95,7 @@ fn percentiles(mut samples: Vec<Duration>) -> String {
 }
 
 fn hit_path(c: &mut Criterion) {
-    let setup = setup();
+    let setup = setup(true);
     let apis = [
         (
             "native /api/chat",
@@ -133,5 +138,55 @@ fn hit_path(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, hit_path);
+/// A question never asked before in this process, cacheable by the classifier.
+fn unique_question(counter: &AtomicU64) -> Value {
+    let n = counter.fetch_add(1, Ordering::Relaxed);
+    json!({
+        "model": "alice",
+        "messages": [{ "role": "user", "content": format!("Vad är {n} gånger {n}?") }],
+    })
+}
+
+async fn ask_openai(http: &reqwest::Client, url: &str, body: Value) {
+    let response = http.post(url).json(&body).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.bytes().await.unwrap();
+}
+
+fn unique_questions(c: &mut Criterion) {
+    let with_cache = setup(true);
+    let without_cache = setup(false);
+    let counter = AtomicU64::new(0);
+    let url = |setup: &Setup| format!("{}/v1/chat/completions", setup.base);
+    let (on_url, off_url) = (url(&with_cache), url(&without_cache));
+    // Alternating asks share whatever else the machine is doing.
+    let (on, off) = with_cache.runtime.block_on(async {
+        let mut on = Vec::with_capacity(SAMPLES);
+        let mut off = Vec::with_capacity(SAMPLES);
+        for _ in 0..SAMPLES {
+            let start = Instant::now();
+            ask_openai(&with_cache.http, &on_url, unique_question(&counter)).await;
+            on.push(start.elapsed());
+            let start = Instant::now();
+            ask_openai(&without_cache.http, &off_url, unique_question(&counter)).await;
+            off.push(start.elapsed());
+        }
+        (on, off)
+    });
+    println!("unique questions, cache on:  {}", percentiles(on));
+    println!("unique questions, cache off: {}", percentiles(off));
+    let mut group = c.benchmark_group("unique_question_over_http");
+    for (name, setup, url) in [
+        ("cache on", &with_cache, &on_url),
+        ("cache off", &without_cache, &off_url),
+    ] {
+        group.bench_function(name, |b| {
+            b.to_async(&setup.runtime)
+                .iter(|| ask_openai(&setup.http, url, unique_question(&counter)));
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, hit_path, unique_questions);
 criterion_main!(benches);
