@@ -53,7 +53,8 @@ use axum::response::{IntoResponse, Response};
 use error::ApiError;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::net::TcpListener;
+use axum::serve::ListenerExt;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -178,6 +179,16 @@ pub enum StartError {
     Backend(#[from] alice_llm::LlmError),
     #[error("cache.redis_url: {0} (write it as \"redis://host:6379\", or leave it out)")]
     Cache(#[from] redis_url::BadRedisUrl),
+}
+
+/// Sets TCP_NODELAY on a client connection. A streamed answer goes out an event at a time, and
+/// without it Nagle's algorithm holds each small write back until the previous one is
+/// acknowledged: with delayed ACKs that added up to 40 ms between tokens (measured with
+/// `bench/overhead.sh`, docs/benchmarks.md).
+fn send_small_writes_at_once(stream: &mut TcpStream) {
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%error, "cannot set TCP_NODELAY on a client connection");
+    }
 }
 
 mod redis_url {
@@ -464,7 +475,7 @@ async fn launch(config: Config, guardian: Option<Guardian>) -> Result<RunningSer
     let server = tokio::spawn(async move {
         // Peer addresses reach handlers, for the control API's loopback check.
         axum::serve(
-            listener,
+            listener.tap_io(send_small_writes_at_once),
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(async move { shutdown.cancelled().await })

@@ -8,6 +8,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -55,6 +56,13 @@ pub async fn spawn(config: SimConfig, addr: SocketAddr) -> std::io::Result<SimHa
     let (stopped_tx, stopped_rx) = watch::channel(false);
     let signal = Arc::clone(&state);
     let task = tokio::spawn(async move {
+        // TCP_NODELAY, as Ollama and vLLM set it: without it each streamed token waits for the
+        // previous one's ACK, and a gateway in front measures the simulator's Nagle delay.
+        let listener = listener.tap_io(|stream| {
+            if let Err(error) = stream.set_nodelay(true) {
+                tracing::debug!(%error, "cannot set TCP_NODELAY");
+            }
+        });
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move { signal.stopped(stop::GRACEFUL).await })
             .await;
