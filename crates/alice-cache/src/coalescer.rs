@@ -104,9 +104,7 @@ impl<K: Hash + Eq, E> FlightWriter<K, E> {
         };
         self.flight.progress.send_modify(|p| p.len = len);
     }
-}
 
-impl<K: Hash + Eq, E> FlightWriter<K, E> {
     /// Resolves once no request reads the flight (a request may still join afterwards; see
     /// [`FlightWriter::abandon_if_unwatched`]).
     pub async fn unwatched(&self) {

@@ -29,7 +29,7 @@ pub struct KeyParts<'a> {
 
 /// A request's identity in the cache.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct CacheKey([u8; 32]);
+pub struct CacheKey(blake3::Hash);
 
 impl CacheKey {
     pub fn new(parts: KeyParts<'_>) -> Self {
@@ -51,7 +51,7 @@ impl CacheKey {
         part(b"prompt", normalise_prompt(prompt).as_bytes());
         part(b"system", system_prompt.as_bytes());
         part(b"model", model.as_bytes());
-        part(b"brownout", format!("{brownout:?}").as_bytes());
+        part(b"brownout", &[brownout as u8]);
         part(b"max_tokens", &max_tokens.to_le_bytes());
         // Bits, not a rounded figure: 0.3 and 0.30000001 sample differently enough to matter
         // less than a wrong hit would.
@@ -60,16 +60,12 @@ impl CacheKey {
         for sequence in stop {
             part(b"stop", sequence.as_bytes());
         }
-        Self(*hasher.finalize().as_bytes())
+        Self(hasher.finalize())
     }
 
     /// The key as 64 hex digits (the Redis key's suffix).
     pub fn to_hex(&self) -> String {
-        use fmt::Write;
-        self.0.iter().fold(String::with_capacity(64), |mut hex, b| {
-            let _ = write!(hex, "{b:02x}");
-            hex
-        })
+        self.0.to_hex().to_string()
     }
 }
 

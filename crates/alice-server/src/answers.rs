@@ -67,14 +67,13 @@ pub fn shareable(
         .map(|m| m.content.as_str())
         .collect();
     let system_prompt = system_prompt.join("\n");
-    let model = request
-        .model
-        .clone()
-        .unwrap_or_else(|| state.backend().model().to_owned());
     Ok(CacheKey::new(KeyParts {
         prompt: &question.content,
         system_prompt: &system_prompt,
-        model: &model,
+        model: request
+            .model
+            .as_deref()
+            .unwrap_or_else(|| state.backend().model()),
         brownout: level,
         max_tokens: request.max_tokens,
         temperature: request.temperature,
@@ -155,13 +154,7 @@ async fn lead(
             return;
         }
     };
-    let mut kept = CachedAnswer {
-        chunks: Vec::new(),
-        backend: String::new(),
-        model: String::new(),
-        prompt_tokens: None,
-        completion_tokens: None,
-    };
+    let mut kept = CachedAnswer::default();
     loop {
         let event = tokio::select! {
             event = events.next() => event,
