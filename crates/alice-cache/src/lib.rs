@@ -51,6 +51,13 @@ pub struct PurgeReport {
     pub redis_error: Option<String>,
 }
 
+/// Why the cache could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("cache.redis_url: {0} (write it as \"redis://host:6379\", or leave it out)")]
+    BadRedisUrl(#[from] redis::RedisError),
+}
+
 /// The two tiers behind one lookup.
 pub struct ResponseCache {
     local: LocalTier,
@@ -60,7 +67,7 @@ pub struct ResponseCache {
 
 impl ResponseCache {
     /// Fails only on a malformed `redis_url`; Redis itself is reached on first use.
-    pub fn new(config: &CacheConfig, metrics: CacheMetrics) -> Result<Self, redis::RedisError> {
+    pub fn new(config: &CacheConfig, metrics: CacheMetrics) -> Result<Self, CacheError> {
         let redis = match &config.redis_url {
             Some(url) => Some(RedisTier::new(
                 url,
@@ -139,5 +146,24 @@ impl ResponseCache {
 
     pub fn metrics(&self) -> &CacheMetrics {
         &self.metrics
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_redis_url_the_client_cannot_use_names_the_setting() {
+        let config = CacheConfig {
+            redis_url: Some("redis://[::1".to_owned()),
+            ..CacheConfig::default()
+        };
+        let error = ResponseCache::new(&config, CacheMetrics::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(error.starts_with("cache.redis_url:"), "{error}");
     }
 }

@@ -177,8 +177,8 @@ pub enum StartError {
     Store(#[from] alice_store::StoreError),
     #[error("{0}")]
     Backend(#[from] alice_llm::LlmError),
-    #[error("cache.redis_url: {0} (write it as \"redis://host:6379\", or leave it out)")]
-    Cache(#[from] redis_url::BadRedisUrl),
+    #[error("{0}")]
+    Cache(#[from] alice_cache::CacheError),
 }
 
 /// Sets TCP_NODELAY on a client connection. A streamed answer goes out an event at a time, and
@@ -189,13 +189,6 @@ fn send_small_writes_at_once(stream: &mut TcpStream) {
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%error, "cannot set TCP_NODELAY on a client connection");
     }
-}
-
-mod redis_url {
-    /// A `cache.redis_url` the Redis client cannot use.
-    #[derive(Debug, thiserror::Error)]
-    #[error("{0}")]
-    pub struct BadRedisUrl(pub String);
 }
 
 /// The router with its layers, for a given state.
@@ -450,9 +443,10 @@ async fn launch(config: Config, guardian: Option<Guardian>) -> Result<RunningSer
         (None, None) => metrics::GuardianSource::Off,
     };
     let cache = if config.cache.enabled {
-        let cache = alice_cache::ResponseCache::new(&config.cache, metrics.cache())
-            .map_err(|error| redis_url::BadRedisUrl(error.to_string()))?;
-        Some(Arc::new(cache))
+        Some(Arc::new(alice_cache::ResponseCache::new(
+            &config.cache,
+            metrics.cache(),
+        )?))
     } else {
         None
     };
