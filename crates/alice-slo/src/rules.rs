@@ -164,7 +164,7 @@ fn budgets(objective: &Objective) -> Result<Vec<Budget>, SloError> {
                 "more than {} of {} requests take longer than {} ({})",
                 percent(1.0 - target.share),
                 objective.name,
-                humantime_like(target.within),
+                humantime::format_duration(target.within),
                 target.label
             ),
         });
@@ -181,14 +181,6 @@ fn number(value: f64) -> String {
 fn percent(share: f64) -> String {
     let text = format!("{:.3}", share * 100.0);
     format!("{} %", text.trim_end_matches('0').trim_end_matches('.'))
-}
-
-fn humantime_like(duration: Duration) -> String {
-    if duration.subsec_millis() == 0 && duration.as_secs() > 0 {
-        format!("{} s", duration.as_secs())
-    } else {
-        format!("{} ms", duration.as_millis())
-    }
 }
 
 /// A YAML double-quoted string.
