@@ -6,7 +6,7 @@
 mod common;
 
 use alice_upstream_sim::{Faults, SimHandle, SimMessage, answer_for};
-use common::{Alice, config, eventually, parse_sse, start_sim};
+use common::{Alice, config, eventually, parse_sse, start_sim, until};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -37,15 +37,7 @@ fn expected_answer(question: &str) -> String {
 }
 
 async fn openai(alice: &Alice, body: &Value) -> (u16, Value) {
-    let response = alice
-        .http
-        .post(alice.url("/v1/chat/completions"))
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    alice.post("/v1/chat/completions", body.clone()).await
 }
 
 fn openai_question(question: &str, extra: Value) -> Value {
@@ -57,33 +49,6 @@ fn openai_question(question: &str, extra: Value) -> Value {
         .unwrap()
         .extend(extra.as_object().unwrap().clone());
     body
-}
-
-/// Waits until the async `check` holds, for at most `limit`.
-async fn until<F: std::future::Future<Output = bool>>(
-    limit: Duration,
-    mut check: impl FnMut() -> F,
-) -> bool {
-    let start = tokio::time::Instant::now();
-    while start.elapsed() < limit {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    check().await
-}
-
-async fn post(alice: &Alice, path: &str, body: Value) -> (u16, Value) {
-    let response = alice
-        .http
-        .post(alice.url(path))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
 }
 
 #[tokio::test]
@@ -222,12 +187,9 @@ async fn every_part_of_the_key_decides_between_hit_and_miss() {
     assert_eq!(calls(), 6, "and then hits");
 
     // And the model: after an operator's switch the same question is asked anew.
-    let (status, _) = post(
-        &alice,
-        "/api/brain/model/switch",
-        json!({ "model": "llama3.2:3b" }),
-    )
-    .await;
+    let (status, _) = alice
+        .post("/api/brain/model/switch", json!({ "model": "llama3.2:3b" }))
+        .await;
     assert_eq!(status, 200);
     openai(&alice, &ask(QUESTION, json!({ "temperature": 0.2 }))).await;
     assert_eq!(calls(), 7, "another model misses");
@@ -538,7 +500,7 @@ async fn the_cache_can_be_read_and_purged_by_the_operator() {
     assert_eq!(stats["max_entries"], 500);
     assert_eq!(stats["ttl_s"], 900);
 
-    let (status, purged) = post(&alice, "/api/brain/cache/purge", json!({})).await;
+    let (status, purged) = alice.post("/api/brain/cache/purge", json!({})).await;
     assert_eq!(status, 200, "{purged}");
     assert_eq!(purged["purged"]["local"], 2, "{purged}");
     let (_, stats) = alice.get("/api/brain/cache").await;
@@ -644,15 +606,15 @@ async fn two_alices_share_answers_through_redis() {
     );
 
     // Purging on both forgets the answer everywhere, Redis included.
-    let (status, purged) = post(&first, "/api/brain/cache/purge", json!({})).await;
+    let (status, purged) = first.post("/api/brain/cache/purge", json!({})).await;
     assert_eq!(status, 200);
     assert!(purged["purged"]["redis"].as_u64().unwrap() >= 1, "{purged}");
-    post(&second, "/api/brain/cache/purge", json!({})).await;
+    second.post("/api/brain/cache/purge", json!({})).await;
     let (_, fresh) = second.chat(json!({ "message": QUESTION })).await;
     assert_eq!(fresh["cached"], false);
     assert_eq!(sim.requests().len(), 2);
 
-    post(&first, "/api/brain/cache/purge", json!({})).await;
+    first.post("/api/brain/cache/purge", json!({})).await;
     first.stop().await;
     second.stop().await;
 }

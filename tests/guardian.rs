@@ -368,18 +368,6 @@ async fn real_readings_below_the_thresholds_brown_out_alice_and_raised_threshold
     alice.stop().await;
 }
 
-async fn post(alice: &Alice, path: &str, body: Value) -> (u16, Value) {
-    let response = alice
-        .http
-        .post(alice.url(path))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test]
 async fn the_control_api_sets_history_and_a_manual_brownout() {
     let load = ScriptedLoad::new(0.40, 0.30);
@@ -391,9 +379,13 @@ async fn the_control_api_sets_history_and_a_manual_brownout() {
         .chat(json!({ "message": "Två", "conversation_id": conversation }))
         .await;
 
-    let (status, body) = post(&alice, "/api/brain/context/set", json!({ "messages": 33 })).await;
+    let (status, body) = alice
+        .post("/api/brain/context/set", json!({ "messages": 33 }))
+        .await;
     assert_eq!((status, body["field"].as_str()), (422, Some("messages")));
-    let (status, _) = post(&alice, "/api/brain/context/set", json!({ "messages": 1 })).await;
+    let (status, _) = alice
+        .post("/api/brain/context/set", json!({ "messages": 1 }))
+        .await;
     assert_eq!(status, 200);
     alice
         .chat(json!({ "message": "Tre", "conversation_id": conversation }))
@@ -404,12 +396,12 @@ async fn the_control_api_sets_history_and_a_manual_brownout() {
         "system + 1 earlier + new"
     );
 
-    let (status, body) = post(
-        &alice,
-        "/api/brain/brownout",
-        json!({ "activate": true, "level": "HEAVY", "reason": "test av manuell brownout" }),
-    )
-    .await;
+    let (status, body) = alice
+        .post(
+            "/api/brain/brownout",
+            json!({ "activate": true, "level": "HEAVY", "reason": "test av manuell brownout" }),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["brownout_level"], "HEAVY");
     let (_, reply) = alice.chat(json!({ "message": "Fyra" })).await;
@@ -420,12 +412,12 @@ async fn the_control_api_sets_history_and_a_manual_brownout() {
         .map(|i| json!({ "role": if i % 2 == 0 { "user" } else { "assistant" }, "content": format!("tur {i}") }))
         .chain([json!({ "role": "user", "content": "Sista frågan" })])
         .collect();
-    let (status, _) = post(
-        &alice,
-        "/v1/chat/completions",
-        json!({ "model": "alice", "messages": history }),
-    )
-    .await;
+    let (status, _) = alice
+        .post(
+            "/v1/chat/completions",
+            json!({ "model": "alice", "messages": history }),
+        )
+        .await;
     assert_eq!(status, 200);
     let sent = sim.requests().last().unwrap().clone();
     assert_eq!(sent.options["num_predict"], 512);
@@ -441,7 +433,9 @@ async fn the_control_api_sets_history_and_a_manual_brownout() {
         "test av manuell brownout"
     );
 
-    post(&alice, "/api/brain/brownout", json!({ "activate": false })).await;
+    alice
+        .post("/api/brain/brownout", json!({ "activate": false }))
+        .await;
     let (_, reply) = alice.chat(json!({ "message": "Fem" })).await;
     assert_eq!(reply["brownout_level"], "NONE");
     alice.stop().await;
@@ -457,12 +451,12 @@ async fn three_emergencies_lock_alice_down_until_an_operator_overrides() {
     })
     .await;
     wait_for(&alice, "NORMAL").await;
-    let (status, body) = post(
-        &alice,
-        "/api/brain/guardian/override",
-        json!({ "confirm_override": true }),
-    )
-    .await;
+    let (status, body) = alice
+        .post(
+            "/api/brain/guardian/override",
+            json!({ "confirm_override": true }),
+        )
+        .await;
     assert_eq!(status, 409, "nothing to override outside LOCKDOWN: {body}");
 
     for _ in 0..2 {
@@ -479,19 +473,19 @@ async fn three_emergencies_lock_alice_down_until_an_operator_overrides() {
     let (code, _) = alice.chat(json!({ "message": "Hej" })).await;
     assert_eq!(code, 503, "calm readings do not end a LOCKDOWN");
 
-    let (status, _) = post(
-        &alice,
-        "/api/brain/guardian/override",
-        json!({ "confirm_override": false }),
-    )
-    .await;
+    let (status, _) = alice
+        .post(
+            "/api/brain/guardian/override",
+            json!({ "confirm_override": false }),
+        )
+        .await;
     assert_eq!(status, 409);
-    let (status, body) = post(
-        &alice,
-        "/api/brain/guardian/override",
-        json!({ "confirm_override": true }),
-    )
-    .await;
+    let (status, body) = alice
+        .post(
+            "/api/brain/guardian/override",
+            json!({ "confirm_override": true }),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["from"], "LOCKDOWN");
     assert_eq!(alice.chat(json!({ "message": "Hej igen" })).await.0, 200);
@@ -635,29 +629,33 @@ async fn brownout_asks_for_the_smaller_model_and_an_operator_can_switch_models()
     assert_eq!(reply["model"], "ollama:gpt-oss:20b");
     assert_eq!(sim.requests().last().unwrap().model, "gpt-oss:20b");
 
-    post(
-        &alice,
-        "/api/brain/brownout",
-        json!({ "activate": true, "level": "MODERATE" }),
-    )
-    .await;
+    alice
+        .post(
+            "/api/brain/brownout",
+            json!({ "activate": true, "level": "MODERATE" }),
+        )
+        .await;
     let (_, reply) = alice.chat(json!({ "message": "Hej" })).await;
     assert_eq!(reply["model"], "ollama:llama3.2:3b", "{reply}");
     assert_eq!(sim.requests().last().unwrap().model, "llama3.2:3b");
-    post(&alice, "/api/brain/brownout", json!({ "activate": false })).await;
+    alice
+        .post("/api/brain/brownout", json!({ "activate": false }))
+        .await;
 
-    let (status, _) = post(
-        &alice,
-        "/api/brain/model/switch",
-        json!({ "model": "llama3.2:3b", "reason": "test" }),
-    )
-    .await;
+    let (status, _) = alice
+        .post(
+            "/api/brain/model/switch",
+            json!({ "model": "llama3.2:3b", "reason": "test" }),
+        )
+        .await;
     assert_eq!(status, 200);
     alice.chat(json!({ "message": "Hej" })).await;
     assert_eq!(sim.requests().last().unwrap().model, "llama3.2:3b");
-    let (status, _) = post(&alice, "/api/brain/model/switch", json!({ "model": "  " })).await;
+    let (status, _) = alice
+        .post("/api/brain/model/switch", json!({ "model": "  " }))
+        .await;
     assert_eq!(status, 422);
-    post(&alice, "/api/brain/model/switch", json!({})).await;
+    alice.post("/api/brain/model/switch", json!({})).await;
     alice.chat(json!({ "message": "Hej" })).await;
     assert_eq!(
         sim.requests().last().unwrap().model,

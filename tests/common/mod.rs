@@ -80,15 +80,21 @@ impl Alice {
 
     /// POSTs a JSON body to /api/chat; returns status and parsed body.
     pub async fn chat(&self, body: Value) -> (u16, Value) {
+        self.post("/api/chat", body).await
+    }
+
+    /// POSTs a JSON body to `path`; returns status and the parsed body (null when the body is
+    /// not JSON).
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         let response = self
             .http
-            .post(self.url("/api/chat"))
+            .post(self.url(path))
             .json(&body)
             .send()
             .await
             .unwrap();
         let status = response.status().as_u16();
-        (status, response.json().await.unwrap())
+        (status, response.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
@@ -155,6 +161,21 @@ pub async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> boo
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     check()
+}
+
+/// Waits until the async `check` holds, for at most `limit`.
+pub async fn until<F: std::future::Future<Output = bool>>(
+    limit: Duration,
+    mut check: impl FnMut() -> F,
+) -> bool {
+    let start = tokio::time::Instant::now();
+    while start.elapsed() < limit {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    check().await
 }
 
 /// One sample line of a scrape: name, labels, value.
