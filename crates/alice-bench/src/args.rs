@@ -12,7 +12,10 @@ use crate::schedule::{Arrivals, StagePlan};
 use crate::target::Api;
 
 /// Load (and soak) test a chat server with everyday Swedish requests at a fixed arrival rate.
-#[derive(Clone, Debug, clap::Args)]
+///
+/// `Parser` (which includes `Args`) so the `alice` binary can take it as its `bench` subcommand
+/// and tests can parse a command line as a user types it with [`clap::Parser::try_parse_from`].
+#[derive(Clone, Debug, clap::Parser)]
 #[command(
     about = "Load or soak test a chat server at a fixed arrival rate (open loop)",
     long_about = "Load or soak test a chat server at a fixed arrival rate (open loop).\n\n\
@@ -232,14 +235,8 @@ mod tests {
     use super::*;
     use clap::Parser;
 
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: BenchArgs,
-    }
-
     fn parse(line: &[&str]) -> Result<BenchArgs, clap::Error> {
-        Cli::try_parse_from(std::iter::once("bench").chain(line.iter().copied())).map(|c| c.args)
+        BenchArgs::try_parse_from(std::iter::once("bench").chain(line.iter().copied()))
     }
 
     #[test]

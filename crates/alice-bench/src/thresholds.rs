@@ -94,16 +94,8 @@ mod tests {
     use crate::record::{Answered, Recorder};
     use clap::Parser;
 
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: BenchArgs,
-    }
-
     fn args(flags: &[&str]) -> BenchArgs {
-        Cli::try_parse_from(std::iter::once("bench").chain(flags.iter().copied()))
-            .unwrap()
-            .args
+        BenchArgs::try_parse_from(std::iter::once("bench").chain(flags.iter().copied())).unwrap()
     }
 
     fn summary(latencies_ms: &[u64], errors: u64) -> Summary {

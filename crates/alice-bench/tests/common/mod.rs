@@ -28,17 +28,9 @@ use tokio::time::Instant;
 /// A model the simulator serves.
 pub const MODEL: &str = "gpt-oss:20b";
 
-#[derive(Parser)]
-struct Cli {
-    #[command(flatten)]
-    args: BenchArgs,
-}
-
 /// `alice bench FLAGS...` as clap parses it.
 pub fn bench_args(flags: &[&str]) -> BenchArgs {
-    Cli::try_parse_from(std::iter::once("bench").chain(flags.iter().copied()))
-        .unwrap()
-        .args
+    BenchArgs::try_parse_from(std::iter::once("bench").chain(flags.iter().copied())).unwrap()
 }
 
 /// Runs `alice bench FLAGS...` to the end; returns the outcome and the printed summary.
