@@ -29,6 +29,8 @@ use crate::target::{Failure, History, Target};
 
 /// Mixed into the seed for choosing requests, so that stream differs from the arrival gaps'.
 const PICKER_SALT: u64 = 0x616c_6963_6562_656e;
+/// How often [`Engine::drain`] looks whether the last requests have ended.
+const DRAIN_POLL: Duration = Duration::from_millis(10);
 
 /// A turn ready to be sent: which corpus item, which of its turns, and the history so far.
 struct Work {
@@ -128,16 +130,13 @@ impl Engine {
         }
     }
 
-    /// Waits until no request is open, at most `limit`; `false` if some still were.
-    pub async fn drain(&self, limit: Duration) -> bool {
+    /// Waits until no request is open, at most `limit` (the report counts any left as
+    /// unfinished).
+    pub async fn drain(&self, limit: Duration) {
         let deadline = Instant::now() + limit;
-        while self.in_flight() > 0 {
-            if Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        while self.in_flight() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(DRAIN_POLL).await;
         }
-        true
     }
 
     fn next_work(&self, picker: &mut StdRng) -> Work {

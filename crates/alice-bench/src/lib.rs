@@ -205,7 +205,7 @@ pub async fn run_until(
     // Each request gives up after --timeout, so this only guards against a stuck task.
     let drain = engine.drain(args.timeout + Duration::from_secs(1));
     tokio::select! {
-        _ = drain => {}
+        () = drain => {}
         () = stopped(stop_rx.clone()) => {}
     }
     let load_end = start.elapsed();

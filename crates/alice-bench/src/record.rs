@@ -197,10 +197,6 @@ impl Recorder {
         })
     }
 
-    pub fn interval(&self) -> Duration {
-        self.interval
-    }
-
     fn bin(&mut self, offset: Duration) -> &mut Bin {
         let index = self.bin_index(offset);
         &mut self.bins[index]

@@ -20,6 +20,9 @@ use crate::record::SeriesPoint;
 const MIB: f64 = 1024.0 * 1024.0;
 /// Growth below this (MiB) counts as "nothing to give back".
 const NEGLIGIBLE_GROWTH_MIB: f64 = 1.0;
+/// Longest wait for one read of `--metrics-url`; a sample that takes longer is recorded as
+/// failed rather than delaying the next one.
+const METRICS_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where readings come from.
 #[derive(Clone, Debug)]
@@ -66,7 +69,7 @@ impl Probe {
 
     pub fn metrics(url: &str) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
+            .timeout(METRICS_TIMEOUT)
             .build()
             .context("cannot set up the HTTP client for --metrics-url")?;
         Ok(Self::Metrics {
@@ -306,13 +309,9 @@ impl Watch {
                     _ = &mut stopped => break,
                     () = tokio::time::sleep_until(due) => {}
                 }
-                let reading = probe.read().await;
-                exited |= matches!(reading, Err(ProbeError::Gone(_)));
-                samples.push(sample(
-                    Instant::now().saturating_duration_since(start),
-                    Phase::Load,
-                    reading,
-                ));
+                let (taken, gone) = observe(&probe, start, Phase::Load).await;
+                exited |= gone;
+                samples.push(taken);
             }
             (samples, exited)
         });
@@ -344,13 +343,9 @@ impl Watch {
     }
 
     async fn take(&mut self, phase: Phase) {
-        let reading = self.probe.read().await;
-        self.exited |= matches!(reading, Err(ProbeError::Gone(_)));
-        self.samples.push(sample(
-            Instant::now().saturating_duration_since(self.start),
-            phase,
-            reading,
-        ));
+        let (taken, gone) = observe(&self.probe, self.start, phase).await;
+        self.exited |= gone;
+        self.samples.push(taken);
     }
 
     /// The figures, with each sample's latency taken from the series.
@@ -391,6 +386,14 @@ fn series_index(t_s: f64, interval: Duration, series_interval: Duration) -> usiz
     let step = series_interval.as_secs_f64().max(1e-3);
     let middle = t_s - interval.as_secs_f64() / 2.0;
     (middle / step).floor().max(0.0) as usize
+}
+
+/// Reads the target now: the sample, and whether the target is gone.
+async fn observe(probe: &Probe, start: Instant, phase: Phase) -> (Sample, bool) {
+    let reading = probe.read().await;
+    let gone = matches!(reading, Err(ProbeError::Gone(_)));
+    let at = Instant::now().saturating_duration_since(start);
+    (sample(at, phase, reading), gone)
 }
 
 fn sample(at: Duration, phase: Phase, reading: Result<Reading, ProbeError>) -> Sample {

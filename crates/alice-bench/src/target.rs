@@ -18,6 +18,14 @@ use tokio::time::Instant;
 
 use crate::sse;
 
+/// Longest wait for a TCP connection to the target, however long `--timeout` is: a local
+/// server that has not accepted within this is not going to.
+const CONNECT_TIMEOUT_CAP: Duration = Duration::from_secs(10);
+/// Longest wait for the one connection made before the run to check the target is there.
+const REACHABLE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Characters of a body kept in an error message: enough to say what went wrong.
+const EXCERPT_CHARS: usize = 200;
+
 /// Which API the target speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -191,7 +199,7 @@ impl Target {
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(connections)
             .tcp_nodelay(true)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .connect_timeout(timeout.min(CONNECT_TIMEOUT_CAP))
             .user_agent(concat!("alice-bench/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("cannot set up the HTTP client")?;
@@ -213,20 +221,20 @@ impl Target {
     /// Opens (and closes) one TCP connection, so an unreachable target is reported before the
     /// run rather than as thousands of connect errors.
     pub async fn check_reachable(&self) -> anyhow::Result<()> {
-        let host = self.endpoint.host_str().unwrap_or_default();
-        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let host = bare_host(&self.endpoint);
         let port = self.endpoint.port_or_known_default().unwrap_or(80);
         let hint = match self.spec.api {
             Api::Alice => "is `alice serve` running there?",
             Api::Openai => "is the server running and listening there?",
         };
         let connect = tokio::net::TcpStream::connect((host, port));
-        match tokio::time::timeout(Duration::from_secs(5), connect).await {
+        match tokio::time::timeout(REACHABLE_TIMEOUT, connect).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(error)) => bail!("cannot reach {}: {error}; {hint}", self.spec.base),
             Err(_) => bail!(
-                "cannot reach {}: no answer to a connection within 5 s; {hint}",
-                self.spec.base
+                "cannot reach {}: no answer to a connection within {}; {hint}",
+                self.spec.base,
+                humantime::format_duration(REACHABLE_TIMEOUT)
             ),
         }
     }
@@ -389,11 +397,11 @@ fn error_message(data: &str) -> String {
         .map_or_else(|| excerpt(data), str::to_owned)
 }
 
-/// The first 200 characters of a body, on one line: enough to say what went wrong.
+/// The first [`EXCERPT_CHARS`] characters of a body, on one line.
 fn excerpt(text: &str) -> String {
     let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    let mut short: String = flat.chars().take(200).collect();
-    if flat.chars().count() > 200 {
+    let mut short: String = flat.chars().take(EXCERPT_CHARS).collect();
+    if flat.chars().count() > EXCERPT_CHARS {
         short.push('…');
     }
     short
@@ -419,13 +427,18 @@ fn endpoint(base: &str, api: Api) -> anyhow::Result<Url> {
     Url::parse(&full).with_context(|| format!("cannot build the endpoint URL from {base:?}"))
 }
 
+/// The URL's host without the brackets of an IPv6 address: what `IpAddr` and a socket take.
+fn bare_host(url: &Url) -> &str {
+    let host = url.host_str().unwrap_or_default();
+    host.trim_start_matches('[').trim_end_matches(']')
+}
+
 /// Refuses targets off this machine unless `--allow-remote` was given.
 fn check_loopback(url: &Url, allow_remote: bool) -> anyhow::Result<()> {
     if allow_remote {
         return Ok(());
     }
-    let host = url.host_str().unwrap_or_default();
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let bare = bare_host(url);
     let loopback = match bare.parse::<IpAddr>() {
         Ok(ip) => ip.is_loopback(),
         Err(_) => {
@@ -437,7 +450,7 @@ fn check_loopback(url: &Url, allow_remote: bool) -> anyhow::Result<()> {
         Ok(())
     } else {
         bail!(
-            "refusing to send load to {host}: `alice bench` is a load generator, so it only \
+            "refusing to send load to {bare}: `alice bench` is a load generator, so it only \
              targets this machine (127.0.0.1, ::1, localhost) unless you pass --allow-remote. \
              Load-test only servers you run or may test."
         )
