@@ -10,7 +10,9 @@ use std::path::Path;
 
 use anyhow::Context;
 
+use crate::record::IntervalLatency;
 use crate::report::Report;
+use crate::soak::Soak;
 
 const WIDTH: f64 = 900.0;
 const PANEL_HEIGHT: f64 = 300.0;
@@ -18,6 +20,8 @@ const LEFT: f64 = 75.0;
 const RIGHT: f64 = 150.0;
 const TOP: f64 = 60.0;
 const BOTTOM: f64 = 50.0;
+/// Height of the title line above the first panel.
+const HEADER: f64 = 30.0;
 
 /// One line of a chart: a name for the legend, a colour, points in data units (`None` breaks
 /// the line).
@@ -54,11 +58,8 @@ impl Panel {
 
 /// Renders the report's plots.
 pub fn svg(report: &Report) -> String {
-    let mut panels = 2;
-    if report.soak.is_some() {
-        panels += 1;
-    }
-    let height = PANEL_HEIGHT * f64::from(panels) + 30.0;
+    let panels = 2 + u8::from(report.soak.is_some());
+    let height = PANEL_HEIGHT * f64::from(panels) + HEADER;
     let mut out = String::new();
     // Writing to a String cannot fail; the results are ignored for that reason.
     let _ = writeln!(
@@ -78,10 +79,10 @@ pub fn svg(report: &Report) -> String {
             report.summary.counts.dropped
         ))
     );
-    over_time(&mut out, report, 30.0);
-    by_percentile(&mut out, report, 30.0 + PANEL_HEIGHT);
-    if report.soak.is_some() {
-        memory(&mut out, report, 30.0 + 2.0 * PANEL_HEIGHT);
+    over_time(&mut out, report, HEADER);
+    by_percentile(&mut out, report, HEADER + PANEL_HEIGHT);
+    if let Some(soak) = &report.soak {
+        memory(&mut out, soak, HEADER + 2.0 * PANEL_HEIGHT);
     }
     out.push_str("</svg>\n");
     out
@@ -96,35 +97,22 @@ pub fn write(report: &Report, path: &Path) -> anyhow::Result<()> {
 fn over_time(out: &mut String, report: &Report, top: f64) {
     let step = report.config.interval_s;
     let mid = |t: f64| t + step / 2.0;
-    let pick = |f: fn(&crate::record::IntervalLatency) -> f64| {
-        report
+    type Pick = fn(&IntervalLatency) -> f64;
+    let percentiles: [(&str, &str, Pick); 4] = [
+        ("p50", "#1f77b4", |l| l.p50),
+        ("p90", "#2ca02c", |l| l.p90),
+        ("p99", "#d62728", |l| l.p99),
+        ("max", "#aaaaaa", |l| l.max),
+    ];
+    let lines = percentiles.map(|(name, colour, pick)| Line {
+        name,
+        colour,
+        points: report
             .series
             .iter()
-            .map(|p| p.latency_ms.as_ref().map(|l| (mid(p.t_s), f(l))))
-            .collect::<Vec<_>>()
-    };
-    let lines = [
-        Line {
-            name: "p50",
-            colour: "#1f77b4",
-            points: pick(|l| l.p50),
-        },
-        Line {
-            name: "p90",
-            colour: "#2ca02c",
-            points: pick(|l| l.p90),
-        },
-        Line {
-            name: "p99",
-            colour: "#d62728",
-            points: pick(|l| l.p99),
-        },
-        Line {
-            name: "max",
-            colour: "#aaaaaa",
-            points: pick(|l| l.max),
-        },
-    ];
+            .map(|p| p.latency_ms.as_ref().map(|l| (mid(p.t_s), pick(l))))
+            .collect(),
+    });
     let x_max = (report.series.len() as f64 * step).max(report.config.planned_duration_s);
     chart(
         out,
@@ -193,10 +181,7 @@ fn by_percentile(out: &mut String, report: &Report, top: f64) {
     );
 }
 
-fn memory(out: &mut String, report: &Report, top: f64) {
-    let Some(soak) = &report.soak else {
-        return;
-    };
+fn memory(out: &mut String, soak: &Soak, top: f64) {
     let points: Vec<Option<(f64, f64)>> = soak
         .samples
         .iter()
@@ -349,27 +334,28 @@ fn chart(
     );
     for (index, line) in lines.iter().enumerate() {
         for run in line.points.split(Option::is_none) {
-            let coordinates: Vec<String> = run
+            let pixels: Vec<(f64, f64)> = run
                 .iter()
                 .flatten()
-                .map(|&(x, y)| format!("{:.1},{:.1}", panel.x(x), panel.y(y)))
+                .map(|&(x, y)| (panel.x(x), panel.y(y)))
                 .collect();
-            match coordinates.as_slice() {
+            match pixels.as_slice() {
                 [] => {}
-                [single] => {
-                    let (x, y) = single.split_once(',').unwrap_or(("0", "0"));
+                [(x, y)] => {
                     let _ = writeln!(
                         out,
-                        r#"<circle cx="{x}" cy="{y}" r="2" fill="{}"/>"#,
+                        r#"<circle cx="{x:.1}" cy="{y:.1}" r="2" fill="{}"/>"#,
                         line.colour
                     );
                 }
                 many => {
+                    let points: Vec<String> =
+                        many.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
                     let _ = writeln!(
                         out,
                         r#"<polyline fill="none" stroke="{}" stroke-width="1.5" points="{}"/>"#,
                         line.colour,
-                        many.join(" ")
+                        points.join(" ")
                     );
                 }
             }

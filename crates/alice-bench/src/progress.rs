@@ -19,21 +19,26 @@ use crate::engine::Engine;
 const TICK: Duration = Duration::from_millis(250);
 
 /// The bar, or nothing when it must not be shown.
-pub struct Progress {
-    bar: Option<ProgressBar>,
-    ticker: Option<JoinHandle<()>>,
+pub struct Progress(Option<Shown>);
+
+/// A bar on the terminal and the task that redraws it.
+struct Shown {
+    bar: ProgressBar,
+    ticker: JoinHandle<()>,
+}
+
+/// Whole milliseconds, the unit of the bar's position.
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl Progress {
     /// Starts the bar for a load of `total`, updated from the engine's counters.
     pub fn start(quiet: bool, total: Duration, engine: &Arc<Engine>, start: Instant) -> Self {
         if quiet || !std::io::stderr().is_terminal() {
-            return Self {
-                bar: None,
-                ticker: None,
-            };
+            return Self(None);
         }
-        let length = u64::try_from(total.as_millis()).unwrap_or(u64::MAX).max(1);
+        let length = millis(total).max(1);
         let bar = ProgressBar::with_draw_target(Some(length), ProgressDrawTarget::stderr());
         let style =
             ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {percent:>3}% {msg}")
@@ -46,11 +51,7 @@ impl Progress {
             tokio::spawn(async move {
                 loop {
                     let elapsed = Instant::now().saturating_duration_since(start);
-                    bar.set_position(
-                        u64::try_from(elapsed.as_millis())
-                            .unwrap_or(u64::MAX)
-                            .min(length),
-                    );
+                    bar.set_position(millis(elapsed).min(length));
                     let counts = engine.recorder().totals();
                     bar.set_message(format!(
                         "sent {} ok {} err {} dropped {} open {}",
@@ -64,19 +65,14 @@ impl Progress {
                 }
             })
         };
-        Self {
-            bar: Some(bar),
-            ticker: Some(ticker),
-        }
+        Self(Some(Shown { bar, ticker }))
     }
 
     /// Shows what happens after the schedule (waiting for answers, the cooldown) in place of
     /// the live counters.
     pub fn phase(&self, what: &str) {
-        if let Some(ticker) = &self.ticker {
+        if let Some(Shown { bar, ticker }) = &self.0 {
             ticker.abort();
-        }
-        if let Some(bar) = &self.bar {
             if let Some(length) = bar.length() {
                 bar.set_position(length);
             }
@@ -86,10 +82,8 @@ impl Progress {
 
     /// Removes the bar before the summary is printed.
     pub fn finish(self) {
-        if let Some(ticker) = self.ticker {
+        if let Some(Shown { bar, ticker }) = self.0 {
             ticker.abort();
-        }
-        if let Some(bar) = self.bar {
             bar.finish_and_clear();
         }
     }
