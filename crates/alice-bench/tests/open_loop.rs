@@ -10,46 +10,52 @@ mod common;
 
 use std::time::Duration;
 
-use alice_upstream_sim::Faults;
+use alice_bench::Outcome;
+use alice_upstream_sim::{Faults, SimHandle};
 use common::{ArrivalWatch, bench, openai_flags, start_sim};
 use tokio::sync::Mutex;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
 
-/// Relative difference from the target.
-fn off_by(value: f64, target: f64) -> f64 {
-    (value - target).abs() / target
+/// Largest relative difference from the target rate a run may show.
+const RATE_TOLERANCE: f64 = 0.02;
+
+/// Asserts that `who` saw `measured` req/s, within [`RATE_TOLERANCE`] of `target`.
+fn assert_rate(who: &str, measured: f64, target: f64) {
+    println!("{who} saw {measured:.2} req/s");
+    assert!(
+        (measured - target).abs() / target < RATE_TOLERANCE,
+        "{who} saw {measured:.1} req/s, not {target}"
+    );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_send_rate_is_within_two_percent_of_the_target_against_the_simulator() {
-    let _turn = ONE_AT_A_TIME.lock().await;
-    let sim = start_sim(Faults::default()).await;
+/// Loads a simulator with `faults` at 200 req/s for 3 s and checks the rate, as the simulator
+/// saw it over the middle of the run and as the tool reports it, and that all 600 requests went
+/// out and were answered.
+async fn load_at_200_for_3s(faults: Faults) -> (SimHandle, Outcome) {
+    let sim = start_sim(faults).await;
     let url = sim.base_url();
     let arrivals = ArrivalWatch::start(&sim);
 
     let (outcome, _) = bench(&openai_flags(&url, "200", "3s")).await;
 
-    // As the simulator saw it, over the middle of the run.
     let seen = arrivals
         .rate(Duration::from_millis(300), Duration::from_millis(2300))
         .await;
-    println!("the simulator saw {seen:.2} req/s");
-    assert!(
-        off_by(seen, 200.0) < 0.02,
-        "the simulator saw {seen:.1} req/s"
-    );
-    // As the tool reports it.
+    assert_rate("the simulator", seen, 200.0);
     let summary = &outcome.report.summary;
-    assert!(
-        off_by(summary.send_rate, 200.0) < 0.02,
-        "{}",
-        summary.send_rate
-    );
-    assert_eq!(summary.counts.scheduled, 600);
+    assert_rate("the tool", summary.send_rate, 200.0);
     assert_eq!(summary.counts.sent, 600);
     assert_eq!(summary.counts.dropped, 0);
     assert_eq!(summary.counts.ok, 600, "{:?}", summary.errors_by_kind);
+    (sim, outcome)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_send_rate_is_within_two_percent_of_the_target_against_the_simulator() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let (sim, outcome) = load_at_200_for_3s(Faults::default()).await;
+    assert_eq!(outcome.report.summary.counts.scheduled, 600);
     assert_eq!(sim.stats().received, 600);
     assert!(outcome.passed());
     assert_eq!(outcome.exit_status(), 0);
@@ -61,33 +67,11 @@ async fn a_slow_target_does_not_lower_the_offered_rate() {
     let _turn = ONE_AT_A_TIME.lock().await;
     // Every answer takes half a second: at 200 req/s about 100 requests are open at any time.
     // A tool that waited for answers would send at most (users / 0.5 s).
-    let sim = start_sim(Faults {
+    let (sim, outcome) = load_at_200_for_3s(Faults {
         latency_ms: 500,
         ..Faults::default()
     })
     .await;
-    let url = sim.base_url();
-    let arrivals = ArrivalWatch::start(&sim);
-
-    let (outcome, _) = bench(&openai_flags(&url, "200", "3s")).await;
-
-    let seen = arrivals
-        .rate(Duration::from_millis(300), Duration::from_millis(2300))
-        .await;
-    println!("the simulator saw {seen:.2} req/s");
-    assert!(
-        off_by(seen, 200.0) < 0.02,
-        "the simulator saw {seen:.1} req/s"
-    );
-    let summary = &outcome.report.summary;
-    assert!(
-        off_by(summary.send_rate, 200.0) < 0.02,
-        "{}",
-        summary.send_rate
-    );
-    assert_eq!(summary.counts.sent, 600);
-    assert_eq!(summary.counts.dropped, 0);
-    assert_eq!(summary.counts.ok, 600, "{:?}", summary.errors_by_kind);
     let stats = sim.stats();
     assert!(
         stats.max_in_flight_seen >= 90,
@@ -95,7 +79,7 @@ async fn a_slow_target_does_not_lower_the_offered_rate() {
         stats.max_in_flight_seen
     );
     // The half second the target took is in every latency figure.
-    let latency = summary.latency_ms.unwrap();
+    let latency = outcome.report.summary.latency_ms.unwrap();
     assert!(latency.min >= 500.0, "{latency:?}");
     assert!(latency.p50 < 600.0, "{latency:?}");
     sim.shutdown().await;
@@ -124,11 +108,7 @@ async fn a_target_that_falls_behind_still_gets_the_rate_and_its_queue_shows_in_l
     let seen = arrivals
         .rate(Duration::from_millis(200), Duration::from_millis(1600))
         .await;
-    println!("the simulator saw {seen:.2} req/s");
-    assert!(
-        off_by(seen, 100.0) < 0.02,
-        "the simulator saw {seen:.1} req/s"
-    );
+    assert_rate("the simulator", seen, 100.0);
     let summary = &outcome.report.summary;
     assert_eq!(summary.counts.sent, 200);
     assert_eq!(summary.counts.ok, 200, "{:?}", summary.errors_by_kind);
