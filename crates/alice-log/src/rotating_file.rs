@@ -112,33 +112,19 @@ impl RotatingFile {
             }
             return;
         }
-        let oldest = self.numbered(kept - 1);
+        let oldest = numbered(&self.path, kept - 1);
         if let Err(e) = std::fs::remove_file(&oldest)
             && e.kind() != io::ErrorKind::NotFound
         {
             self.failed(&format!("cannot remove {}: {e}", oldest.display()));
         }
         for n in (1..kept - 1).rev() {
-            let (from, to) = (self.numbered(n), self.numbered(n + 1));
-            if let Err(e) = std::fs::rename(&from, &to)
-                && e.kind() != io::ErrorKind::NotFound
-            {
-                self.failed(&format!(
-                    "cannot rename {} to {}: {e}",
-                    from.display(),
-                    to.display()
-                ));
+            if let Err(problem) = rename(&numbered(&self.path, n), &numbered(&self.path, n + 1)) {
+                self.failed(&problem);
             }
         }
-        let first = self.numbered(1);
-        if let Err(e) = std::fs::rename(&self.path, &first)
-            && e.kind() != io::ErrorKind::NotFound
-        {
-            self.failed(&format!(
-                "cannot rename {} to {}: {e}",
-                self.path.display(),
-                first.display()
-            ));
+        if let Err(problem) = rename(&self.path, &numbered(&self.path, 1)) {
+            self.failed(&problem);
             return;
         }
         match OpenOptions::new()
@@ -170,12 +156,25 @@ impl RotatingFile {
             ));
         }
     }
+}
 
-    fn numbered(&self, n: u32) -> PathBuf {
-        let mut name = self.path.clone().into_os_string();
-        name.push(format!(".{n}"));
-        PathBuf::from(name)
+/// Moves `from` to `to`; a missing `from` is nothing to move, not a problem.
+fn rename(from: &Path, to: &Path) -> Result<(), String> {
+    match std::fs::rename(from, to) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(format!(
+            "cannot rename {} to {}: {e}",
+            from.display(),
+            to.display()
+        )),
+        _ => Ok(()),
     }
+}
+
+/// `path` with `.n` appended: where the `n`-th older file of `path` lives.
+fn numbered(path: &Path, n: u32) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{n}"));
+    PathBuf::from(name)
 }
 
 impl Write for RotatingFile {
@@ -220,10 +219,6 @@ mod tests {
 
     fn read(path: &Path) -> String {
         std::fs::read_to_string(path).unwrap()
-    }
-
-    fn numbered(path: &Path, n: u32) -> PathBuf {
-        PathBuf::from(format!("{}.{n}", path.display()))
     }
 
     /// A line of exactly `len` bytes, newline included, numbered so order can be checked.
