@@ -165,8 +165,8 @@ if [ "$SKIP_LITELLM" != 1 ]; then
                 --port "$litellm_port" --num_workers "$LITELLM_WORKERS" --telemetry False
     ) > "$out/litellm.log" 2>&1 &
     pids+=($!)
+    wait_http "http://127.0.0.1:$litellm_port/health/liveliness" 120 litellm
 fi
-[ "$SKIP_LITELLM" = 1 ] || wait_http "http://127.0.0.1:$litellm_port/health/liveliness" 120 litellm
 log "simulator $sim, Alice :$alice_port, LiteLLM :$litellm_port"
 
 declare -A url=(

@@ -7,7 +7,8 @@
     overhead_table.py quiet OUTDIR             exit 0 when the last 3 samples show other load
                                                under 0.15 cores and no rustc/cargo
     overhead_table.py failed REPORT            exit 0 when a run failed badly: over 1 % of the
-                                               arrivals dropped or failed, or p99 over 1 s
+                                               arrivals lost (failed, dropped or unfinished),
+                                               or p99 over 1 s
     overhead_table.py table OUTDIR             print the markdown tables (also OUTDIR/table.md)
 
 Overhead = the gateway's latency percentile minus the simulator's own (measured directly, at
@@ -21,6 +22,9 @@ import time
 
 QUIET_CORES = 0.15
 FRONTIER_P99_MS = 5.0
+# A gateway "fails badly" (overhead.sh stops raising its rate) past either of these.
+FAILED_LOST_SHARE = 0.01
+FAILED_P99_MS = 1000.0
 COMPILERS = {"rustc", "cargo"}
 GATEWAYS = [("alice", "Alice"), ("litellm", "LiteLLM")]
 
@@ -119,7 +123,7 @@ def failed(path):
     scheduled = max(1, s["scheduled"])
     lost = (s["errors"] + s["dropped"] + s["unfinished"]) / scheduled
     p99 = (s["latency_ms"] or {}).get("p99")
-    return 0 if lost > 0.01 or p99 is None or p99 > 1000 else 1
+    return 0 if lost > FAILED_LOST_SHARE or p99 is None or p99 > FAILED_P99_MS else 1
 
 
 def _runs(outdir):
@@ -170,16 +174,18 @@ def _pcts(hist, keys=("p50", "p99", "p999")):
 def _lost(summary):
     parts = []
     if summary["errors"]:
-        kinds = ", ".join(
-            f"{k} {v['count'] if isinstance(v, dict) else v}"
-            for k, v in sorted(summary["errors_by_kind"].items())
-        )
+        kinds = ", ".join(f"{k} {v['count']}" for k, v in sorted(summary["errors_by_kind"].items()))
         parts.append(f"{summary['errors']} errors ({kinds})")
     if summary["dropped"]:
         parts.append(f"{summary['dropped']} dropped")
     if summary["unfinished"]:
         parts.append(f"{summary['unfinished']} unfinished")
     return "; ".join(parts) or "0"
+
+
+def _minus(values, bases):
+    """Element by element values − bases; None where either is missing."""
+    return [v - b if v is not None and b is not None else None for v, b in zip(values, bases)]
 
 
 def _fmt3(values):
@@ -201,7 +207,8 @@ def _sustains(run, direct):
     over = s["latency_ms"]["p99"] - d["latency_ms"]["p99"]
     why = []
     if over >= FRONTIER_P99_MS:
-        why.append(f"p99 overhead {_signed(over)} ms")
+        # _ms writes seconds with their unit and milliseconds bare.
+        why.append(f"p99 overhead {_signed(over)}" + ("" if abs(over) >= 1000 else " ms"))
     if not clean:
         why.append("lost: " + _lost(s))
     return not why, clean, " and ".join(why)
@@ -248,9 +255,8 @@ def table(outdir):
                 continue
             s = run["report_data"]["summary"]
             gp = _pcts(s["latency_ms"])
-            over = [g - x if g is not None and x is not None else None for g, x in zip(gp, dp)]
             cells.append(_fmt3(gp) + note(run))
-            cells.append(_fmt3s(over))
+            cells.append(_fmt3s(_minus(gp, dp)))
             cells.append(f"{s['ok_rate']:.1f}; {_lost(s)}")
         out("| " + " | ".join(cells) + " |")
     out("")
@@ -276,16 +282,11 @@ def table(outdir):
                 else:
                     clean_broke = True
         frontier[key], served[key] = best, clean_best
-        if best is None:
-            text = f"- {name}: none of the rates tested"
-            if broke:
-                text += f" (at {broke[0]:,} req/s: {broke[1]})"
-        else:
-            text = f"- {name}: {best:,} req/s"
-            if broke:
-                text += f" (at {broke[0]:,} req/s: {broke[1]})"
-            elif best == rates[-1]:
-                text += " (the highest rate tested)"
+        text = f"- {name}: " + ("none of the rates tested" if best is None else f"{best:,} req/s")
+        if broke:
+            text += f" (at {broke[0]:,} req/s: {broke[1]})"
+        elif best == rates[-1]:
+            text += " (the highest rate tested)"
         if clean_best is not None:
             text += f"; every request answered, whatever the latency, up to {clean_best:,} req/s"
         out(text)
@@ -319,8 +320,7 @@ def table(outdir):
                 else:
                     dt = _pcts(dd["ttft_ms"], ("p50", "p99"))
                     dg = _pcts(dd["inter_token_ms"], ("p50", "p99", "mean"))
-                    at = _fmt3s([a - b if a is not None and b is not None else None for a, b in zip(t, dt)])
-                    ag = _fmt3s([a - b if a is not None and b is not None else None for a, b in zip(g, dg)])
+                    at, ag = _fmt3s(_minus(t, dt)), _fmt3s(_minus(g, dg))
                 out(f"| {rate:,} | {name}{note(run)} | {_fmt3(t)} | {at} | {_fmt3(g[:2])} | {ag} | "
                     f"{s['ok_rate']:.1f}; {_lost(s)} |")
         out("")
