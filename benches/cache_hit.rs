@@ -10,7 +10,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use alice_core::Config;
-use alice_upstream_sim::{Faults, SimConfig};
+use alice_upstream_sim::Faults;
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -37,15 +37,9 @@ fn setup(cache: bool) -> Setup {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (sim, alice) = runtime.block_on(async {
-        let sim = alice_upstream_sim::spawn(
-            SimConfig {
-                faults: Faults::default(),
-                ..SimConfig::default()
-            },
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-        )
-        .await
-        .unwrap();
+        let sim = alice_upstream_sim::spawn_local(Faults::default())
+            .await
+            .unwrap();
         let mut config = Config::default();
         config.server.bind = SocketAddr::from(([127, 0, 0, 1], 0));
         config.database.url = format!("sqlite://{}/alice.db", dir.path().display());

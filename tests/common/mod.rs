@@ -4,7 +4,7 @@
 
 use alice_core::Config;
 use alice_server::RunningServer;
-use alice_upstream_sim::{Faults, SimConfig, SimHandle};
+use alice_upstream_sim::{Faults, SimHandle};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -13,15 +13,7 @@ use std::time::Duration;
 pub const MODEL: &str = "gpt-oss:20b";
 
 pub async fn start_sim(faults: Faults) -> SimHandle {
-    alice_upstream_sim::spawn(
-        SimConfig {
-            faults,
-            ..SimConfig::default()
-        },
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-    )
-    .await
-    .unwrap()
+    alice_upstream_sim::spawn_local(faults).await.unwrap()
 }
 
 /// A config for a test: free port, database in `dir`, one Ollama backend at `backend_url`,

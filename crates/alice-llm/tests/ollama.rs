@@ -5,20 +5,11 @@ use alice_core::{BackendConfig, ChatMessage, Role};
 use alice_llm::{
     ChatEvent, ChatRequest, ErrorKind, FinishReason, LlmError, OllamaClient, Provider,
 };
-use alice_upstream_sim::{Faults, SimConfig, SimHandle, SimMessage, answer_for};
+use alice_upstream_sim::{Faults, SimHandle, SimMessage, answer_for};
 use futures_util::StreamExt;
-use std::net::SocketAddr;
 
 async fn sim(faults: Faults) -> SimHandle {
-    alice_upstream_sim::spawn(
-        SimConfig {
-            faults,
-            ..SimConfig::default()
-        },
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-    )
-    .await
-    .unwrap()
+    alice_upstream_sim::spawn_local(faults).await.unwrap()
 }
 
 fn client(url: &str, model: &str) -> OllamaClient {

@@ -7,24 +7,15 @@ use alice_core::{BackendConfig, BackendKind, ChatMessage, Role};
 use alice_llm::{
     ChatEvent, ChatRequest, ErrorKind, FinishReason, LlmError, OpenAiClient, Provider,
 };
-use alice_upstream_sim::{Api, Faults, SimConfig, SimHandle, SimMessage, answer_for};
+use alice_upstream_sim::{Api, Faults, SimHandle, SimMessage, answer_for};
 use futures_util::StreamExt;
-use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 async fn sim(faults: Faults) -> SimHandle {
-    alice_upstream_sim::spawn(
-        SimConfig {
-            faults,
-            ..SimConfig::default()
-        },
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-    )
-    .await
-    .unwrap()
+    alice_upstream_sim::spawn_local(faults).await.unwrap()
 }
 
 fn config(url: &str, model: &str, api_key_env: Option<&str>) -> BackendConfig {

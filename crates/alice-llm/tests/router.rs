@@ -8,23 +8,14 @@ use alice_llm::{
     AnsweredBy, BreakerState, ChatEvent, ChatRequest, Completion, ErrorKind, LlmError, LlmRouter,
     Provider,
 };
-use alice_upstream_sim::{Faults, SimConfig, SimHandle};
+use alice_upstream_sim::{Faults, SimHandle};
 use futures_util::StreamExt;
-use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 async fn sim(faults: Faults) -> SimHandle {
-    alice_upstream_sim::spawn(
-        SimConfig {
-            faults,
-            ..SimConfig::default()
-        },
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-    )
-    .await
-    .unwrap()
+    alice_upstream_sim::spawn_local(faults).await.unwrap()
 }
 
 fn backend(name: &str, url: &str) -> BackendConfig {

@@ -44,6 +44,19 @@ fn router(state: Arc<SimState>) -> Router {
         .with_state(state)
 }
 
+/// A simulator with `faults` and the default models on a free 127.0.0.1 port: what tests and
+/// benchmarks start.
+pub async fn spawn_local(faults: Faults) -> std::io::Result<SimHandle> {
+    spawn(
+        SimConfig {
+            faults,
+            ..SimConfig::default()
+        },
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await
+}
+
 /// Binds `addr` (port 0 picks a free port) and serves in a tokio task.
 ///
 /// The server runs until [`SimHandle::shutdown`]; dropping every handle leaves it running.

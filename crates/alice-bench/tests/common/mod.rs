@@ -9,12 +9,11 @@
 )]
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use alice_bench::{BenchArgs, Outcome};
-use alice_upstream_sim::{Faults, SimConfig, SimHandle};
+use alice_upstream_sim::{Faults, SimHandle};
 use axum::Json;
 use axum::extract::State;
 use axum::response::sse::{Event, Sse};
@@ -46,15 +45,7 @@ pub async fn bench(flags: &[&str]) -> (Outcome, String) {
 
 /// The simulator with these faults.
 pub async fn start_sim(faults: Faults) -> SimHandle {
-    alice_upstream_sim::spawn(
-        SimConfig {
-            faults,
-            ..SimConfig::default()
-        },
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-    )
-    .await
-    .unwrap()
+    alice_upstream_sim::spawn_local(faults).await.unwrap()
 }
 
 /// Flags for a load on the simulator's OpenAI endpoint at `rate` for `duration`.
