@@ -318,12 +318,15 @@ async fn stopping_early_reports_the_rate_of_what_was_sent() {
     let report = &outcome.report;
     assert!(report.interrupted);
     let run = &report.summary;
-    assert!((90..=110).contains(&run.counts.sent), "{run:?}");
-    // Rates are per second of the time the load ran, not of the minute it was planned for.
-    assert!((run.duration_s - 1.0).abs() < 0.1, "{}", run.duration_s);
-    assert!((run.send_rate - 100.0).abs() < 5.0, "{}", run.send_rate);
+    // About one second of a 100 req/s schedule was sent (never more than it planned; less
+    // only if this busy machine ran late).
+    assert!((50..=102).contains(&run.counts.sent), "{run:?}");
+    // Rates are per second of the time the load ran, not of the minute it was planned for
+    // (which would give under 2 req/s): bounds wide enough for a loaded machine, far from 2.
+    assert!(run.duration_s < 5.0, "{}", run.duration_s);
+    assert!((50.0..=150.0).contains(&run.send_rate), "{}", run.send_rate);
     assert!(
-        (run.offered_rate - 100.0).abs() < 5.0,
+        (50.0..=150.0).contains(&run.offered_rate),
         "{}",
         run.offered_rate
     );
