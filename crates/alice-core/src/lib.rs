@@ -11,6 +11,7 @@ pub mod brownout;
 pub mod chat;
 pub mod config;
 pub mod latency_buckets;
+pub mod personal_number;
 
 pub use brownout::BrownoutLevel;
 pub use chat::{ChatMessage, Role};

@@ -9,12 +9,17 @@
 //! `tracing-subscriber`'s own JSON format nests fields and spans differently from the line
 //! schema Alice promises (see docs/logging.md), hence this small layer. The file sink rotates by
 //! size ([`RotatingFile`]).
+//!
+//! No line carries a Swedish identity number: each finished line is masked with
+//! [`alice_core::personal_number`] before it is written to any sink.
 
 mod rotating_file;
 
 pub use rotating_file::{RotatingFile, Rotation};
 
+use alice_core::personal_number;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::fmt::Debug;
 use std::io::{self, Write};
 use std::path::Path;
@@ -143,9 +148,48 @@ where
             "target".into(),
             Value::String(event.metadata().target().to_owned()),
         );
-        let mut bytes = Value::Object(line).to_string().into_bytes();
+        let mut line = Value::Object(line);
+        mask_personal_numbers(&mut line);
+        let mut bytes = line.to_string().into_bytes();
         bytes.push(b'\n');
         self.write_line(&bytes);
+    }
+}
+
+/// Masks every Swedish identity number in a finished line, before it is written anywhere.
+///
+/// The line is masked as JSON values rather than as text: masking the text would turn a
+/// numeric field such as `"n":1212121212` into `"n":**********`, which is not JSON. Strings
+/// and keys are masked in place; a number whose digits form an identity number becomes the
+/// masked string. Text with fewer than ten digits, nearly every value, costs a digit count.
+fn mask_personal_numbers(value: &mut Value) {
+    match value {
+        Value::String(text) => {
+            if let Cow::Owned(masked) = personal_number::mask(text) {
+                *text = masked;
+            }
+        }
+        Value::Number(number) => {
+            // An integer below a billion has fewer than ten digits: no need to print it.
+            let short = number.as_u64().is_some_and(|n| n < 1_000_000_000)
+                || number
+                    .as_i64()
+                    .is_some_and(|n| n.unsigned_abs() < 1_000_000_000);
+            if !short && let Cow::Owned(masked) = personal_number::mask(&number.to_string()) {
+                *value = Value::String(masked);
+            }
+        }
+        Value::Object(map) => {
+            if map.keys().any(|key| personal_number::contains(key)) {
+                *map = std::mem::take(map)
+                    .into_iter()
+                    .map(|(key, field)| (personal_number::mask(&key).into_owned(), field))
+                    .collect();
+            }
+            map.values_mut().for_each(mask_personal_numbers);
+        }
+        Value::Array(items) => items.iter_mut().for_each(mask_personal_numbers),
+        Value::Null | Value::Bool(_) => {}
     }
 }
 
@@ -303,6 +347,61 @@ mod tests {
             numbers.windows(2).all(|w| w[1] == w[0] + 1),
             "the kept files hold the newest lines, in order, none missing"
         );
+    }
+
+    #[test]
+    fn identity_numbers_never_reach_a_line() {
+        let captured = Captured::default();
+        let file_dir = tempfile::tempdir().unwrap();
+        let path = file_dir.path().join("alice.log");
+        let file = RotatingFile::open(&path, Rotation::NEVER).unwrap();
+        let subscriber = tracing_subscriber::registry().with(NdjsonLayer::new(vec![
+            Box::new(captured.clone()),
+            Box::new(file),
+        ]));
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("request", req_id = "r-1", user_ref = "19121212-1212");
+            span.in_scope(|| {
+                tracing::info!(
+                    evt = "chat",
+                    content = "mitt nr är 121212-1212, min sambos 701063-2391",
+                    pnr = 1_212_121_212_u64,
+                    took_ns = 1_212_121_213_u64,
+                    "fick 121212+1212"
+                );
+            });
+        });
+        let written = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            written,
+            "both sinks"
+        );
+        for number in [
+            "1212121212",
+            "121212-1212",
+            "121212+1212",
+            "701063-2391",
+            "12-1212",
+        ] {
+            assert!(!written.contains(number), "{number} in {written}");
+        }
+        let line = &lines(&captured)[0];
+        assert_eq!(
+            line["content"],
+            "mitt nr är ******-****, min sambos ******-****"
+        );
+        assert_eq!(line["user_ref"], "********-****");
+        assert_eq!(line["msg"], "fick ******+****");
+        assert_eq!(
+            line["pnr"], "**********",
+            "a number field becomes the masked string"
+        );
+        assert_eq!(
+            line["took_ns"], 1_212_121_213_u64,
+            "a failed Luhn check stays a number"
+        );
+        assert_eq!(line["req_id"], "r-1");
     }
 
     /// The only test that installs the process-wide subscriber; the others use scoped ones.
