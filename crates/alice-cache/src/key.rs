@@ -63,9 +63,14 @@ impl CacheKey {
         Self(hasher.finalize())
     }
 
-    /// The key as 64 hex digits (the Redis key's suffix).
+    /// The key as 64 hex digits (the Redis key's suffix, and what a stored message keeps).
     pub fn to_hex(&self) -> String {
         self.0.to_hex().to_string()
+    }
+
+    /// The key [`to_hex`](Self::to_hex) wrote; None for anything else.
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        blake3::Hash::from_hex(hex).ok().map(Self)
     }
 }
 

@@ -41,7 +41,7 @@ pub enum Tier {
     Redis,
 }
 
-/// What a purge removed.
+/// What a purge (or a removal of some keys) removed.
 #[derive(Debug, Serialize)]
 pub struct PurgeReport {
     pub local: u64,
@@ -128,6 +128,23 @@ impl ResponseCache {
         let (redis, redis_error) = match &self.redis {
             None => (None, None),
             Some(redis) => match redis.purge().await {
+                Ok(deleted) => (Some(deleted), None),
+                Err(error) => (None, Some(error.to_string())),
+            },
+        };
+        PurgeReport {
+            local,
+            redis,
+            redis_error,
+        }
+    }
+
+    /// Forgets these answers, here and in Redis (erasing a user's data).
+    pub async fn remove(&self, keys: &[CacheKey]) -> PurgeReport {
+        let local = keys.iter().filter(|key| self.local.remove(key)).count() as u64;
+        let (redis, redis_error) = match &self.redis {
+            None => (None, None),
+            Some(redis) => match redis.delete(keys).await {
                 Ok(deleted) => (Some(deleted), None),
                 Err(error) => (None, Some(error.to_string())),
             },

@@ -62,6 +62,11 @@ impl LocalTier {
         );
     }
 
+    /// Forgets one answer; returns whether it was kept.
+    pub fn remove(&self, key: &CacheKey) -> bool {
+        self.entries.remove(key).is_some()
+    }
+
     /// Forgets every answer; returns how many there were.
     pub fn purge(&self) -> u64 {
         self.entries.run_pending_tasks();

@@ -101,6 +101,21 @@ impl RedisTier {
             .await;
     }
 
+    /// Deletes these answers; returns how many Redis had.
+    pub async fn delete(&self, keys: &[CacheKey]) -> Result<u64, RedisTierError> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let redis_keys: Vec<String> = keys.iter().map(|key| self.redis_key(key)).collect();
+        self.call(|mut connection| async move {
+            redis::cmd("DEL")
+                .arg(&redis_keys)
+                .query_async(&mut connection)
+                .await
+        })
+        .await
+    }
+
     /// Deletes every key under the prefix; returns how many.
     pub async fn purge(&self) -> Result<u64, RedisTierError> {
         let pattern = format!("{}:*", self.prefix);

@@ -51,6 +51,7 @@ pub struct Config {
     pub chat: ChatConfig,
     pub cache: CacheConfig,
     pub log: LogConfig,
+    pub memory: MemoryConfig,
 }
 
 impl Default for Config {
@@ -67,6 +68,7 @@ impl Default for Config {
             chat: ChatConfig::default(),
             cache: CacheConfig::default(),
             log: LogConfig::default(),
+            memory: MemoryConfig::default(),
         }
     }
 }
@@ -157,37 +159,102 @@ pub enum Synchronous {
     Full,
 }
 
-/// The database that keeps users, conversations and messages.
+/// The database that keeps users, conversations, messages and memories.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseConfig {
-    /// `sqlite://PATH` (relative paths are relative to the working directory). The directory
-    /// is created when missing.
+    /// `sqlite://PATH` (relative paths are relative to the working directory; the directory is
+    /// created when missing), or `postgres://USER@HOST:PORT/DATABASE` for PostgreSQL, when
+    /// several Alice instances share state.
     pub url: String,
     /// Connections in the pool.
+    /// PostgreSQL only: the schema Alice's tables live in (created when missing). None keeps
+    /// the server's search_path (normally `public`).
+    pub schema: Option<String>,
     pub max_connections: u32,
-    /// How long a writer waits for a lock held by another before it fails.
+    /// How long a request waits for a pooled connection before it is answered 503.
+    #[serde(with = "humantime_serde")]
+    pub acquire_timeout: Duration,
+    /// SQLite: how long a writer waits for a lock held by another before it fails.
     #[serde(with = "humantime_serde")]
     pub busy_timeout: Duration,
     /// SQLite page cache per connection, in MiB.
     pub cache_size_mib: u32,
-    /// Write-ahead log; when off, the rollback journal is used.
+    /// SQLite write-ahead log; when off, the rollback journal is used.
     pub wal: bool,
     pub synchronous: Synchronous,
     pub foreign_keys: bool,
 }
+    /// The write batcher: most turns committed in one transaction.
+    pub batch_max_turns: usize,
+    /// How long the batcher waits for more turns once one has arrived. Zero commits what is
+    /// queued at once (turns that arrive during a commit form the next batch).
+    #[serde(with = "humantime_serde")]
+    pub batch_max_wait: Duration,
+    /// Turns waiting for the batcher; when full, requests wait (back-pressure), nothing is dropped.
+    pub batch_queue: usize,
+    /// Messages older than this are deleted by a periodic job; zero keeps them forever.
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
+    /// How often the retention job runs.
+    #[serde(with = "humantime_serde")]
+    pub retention_interval: Duration,
+    /// How often a downsampled Guardian sample is written to `system_metrics`; zero writes none.
+    #[serde(with = "humantime_serde")]
+    pub system_metrics_interval: Duration,
+}
+
+impl DatabaseConfig {
+    /// Whether the URL names a PostgreSQL database.
+    pub fn is_postgres(&self) -> bool {
+        self.url.starts_with("postgres://") || self.url.starts_with("postgresql://")
+    }
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
         Self {
             url: "sqlite://data/alice.db".to_owned(),
             max_connections: 5,
+            schema: None,
             busy_timeout: Duration::from_secs(30),
+            acquire_timeout: Duration::from_secs(5),
             cache_size_mib: 64,
             wal: true,
             synchronous: Synchronous::Normal,
             foreign_keys: true,
         }
+            batch_max_turns: 64,
+            batch_max_wait: Duration::ZERO,
+            batch_queue: 1024,
+            retention: Duration::ZERO,
+            retention_interval: Duration::from_secs(3600),
+            system_metrics_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Personal memories: "kom ihåg att …" stores one, later requests get the relevant ones.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MemoryConfig {
+    /// Whether "kom ihåg" / "glöm" are acted on and memories are added to prompts.
+    pub enabled: bool,
+    /// Whether a memory may keep a Swedish personal identity number; when false it is masked
+    /// before the memory is stored.
+    pub allow_personal_numbers: bool,
+    /// Longest memory, in characters.
+    pub max_chars: usize,
+    /// Most memories one user may have.
+    pub max_per_user: u32,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            allow_personal_numbers: false,
+            max_chars: 1000,
+            max_per_user: 1000,
     }
 }
 
@@ -762,9 +829,41 @@ impl Config {
             check(!value.is_zero(), key, "must be longer than zero");
         }
         check(
-            self.database.url.starts_with("sqlite:"),
+            self.database.url.starts_with("sqlite:") || self.database.is_postgres(),
             "database.url",
-            "must be a sqlite:// URL such as \"sqlite://data/alice.db\"",
+            "must be a sqlite:// URL such as \"sqlite://data/alice.db\" or a postgres:// URL \
+             such as \"postgres://alice@127.0.0.1:5432/alice\"",
+        );
+        check(
+            self.database.schema.as_deref().is_none_or(|schema| {
+                !schema.is_empty()
+                    && schema.len() <= 63
+                    && schema
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            }),
+            "database.schema",
+            "must be 1 to 63 lowercase letters, digits or _",
+        );
+        check(
+            self.database.batch_max_turns >= 1 && self.database.batch_queue >= 1,
+            "database.batch_max_turns",
+            "batch_max_turns and batch_queue must be at least 1",
+        );
+        check(
+            !self.database.acquire_timeout.is_zero(),
+            "database.acquire_timeout",
+            "must be longer than zero",
+        );
+        check(
+            !self.database.retention_interval.is_zero(),
+            "database.retention_interval",
+            "must be longer than zero",
+        );
+        check(
+            self.memory.max_chars >= 10,
+            "memory.max_chars",
+            "must be at least 10",
         );
         check(
             self.database.max_connections >= 1,

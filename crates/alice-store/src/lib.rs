@@ -1,19 +1,34 @@
-//! Alice's database: users, conversations and messages, in an embedded SQLite file through
-//! sqlx, with migrations applied at start-up.
+//! Alice's database: users, conversations, messages, memories and the Guardian's history, in
+//! an embedded SQLite file (the default) or in PostgreSQL (when several Alice instances share
+//! state), both through sqlx with their own migrations.
 //!
-//! - [`open`](Store::open) sets the pragmas from the config (WAL, synchronous, page cache, busy
-//!   timeout, foreign keys) on every pooled connection and runs the migrations;
-//! - [`record_turn`](Store::record_turn) writes a user message and its answer, and creates the
-//!   conversation and user when new, in one transaction: a turn is stored whole or not at all;
-//! - the read methods return conversations and their messages in order.
+//! - [`Store`] is what the server holds: [`Store::open`] picks the engine from the URL, and
+//!   turns are written through the [`batcher`] (a request completes once its turn is
+//!   committed);
+//! - [`StoreBackend`] is the contract both engines fulfil, checked by one shared test suite;
+//! - [`search_terms`] turns Swedish text into the stemmed terms memories are searched by;
+//! - [`backup`] makes, restores and verifies backups.
 
+pub mod backend;
+pub mod backup;
+pub mod batcher;
+pub mod gdpr;
 mod model;
+mod postgres;
+pub mod search_terms;
 mod sqlite;
+mod store;
 
+pub use backend::{Engine, StoreBackend};
+pub use batcher::{BatchCounters, BatchSettings};
 pub use model::{
-    Conversation, ConversationTarget, NewMessage, NewTurn, RecordedTurn, StoredMessage,
+    AgentExecution, ChatSession, Conversation, ConversationTarget, ConversationWithMessages,
+    ErasureReport, Memory, MemoryMatch, NewMemory, NewMessage, NewTurn, Page, RecordedTurn,
+    RetentionReport, StoreStats, StoredMessage, SystemMetricSample, User, UserData,
 };
-pub use sqlite::Store;
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+pub use store::{Store, batch_settings};
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -30,4 +45,29 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("stored row is malformed: {0}")]
     Corrupt(String),
+    #[error("the store is closed (Alice is shutting down)")]
+    Closed,
+    /// The database could not be reached for a batch of writes; every turn of it failed.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    /// The database could not be reached or used at all (no connection, pool exhausted or
+    /// closed, I/O), as opposed to refusing one statement.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Database(error) | Self::Open { source: error, .. } => matches!(
+                error,
+                sqlx::Error::Io(_)
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::Protocol(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::WorkerCrashed
+            ),
+            Self::Unavailable(_) | Self::Closed => true,
+            _ => false,
+        }
+    }
 }

@@ -36,6 +36,10 @@ pub struct StoredMessage {
     pub cached: bool,
     /// The brownout level an answer was served at (from the message's metadata).
     pub brownout_level: Option<BrownoutLevel>,
+    /// The response-cache key of an answer that was kept in or served from the cache, so
+    /// erasing the user also erases the cache entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_key: Option<String>,
 }
 
 /// A message to be written.
@@ -52,6 +56,8 @@ pub struct NewMessage {
     pub cached: bool,
     /// Kept in the message's metadata.
     pub brownout_level: Option<BrownoutLevel>,
+    /// See [`StoredMessage::cache_key`].
+    pub cache_key: Option<String>,
 }
 
 impl NewMessage {
@@ -68,6 +74,7 @@ impl NewMessage {
             completion_tokens: None,
             cached: false,
             brownout_level: None,
+            cache_key: None,
         }
     }
 }
@@ -97,6 +104,152 @@ pub struct RecordedTurn {
     pub conversation_id: Uuid,
     pub user_message_id: Uuid,
     pub assistant_message_id: Uuid,
+}
+
+/// A user's profile.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct User {
+    pub username: String,
+    pub display_name: Option<String>,
+    pub language: String,
+    pub timezone: String,
+    pub preferences: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A personal memory ("kom ihåg att …"), as stored.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Memory {
+    pub id: Uuid,
+    pub username: String,
+    pub content: String,
+    pub created_at: DateTime<Utc>,
+    /// The conversation the memory was made in, while it exists.
+    pub source_conversation_id: Option<Uuid>,
+}
+
+/// A memory to be written.
+#[derive(Clone, Debug)]
+pub struct NewMemory {
+    pub id: Uuid,
+    pub content: String,
+    pub created_at: DateTime<Utc>,
+    pub source_conversation_id: Option<Uuid>,
+}
+
+impl NewMemory {
+    pub fn new(content: impl Into<String>, created_at: DateTime<Utc>) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            content: content.into(),
+            created_at,
+            source_conversation_id: None,
+        }
+    }
+}
+
+/// How a memory search matches its terms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemoryMatch {
+    /// Any term: for finding what is relevant to a question, best first.
+    Any,
+    /// Every term: for "glöm …", which must only delete what it names.
+    All,
+}
+
+/// A page of a list: `limit` rows after skipping `offset`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Page {
+    pub offset: u32,
+    pub limit: u32,
+}
+
+/// A client session (`chat_sessions`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ChatSession {
+    pub id: String,
+    pub client: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub metadata: serde_json::Value,
+}
+
+/// One agent run (`agent_executions`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AgentExecution {
+    pub id: String,
+    pub conversation_id: Option<Uuid>,
+    pub agent: String,
+    pub status: String,
+    pub input: String,
+    pub output: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub metadata: serde_json::Value,
+}
+
+/// A conversation with all its messages, for an export.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ConversationWithMessages {
+    #[serde(flatten)]
+    pub conversation: Conversation,
+    pub messages: Vec<StoredMessage>,
+}
+
+/// Everything the database holds about one user (GDPR article 15).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct UserData {
+    pub user: User,
+    pub conversations: Vec<ConversationWithMessages>,
+    pub memories: Vec<Memory>,
+    pub chat_sessions: Vec<ChatSession>,
+    pub agent_executions: Vec<AgentExecution>,
+}
+
+/// What erasing a user deleted (GDPR article 17).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ErasureReport {
+    pub users: u64,
+    pub conversations: u64,
+    pub messages: u64,
+    pub memories: u64,
+    pub chat_sessions: u64,
+    pub agent_executions: u64,
+    /// Response-cache keys of the user's answers, for the caller to erase from the cache.
+    pub cache_keys: Vec<String>,
+}
+
+/// What the retention job deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RetentionReport {
+    pub messages: u64,
+    /// Conversations left with no message, deleted with them.
+    pub conversations: u64,
+}
+
+/// Counts and size of the database, for `/api/db/stats`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StoreStats {
+    pub engine: &'static str,
+    pub schema_version: i64,
+    /// Rows per table.
+    pub rows: std::collections::BTreeMap<String, i64>,
+    /// Bytes on disk, when the engine tells.
+    pub size_bytes: Option<i64>,
+}
+
+/// One downsampled Guardian sample (`system_metrics`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SystemMetricSample {
+    pub recorded_at: DateTime<Utc>,
+    pub guardian_state: String,
+    pub brownout_level: String,
+    pub ram_pct: Option<f64>,
+    pub cpu_pct: Option<f64>,
+    pub disk_pct: Option<f64>,
+    /// Guardian samples the row summarises.
+    pub samples: i64,
 }
 
 /// The title of a conversation: the first 50 characters of its first user message, on one line.

@@ -1,9 +1,13 @@
-//! The SQLite implementation of the store.
+//! The SQLite engine: the embedded default. One file (plus its write-ahead log) next to Alice.
 
 use crate::StoreError;
+use crate::backend::{Engine, StoreBackend};
 use crate::model::{
-    Conversation, ConversationTarget, NewMessage, NewTurn, RecordedTurn, StoredMessage, title_from,
+    AgentExecution, ChatSession, Conversation, ConversationTarget, ConversationWithMessages,
+    ErasureReport, Memory, MemoryMatch, NewMemory, NewMessage, NewTurn, Page, RecordedTurn,
+    RetentionReport, StoreStats, StoredMessage, SystemMetricSample, User, UserData, title_from,
 };
+use crate::search_terms::{search_terms, search_text};
 use alice_core::Role;
 use alice_core::config::{DatabaseConfig, Synchronous};
 use chrono::{DateTime, Utc};
@@ -12,6 +16,7 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite, Transaction};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::str::FromStr;
 use uuid::Uuid;
@@ -20,21 +25,49 @@ use uuid::Uuid;
 macro_rules! message_columns {
     () => {
         "id, conversation_id, seq, role, content, created_at, model_used, response_time_ms, \
-         ttft_ms, prompt_tokens, completion_tokens, request_id, cached, metadata"
+         ttft_ms, prompt_tokens, completion_tokens, request_id, cached, metadata, cache_key"
     };
 }
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// The conversation columns, joined with the user's name.
+macro_rules! conversation_query {
+    () => {
+        "SELECT c.id, u.username, c.title, c.kind, c.started_at, c.last_message_at, c.ended_at,
+                c.message_count
+         FROM conversations c JOIN users u ON u.id = c.user_id "
+    };
+}
+
+/// The memory columns, joined with the user's name.
+macro_rules! memory_query {
+    () => {
+        "SELECT m.id, u.username, m.content, m.created_at, m.source_conversation_id
+         FROM memories m JOIN users u ON u.id = m.user_id "
+    };
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The application's tables, for stats.
+const TABLES: &[&str] = &[
+    "users",
+    "conversations",
+    "messages",
+    "memories",
+    "chat_sessions",
+    "agent_executions",
+    "system_metrics",
+];
 
 /// A pool of connections to Alice's SQLite database.
 #[derive(Clone, Debug)]
-pub struct Store {
+pub struct SqliteStore {
     pool: SqlitePool,
 }
 
-impl Store {
-    /// Opens (creating when missing) the database, sets the pragmas on every connection and
-    /// applies pending migrations.
+impl SqliteStore {
+    /// Opens (creating when missing) the database, sets the pragmas from the config on every
+    /// connection and applies pending migrations.
     pub async fn open(config: &DatabaseConfig) -> Result<Self, StoreError> {
         let open_error = |source| StoreError::Open {
             url: config.url.clone(),
@@ -63,17 +96,12 @@ impl Store {
         create_parent_dir(options.get_filename())?;
         let pool = SqlitePoolOptions::new()
             .max_connections(config.max_connections)
+            .acquire_timeout(config.acquire_timeout)
             .connect_with(options)
             .await
             .map_err(open_error)?;
         MIGRATOR.run(&pool).await?;
         Ok(Self { pool })
-    }
-
-    /// Checks that the database answers a query.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
     }
 
     /// Reads one pragma's current value, as text (for checks and diagnostics).
@@ -92,28 +120,84 @@ impl Store {
         }
     }
 
-    /// Closes every connection after the ones in use are returned.
-    pub async fn close(&self) {
+    async fn user_id(&self, username: &str) -> Result<Option<i64>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM users WHERE username = ?")
+                .bind(username)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Rewrites the file so deleted rows leave no trace: merges the memory index (whose old
+    /// segments would keep deleted terms), vacuums (freed pages still hold old rows) and
+    /// truncates the write-ahead log (which holds old page images).
+    async fn scrub(&self) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO memories_fts (memories_fts) VALUES ('optimize')")
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("VACUUM").execute(&self.pool).await?;
+        let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(&self.pool)
+            .await?;
+        if busy != 0 {
+            tracing::warn!(
+                evt = "erase_checkpoint_busy",
+                "a reader kept the write-ahead log from being truncated; it is truncated at the next checkpoint"
+            );
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl StoreBackend for SqliteStore {
+    fn engine(&self) -> Engine {
+        Engine::Sqlite
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
         self.pool.close().await;
     }
 
-    /// The conversation with this id, if any.
-    pub async fn conversation(&self, id: Uuid) -> Result<Option<Conversation>, StoreError> {
-        sqlx::query(
-            "SELECT c.id, u.username, c.title, c.kind, c.started_at, c.last_message_at,
-                    c.ended_at, c.message_count
-             FROM conversations c JOIN users u ON u.id = c.user_id
-             WHERE c.id = ?",
+    async fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations")
+                .fetch_one(&self.pool)
+                .await?,
         )
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await?
-        .map(|row| conversation_from(&row))
-        .transpose()
     }
 
-    /// The last `limit` messages of a conversation, oldest first: the history sent to a model.
-    pub async fn recent_messages(
+    async fn record_turns(
+        &self,
+        turns: &[NewTurn],
+    ) -> Result<Vec<Result<RecordedTurn, StoreError>>, StoreError> {
+        // IMMEDIATE takes the write lock up front, so a concurrent writer waits (busy_timeout)
+        // instead of failing when this transaction upgrades from reading to writing.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut outcomes = Vec::with_capacity(turns.len());
+        for turn in turns {
+            outcomes.push(write_turn(&mut tx, turn).await?);
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    async fn conversation(&self, id: Uuid) -> Result<Option<Conversation>, StoreError> {
+        sqlx::query(concat!(conversation_query!(), "WHERE c.id = ?"))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| conversation_from(&row))
+            .transpose()
+    }
+
+    async fn recent_messages(
         &self,
         conversation_id: Uuid,
         limit: usize,
@@ -131,9 +215,7 @@ impl Store {
         rows.iter().map(message_from).collect()
     }
 
-    /// Messages of a conversation in order, `limit` at most, starting after message number
-    /// `after_seq` (0 for the start).
-    pub async fn messages(
+    async fn messages(
         &self,
         conversation_id: Uuid,
         after_seq: i64,
@@ -152,68 +234,461 @@ impl Store {
         rows.iter().map(message_from).collect()
     }
 
-    /// Writes a user message and its answer in one transaction, creating the conversation (and
-    /// its user) when the turn starts one.
-    pub async fn record_turn(&self, turn: NewTurn) -> Result<RecordedTurn, StoreError> {
-        // IMMEDIATE takes the write lock up front, so a concurrent writer waits (busy_timeout)
-        // instead of failing when this transaction upgrades from reading to writing.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let conversation_id = match &turn.conversation {
-            ConversationTarget::Existing(id) => *id,
-            ConversationTarget::New { id, username } => {
-                let user_id = ensure_user(&mut tx, username, turn.user.created_at).await?;
-                sqlx::query(
-                    "INSERT INTO conversations (id, user_id, title, started_at, last_message_at)
-                     VALUES (?, ?, ?, ?, ?)",
-                )
-                .bind(id.to_string())
-                .bind(user_id)
-                .bind(title_from(&turn.user.content))
-                .bind(turn.user.created_at)
-                .bind(turn.user.created_at)
-                .execute(&mut *tx)
-                .await?;
-                *id
-            }
-        };
-        let count: Option<i64> = sqlx::query_scalar(
-            "UPDATE conversations
-             SET message_count = message_count + 2, last_message_at = ?
-             WHERE id = ? RETURNING message_count",
+    async fn user(&self, username: &str) -> Result<Option<User>, StoreError> {
+        sqlx::query(
+            "SELECT username, display_name, language, timezone, preferences, created_at
+             FROM users WHERE username = ?",
         )
-        .bind(turn.assistant.created_at)
-        .bind(conversation_id.to_string())
-        .fetch_optional(&mut *tx)
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|row| user_from(&row))
+        .transpose()
+    }
+
+    async fn user_conversations(
+        &self,
+        username: &str,
+        page: Page,
+    ) -> Result<Vec<Conversation>, StoreError> {
+        let rows = sqlx::query(concat!(
+            conversation_query!(),
+            "WHERE u.username = ? ORDER BY c.last_message_at DESC, c.id DESC LIMIT ? OFFSET ?"
+        ))
+        .bind(username)
+        .bind(i64::from(page.limit))
+        .bind(i64::from(page.offset))
+        .fetch_all(&self.pool)
         .await?;
-        let Some(count) = count else {
-            return Err(StoreError::ConversationNotFound(conversation_id));
-        };
-        let conversation = conversation_id.to_string();
-        insert_message(
-            &mut tx,
-            &conversation,
-            count - 1,
-            Role::User,
-            &turn.user,
-            &turn.request_id,
-        )
+        rows.iter().map(conversation_from).collect()
+    }
+
+    async fn recent_conversations(&self, page: Page) -> Result<Vec<Conversation>, StoreError> {
+        let rows = sqlx::query(concat!(
+            conversation_query!(),
+            "ORDER BY c.last_message_at DESC, c.id DESC LIMIT ? OFFSET ?"
+        ))
+        .bind(i64::from(page.limit))
+        .bind(i64::from(page.offset))
+        .fetch_all(&self.pool)
         .await?;
-        insert_message(
-            &mut tx,
-            &conversation,
-            count,
-            Role::Assistant,
-            &turn.assistant,
-            &turn.request_id,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(RecordedTurn {
-            conversation_id,
-            user_message_id: turn.user.id,
-            assistant_message_id: turn.assistant.id,
+        rows.iter().map(conversation_from).collect()
+    }
+
+    async fn stats(&self) -> Result<StoreStats, StoreError> {
+        let mut rows = BTreeMap::new();
+        for table in TABLES {
+            // Table names come from the constant list above.
+            let count: i64 =
+                sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+                    .fetch_one(&self.pool)
+                    .await?;
+            rows.insert((*table).to_owned(), count);
+        }
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&self.pool)
+            .await?;
+        let page_size: i64 = sqlx::query_scalar("PRAGMA page_size")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(StoreStats {
+            engine: Engine::Sqlite.as_str(),
+            schema_version: self.schema_version().await?,
+            rows,
+            size_bytes: Some(pages * page_size),
         })
     }
+
+    async fn add_memory(&self, username: &str, memory: NewMemory) -> Result<Memory, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let user_id = ensure_user(&mut tx, username, memory.created_at).await?;
+        sqlx::query(
+            "INSERT INTO memories (id, user_id, content, search_text, created_at,
+                 source_conversation_id)
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(memory.id.to_string())
+        .bind(user_id)
+        .bind(&memory.content)
+        .bind(search_text(&memory.content))
+        .bind(memory.created_at)
+        .bind(memory.source_conversation_id.map(|id| id.to_string()))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Memory {
+            id: memory.id,
+            username: username.to_owned(),
+            content: memory.content,
+            created_at: memory.created_at,
+            source_conversation_id: memory.source_conversation_id,
+        })
+    }
+
+    async fn memories(&self, username: &str, page: Page) -> Result<Vec<Memory>, StoreError> {
+        let rows = sqlx::query(concat!(
+            memory_query!(),
+            "WHERE u.username = ? ORDER BY m.created_at DESC, m.number DESC LIMIT ? OFFSET ?"
+        ))
+        .bind(username)
+        .bind(i64::from(page.limit))
+        .bind(i64::from(page.offset))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(memory_from).collect()
+    }
+
+    async fn count_memories(&self, username: &str) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM memories m JOIN users u ON u.id = m.user_id
+             WHERE u.username = ?",
+        )
+        .bind(username)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn search_memories(
+        &self,
+        username: &str,
+        query: &str,
+        matching: MemoryMatch,
+        limit: u32,
+    ) -> Result<Vec<Memory>, StoreError> {
+        let terms = search_terms(query);
+        if terms.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Terms are letters and digits only (search_terms), so quoting makes each a plain
+        // FTS5 string whatever it spells (AND, OR, NOT and NEAR included).
+        let operator = match matching {
+            MemoryMatch::Any => " OR ",
+            MemoryMatch::All => " AND ",
+        };
+        let expression = terms
+            .iter()
+            .map(|term| format!("\"{term}\""))
+            .collect::<Vec<_>>()
+            .join(operator);
+        let rows = sqlx::query(concat!(
+            memory_query!(),
+            "JOIN memories_fts f ON f.rowid = m.number
+             WHERE u.username = ? AND memories_fts MATCH ?
+             ORDER BY bm25(memories_fts), m.created_at DESC LIMIT ?"
+        ))
+        .bind(username)
+        .bind(expression)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(memory_from).collect()
+    }
+
+    async fn delete_memories(&self, username: &str, ids: &[Uuid]) -> Result<u64, StoreError> {
+        let Some(user_id) = self.user_id(username).await? else {
+            return Ok(0);
+        };
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut deleted = 0;
+        for id in ids {
+            deleted += sqlx::query("DELETE FROM memories WHERE id = ? AND user_id = ?")
+                .bind(id.to_string())
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    async fn export_user(&self, username: &str) -> Result<Option<UserData>, StoreError> {
+        let Some(user) = self.user(username).await? else {
+            return Ok(None);
+        };
+        let conversations = sqlx::query(concat!(
+            conversation_query!(),
+            "WHERE u.username = ? ORDER BY c.started_at, c.id"
+        ))
+        .bind(username)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut with_messages = Vec::with_capacity(conversations.len());
+        for row in &conversations {
+            let conversation = conversation_from(row)?;
+            let messages = sqlx::query(concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM messages WHERE conversation_id = ? ORDER BY seq"
+            ))
+            .bind(conversation.id.to_string())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(message_from)
+            .collect::<Result<_, _>>()?;
+            with_messages.push(ConversationWithMessages {
+                conversation,
+                messages,
+            });
+        }
+        let memories = sqlx::query(concat!(
+            memory_query!(),
+            "WHERE u.username = ? ORDER BY m.created_at, m.number"
+        ))
+        .bind(username)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(memory_from)
+        .collect::<Result<_, _>>()?;
+        let chat_sessions = sqlx::query(
+            "SELECT s.id, s.client, s.started_at, s.last_seen_at, s.ended_at, s.metadata
+             FROM chat_sessions s JOIN users u ON u.id = s.user_id
+             WHERE u.username = ? ORDER BY s.started_at",
+        )
+        .bind(username)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(session_from)
+        .collect::<Result<_, _>>()?;
+        let agent_executions = sqlx::query(
+            "SELECT a.id, a.conversation_id, a.agent, a.status, a.input, a.output,
+                    a.started_at, a.finished_at, a.metadata
+             FROM agent_executions a JOIN users u ON u.id = a.user_id
+             WHERE u.username = ? ORDER BY a.started_at",
+        )
+        .bind(username)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(execution_from)
+        .collect::<Result<_, _>>()?;
+        Ok(Some(UserData {
+            user,
+            conversations: with_messages,
+            memories,
+            chat_sessions,
+            agent_executions,
+        }))
+    }
+
+    async fn erase_user(&self, username: &str) -> Result<Option<ErasureReport>, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let user_id: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(user_id) = user_id else {
+            return Ok(None);
+        };
+        let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql).bind(user_id);
+        let conversations = count("SELECT COUNT(*) FROM conversations WHERE user_id = ?")
+            .fetch_one(&mut *tx)
+            .await?;
+        let messages = count(
+            "SELECT COUNT(*) FROM messages WHERE conversation_id IN
+                 (SELECT id FROM conversations WHERE user_id = ?)",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let memories = count("SELECT COUNT(*) FROM memories WHERE user_id = ?")
+            .fetch_one(&mut *tx)
+            .await?;
+        let chat_sessions = count("SELECT COUNT(*) FROM chat_sessions WHERE user_id = ?")
+            .fetch_one(&mut *tx)
+            .await?;
+        let agent_executions = count("SELECT COUNT(*) FROM agent_executions WHERE user_id = ?")
+            .fetch_one(&mut *tx)
+            .await?;
+        let cache_keys: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT cache_key FROM messages WHERE cache_key IS NOT NULL AND
+                 conversation_id IN (SELECT id FROM conversations WHERE user_id = ?)
+             ORDER BY cache_key",
+        )
+        .bind(user_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        // Foreign keys cascade from the user to everything that names them.
+        sqlx::query("DELETE FROM users WHERE id = ?")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.scrub().await?;
+        let unsigned = |n: i64| u64::try_from(n).unwrap_or(0);
+        Ok(Some(ErasureReport {
+            users: 1,
+            conversations: unsigned(conversations),
+            messages: unsigned(messages),
+            memories: unsigned(memories),
+            chat_sessions: unsigned(chat_sessions),
+            agent_executions: unsigned(agent_executions),
+            cache_keys,
+        }))
+    }
+
+    async fn delete_messages_before(
+        &self,
+        cutoff: DateTime<Utc>,
+    ) -> Result<RetentionReport, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let touched: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT conversation_id FROM messages WHERE created_at < ?",
+        )
+        .bind(cutoff)
+        .fetch_all(&mut *tx)
+        .await?;
+        let messages = sqlx::query("DELETE FROM messages WHERE created_at < ?")
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let mut conversations = 0;
+        for id in &touched {
+            let left: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE conversation_id = ?")
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if left == 0 {
+                conversations += sqlx::query("DELETE FROM conversations WHERE id = ?")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            } else {
+                sqlx::query("UPDATE conversations SET message_count = ? WHERE id = ?")
+                    .bind(left)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(RetentionReport {
+            messages,
+            conversations,
+        })
+    }
+
+    async fn record_system_metrics(&self, sample: &SystemMetricSample) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO system_metrics (recorded_at, guardian_state, brownout_level, ram_pct,
+                 cpu_pct, disk_pct, samples)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(sample.recorded_at)
+        .bind(&sample.guardian_state)
+        .bind(&sample.brownout_level)
+        .bind(sample.ram_pct)
+        .bind(sample.cpu_pct)
+        .bind(sample.disk_pct)
+        .bind(sample.samples)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn system_metrics(
+        &self,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<SystemMetricSample>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT recorded_at, guardian_state, brownout_level, ram_pct, cpu_pct, disk_pct,
+                    samples
+             FROM system_metrics WHERE recorded_at >= ? ORDER BY recorded_at, id LIMIT ?",
+        )
+        .bind(since)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(SystemMetricSample {
+                    recorded_at: row.try_get("recorded_at")?,
+                    guardian_state: row.try_get("guardian_state")?,
+                    brownout_level: row.try_get("brownout_level")?,
+                    ram_pct: row.try_get("ram_pct")?,
+                    cpu_pct: row.try_get("cpu_pct")?,
+                    disk_pct: row.try_get("disk_pct")?,
+                    samples: row.try_get("samples")?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Writes one turn inside the batch's transaction. A turn whose conversation is gone is
+/// refused on its own (the `Ok(Err(..))`); a database failure fails the batch.
+async fn write_turn(
+    tx: &mut Transaction<'_, Sqlite>,
+    turn: &NewTurn,
+) -> Result<Result<RecordedTurn, StoreError>, StoreError> {
+    let conversation_id = match &turn.conversation {
+        ConversationTarget::Existing(id) => *id,
+        ConversationTarget::New { id, username } => {
+            let user_id = ensure_user(tx, username, turn.user.created_at).await?;
+            sqlx::query(
+                "INSERT INTO conversations (id, user_id, title, started_at, last_message_at)
+                 VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(id.to_string())
+            .bind(user_id)
+            .bind(title_from(&turn.user.content))
+            .bind(turn.user.created_at)
+            .bind(turn.user.created_at)
+            .execute(&mut **tx)
+            .await?;
+            *id
+        }
+    };
+    let count: Option<i64> = sqlx::query_scalar(
+        "UPDATE conversations
+         SET message_count = message_count + 2, last_message_at = ?
+         WHERE id = ? RETURNING message_count",
+    )
+    .bind(turn.assistant.created_at)
+    .bind(conversation_id.to_string())
+    .fetch_optional(&mut **tx)
+    .await?;
+    if count.is_none() {
+        return Ok(Err(StoreError::ConversationNotFound(conversation_id)));
+    }
+    let conversation = conversation_id.to_string();
+    // After the retention job, the count no longer tells the last message's number; the
+    // newest kept message does (the (conversation_id, seq) index answers this).
+    let last_seq: i64 =
+        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conversation_id = ?")
+            .bind(&conversation)
+            .fetch_one(&mut **tx)
+            .await?;
+    insert_message(
+        tx,
+        &conversation,
+        last_seq + 1,
+        Role::User,
+        &turn.user,
+        &turn.request_id,
+    )
+    .await?;
+    insert_message(
+        tx,
+        &conversation,
+        last_seq + 2,
+        Role::Assistant,
+        &turn.assistant,
+        &turn.request_id,
+    )
+    .await?;
+    Ok(Ok(RecordedTurn {
+        conversation_id,
+        user_message_id: turn.user.id,
+        assistant_message_id: turn.assistant.id,
+    }))
 }
 
 fn create_parent_dir(file: &Path) -> Result<(), StoreError> {
@@ -260,8 +735,8 @@ async fn insert_message(
     sqlx::query(
         "INSERT INTO messages (id, conversation_id, seq, role, content, created_at, model_used,
              response_time_ms, ttft_ms, prompt_tokens, completion_tokens, request_id, cached,
-             metadata)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             metadata, cache_key)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(message.id.to_string())
     .bind(conversation_id)
@@ -277,6 +752,7 @@ async fn insert_message(
     .bind(request_id)
     .bind(message.cached)
     .bind(metadata_of(message).to_string())
+    .bind(&message.cache_key)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -338,5 +814,65 @@ fn message_from(row: &SqliteRow) -> Result<StoredMessage, StoreError> {
                 .map_err(|e| StoreError::Corrupt(format!("metadata {text:?}: {e}")))?
                 .brownout_level
         },
+        cache_key: row.try_get("cache_key")?,
+    })
+}
+
+fn optional_uuid(row: &SqliteRow, column: &str) -> Result<Option<Uuid>, StoreError> {
+    let text: Option<String> = row.try_get(column)?;
+    text.map(|text| {
+        Uuid::parse_str(&text).map_err(|e| StoreError::Corrupt(format!("{column} {text:?}: {e}")))
+    })
+    .transpose()
+}
+
+fn json_column(row: &SqliteRow, column: &str) -> Result<serde_json::Value, StoreError> {
+    let text: String = row.try_get(column)?;
+    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{column} {text:?}: {e}")))
+}
+
+fn user_from(row: &SqliteRow) -> Result<User, StoreError> {
+    Ok(User {
+        username: row.try_get("username")?,
+        display_name: row.try_get("display_name")?,
+        language: row.try_get("language")?,
+        timezone: row.try_get("timezone")?,
+        preferences: json_column(row, "preferences")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn memory_from(row: &SqliteRow) -> Result<Memory, StoreError> {
+    Ok(Memory {
+        id: uuid_column(row, "id")?,
+        username: row.try_get("username")?,
+        content: row.try_get("content")?,
+        created_at: row.try_get("created_at")?,
+        source_conversation_id: optional_uuid(row, "source_conversation_id")?,
+    })
+}
+
+fn session_from(row: &SqliteRow) -> Result<ChatSession, StoreError> {
+    Ok(ChatSession {
+        id: row.try_get("id")?,
+        client: row.try_get("client")?,
+        started_at: row.try_get("started_at")?,
+        last_seen_at: row.try_get("last_seen_at")?,
+        ended_at: row.try_get("ended_at")?,
+        metadata: json_column(row, "metadata")?,
+    })
+}
+
+fn execution_from(row: &SqliteRow) -> Result<AgentExecution, StoreError> {
+    Ok(AgentExecution {
+        id: row.try_get("id")?,
+        conversation_id: optional_uuid(row, "conversation_id")?,
+        agent: row.try_get("agent")?,
+        status: row.try_get("status")?,
+        input: row.try_get("input")?,
+        output: row.try_get("output")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+        metadata: json_column(row, "metadata")?,
     })
 }

@@ -3,7 +3,7 @@
 
 use alice_core::Role;
 use alice_core::config::DatabaseConfig;
-use alice_store::{ConversationTarget, NewMessage, NewTurn, Store, StoreError};
+use alice_store::{ConversationTarget, NewMessage, NewTurn, SqliteStore, Store, StoreError};
 use chrono::Utc;
 use uuid::Uuid;
 
@@ -36,7 +36,7 @@ fn new_conversation(user: &str) -> ConversationTarget {
 #[tokio::test]
 async fn pragmas_follow_the_config() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&config_in(&dir)).await.unwrap();
+    let store = SqliteStore::open(&config_in(&dir)).await.unwrap();
     assert_eq!(store.pragma("journal_mode").await.unwrap(), "wal");
     assert_eq!(store.pragma("synchronous").await.unwrap(), "1", "NORMAL");
     assert_eq!(store.pragma("foreign_keys").await.unwrap(), "1");
@@ -177,4 +177,74 @@ async fn history_survives_reopening_the_file() {
     let messages = store.messages(id, 0, 10).await.unwrap();
     assert_eq!(messages.len(), 2);
     assert_eq!(messages[1].content, "Absolut.");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_batcher_groups_concurrent_turns_into_few_transactions() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config_in(&dir);
+    // A batch stays open 200 ms for more turns: all 40 below arrive well within it.
+    config.batch_max_wait = std::time::Duration::from_millis(200);
+    let store = Store::open(&config).await.unwrap();
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .record_turn(turn(new_conversation("batch"), &format!("Fråga {i}"), "Svar"))
+                    .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let counters = store.batch_counters();
+    let batches = counters.batches.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(counters.turns.load(std::sync::atomic::Ordering::Relaxed), 40);
+    assert!(batches <= 2, "{batches} transactions for 40 turns");
+    assert_eq!(store.stats().await.unwrap().rows["messages"], 80);
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_makes_writers_wait_and_drops_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config_in(&dir);
+    config.batch_queue = 1;
+    config.batch_max_turns = 2;
+    let store = Store::open(&config).await.unwrap();
+    let tasks: Vec<_> = (0..30)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .record_turn(turn(new_conversation("full"), &format!("Fråga {i}"), "Svar"))
+                    .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(store.stats().await.unwrap().rows["messages"], 60);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn closing_writes_what_is_queued_and_refuses_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&config_in(&dir)).await.unwrap();
+    let writer = store.clone();
+    let pending = tokio::spawn(async move {
+        writer
+            .record_turn(turn(new_conversation("closing"), "Sista frågan", "Svar"))
+            .await
+    });
+    pending.await.unwrap().unwrap();
+    store.close().await;
+    let refused = store
+        .record_turn(turn(new_conversation("closing"), "För sent", "Svar"))
+        .await;
+    assert!(matches!(refused, Err(StoreError::Closed)), "{refused:?}");
 }

@@ -1,0 +1,133 @@
+//! The contract both databases fulfil: [`StoreBackend`]. The SQLite and PostgreSQL
+//! implementations pass the same test suite (`tests/store_contract.rs`), so the server never
+//! needs to know which one it talks to.
+
+use crate::StoreError;
+use crate::model::{
+    Conversation, ErasureReport, Memory, MemoryMatch, NewMemory, NewTurn, Page, RecordedTurn,
+    RetentionReport, StoreStats, StoredMessage, SystemMetricSample, User, UserData,
+};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// Which database engine a store runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+/// What the database does for Alice. Writes of turns come in batches from the write batcher
+/// ([`crate::Store::record_turn`]); everything else is called directly.
+#[async_trait::async_trait]
+pub trait StoreBackend: Send + Sync + std::fmt::Debug {
+    fn engine(&self) -> Engine;
+
+    /// Checks that the database answers a query.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Closes every connection after the ones in use are returned.
+    async fn close(&self);
+
+    /// The newest migration applied.
+    async fn schema_version(&self) -> Result<i64, StoreError>;
+
+    /// Writes turns in one transaction, creating conversations (and their users) that a turn
+    /// starts. A turn that names a conversation that no longer exists gets
+    /// [`StoreError::ConversationNotFound`] in its slot and the others are written; any other
+    /// failure fails the whole batch and nothing of it is written.
+    async fn record_turns(
+        &self,
+        turns: &[NewTurn],
+    ) -> Result<Vec<Result<RecordedTurn, StoreError>>, StoreError>;
+
+    /// The conversation with this id, if any.
+    async fn conversation(&self, id: Uuid) -> Result<Option<Conversation>, StoreError>;
+
+    /// The last `limit` messages of a conversation, oldest first: the history sent to a model.
+    async fn recent_messages(
+        &self,
+        conversation_id: Uuid,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, StoreError>;
+
+    /// Messages of a conversation in order, `limit` at most, after message number `after_seq`
+    /// (0 for the start).
+    async fn messages(
+        &self,
+        conversation_id: Uuid,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>, StoreError>;
+
+    /// A user's profile, if the user exists.
+    async fn user(&self, username: &str) -> Result<Option<User>, StoreError>;
+
+    /// A user's conversations, the most recently active first.
+    async fn user_conversations(
+        &self,
+        username: &str,
+        page: Page,
+    ) -> Result<Vec<Conversation>, StoreError>;
+
+    /// All users' conversations, the most recently active first.
+    async fn recent_conversations(&self, page: Page) -> Result<Vec<Conversation>, StoreError>;
+
+    /// Rows per table, schema version and size.
+    async fn stats(&self) -> Result<StoreStats, StoreError>;
+
+    /// Stores a memory for a user (created when new).
+    async fn add_memory(&self, username: &str, memory: NewMemory) -> Result<Memory, StoreError>;
+
+    /// A user's memories, newest first.
+    async fn memories(&self, username: &str, page: Page) -> Result<Vec<Memory>, StoreError>;
+
+    /// How many memories a user has.
+    async fn count_memories(&self, username: &str) -> Result<u64, StoreError>;
+
+    /// A user's memories that match the words of `query` (Swedish stemming), the most relevant
+    /// first, `limit` at most. A query with no searchable word matches nothing.
+    async fn search_memories(
+        &self,
+        username: &str,
+        query: &str,
+        matching: MemoryMatch,
+        limit: u32,
+    ) -> Result<Vec<Memory>, StoreError>;
+
+    /// Deletes these memories of the user; returns how many there were.
+    async fn delete_memories(&self, username: &str, ids: &[Uuid]) -> Result<u64, StoreError>;
+
+    /// Everything held about a user, or None for a user the database does not know.
+    async fn export_user(&self, username: &str) -> Result<Option<UserData>, StoreError>;
+
+    /// Erases a user and everything that names them, so that no trace is left in the database
+    /// files (SQLite rewrites itself); None for a user the database does not know.
+    async fn erase_user(&self, username: &str) -> Result<Option<ErasureReport>, StoreError>;
+
+    /// Deletes messages written before `cutoff`, and conversations left empty.
+    async fn delete_messages_before(
+        &self,
+        cutoff: DateTime<Utc>,
+    ) -> Result<RetentionReport, StoreError>;
+
+    /// Writes one downsampled Guardian sample.
+    async fn record_system_metrics(&self, sample: &SystemMetricSample) -> Result<(), StoreError>;
+
+    /// The downsampled Guardian samples since `since`, oldest first.
+    async fn system_metrics(
+        &self,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<SystemMetricSample>, StoreError>;
+}

@@ -1,0 +1,731 @@
+//! Backups: make one while Alice serves, restore one into an empty database, and verify one by
+//! restoring it into a scratch database.
+//!
+//! A backup is a directory with two files:
+//! - the data file: `alice.db` (SQLite, written by `VACUUM INTO`) or `alice.dump` (PostgreSQL,
+//!   `pg_dump --format=custom`);
+//! - `manifest.json` ([`Manifest`]): when it was made, the engine, the schema version (the
+//!   highest version in `_sqlx_migrations`), the row count and a content checksum of every table,
+//!   and the sha256 of the data file.
+//!
+//! The counts and checksums describe exactly the data in the backup, also when other connections
+//! write while it is made: for SQLite they are computed from the backup file itself; for
+//! PostgreSQL inside the REPEATABLE READ transaction whose exported snapshot `pg_dump` dumps.
+//!
+//! Tables are found at run time, so the backup follows the schema as migrations change it.
+//! SQLite: every ordinary table in `sqlite_master` except SQLite's own (`sqlite_%`); virtual
+//! tables (FTS5) are skipped, since their data lives in their shadow tables (`memories_fts_data`,
+//! …), which are ordinary tables and so are counted and checksummed like any other.
+//! PostgreSQL: every ordinary or partitioned table (not the partitions, which their parent
+//! covers) in Alice's schema.
+//!
+//! A table's checksum does not depend on row order: each row is hashed on its own and the row
+//! hashes are added up (modulo 2^256 for SQLite, in two 64-bit halves summed as `numeric` by
+//! PostgreSQL), so it streams through a table of any size without sorting it. The two engines
+//! hash differently (the manifest names the algorithm); a backup is only ever compared with a
+//! database of its own engine.
+
+mod postgres;
+mod sqlite;
+
+use alice_core::config::DatabaseConfig;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The manifest's file name in a backup directory.
+pub const MANIFEST_FILE: &str = "manifest.json";
+/// The data file of a SQLite backup.
+pub const SQLITE_DATA_FILE: &str = "alice.db";
+/// The data file of a PostgreSQL backup.
+pub const POSTGRES_DATA_FILE: &str = "alice.dump";
+/// The manifest format this Alice writes, and the newest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The database engine a backup was made from (and can only be restored into).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    fn of(config: &DatabaseConfig) -> Self {
+        if config.is_postgres() {
+            Engine::Postgres
+        } else {
+            Engine::Sqlite
+        }
+    }
+
+    fn data_file(self) -> &'static str {
+        match self {
+            Engine::Sqlite => SQLITE_DATA_FILE,
+            Engine::Postgres => POSTGRES_DATA_FILE,
+        }
+    }
+}
+
+impl fmt::Display for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Engine::Sqlite => "sqlite",
+            Engine::Postgres => "postgres",
+        })
+    }
+}
+
+/// A table's row count and content checksum.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableSummary {
+    pub rows: u64,
+    pub checksum: String,
+}
+
+/// What `manifest.json` holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The manifest format ([`FORMAT_VERSION`]).
+    pub format_version: u32,
+    /// When the backup's snapshot was taken, RFC 3339 in UTC.
+    pub created_at: String,
+    /// The version of Alice that made it.
+    pub alice_version: String,
+    pub engine: Engine,
+    /// The highest migration version applied (`max(version)` of `_sqlx_migrations`); None when
+    /// the database had no migrations table.
+    pub schema_version: Option<i64>,
+    /// The database the backup was made from, without any password: the SQLite URL, or
+    /// `postgres://USER@HOST:PORT/DATABASE`.
+    pub source: String,
+    /// PostgreSQL: the schema that was dumped (and that a restore recreates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postgres_schema: Option<String>,
+    /// The data file's name inside the backup directory.
+    pub data_file: String,
+    /// sha256 of the data file, lowercase hex.
+    pub data_sha256: String,
+    /// The data file's size in bytes.
+    pub data_bytes: u64,
+    /// How the table checksums were computed.
+    pub checksum_algorithm: String,
+    /// Every table, by name: its rows and checksum.
+    pub tables: BTreeMap<String, TableSummary>,
+}
+
+impl Manifest {
+    /// Rows in all tables together.
+    pub fn total_rows(&self) -> u64 {
+        self.tables.values().map(|t| t.rows).sum()
+    }
+
+    /// Reads and checks `manifest.json` in a backup directory.
+    pub fn read(backup_dir: &Path) -> Result<Manifest, BackupError> {
+        let path = backup_dir.join(MANIFEST_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(source) if source.kind() == std::io::ErrorKind::NotFound => {
+                return Err(BackupError::NotABackup {
+                    dir: backup_dir.to_path_buf(),
+                    problem: format!("it has no {MANIFEST_FILE}"),
+                });
+            }
+            Err(source) => {
+                return Err(BackupError::Io {
+                    context: format!("cannot read {}", path.display()),
+                    source,
+                });
+            }
+        };
+        let manifest: Manifest =
+            serde_json::from_str(&text).map_err(|error| BackupError::NotABackup {
+                dir: backup_dir.to_path_buf(),
+                problem: format!("{MANIFEST_FILE} is not a valid manifest ({error})"),
+            })?;
+        if manifest.format_version > FORMAT_VERSION {
+            return Err(BackupError::NewerFormat {
+                found: manifest.format_version,
+            });
+        }
+        if manifest.data_file != manifest.engine.data_file() {
+            return Err(BackupError::NotABackup {
+                dir: backup_dir.to_path_buf(),
+                problem: format!(
+                    "its manifest names data file {:?}, a {} backup has {}",
+                    manifest.data_file,
+                    manifest.engine,
+                    manifest.engine.data_file()
+                ),
+            });
+        }
+        Ok(manifest)
+    }
+}
+
+/// What a restore did.
+#[derive(Clone, Debug)]
+pub struct RestoreReport {
+    /// The database restored into (without password).
+    pub target: String,
+    pub engine: Engine,
+    pub schema_version: Option<i64>,
+    /// The restored tables, as counted and checksummed after the restore (equal to the
+    /// manifest's).
+    pub tables: BTreeMap<String, TableSummary>,
+}
+
+impl RestoreReport {
+    pub fn total_rows(&self) -> u64 {
+        self.tables.values().map(|t| t.rows).sum()
+    }
+}
+
+/// What a verification found (always a match: a difference is an error).
+#[derive(Clone, Debug)]
+pub struct VerifyReport {
+    pub engine: Engine,
+    /// Where the backup was restored for the check (now removed).
+    pub scratch: String,
+    pub schema_version: Option<i64>,
+    /// The data file's sha256, as checked against the manifest.
+    pub data_sha256: String,
+    /// SQLite: the result of `PRAGMA integrity_check` ("ok"); None for PostgreSQL.
+    pub integrity_check: Option<String>,
+    pub tables: BTreeMap<String, TableSummary>,
+}
+
+impl VerifyReport {
+    pub fn total_rows(&self) -> u64 {
+        self.tables.values().map(|t| t.rows).sum()
+    }
+}
+
+/// What can go wrong with a backup. Each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error(
+        "the backup directory {} already exists and is not empty: give a new or empty directory \
+         (a backup never overwrites files)",
+        .dir.display()
+    )]
+    DirNotEmpty { dir: PathBuf },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+    #[error("{context}: {source}")]
+    Database {
+        context: String,
+        source: sqlx::Error,
+    },
+    #[error("invalid database URL {url}: {problem}")]
+    Url { url: String, problem: String },
+    #[error(
+        "the SQLite database {} does not exist: there is nothing to back up (check database.url)",
+        .path.display()
+    )]
+    NoDatabase { path: PathBuf },
+    #[error(
+        "{} is not an Alice backup: {problem} (a backup is the directory `alice backup` wrote)",
+        .dir.display()
+    )]
+    NotABackup { dir: PathBuf, problem: String },
+    #[error(
+        "the backup's manifest has format version {found}, newer than this Alice reads \
+         ({FORMAT_VERSION}): restore it with the Alice version that made it, or a newer one"
+    )]
+    NewerFormat { found: u32 },
+    #[error(
+        "the backup's data file {file} is missing: the backup is incomplete; use another backup"
+    )]
+    MissingData { file: String },
+    #[error(
+        "the backup's data file {file} does not match its manifest checksum (expected {expected}, \
+         found {found}): the backup is damaged; use another backup"
+    )]
+    DataChecksum {
+        file: String,
+        expected: String,
+        found: String,
+    },
+    #[error(
+        "the target database {target} is not empty: table {table} holds {rows} rows; restore \
+         only into an empty database (point database.url at a new file or database, or remove \
+         the data there first)"
+    )]
+    TargetNotEmpty {
+        target: String,
+        table: String,
+        rows: u64,
+    },
+    #[error(
+        "the target database {target} is in use by another process (is Alice running?): stop \
+         it, then restore"
+    )]
+    TargetInUse { target: String },
+    #[error(
+        "this is a {backup} backup and the target database is {target}: restore into a database \
+         of the same engine"
+    )]
+    EngineMismatch { backup: Engine, target: Engine },
+    #[error(
+        "the backup holds PostgreSQL schema {backup:?} and the target uses schema {target:?}: a \
+         dump restores into the schema it was made from; set database.schema = \"{backup}\" for \
+         the restore (in another database if that schema is taken)"
+    )]
+    SchemaMismatch { backup: String, target: String },
+    #[error(
+        "{stage}: table {table} does not match the manifest: {problem}; the backup is damaged or \
+         was restored incompletely; use another backup"
+    )]
+    Mismatch {
+        stage: &'static str,
+        table: String,
+        problem: String,
+    },
+    #[error(
+        "SQLite's integrity check of the restored backup failed ({report}): the backup is \
+         damaged; use another backup"
+    )]
+    Integrity { report: String },
+    #[error(
+        "`{program}` was not found: install the PostgreSQL client tools (apt-get install \
+         postgresql-client), in a version at least the server's"
+    )]
+    ToolMissing { program: &'static str },
+    #[error("`{program}` failed ({status}): {stderr}")]
+    ToolFailed {
+        program: &'static str,
+        status: String,
+        stderr: String,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+impl BackupError {
+    fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> BackupError {
+        let context = context.into();
+        move |source| BackupError::Io { context, source }
+    }
+
+    fn db(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> BackupError {
+        let context = context.into();
+        move |source| BackupError::Database { context, source }
+    }
+}
+
+/// Makes a backup of the configured database in `dir`, which is created and must be new or
+/// empty, while Alice may go on serving. Returns the manifest it wrote.
+pub async fn create(config: &DatabaseConfig, dir: &Path) -> Result<Manifest, BackupError> {
+    let created_dir = prepare_dir(dir).await?;
+    let engine = Engine::of(config);
+    let data_path = dir.join(engine.data_file());
+    let result = create_in(config, dir, engine, &data_path).await;
+    if result.is_err() {
+        // A failed backup leaves nothing behind that could pass for one: the directory is as
+        // it was, so the same command can simply be run again.
+        let _ = tokio::fs::remove_file(&data_path).await;
+        let _ = tokio::fs::remove_file(dir.join(format!("{MANIFEST_FILE}.tmp"))).await;
+        if created_dir {
+            let _ = tokio::fs::remove_dir(dir).await;
+        }
+    }
+    result
+}
+
+async fn create_in(
+    config: &DatabaseConfig,
+    dir: &Path,
+    engine: Engine,
+    data_path: &Path,
+) -> Result<Manifest, BackupError> {
+    let snapshot = match engine {
+        Engine::Sqlite => sqlite::create(config, data_path).await?,
+        Engine::Postgres => postgres::create(config, data_path).await?,
+    };
+    let (data_sha256, data_bytes) = sha256_file(data_path).await?;
+    let manifest = Manifest {
+        format_version: FORMAT_VERSION,
+        created_at: snapshot
+            .taken_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        alice_version: env!("CARGO_PKG_VERSION").to_owned(),
+        engine,
+        schema_version: snapshot.schema_version,
+        source: snapshot.source,
+        postgres_schema: snapshot.postgres_schema,
+        data_file: engine.data_file().to_owned(),
+        data_sha256,
+        data_bytes,
+        checksum_algorithm: match engine {
+            Engine::Sqlite => sqlite::CHECKSUM_ALGORITHM,
+            Engine::Postgres => postgres::CHECKSUM_ALGORITHM,
+        }
+        .to_owned(),
+        tables: snapshot.tables,
+    };
+    write_manifest(dir, &manifest).await?;
+    Ok(manifest)
+}
+
+/// Restores the backup in `backup_dir` into the target database, which must be empty (no
+/// table with rows; migrations bookkeeping aside), then checks the restored tables against the
+/// manifest.
+pub async fn restore(
+    backup_dir: &Path,
+    target: &DatabaseConfig,
+) -> Result<RestoreReport, BackupError> {
+    let manifest = Manifest::read(backup_dir)?;
+    let data_path = check_data_file(backup_dir, &manifest).await?;
+    let engine = Engine::of(target);
+    if engine != manifest.engine {
+        return Err(BackupError::EngineMismatch {
+            backup: manifest.engine,
+            target: engine,
+        });
+    }
+    let (target, tables) = match engine {
+        Engine::Sqlite => sqlite::restore(&data_path, &manifest, target).await?,
+        Engine::Postgres => postgres::restore(&data_path, &manifest, target).await?,
+    };
+    Ok(RestoreReport {
+        target,
+        engine,
+        schema_version: manifest.schema_version,
+        tables,
+    })
+}
+
+/// Verifies a backup: checks the data file against the manifest, restores it into a scratch
+/// database, checks it (SQLite: `PRAGMA integrity_check`) and compares every table's rows and
+/// checksum with the manifest. The scratch database is removed afterwards, also on failure.
+///
+/// SQLite restores into a temporary file (under `TMPDIR`). PostgreSQL creates a database
+/// `alice_verify_<random>` on the server the backup was made from (the manifest's `source`,
+/// which has no password: give it through `PGPASSWORD` or `~/.pgpass`, or use
+/// [`verify_on_server`]); the user needs the CREATEDB privilege.
+pub async fn verify(backup_dir: &Path) -> Result<VerifyReport, BackupError> {
+    verify_inner(backup_dir, None).await
+}
+
+/// [`verify`], with the PostgreSQL scratch database created through `server_url` (a
+/// `postgres://` URL, password allowed, naming any database the user may connect to) instead of
+/// the manifest's source. Ignored for SQLite backups.
+pub async fn verify_on_server(
+    backup_dir: &Path,
+    server_url: &str,
+) -> Result<VerifyReport, BackupError> {
+    verify_inner(backup_dir, Some(server_url)).await
+}
+
+async fn verify_inner(
+    backup_dir: &Path,
+    server_url: Option<&str>,
+) -> Result<VerifyReport, BackupError> {
+    let manifest = Manifest::read(backup_dir)?;
+    let data_path = check_data_file(backup_dir, &manifest).await?;
+    let (scratch, integrity_check, tables) = match manifest.engine {
+        Engine::Sqlite => {
+            let (scratch, integrity, tables) = sqlite::verify(&data_path, &manifest).await?;
+            (scratch, Some(integrity), tables)
+        }
+        Engine::Postgres => {
+            let (scratch, tables) = postgres::verify(&data_path, &manifest, server_url).await?;
+            (scratch, None, tables)
+        }
+    };
+    Ok(VerifyReport {
+        engine: manifest.engine,
+        scratch,
+        schema_version: manifest.schema_version,
+        data_sha256: manifest.data_sha256.clone(),
+        integrity_check,
+        tables,
+    })
+}
+
+/// What an engine's backup step hands back for the manifest.
+struct Snapshot {
+    taken_at: chrono::DateTime<chrono::Utc>,
+    source: String,
+    postgres_schema: Option<String>,
+    schema_version: Option<i64>,
+    tables: BTreeMap<String, TableSummary>,
+}
+
+/// The migrations table: bookkeeping, so its rows do not make a restore target "not empty".
+const MIGRATIONS_TABLE: &str = "_sqlx_migrations";
+
+/// Creates `dir` (and its parents) or accepts it when it exists and is empty; returns whether
+/// it created it.
+async fn prepare_dir(dir: &Path) -> Result<bool, BackupError> {
+    match tokio::fs::read_dir(dir).await {
+        Ok(mut entries) => {
+            let first = entries
+                .next_entry()
+                .await
+                .map_err(BackupError::io(format!("cannot list {}", dir.display())))?;
+            if first.is_some() {
+                return Err(BackupError::DirNotEmpty {
+                    dir: dir.to_path_buf(),
+                });
+            }
+            Ok(false)
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(BackupError::io(format!(
+                    "cannot create the backup directory {}",
+                    dir.display()
+                )))?;
+            Ok(true)
+        }
+        Err(source) => Err(BackupError::Io {
+            context: format!("cannot open the backup directory {}", dir.display()),
+            source,
+        }),
+    }
+}
+
+async fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), BackupError> {
+    let mut text = serde_json::to_string_pretty(manifest).map_err(|error| BackupError::Io {
+        context: "cannot serialise the manifest".into(),
+        source: std::io::Error::other(error),
+    })?;
+    text.push('\n');
+    let path = dir.join(MANIFEST_FILE);
+    let temporary = dir.join(format!("{MANIFEST_FILE}.tmp"));
+    let dir = dir.to_path_buf();
+    run_blocking(move || {
+        let context = format!("cannot write {}", path.display());
+        write_synced(&temporary, text.as_bytes()).map_err(BackupError::io(context.clone()))?;
+        std::fs::rename(&temporary, &path).map_err(BackupError::io(context.clone()))?;
+        sync_dir(&dir).map_err(BackupError::io(context))
+    })
+    .await
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut file = std::fs::File::create(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// Makes a rename or a new file in `dir` durable.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Runs blocking file work off the async threads.
+async fn run_blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, BackupError> + Send + 'static,
+) -> Result<T, BackupError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| BackupError::Io {
+            context: "a file task failed".into(),
+            source: std::io::Error::other(error),
+        })?
+}
+
+/// sha256 (lowercase hex) and size of a file.
+async fn sha256_file(path: &Path) -> Result<(String, u64), BackupError> {
+    let path = path.to_path_buf();
+    run_blocking(move || {
+        use std::io::Read as _;
+        let context = format!("cannot read {}", path.display());
+        let mut file = std::fs::File::open(&path).map_err(BackupError::io(context.clone()))?;
+        let mut hasher = Sha256::new();
+        let mut buffer = vec![0u8; 1 << 20];
+        let mut bytes = 0u64;
+        loop {
+            let read = file
+                .read(&mut buffer)
+                .map_err(BackupError::io(context.clone()))?;
+            if read == 0 {
+                break;
+            }
+            hasher.update(&buffer[..read]);
+            bytes += read as u64;
+        }
+        Ok((hex(&hasher.finalize()), bytes))
+    })
+    .await
+}
+
+/// Checks the data file named by the manifest against the manifest's sha256; returns its path.
+async fn check_data_file(backup_dir: &Path, manifest: &Manifest) -> Result<PathBuf, BackupError> {
+    let path = backup_dir.join(&manifest.data_file);
+    if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
+        return Err(BackupError::MissingData {
+            file: path.display().to_string(),
+        });
+    }
+    let (found, _) = sha256_file(&path).await?;
+    if found != manifest.data_sha256 {
+        return Err(BackupError::DataChecksum {
+            file: manifest.data_file.clone(),
+            expected: manifest.data_sha256.clone(),
+            found,
+        });
+    }
+    Ok(path)
+}
+
+/// Compares tables read back from a restored database with the manifest's. Every table in the
+/// manifest must be there with the same rows and checksum; a table the manifest does not have
+/// is accepted only when empty (one the target already had, e.g. from a newer migration).
+fn compare(
+    stage: &'static str,
+    manifest: &BTreeMap<String, TableSummary>,
+    found: &BTreeMap<String, TableSummary>,
+) -> Result<(), BackupError> {
+    for (table, expected) in manifest {
+        let mismatch = |problem: String| BackupError::Mismatch {
+            stage,
+            table: table.clone(),
+            problem,
+        };
+        let Some(actual) = found.get(table) else {
+            return Err(mismatch("it is missing".into()));
+        };
+        if actual.rows != expected.rows {
+            return Err(mismatch(format!(
+                "{} rows, the manifest says {}",
+                actual.rows, expected.rows
+            )));
+        }
+        if actual.checksum != expected.checksum {
+            return Err(mismatch(format!(
+                "its content checksum is {}, the manifest says {}",
+                actual.checksum, expected.checksum
+            )));
+        }
+    }
+    if let Some((table, extra)) = found
+        .iter()
+        .find(|(table, summary)| !manifest.contains_key(*table) && summary.rows > 0)
+    {
+        return Err(BackupError::Mismatch {
+            stage,
+            table: table.clone(),
+            problem: format!("it holds {} rows and is not in the backup", extra.rows),
+        });
+    }
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        let _ = write!(text, "{byte:02x}");
+    }
+    text
+}
+
+/// Quotes an SQL identifier (both engines use double quotes).
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A short random name part for scratch databases and temporary files.
+fn random_suffix() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
+}
+
+/// An order-independent digest of a multiset of rows: the sha256 of each row, added up modulo
+/// 2^256 (as four little-endian u64 limbs), then hashed once more with the row count.
+struct RowDigest {
+    sum: [u64; 4],
+    rows: u64,
+}
+
+impl RowDigest {
+    fn new() -> Self {
+        Self {
+            sum: [0; 4],
+            rows: 0,
+        }
+    }
+
+    fn add_row(&mut self, encoded: &[u8]) {
+        let hash = Sha256::digest(encoded);
+        let mut carry = 0u64;
+        for (limb, chunk) in self.sum.iter_mut().zip(hash.chunks_exact(8)) {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(chunk);
+            let (partial, overflow_a) = limb.overflowing_add(u64::from_le_bytes(bytes));
+            let (total, overflow_b) = partial.overflowing_add(carry);
+            *limb = total;
+            carry = u64::from(overflow_a) + u64::from(overflow_b);
+        }
+        self.rows += 1;
+    }
+
+    fn finish(&self) -> TableSummary {
+        let mut hasher = Sha256::new();
+        hasher.update(self.rows.to_le_bytes());
+        for limb in self.sum {
+            hasher.update(limb.to_le_bytes());
+        }
+        TableSummary {
+            rows: self.rows,
+            checksum: hex(&hasher.finalize()),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_row_digest_ignores_order_and_sees_every_row() {
+        let digest = |rows: &[&str]| {
+            let mut digest = RowDigest::new();
+            for row in rows {
+                digest.add_row(row.as_bytes());
+            }
+            digest.finish()
+        };
+        let a = digest(&["1,'x'", "2,'y'", "2,'y'"]);
+        assert_eq!(a, digest(&["2,'y'", "1,'x'", "2,'y'"]));
+        assert_ne!(a, digest(&["1,'x'", "2,'y'"]), "a duplicate row counts");
+        assert_ne!(a, digest(&["1,'x'", "2,'y'", "2,'z'"]));
+        assert_eq!(a.rows, 3);
+        assert_eq!(digest(&[]).rows, 0);
+    }
+
+    #[test]
+    fn tables_compare_by_rows_checksum_and_presence() {
+        let table = |rows, checksum: &str| TableSummary {
+            rows,
+            checksum: checksum.into(),
+        };
+        let manifest = BTreeMap::from([("users".to_owned(), table(2, "aa"))]);
+        assert!(compare("verify", &manifest, &manifest).is_ok());
+        let mut found = manifest.clone();
+        found.insert("newer".into(), table(0, "bb"));
+        assert!(
+            compare("verify", &manifest, &found).is_ok(),
+            "an empty extra table"
+        );
+        found.insert("newer".into(), table(1, "bb"));
+        assert!(compare("verify", &manifest, &found).is_err());
+        let found = BTreeMap::from([("users".to_owned(), table(2, "ab"))]);
+        let error = compare("verify", &manifest, &found)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("table users"), "{error}");
+        assert!(compare("verify", &manifest, &BTreeMap::new()).is_err());
+    }
+}

@@ -1,0 +1,1452 @@
+//! The contract of [`StoreBackend`], one suite run against both engines, so the server never
+//! needs to know which one it talks to.
+//!
+//! Every check is an `async fn check_…(store: &Store)` and runs twice: `sqlite::check_…` on a
+//! fresh database file in a temporary directory, and `pg::check_…` on PostgreSQL at
+//! `ALICE_TEST_POSTGRES_URL` (skipped when unset, a loud failure when set but unusable), in a
+//! schema of its own that is dropped afterwards. Select one engine with a filter:
+//! `cargo test -p alice-store --test store_contract -- pg::`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use alice_core::config::DatabaseConfig;
+use alice_core::{BrownoutLevel, Role};
+use alice_store::{
+    ConversationTarget, Memory, MemoryMatch, NewMemory, NewMessage, NewTurn, Page, RetentionReport,
+    Store, StoreError, StoredMessage, SystemMetricSample,
+};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use sqlx::{Connection, Executor};
+use std::collections::BTreeSet;
+use std::str::FromStr;
+use std::sync::atomic::Ordering;
+use uuid::Uuid;
+
+// ---------------------------------------------------------------------------------------------
+// The two engines.
+
+const POSTGRES_URL: &str = "ALICE_TEST_POSTGRES_URL";
+
+/// Each check as a test on each engine. A check that needs to write rows the store has no
+/// method for (chat sessions, agent runs) names `raw` and gets a second connection too.
+macro_rules! contract {
+    ($($check:ident $(($raw:ident))?),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let harness = super::Harness::sqlite().await;
+                    let store = harness.store.clone();
+                    $(let $raw = harness.raw.clone();)?
+                    let outcome =
+                        tokio::spawn(async move { super::$check(&store $(, &$raw)?).await })
+                            .await;
+                    harness.finish(outcome).await;
+                }
+            )*
+        }
+        mod pg {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let test = concat!("pg::", stringify!($check));
+                    let Some(harness) = super::Harness::postgres(test).await else {
+                        return;
+                    };
+                    let store = harness.store.clone();
+                    $(let $raw = harness.raw.clone();)?
+                    let outcome =
+                        tokio::spawn(async move { super::$check(&store $(, &$raw)?).await })
+                            .await;
+                    harness.finish(outcome).await;
+                }
+            )*
+        }
+    };
+}
+
+contract! {
+    check_a_turn_creates_user_and_conversation,
+    check_continuing_a_conversation,
+    check_a_missing_conversation_fails_alone,
+    check_a_batch_may_start_and_continue_a_conversation,
+    check_message_fields_round_trip,
+    check_recent_messages_are_the_last_oldest_first,
+    check_messages_page_after_seq,
+    check_user_profile_defaults,
+    check_user_conversations_newest_active_first,
+    check_recent_conversations_newest_active_first,
+    check_memories_add_list_count,
+    check_memory_search_understands_swedish,
+    check_memory_search_without_words_matches_nothing,
+    check_delete_memories_only_deletes_the_users_own,
+    check_export_holds_everything,
+    check_export_and_erase_cover_sessions_and_agent_runs(raw),
+    check_erase_removes_the_user_and_nothing_else,
+    check_retention_deletes_old_messages_and_empty_conversations,
+    check_system_metrics_round_trip,
+    check_stats_count_rows,
+    check_the_batcher_writes_every_turn_under_concurrency,
+}
+
+/// A second way into the database under test, for rows the store has no method for.
+#[derive(Clone)]
+enum Raw {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// One engine opened for one test.
+struct Harness {
+    store: Store,
+    raw: Raw,
+    /// Drops the test's PostgreSQL schema.
+    schema: Option<SchemaGuard>,
+    /// Holds the SQLite file.
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Harness {
+    async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = DatabaseConfig {
+            url: format!("sqlite://{}/alice.db", dir.path().display()),
+            batch_max_turns: 64,
+            ..DatabaseConfig::default()
+        };
+        let store = Store::open(&config).await.unwrap();
+        let raw = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(
+                SqliteConnectOptions::from_str(&config.url)
+                    .unwrap()
+                    .busy_timeout(std::time::Duration::from_secs(30)),
+            )
+            .await
+            .unwrap();
+        Self {
+            store,
+            raw: Raw::Sqlite(raw),
+            schema: None,
+            _dir: Some(dir),
+        }
+    }
+
+    /// None (after saying so) when no PostgreSQL is configured for the tests.
+    async fn postgres(test: &str) -> Option<Self> {
+        let Ok(url) = std::env::var(POSTGRES_URL) else {
+            eprintln!("skipped {test}: {POSTGRES_URL} is not set");
+            return None;
+        };
+        let schema = format!("alice_test_{}", Uuid::new_v4().simple());
+        // Armed before the store creates the schema, so a failing open cleans up too.
+        let guard = SchemaGuard {
+            url: url.clone(),
+            schema: schema.clone(),
+            armed: true,
+        };
+        let config = DatabaseConfig {
+            url: url.clone(),
+            schema: Some(schema.clone()),
+            batch_max_turns: 64,
+            ..DatabaseConfig::default()
+        };
+        let store = Store::open(&config).await.unwrap_or_else(|error| {
+            panic!("{POSTGRES_URL} is set ({url}) but the PostgreSQL store cannot open: {error}")
+        });
+        let raw = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(
+                PgConnectOptions::from_str(&url)
+                    .unwrap()
+                    .options([("search_path", schema.as_str())]),
+            )
+            .await
+            .unwrap();
+        Some(Self {
+            store,
+            raw: Raw::Postgres(raw),
+            schema: Some(guard),
+            _dir: None,
+        })
+    }
+
+    /// Closes the engine, drops the test's schema, then fails the test if the check failed.
+    async fn finish(self, outcome: Result<(), tokio::task::JoinError>) {
+        self.store.close().await;
+        match &self.raw {
+            Raw::Sqlite(pool) => pool.close().await,
+            Raw::Postgres(pool) => pool.close().await,
+        }
+        if let Some(guard) = self.schema {
+            guard.drop_schema().await;
+        }
+        if let Err(error) = outcome {
+            match error.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(error) => panic!("the check did not finish: {error}"),
+            }
+        }
+    }
+}
+
+/// Drops a test's PostgreSQL schema: normally through [`SchemaGuard::drop_schema`], and on a
+/// panic in the harness itself from `Drop`, on a thread of its own.
+struct SchemaGuard {
+    url: String,
+    schema: String,
+    armed: bool,
+}
+
+impl SchemaGuard {
+    async fn drop_schema(mut self) {
+        self.armed = false;
+        drop_schema(&self.url, &self.schema).await;
+    }
+}
+
+impl Drop for SchemaGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let (url, schema) = (self.url.clone(), self.schema.clone());
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(drop_schema(&url, &schema));
+        });
+        let _ = cleanup.join();
+    }
+}
+
+async fn drop_schema(url: &str, schema: &str) {
+    let dropped = async {
+        let mut connection =
+            sqlx::PgConnection::connect_with(&PgConnectOptions::from_str(url)?).await?;
+        // Never hang a test run on a lock some stray connection holds.
+        connection.execute("SET lock_timeout = '10s'").await?;
+        connection
+            .execute(sqlx::AssertSqlSafe(format!(
+                "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+            )))
+            .await?;
+        connection.close().await
+    };
+    if let Err(error) = dropped.await {
+        eprintln!("could not drop the test schema {schema}: {error}");
+    }
+}
+
+impl Raw {
+    async fn add_chat_session(&self, username: &str, id: &str, client: &str, at: DateTime<Utc>) {
+        let metadata = serde_json::json!({ "device": "kök" });
+        match self {
+            Raw::Sqlite(pool) => {
+                sqlx::query(
+                    "INSERT INTO chat_sessions (id, user_id, client, started_at, last_seen_at,
+                         metadata)
+                     SELECT ?, id, ?, ?, ?, ? FROM users WHERE username = ?",
+                )
+                .bind(id)
+                .bind(client)
+                .bind(at)
+                .bind(at)
+                .bind(metadata.to_string())
+                .bind(username)
+                .execute(pool)
+                .await
+                .unwrap();
+            }
+            Raw::Postgres(pool) => {
+                sqlx::query(
+                    "INSERT INTO chat_sessions (id, user_id, client, started_at, last_seen_at,
+                         metadata)
+                     SELECT $1, id, $2, $3, $4, $5 FROM users WHERE username = $6",
+                )
+                .bind(id)
+                .bind(client)
+                .bind(at)
+                .bind(at)
+                .bind(metadata)
+                .bind(username)
+                .execute(pool)
+                .await
+                .unwrap();
+            }
+        }
+    }
+
+    async fn add_agent_run(&self, username: &str, id: &str, conversation: Uuid, at: DateTime<Utc>) {
+        match self {
+            Raw::Sqlite(pool) => {
+                sqlx::query(
+                    "INSERT INTO agent_executions (id, user_id, conversation_id, agent, status,
+                         input, output, started_at, finished_at, metadata)
+                     SELECT ?, id, ?, 'väder', 'succeeded', 'Vädret i Umeå?', 'Snö.', ?, ?, '{}'
+                     FROM users WHERE username = ?",
+                )
+                .bind(id)
+                .bind(conversation.to_string())
+                .bind(at)
+                .bind(at + Duration::seconds(2))
+                .bind(username)
+                .execute(pool)
+                .await
+                .unwrap();
+            }
+            Raw::Postgres(pool) => {
+                sqlx::query(
+                    "INSERT INTO agent_executions (id, user_id, conversation_id, agent, status,
+                         input, output, started_at, finished_at, metadata)
+                     SELECT $1, id, $2, 'väder', 'succeeded', 'Vädret i Umeå?', 'Snö.', $3, $4,
+                         '{}'
+                     FROM users WHERE username = $5",
+                )
+                .bind(id)
+                .bind(conversation)
+                .bind(at)
+                .bind(at + Duration::seconds(2))
+                .bind(username)
+                .execute(pool)
+                .await
+                .unwrap();
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers.
+
+/// Now, to the millisecond: both engines keep such times exactly (PostgreSQL keeps
+/// microseconds), so stored times compare equal to the written ones.
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(3)
+}
+
+fn new_conversation(username: &str) -> ConversationTarget {
+    ConversationTarget::New {
+        id: Uuid::now_v7(),
+        username: username.into(),
+    }
+}
+
+/// A turn asked at `at` and answered a second later, with the answer's measurements.
+fn turn(target: ConversationTarget, question: &str, answer: &str, at: DateTime<Utc>) -> NewTurn {
+    let mut assistant = NewMessage::new(answer, at + Duration::seconds(1));
+    assistant.model_used = Some("ollama:gpt-oss:20b".into());
+    assistant.response_time_ms = Some(1200);
+    assistant.ttft_ms = Some(180);
+    assistant.prompt_tokens = Some(42);
+    assistant.completion_tokens = Some(17);
+    NewTurn {
+        conversation: target,
+        request_id: format!("req-{}", Uuid::new_v4().simple()),
+        user: NewMessage::new(question, at),
+        assistant,
+    }
+}
+
+/// Starts a conversation with one turn; returns its id.
+async fn start(store: &Store, username: &str, question: &str, at: DateTime<Utc>) -> Uuid {
+    store
+        .record_turn(turn(new_conversation(username), question, "Svar.", at))
+        .await
+        .unwrap()
+        .conversation_id
+}
+
+async fn continue_with(store: &Store, id: Uuid, question: &str, at: DateTime<Utc>) {
+    store
+        .record_turn(turn(
+            ConversationTarget::Existing(id),
+            question,
+            "Svar.",
+            at,
+        ))
+        .await
+        .unwrap();
+}
+
+/// What the store should give back for a message it was given.
+fn stored(
+    message: &NewMessage,
+    conversation_id: Uuid,
+    seq: i64,
+    role: Role,
+    request_id: &str,
+) -> StoredMessage {
+    StoredMessage {
+        id: message.id,
+        conversation_id,
+        seq,
+        role,
+        content: message.content.clone(),
+        created_at: message.created_at,
+        model_used: message.model_used.clone(),
+        response_time_ms: message.response_time_ms,
+        ttft_ms: message.ttft_ms,
+        prompt_tokens: message.prompt_tokens,
+        completion_tokens: message.completion_tokens,
+        request_id: Some(request_id.to_owned()),
+        cached: message.cached,
+        brownout_level: message.brownout_level,
+        cache_key: message.cache_key.clone(),
+    }
+}
+
+fn seqs(messages: &[StoredMessage]) -> Vec<i64> {
+    messages.iter().map(|m| m.seq).collect()
+}
+
+fn contents(messages: &[StoredMessage]) -> Vec<&str> {
+    messages.iter().map(|m| m.content.as_str()).collect()
+}
+
+fn page(offset: u32, limit: u32) -> Page {
+    Page { offset, limit }
+}
+
+async fn remember(store: &Store, username: &str, content: &str, at: DateTime<Utc>) -> Memory {
+    store
+        .add_memory(username, NewMemory::new(content, at))
+        .await
+        .unwrap()
+}
+
+fn ids(memories: &[Memory]) -> Vec<Uuid> {
+    memories.iter().map(|m| m.id).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Turns and conversations.
+
+async fn check_a_turn_creates_user_and_conversation(store: &Store) {
+    let t0 = now();
+    let question = "Vad är skillnaden mellan en älg och en ren? Förklara gärna för ett barn.";
+    assert!(store.user("anna").await.unwrap().is_none());
+    let first = turn(new_conversation("anna"), question, "En älg är större.", t0);
+    let recorded = store.record_turn(first.clone()).await.unwrap();
+    assert_eq!(recorded.user_message_id, first.user.id);
+    assert_eq!(recorded.assistant_message_id, first.assistant.id);
+    let ConversationTarget::New { id, .. } = first.conversation else {
+        unreachable!()
+    };
+    assert_eq!(recorded.conversation_id, id);
+
+    let conversation = store.conversation(id).await.unwrap().expect("created");
+    assert_eq!(conversation.id, id);
+    assert_eq!(conversation.username, "anna");
+    assert_eq!(
+        conversation.title,
+        question.chars().take(50).collect::<String>()
+    );
+    assert_eq!(conversation.title.chars().count(), 50);
+    assert_eq!(conversation.kind, "chat");
+    assert_eq!(conversation.message_count, 2);
+    assert_eq!(conversation.started_at, t0);
+    assert_eq!(conversation.last_message_at, first.assistant.created_at);
+    assert_eq!(conversation.ended_at, None);
+
+    let messages = store.messages(id, 0, 100).await.unwrap();
+    assert_eq!(
+        messages,
+        vec![
+            stored(&first.user, id, 1, Role::User, &first.request_id),
+            stored(&first.assistant, id, 2, Role::Assistant, &first.request_id),
+        ]
+    );
+    let user = store
+        .user("anna")
+        .await
+        .unwrap()
+        .expect("the user was created");
+    assert_eq!(user.username, "anna");
+    assert!(store.conversation(Uuid::now_v7()).await.unwrap().is_none());
+}
+
+async fn check_continuing_a_conversation(store: &Store) {
+    let t0 = now();
+    let id = start(store, "anna", "Vad heter Sveriges huvudstad?", t0).await;
+    let second = turn(
+        ConversationTarget::Existing(id),
+        "Och Norges?",
+        "Oslo.",
+        t0 + Duration::minutes(1),
+    );
+    store.record_turn(second.clone()).await.unwrap();
+    continue_with(store, id, "Och Finlands?", t0 + Duration::minutes(2)).await;
+
+    let conversation = store.conversation(id).await.unwrap().unwrap();
+    assert_eq!(conversation.message_count, 6);
+    assert_eq!(conversation.title, "Vad heter Sveriges huvudstad?");
+    assert_eq!(conversation.started_at, t0);
+    assert_eq!(
+        conversation.last_message_at,
+        t0 + Duration::minutes(2) + Duration::seconds(1)
+    );
+    let messages = store.messages(id, 0, 100).await.unwrap();
+    assert_eq!(seqs(&messages), vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(
+        contents(&messages),
+        vec![
+            "Vad heter Sveriges huvudstad?",
+            "Svar.",
+            "Och Norges?",
+            "Oslo.",
+            "Och Finlands?",
+            "Svar."
+        ]
+    );
+    let roles: Vec<Role> = messages.iter().map(|m| m.role).collect();
+    assert_eq!(
+        roles,
+        [Role::User, Role::Assistant].repeat(3),
+        "questions and answers alternate"
+    );
+    assert_eq!(
+        messages[2],
+        stored(&second.user, id, 3, Role::User, &second.request_id)
+    );
+    assert_eq!(
+        messages[3],
+        stored(
+            &second.assistant,
+            id,
+            4,
+            Role::Assistant,
+            &second.request_id
+        )
+    );
+}
+
+async fn check_a_missing_conversation_fails_alone(store: &Store) {
+    let t0 = now();
+    let missing = Uuid::now_v7();
+    let before = turn(new_conversation("anna"), "Första frågan", "Ett", t0);
+    let lost = turn(
+        ConversationTarget::Existing(missing),
+        "Vart tog den vägen?",
+        "Borta",
+        t0 + Duration::seconds(5),
+    );
+    let after = turn(
+        new_conversation("bertil"),
+        "Tredje frågan",
+        "Tre",
+        t0 + Duration::seconds(10),
+    );
+    let outcomes = store
+        .record_turns(&[before.clone(), lost, after.clone()])
+        .await
+        .expect("one missing conversation does not fail the batch");
+    assert_eq!(outcomes.len(), 3);
+    assert!(
+        matches!(&outcomes[1], Err(StoreError::ConversationNotFound(id)) if *id == missing),
+        "{:?}",
+        outcomes[1]
+    );
+    for (outcome, written) in [(&outcomes[0], &before), (&outcomes[2], &after)] {
+        let recorded = outcome.as_ref().expect("the other turns are written");
+        assert_eq!(recorded.user_message_id, written.user.id);
+        let messages = store
+            .messages(recorded.conversation_id, 0, 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            contents(&messages),
+            vec![
+                written.user.content.as_str(),
+                written.assistant.content.as_str()
+            ]
+        );
+        let conversation = store
+            .conversation(recorded.conversation_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(conversation.message_count, 2);
+    }
+    assert!(store.conversation(missing).await.unwrap().is_none());
+    assert!(store.messages(missing, 0, 10).await.unwrap().is_empty());
+
+    // Through the batcher, alone.
+    let error = store
+        .record_turn(turn(
+            ConversationTarget::Existing(missing),
+            "Igen?",
+            "Nej",
+            t0,
+        ))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, StoreError::ConversationNotFound(id) if id == missing),
+        "{error:?}"
+    );
+    assert_eq!(store.stats().await.unwrap().rows["messages"], 4);
+}
+
+async fn check_a_batch_may_start_and_continue_a_conversation(store: &Store) {
+    let t0 = now();
+    let id = Uuid::now_v7();
+    let outcomes = store
+        .record_turns(&[
+            turn(
+                ConversationTarget::New {
+                    id,
+                    username: "cecilia".into(),
+                },
+                "Fråga ett",
+                "Svar ett",
+                t0,
+            ),
+            turn(
+                ConversationTarget::Existing(id),
+                "Fråga två",
+                "Svar två",
+                t0 + Duration::seconds(10),
+            ),
+        ])
+        .await
+        .unwrap();
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    let conversation = store.conversation(id).await.unwrap().unwrap();
+    assert_eq!(conversation.message_count, 4);
+    assert_eq!(conversation.title, "Fråga ett");
+    assert_eq!(conversation.last_message_at, t0 + Duration::seconds(11));
+    let messages = store.messages(id, 0, 10).await.unwrap();
+    assert_eq!(seqs(&messages), vec![1, 2, 3, 4]);
+    assert_eq!(
+        contents(&messages),
+        vec!["Fråga ett", "Svar ett", "Fråga två", "Svar två"]
+    );
+
+    // A turn to a conversation that a later turn of the batch starts comes too early.
+    let later = Uuid::now_v7();
+    let outcomes = store
+        .record_turns(&[
+            turn(
+                ConversationTarget::Existing(later),
+                "För tidigt",
+                "-",
+                t0 + Duration::seconds(20),
+            ),
+            turn(
+                ConversationTarget::New {
+                    id: later,
+                    username: "cecilia".into(),
+                },
+                "Början",
+                "Ja",
+                t0 + Duration::seconds(30),
+            ),
+        ])
+        .await
+        .unwrap();
+    assert!(
+        matches!(&outcomes[0], Err(StoreError::ConversationNotFound(id)) if *id == later),
+        "{:?}",
+        outcomes[0]
+    );
+    assert!(outcomes[1].is_ok(), "{:?}", outcomes[1]);
+    let messages = store.messages(later, 0, 10).await.unwrap();
+    assert_eq!(contents(&messages), vec!["Början", "Ja"]);
+    assert_eq!(seqs(&messages), vec![1, 2]);
+}
+
+async fn check_message_fields_round_trip(store: &Store) {
+    let t0 = now();
+    let mut served = turn(new_conversation("anna"), "Hur mår du?", "Bra, tack!", t0);
+    served.assistant.cached = true;
+    served.assistant.brownout_level = Some(BrownoutLevel::Heavy);
+    served.assistant.cache_key = Some("sha256:5f2b".into());
+    let id = store
+        .record_turn(served.clone())
+        .await
+        .unwrap()
+        .conversation_id;
+    let mut plain = turn(
+        ConversationTarget::Existing(id),
+        "Och du?",
+        "Också bra.",
+        t0 + Duration::seconds(5),
+    );
+    plain.assistant.brownout_level = Some(BrownoutLevel::None);
+    plain.assistant.model_used = None;
+    plain.assistant.response_time_ms = None;
+    store.record_turn(plain.clone()).await.unwrap();
+
+    let expected = vec![
+        stored(&served.user, id, 1, Role::User, &served.request_id),
+        stored(
+            &served.assistant,
+            id,
+            2,
+            Role::Assistant,
+            &served.request_id,
+        ),
+        stored(&plain.user, id, 3, Role::User, &plain.request_id),
+        stored(&plain.assistant, id, 4, Role::Assistant, &plain.request_id),
+    ];
+    assert_eq!(store.messages(id, 0, 10).await.unwrap(), expected);
+    assert_eq!(store.recent_messages(id, 10).await.unwrap(), expected);
+    let answer = &expected[1];
+    assert!(answer.cached);
+    assert_eq!(answer.brownout_level, Some(BrownoutLevel::Heavy));
+    assert_eq!(answer.cache_key.as_deref(), Some("sha256:5f2b"));
+    assert_eq!(expected[0].brownout_level, None);
+    assert_eq!(expected[0].cache_key, None);
+    assert!(!expected[0].cached);
+}
+
+async fn check_recent_messages_are_the_last_oldest_first(store: &Store) {
+    let t0 = now();
+    let id = start(store, "anna", "Ett", t0).await;
+    continue_with(store, id, "Två", t0 + Duration::minutes(1)).await;
+    continue_with(store, id, "Tre", t0 + Duration::minutes(2)).await;
+
+    let last = store.recent_messages(id, 3).await.unwrap();
+    assert_eq!(seqs(&last), vec![4, 5, 6]);
+    assert_eq!(contents(&last), vec!["Svar.", "Tre", "Svar."]);
+    assert_eq!(
+        seqs(&store.recent_messages(id, 100).await.unwrap()),
+        (1..=6).collect::<Vec<_>>()
+    );
+    assert!(store.recent_messages(id, 0).await.unwrap().is_empty());
+    assert!(
+        store
+            .recent_messages(Uuid::now_v7(), 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn check_messages_page_after_seq(store: &Store) {
+    let t0 = now();
+    let id = start(store, "anna", "Ett", t0).await;
+    continue_with(store, id, "Två", t0 + Duration::minutes(1)).await;
+    continue_with(store, id, "Tre", t0 + Duration::minutes(2)).await;
+
+    assert_eq!(seqs(&store.messages(id, 0, 2).await.unwrap()), vec![1, 2]);
+    assert_eq!(
+        seqs(&store.messages(id, 2, 3).await.unwrap()),
+        vec![3, 4, 5]
+    );
+    assert_eq!(seqs(&store.messages(id, 5, 10).await.unwrap()), vec![6]);
+    assert!(store.messages(id, 6, 10).await.unwrap().is_empty());
+    assert_eq!(
+        contents(&store.messages(id, 4, 1).await.unwrap()),
+        vec!["Tre"]
+    );
+}
+
+async fn check_user_profile_defaults(store: &Store) {
+    start(store, "anna", "Hej", now()).await;
+    let user = store.user("anna").await.unwrap().unwrap();
+    assert_eq!(user.username, "anna");
+    assert_eq!(user.display_name, None);
+    assert_eq!(user.language, "sv");
+    assert_eq!(user.timezone, "Europe/Stockholm");
+    assert_eq!(user.preferences, serde_json::json!({}));
+    assert!(store.user("okänd").await.unwrap().is_none());
+
+    // A memory creates its user too.
+    remember(store, "bertil", "Jag heter Bertil", now()).await;
+    let bertil = store.user("bertil").await.unwrap().unwrap();
+    assert_eq!(bertil.language, "sv");
+    assert_eq!(bertil.timezone, "Europe/Stockholm");
+}
+
+/// Three conversations of bob, the first continued last, and a newer one of anna's.
+async fn four_conversations(store: &Store) -> [Uuid; 4] {
+    let t0 = now() - Duration::hours(1);
+    let first = start(store, "bob", "Första", t0).await;
+    let second = start(store, "bob", "Andra", t0 + Duration::minutes(1)).await;
+    let third = start(store, "bob", "Tredje", t0 + Duration::minutes(2)).await;
+    continue_with(store, first, "Första igen", t0 + Duration::minutes(3)).await;
+    let annas = start(store, "anna", "Annas", t0 + Duration::minutes(4)).await;
+    [first, second, third, annas]
+}
+
+async fn check_user_conversations_newest_active_first(store: &Store) {
+    let [first, second, third, _] = four_conversations(store).await;
+    let listed = store.user_conversations("bob", page(0, 10)).await.unwrap();
+    let order: Vec<Uuid> = listed.iter().map(|c| c.id).collect();
+    assert_eq!(order, vec![first, third, second]);
+    assert!(listed.iter().all(|c| c.username == "bob"));
+    assert_eq!(listed[0].message_count, 4);
+    assert_eq!(listed[0].title, "Första");
+    let one: Vec<Uuid> = store
+        .user_conversations("bob", page(1, 1))
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(one, vec![third]);
+    assert!(
+        store
+            .user_conversations("bob", page(3, 10))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .user_conversations("okänd", page(0, 10))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn check_recent_conversations_newest_active_first(store: &Store) {
+    let [first, second, third, annas] = four_conversations(store).await;
+    let order = |listed: Vec<alice_store::Conversation>| -> Vec<Uuid> {
+        listed.iter().map(|c| c.id).collect()
+    };
+    assert_eq!(
+        order(store.recent_conversations(page(0, 10)).await.unwrap()),
+        vec![annas, first, third, second]
+    );
+    assert_eq!(
+        order(store.recent_conversations(page(0, 2)).await.unwrap()),
+        vec![annas, first]
+    );
+    assert_eq!(
+        order(store.recent_conversations(page(2, 10)).await.unwrap()),
+        vec![third, second]
+    );
+    let all = store.recent_conversations(page(0, 10)).await.unwrap();
+    assert_eq!(all[0].username, "anna");
+    assert_eq!(all[1].username, "bob");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Memories.
+
+async fn check_memories_add_list_count(store: &Store) {
+    let t0 = now();
+    let conversation = start(
+        store,
+        "anna",
+        "Kom ihåg att jag är allergisk mot nötter",
+        t0,
+    )
+    .await;
+    let mut new = NewMemory::new("Jag är allergisk mot nötter", t0 + Duration::seconds(1));
+    new.source_conversation_id = Some(conversation);
+    let first = store.add_memory("anna", new.clone()).await.unwrap();
+    assert_eq!(first.id, new.id);
+    assert_eq!(first.username, "anna");
+    assert_eq!(first.content, new.content);
+    assert_eq!(first.created_at, new.created_at);
+    assert_eq!(first.source_conversation_id, Some(conversation));
+    let second = remember(
+        store,
+        "anna",
+        "Min dotter heter Elsa",
+        t0 + Duration::minutes(1),
+    )
+    .await;
+    let third = remember(store, "anna", "Jag bor i Luleå", t0 + Duration::minutes(2)).await;
+    assert_eq!(third.source_conversation_id, None);
+
+    assert_eq!(
+        store.memories("anna", page(0, 10)).await.unwrap(),
+        vec![third.clone(), second.clone(), first.clone()],
+        "newest first"
+    );
+    assert_eq!(
+        store.memories("anna", page(1, 1)).await.unwrap(),
+        vec![second]
+    );
+    assert!(
+        store
+            .memories("anna", page(3, 10))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.count_memories("anna").await.unwrap(), 3);
+    assert_eq!(store.count_memories("okänd").await.unwrap(), 0);
+    assert!(
+        store
+            .memories("okänd", page(0, 10))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn check_memory_search_understands_swedish(store: &Store) {
+    let t0 = now();
+    let dog = remember(store, "anna", "Min hund heter Fido", t0).await;
+    let berries = remember(
+        store,
+        "anna",
+        "Jag gillar jordgubbar",
+        t0 + Duration::minutes(1),
+    )
+    .await;
+    let cat = remember(
+        store,
+        "anna",
+        "Min katt heter Måns",
+        t0 + Duration::minutes(2),
+    )
+    .await;
+    let bertils = remember(store, "bertil", "Bertils hund heter Rex", t0).await;
+
+    let all = store
+        .search_memories("anna", "Vad heter hunden?", MemoryMatch::All, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&all), vec![dog.id], "{all:?}");
+
+    let any = store
+        .search_memories("anna", "Vad heter hunden?", MemoryMatch::Any, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        any.first().map(|m| m.id),
+        Some(dog.id),
+        "best first: {any:?}"
+    );
+    assert!(
+        any.iter().any(|m| m.id == cat.id),
+        "'heter' matches: {any:?}"
+    );
+    if let Some(position) = any.iter().position(|m| m.id == berries.id) {
+        assert!(position > 0, "unrelated memory ranked first: {any:?}");
+    }
+    assert!(
+        !any.iter().any(|m| m.id == bertils.id),
+        "another user's memory: {any:?}"
+    );
+    assert!(any.iter().all(|m| m.username == "anna"));
+
+    let one = store
+        .search_memories("anna", "Vad heter hunden?", MemoryMatch::Any, 1)
+        .await
+        .unwrap();
+    assert_eq!(ids(&one), vec![dog.id]);
+
+    let plural = store
+        .search_memories("anna", "Gillar du jordgubben?", MemoryMatch::All, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&plural), vec![berries.id], "jordgubben ~ jordgubbar");
+    let upper = store
+        .search_memories("anna", "FIDO", MemoryMatch::All, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&upper), vec![dog.id]);
+    let theirs = store
+        .search_memories("bertil", "hundar", MemoryMatch::All, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&theirs), vec![bertils.id]);
+    assert!(
+        store
+            .search_memories("anna", "glass", MemoryMatch::Any, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn check_memory_search_without_words_matches_nothing(store: &Store) {
+    let dog = remember(store, "anna", "Min hund heter Fido", now()).await;
+    remember(store, "anna", "Och att det är så", now()).await;
+    for query in ["och att det", "?! ...", ""] {
+        for matching in [MemoryMatch::Any, MemoryMatch::All] {
+            let found = store
+                .search_memories("anna", query, matching, 10)
+                .await
+                .unwrap_or_else(|e| panic!("{query:?} {matching:?}: {e}"));
+            assert!(found.is_empty(), "{query:?} {matching:?}: {found:?}");
+        }
+    }
+    // Query syntax of either engine is taken as plain words.
+    for query in [
+        "hund & | ! ( ) :* '",
+        "\"hund\" OR NOT NEAR(x)",
+        "hund' | 'fido",
+        "hund\\",
+    ] {
+        let found = store
+            .search_memories("anna", query, MemoryMatch::Any, 10)
+            .await
+            .unwrap_or_else(|e| panic!("{query:?}: {e}"));
+        assert_eq!(ids(&found), vec![dog.id], "{query:?}");
+    }
+}
+
+async fn check_delete_memories_only_deletes_the_users_own(store: &Store) {
+    let t0 = now();
+    let first = remember(store, "anna", "Första", t0).await;
+    let second = remember(store, "anna", "Andra", t0 + Duration::seconds(1)).await;
+    let bertils = remember(store, "bertil", "Bertils", t0).await;
+
+    assert_eq!(
+        store
+            .delete_memories("anna", &[first.id, bertils.id])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        ids(&store.memories("anna", page(0, 10)).await.unwrap()),
+        vec![second.id]
+    );
+    assert_eq!(
+        ids(&store.memories("bertil", page(0, 10)).await.unwrap()),
+        vec![bertils.id]
+    );
+    assert_eq!(
+        store.delete_memories("bertil", &[second.id]).await.unwrap(),
+        0
+    );
+    assert_eq!(store.delete_memories("anna", &[first.id]).await.unwrap(), 0);
+    assert_eq!(store.delete_memories("anna", &[]).await.unwrap(), 0);
+    assert_eq!(
+        store.delete_memories("okänd", &[second.id]).await.unwrap(),
+        0
+    );
+    assert_eq!(store.count_memories("anna").await.unwrap(), 1);
+    assert_eq!(store.count_memories("bertil").await.unwrap(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// GDPR: export and erasure.
+
+async fn check_export_holds_everything(store: &Store) {
+    let t0 = now();
+    let first = start(store, "anna", "Första samtalet", t0).await;
+    continue_with(store, first, "Mer", t0 + Duration::minutes(1)).await;
+    let second = start(store, "anna", "Andra samtalet", t0 + Duration::minutes(2)).await;
+    let bertils = start(store, "bertil", "Bertils samtal", t0).await;
+    let memory = remember(store, "anna", "Jag bor i Kiruna", t0).await;
+    let other = remember(store, "anna", "Jag spelar fiol", t0 + Duration::seconds(1)).await;
+    remember(store, "bertil", "Bertil bor i Malmö", t0).await;
+
+    let data = store
+        .export_user("anna")
+        .await
+        .unwrap()
+        .expect("anna exists");
+    assert_eq!(data.user, store.user("anna").await.unwrap().unwrap());
+    let exported: BTreeSet<Uuid> = data
+        .conversations
+        .iter()
+        .map(|c| c.conversation.id)
+        .collect();
+    assert_eq!(exported, BTreeSet::from([first, second]));
+    assert!(!exported.contains(&bertils));
+    for conversation in &data.conversations {
+        let id = conversation.conversation.id;
+        assert_eq!(
+            Some(&conversation.conversation),
+            store.conversation(id).await.unwrap().as_ref()
+        );
+        assert_eq!(
+            conversation.messages,
+            store.messages(id, 0, 100).await.unwrap(),
+            "every message, in order"
+        );
+    }
+    let messages: usize = data.conversations.iter().map(|c| c.messages.len()).sum();
+    assert_eq!(messages, 6);
+    let memories: BTreeSet<Uuid> = data.memories.iter().map(|m| m.id).collect();
+    assert_eq!(memories, BTreeSet::from([memory.id, other.id]));
+    assert!(data.memories.contains(&memory));
+    assert!(data.chat_sessions.is_empty());
+    assert!(data.agent_executions.is_empty());
+
+    assert!(store.export_user("okänd").await.unwrap().is_none());
+}
+
+async fn check_export_and_erase_cover_sessions_and_agent_runs(store: &Store, raw: &Raw) {
+    let t0 = now();
+    let conversation = start(store, "anna", "Hur blir vädret i Umeå?", t0).await;
+    start(store, "bertil", "Hej", t0).await;
+    raw.add_chat_session("anna", "tab-1", "webb", t0).await;
+    raw.add_chat_session("bertil", "tab-2", "röst", t0).await;
+    raw.add_agent_run("anna", "run-1", conversation, t0).await;
+
+    let data = store.export_user("anna").await.unwrap().unwrap();
+    assert_eq!(data.chat_sessions.len(), 1, "{:?}", data.chat_sessions);
+    let session = &data.chat_sessions[0];
+    assert_eq!(session.id, "tab-1");
+    assert_eq!(session.client.as_deref(), Some("webb"));
+    assert_eq!(session.started_at, t0);
+    assert_eq!(session.last_seen_at, t0);
+    assert_eq!(session.ended_at, None);
+    assert_eq!(session.metadata, serde_json::json!({ "device": "kök" }));
+    assert_eq!(
+        data.agent_executions.len(),
+        1,
+        "{:?}",
+        data.agent_executions
+    );
+    let run = &data.agent_executions[0];
+    assert_eq!(run.id, "run-1");
+    assert_eq!(run.conversation_id, Some(conversation));
+    assert_eq!(run.agent, "väder");
+    assert_eq!(run.status, "succeeded");
+    assert_eq!(run.input, "Vädret i Umeå?");
+    assert_eq!(run.output.as_deref(), Some("Snö."));
+    assert_eq!(run.finished_at, Some(t0 + Duration::seconds(2)));
+    assert_eq!(run.metadata, serde_json::json!({}));
+
+    let report = store.erase_user("anna").await.unwrap().unwrap();
+    assert_eq!(report.chat_sessions, 1);
+    assert_eq!(report.agent_executions, 1);
+    let bertil = store.export_user("bertil").await.unwrap().unwrap();
+    assert_eq!(bertil.chat_sessions.len(), 1);
+    let rows = store.stats().await.unwrap().rows;
+    assert_eq!(rows["chat_sessions"], 1);
+    assert_eq!(rows["agent_executions"], 0);
+}
+
+async fn check_erase_removes_the_user_and_nothing_else(store: &Store) {
+    let t0 = now();
+    let mut cached = turn(new_conversation("anna"), "Vad är klockan?", "Tolv.", t0);
+    cached.assistant.cache_key = Some("key-1".into());
+    let first = store.record_turn(cached).await.unwrap().conversation_id;
+    let mut again = turn(
+        ConversationTarget::Existing(first),
+        "Vad är klockan?",
+        "Tolv.",
+        t0 + Duration::minutes(1),
+    );
+    again.assistant.cache_key = Some("key-1".into());
+    store.record_turn(again).await.unwrap();
+    let mut other = turn(
+        new_conversation("anna"),
+        "Hej",
+        "Hej!",
+        t0 + Duration::minutes(2),
+    );
+    other.assistant.cache_key = Some("key-2".into());
+    let second = store.record_turn(other).await.unwrap().conversation_id;
+    remember(store, "anna", "Min hund heter Fido", t0).await;
+    remember(store, "anna", "Jag bor i Kiruna", t0).await;
+
+    let mut bertils_turn = turn(new_conversation("bertil"), "Vad är klockan?", "Ett.", t0);
+    bertils_turn.assistant.cache_key = Some("key-b".into());
+    let bertils = store
+        .record_turn(bertils_turn)
+        .await
+        .unwrap()
+        .conversation_id;
+    let bertils_memory = remember(store, "bertil", "Bertils hund heter Rex", t0).await;
+
+    let mut report = store
+        .erase_user("anna")
+        .await
+        .unwrap()
+        .expect("anna exists");
+    report.cache_keys.sort();
+    assert_eq!(report.users, 1);
+    assert_eq!(report.conversations, 2);
+    assert_eq!(report.messages, 6);
+    assert_eq!(report.memories, 2);
+    assert_eq!(report.chat_sessions, 0);
+    assert_eq!(report.agent_executions, 0);
+    assert_eq!(
+        report.cache_keys,
+        vec!["key-1", "key-2"],
+        "distinct, non-null"
+    );
+
+    assert!(store.user("anna").await.unwrap().is_none());
+    assert!(store.conversation(first).await.unwrap().is_none());
+    assert!(store.conversation(second).await.unwrap().is_none());
+    assert!(store.messages(first, 0, 10).await.unwrap().is_empty());
+    assert!(store.recent_messages(second, 10).await.unwrap().is_empty());
+    assert_eq!(store.count_memories("anna").await.unwrap(), 0);
+    assert!(
+        store
+            .search_memories("anna", "hund", MemoryMatch::Any, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.export_user("anna").await.unwrap().is_none());
+    assert!(
+        store
+            .user_conversations("anna", page(0, 10))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    assert!(store.user("bertil").await.unwrap().is_some());
+    let kept = store.conversation(bertils).await.unwrap().unwrap();
+    assert_eq!(kept.message_count, 2);
+    let kept_messages = store.messages(bertils, 0, 10).await.unwrap();
+    assert_eq!(kept_messages.len(), 2);
+    assert_eq!(kept_messages[1].cache_key.as_deref(), Some("key-b"));
+    assert_eq!(
+        store.memories("bertil", page(0, 10)).await.unwrap(),
+        vec![bertils_memory]
+    );
+    let rows = store.stats().await.unwrap().rows;
+    assert_eq!(rows["users"], 1);
+    assert_eq!(rows["conversations"], 1);
+    assert_eq!(rows["messages"], 2);
+    assert_eq!(rows["memories"], 1);
+
+    assert!(store.erase_user("anna").await.unwrap().is_none());
+    assert!(store.erase_user("okänd").await.unwrap().is_none());
+    // The name can be used again, from scratch.
+    let fresh = start(store, "anna", "Hej igen", now()).await;
+    assert_eq!(
+        store.conversation(fresh).await.unwrap().unwrap().username,
+        "anna"
+    );
+    assert_eq!(store.count_memories("anna").await.unwrap(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Retention, Guardian samples, stats.
+
+async fn check_retention_deletes_old_messages_and_empty_conversations(store: &Store) {
+    let now = now();
+    let old = now - Duration::days(30);
+    let cutoff = now - Duration::days(7);
+    let expired = start(store, "anna", "Gammalt", old).await;
+    continue_with(store, expired, "Också gammalt", old + Duration::hours(1)).await;
+    let mixed = start(store, "anna", "Gammal början", old).await;
+    continue_with(store, mixed, "Ny fortsättning", now).await;
+    let fresh = start(store, "bertil", "Nytt", now).await;
+    let mut new = NewMemory::new("Något från ett gammalt samtal", old);
+    new.source_conversation_id = Some(expired);
+    let memory = store.add_memory("anna", new).await.unwrap();
+
+    let report = store.delete_messages_before(cutoff).await.unwrap();
+    assert_eq!(
+        report,
+        RetentionReport {
+            messages: 6,
+            conversations: 1
+        }
+    );
+    assert!(store.conversation(expired).await.unwrap().is_none());
+    assert!(store.messages(expired, 0, 10).await.unwrap().is_empty());
+    let memories = store.memories("anna", page(0, 10)).await.unwrap();
+    assert_eq!(ids(&memories), vec![memory.id], "memories are not messages");
+    assert_eq!(memories[0].source_conversation_id, None);
+
+    let kept = store.messages(mixed, 0, 10).await.unwrap();
+    assert_eq!(contents(&kept), vec!["Ny fortsättning", "Svar."]);
+    assert_eq!(
+        store
+            .conversation(mixed)
+            .await
+            .unwrap()
+            .unwrap()
+            .message_count,
+        2,
+        "the count follows the messages left"
+    );
+    assert_eq!(store.messages(fresh, 0, 10).await.unwrap().len(), 2);
+    assert_eq!(
+        store
+            .conversation(fresh)
+            .await
+            .unwrap()
+            .unwrap()
+            .message_count,
+        2
+    );
+    assert_eq!(
+        store.delete_messages_before(cutoff).await.unwrap(),
+        RetentionReport::default()
+    );
+
+    // A conversation that lost its oldest messages goes on, its new messages after the kept.
+    store
+        .record_turn(turn(
+            ConversationTarget::Existing(mixed),
+            "Efter gallringen",
+            "Svar.",
+            now + Duration::minutes(1),
+        ))
+        .await
+        .expect("a conversation that lost its oldest messages takes new turns");
+    let after = store.messages(mixed, 0, 10).await.unwrap();
+    assert_eq!(
+        contents(&after),
+        vec!["Ny fortsättning", "Svar.", "Efter gallringen", "Svar."]
+    );
+    assert!(
+        after.windows(2).all(|pair| pair[0].seq < pair[1].seq),
+        "{:?}",
+        seqs(&after)
+    );
+    assert_eq!(
+        store
+            .conversation(mixed)
+            .await
+            .unwrap()
+            .unwrap()
+            .message_count,
+        4
+    );
+}
+
+async fn check_system_metrics_round_trip(store: &Store) {
+    let t0 = now();
+    let sample = |minutes_ago: i64, state: &str, ram: Option<f64>| SystemMetricSample {
+        recorded_at: t0 - Duration::minutes(minutes_ago),
+        guardian_state: state.into(),
+        brownout_level: "LIGHT".into(),
+        ram_pct: ram,
+        cpu_pct: Some(12.25),
+        disk_pct: None,
+        samples: 60,
+    };
+    let oldest = sample(3, "NORMAL", Some(41.5));
+    let middle = sample(2, "DEGRADED", None);
+    let newest = sample(1, "NORMAL", Some(87.125));
+    for written in [&newest, &oldest, &middle] {
+        store.record_system_metrics(written).await.unwrap();
+    }
+    assert_eq!(
+        store
+            .system_metrics(t0 - Duration::minutes(10), 10)
+            .await
+            .unwrap(),
+        vec![oldest.clone(), middle.clone(), newest.clone()],
+        "oldest first"
+    );
+    assert_eq!(
+        store
+            .system_metrics(t0 - Duration::seconds(150), 10)
+            .await
+            .unwrap(),
+        vec![middle, newest]
+    );
+    assert_eq!(
+        store
+            .system_metrics(t0 - Duration::minutes(10), 1)
+            .await
+            .unwrap(),
+        vec![oldest]
+    );
+    assert!(store.system_metrics(t0, 10).await.unwrap().is_empty());
+}
+
+async fn check_stats_count_rows(store: &Store) {
+    store.ping().await.unwrap();
+    let tables = [
+        "users",
+        "conversations",
+        "messages",
+        "memories",
+        "chat_sessions",
+        "agent_executions",
+        "system_metrics",
+    ];
+    let empty = store.stats().await.unwrap();
+    assert_eq!(empty.engine, store.engine().as_str());
+    assert!(empty.schema_version >= 1, "{empty:?}");
+    assert_eq!(empty.schema_version, store.schema_version().await.unwrap());
+    let names: BTreeSet<&str> = empty.rows.keys().map(String::as_str).collect();
+    assert_eq!(names, BTreeSet::from(tables), "the app's tables only");
+    assert!(empty.rows.values().all(|&rows| rows == 0), "{empty:?}");
+
+    let t0 = now();
+    let id = start(store, "anna", "Ett", t0).await;
+    continue_with(store, id, "Två", t0 + Duration::minutes(1)).await;
+    start(store, "bertil", "Hej", t0).await;
+    remember(store, "anna", "Jag bor i Visby", t0).await;
+    store
+        .record_system_metrics(&SystemMetricSample {
+            recorded_at: t0,
+            guardian_state: "NORMAL".into(),
+            brownout_level: "NONE".into(),
+            ram_pct: None,
+            cpu_pct: None,
+            disk_pct: None,
+            samples: 1,
+        })
+        .await
+        .unwrap();
+    let stats = store.stats().await.unwrap();
+    let rows = |table: &str| stats.rows[table];
+    assert_eq!(rows("users"), 2);
+    assert_eq!(rows("conversations"), 2);
+    assert_eq!(rows("messages"), 6);
+    assert_eq!(rows("memories"), 1);
+    assert_eq!(rows("system_metrics"), 1);
+    assert_eq!(rows("chat_sessions"), 0);
+    assert_eq!(rows("agent_executions"), 0);
+    if let Some(size) = stats.size_bytes {
+        assert!(size > 0, "{stats:?}");
+    }
+}
+
+async fn check_the_batcher_writes_every_turn_under_concurrency(store: &Store) {
+    let t0 = now();
+    let shared = start(store, "anna", "Början", t0).await;
+    let mut tasks = Vec::new();
+    for i in 0..50_i64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let at = t0 + Duration::seconds(i + 1);
+            let target = if i % 2 == 0 {
+                ConversationTarget::Existing(shared)
+            } else {
+                new_conversation(&format!("user{}", i % 5))
+            };
+            store
+                .record_turn(turn(
+                    target,
+                    &format!("Fråga {i}"),
+                    &format!("Svar {i}"),
+                    at,
+                ))
+                .await
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+
+    let conversation = store.conversation(shared).await.unwrap().unwrap();
+    assert_eq!(conversation.message_count, 2 + 2 * 25);
+    let messages = store.messages(shared, 0, 1000).await.unwrap();
+    assert_eq!(seqs(&messages), (1..=52).collect::<Vec<_>>());
+    assert_eq!(contents(&messages[..2]), vec!["Början", "Svar."]);
+    for pair in messages.chunks(2) {
+        assert_eq!(pair[0].role, Role::User);
+        assert_eq!(pair[1].role, Role::Assistant);
+        assert_eq!(pair[0].request_id, pair[1].request_id);
+    }
+    for pair in messages[2..].chunks(2) {
+        assert_eq!(
+            pair[1].content,
+            pair[0].content.replace("Fråga", "Svar"),
+            "an answer follows its question"
+        );
+    }
+    let rows = store.stats().await.unwrap().rows;
+    assert_eq!(rows["messages"], 2 + 2 * 50);
+    assert_eq!(rows["conversations"], 1 + 25);
+    assert_eq!(rows["users"], 1 + 5);
+    let counters = store.batch_counters();
+    assert_eq!(counters.turns.load(Ordering::Relaxed), 51);
+    assert_eq!(counters.failed.load(Ordering::Relaxed), 0);
+    let batches = counters.batches.load(Ordering::Relaxed);
+    assert!((1..=51).contains(&batches), "{batches} batches");
+}
