@@ -5,7 +5,14 @@
 //! `alice upstream-sim` runs the simulator alone (for load tests and manual fault injection);
 //! `alice guardian` runs the Guardian as a daemon that several Alice processes can follow;
 //! `alice bench` load- or soak-tests a running server (Alice or any OpenAI-compatible one);
-//! `alice slo rules` writes the Prometheus rules that watch the objectives in `slo.toml`.
+//! `alice slo rules` writes the Prometheus rules that watch the objectives in `slo.toml`;
+//! `alice backup DIR` backs up the configured database while Alice serves, `alice backup verify
+//! DIR` checks a backup in a scratch database, and `alice restore DIR` restores one into the
+//! configured (empty) database (docs/operations.md); `alice user export USER` and `alice user
+//! forget USER` carry out a user's GDPR rights, and `alice migrate` brings the database's schema
+//! up to date without serving (docs/storage.md).
+
+mod user_data;
 
 use alice_core::Config;
 use alice_log::LogTargets;
@@ -40,6 +47,70 @@ enum Command {
     Slo {
         #[command(subcommand)]
         command: SloCommand,
+    },
+    /// Back up the configured database into a new directory, while Alice may go on serving;
+    /// `alice backup verify DIR` checks a backup.
+    Backup(BackupArgs),
+    /// Restore a backup into the configured database, which must be empty. Stop Alice first.
+    Restore {
+        /// The backup directory (written by `alice backup`).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// A user's data under the GDPR: export it, or erase it.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Apply pending database migrations and print the schema version (`alice serve` does this
+    /// too when it starts).
+    Migrate,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Print everything held about a user as one JSON document (conversations, messages,
+    /// memories, sessions, agent runs), with identity numbers flagged.
+    Export {
+        /// The user name.
+        user: String,
+        /// Write the document to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Erase a user and everything that names them, including their answers in the shared
+    /// (Redis) response cache, and print what was deleted.
+    Forget {
+        /// The user name.
+        user: String,
+    },
+}
+
+/// `alice backup DIR` or `alice backup verify DIR`.
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+struct BackupArgs {
+    /// The directory to write the backup to: new, or empty (for a directory named "verify",
+    /// write ./verify).
+    #[arg(value_name = "DIR", required = true)]
+    dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<BackupCommand>,
+}
+
+#[derive(Subcommand)]
+enum BackupCommand {
+    /// Check a backup by restoring it into a scratch database.
+    ///
+    /// The data file is checked against the manifest's sha256, then restored into a scratch
+    /// database (a temporary SQLite file; for PostgreSQL a temporary database on the configured
+    /// server when database.url is PostgreSQL, else on the server the backup came from) and
+    /// every table's rows and checksum compared with the manifest. The scratch is always
+    /// removed.
+    Verify {
+        /// The backup directory.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
     },
 }
 
@@ -104,6 +175,19 @@ fn main() -> ExitCode {
         Command::Slo {
             command: SloCommand::Rules { file },
         } => slo_rules(&file).map(|()| ExitCode::SUCCESS),
+        // Backups read the configuration's database settings but start nothing of the server.
+        Command::Backup(args) => runtime
+            .block_on(backup(cli.config, args))
+            .map(|()| ExitCode::SUCCESS),
+        Command::Restore { dir } => runtime
+            .block_on(restore(cli.config, &dir))
+            .map(|()| ExitCode::SUCCESS),
+        Command::User { command } => runtime
+            .block_on(user(cli.config, command))
+            .map(|()| ExitCode::SUCCESS),
+        Command::Migrate => runtime
+            .block_on(migrate(cli.config))
+            .map(|()| ExitCode::SUCCESS),
         Command::Server(command) => runtime
             .block_on(run(cli.config, command))
             .map(|()| ExitCode::SUCCESS),
@@ -125,6 +209,139 @@ fn slo_rules(file: &std::path::Path) -> anyhow::Result<()> {
     std::io::stdout()
         .write_all(rules.as_bytes())
         .context("cannot write the rules to standard output")
+}
+
+async fn user(config_path: Option<PathBuf>, command: UserCommand) -> anyhow::Result<()> {
+    let config = Config::load(config_path.as_deref())?;
+    match command {
+        UserCommand::Export { user, output } => {
+            user_data::export(&config, &user, output.as_deref()).await
+        }
+        UserCommand::Forget { user } => user_data::forget(&config, &user).await,
+    }
+}
+
+async fn migrate(config_path: Option<PathBuf>) -> anyhow::Result<()> {
+    let config = Config::load(config_path.as_deref())?;
+    let store = alice_store::Store::open(&config.database).await?;
+    let version = store.schema_version().await;
+    let engine = store.engine().as_str();
+    store.close().await;
+    println!("{engine} database is at schema version {}", version?);
+    Ok(())
+}
+
+async fn backup(config_path: Option<PathBuf>, args: BackupArgs) -> anyhow::Result<()> {
+    use alice_store::backup;
+    use std::io::Write as _;
+    let config = Config::load(config_path.as_deref())?;
+    let database = &config.database;
+    let mut out = Vec::new();
+    match (args.command, args.dir) {
+        (Some(BackupCommand::Verify { dir }), _) => {
+            let report = if database.is_postgres() {
+                backup::verify_on_server(&dir, &database.url).await?
+            } else {
+                backup::verify(&dir).await?
+            };
+            let integrity = report
+                .integrity_check
+                .as_deref()
+                .map(|result| format!(", integrity_check {result}"))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "backup {} is good: restored into a scratch database ({}{integrity}, now \
+                 removed), every table matches the manifest",
+                dir.display(),
+                report.engine
+            )?;
+            write_tables(&mut out, &report.tables)?;
+            writeln!(
+                out,
+                "{} tables, {} rows, schema version {}; data file sha256 {}",
+                report.tables.len(),
+                report.total_rows(),
+                version(report.schema_version),
+                report.data_sha256
+            )?;
+        }
+        (None, Some(dir)) => {
+            let manifest = backup::create(database, &dir).await?;
+            writeln!(
+                out,
+                "backup written to {} ({}, taken {})",
+                dir.display(),
+                manifest.engine,
+                manifest.created_at
+            )?;
+            write_tables(&mut out, &manifest.tables)?;
+            writeln!(
+                out,
+                "{} tables, {} rows, schema version {}; {} ({} bytes) sha256 {}",
+                manifest.tables.len(),
+                manifest.total_rows(),
+                version(manifest.schema_version),
+                manifest.data_file,
+                manifest.data_bytes,
+                manifest.data_sha256
+            )?;
+        }
+        (None, None) => anyhow::bail!("name the backup directory: alice backup DIR"),
+    }
+    write_stdout(&out)
+}
+
+async fn restore(config_path: Option<PathBuf>, dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let config = Config::load(config_path.as_deref())?;
+    let report = alice_store::backup::restore(dir, &config.database).await?;
+    let mut out = Vec::new();
+    writeln!(
+        out,
+        "restored {} into {} ({}), every table matches the manifest",
+        dir.display(),
+        report.target,
+        report.engine
+    )?;
+    write_tables(&mut out, &report.tables)?;
+    writeln!(
+        out,
+        "{} tables, {} rows, schema version {}",
+        report.tables.len(),
+        report.total_rows(),
+        version(report.schema_version)
+    )?;
+    write_stdout(&out)
+}
+
+fn write_tables(
+    out: &mut Vec<u8>,
+    tables: &std::collections::BTreeMap<String, alice_store::backup::TableSummary>,
+) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let width = tables.keys().map(String::len).max().unwrap_or(5).max(5);
+    writeln!(out, "  {:width$}  {:>10}  checksum", "table", "rows")?;
+    for (table, summary) in tables {
+        writeln!(
+            out,
+            "  {table:width$}  {:>10}  {}",
+            summary.rows,
+            summary.checksum.get(..16).unwrap_or(&summary.checksum)
+        )?;
+    }
+    Ok(())
+}
+
+fn version(schema_version: Option<i64>) -> String {
+    schema_version.map_or_else(|| "none".to_owned(), |v| v.to_string())
+}
+
+fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    std::io::stdout()
+        .write_all(bytes)
+        .context("cannot write to standard output")
 }
 
 async fn run(config_path: Option<PathBuf>, command: ServerCommand) -> anyhow::Result<()> {

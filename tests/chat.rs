@@ -256,7 +256,7 @@ async fn a_conversation_survives_a_restart_of_alice() {
     let dir = tempfile::tempdir().unwrap();
     let alice = Alice::start(config(dir.path(), &sim.base_url())).await;
     let (_, first) = alice
-        .chat(json!({ "message": "Kom ihåg att jag heter Sven." }))
+        .chat(json!({ "message": "Jag heter Sven och bor i Luleå." }))
         .await;
     let conversation = first["conversation_id"].as_str().unwrap().to_owned();
     alice.stop().await;
@@ -268,7 +268,7 @@ async fn a_conversation_survives_a_restart_of_alice() {
         .await;
     assert_eq!(status, 200, "{reply}");
     let sent = &sim.requests()[1].messages;
-    assert_eq!(sent[1].content, "Kom ihåg att jag heter Sven.");
+    assert_eq!(sent[1].content, "Jag heter Sven och bor i Luleå.");
     assert_eq!(alice.history(&conversation).await.len(), 4);
     alice.stop().await;
 }

@@ -287,3 +287,110 @@ fn the_example_config_is_valid_and_complete() {
     let parsed: alice_core::Config = toml::from_str(&example).unwrap();
     assert_eq!(toml::Value::try_from(parsed).unwrap(), defaults);
 }
+
+/// `alice ARGS` in `dir` to the end, with extra environment; returns (success, stdout, stderr).
+fn alice_in(dir: &std::path::Path, args: &[&str], envs: &[(&str, &str)]) -> (bool, String, String) {
+    let output = Command::new(ALICE)
+        .args(args)
+        .current_dir(dir)
+        .envs(envs.iter().copied())
+        .env_remove("ALICE_CONFIG")
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn backup_while_serving_then_verify_and_restore_into_an_empty_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, base, _lines) = spawn_demo(dir.path());
+    let http = reqwest::Client::new();
+    for i in 0..3 {
+        let response = http
+            .post(format!("{base}/api/chat"))
+            .json(&json!({ "message": format!("Hej nummer {i}") }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+
+    // Online: the server keeps its database open while the backup is taken.
+    let (ok, stdout, stderr) = alice_in(dir.path(), &["backup", "backups/first"], &[]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("backup written to backups/first"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("messages"), "{stdout}");
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("backups/first/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["engine"], "sqlite");
+    assert!(manifest["schema_version"].as_i64().unwrap() >= 1);
+    let messages = manifest["tables"]["messages"]["rows"].as_u64().unwrap();
+    assert!(messages >= 6, "three turns: {manifest}");
+
+    // A restore over the live database is refused, and the server's data is untouched.
+    let (ok, _, stderr) = alice_in(dir.path(), &["restore", "backups/first"], &[]);
+    assert!(!ok);
+    assert!(stderr.contains("is Alice running?"), "{stderr}");
+    assert!(terminate(&mut child).success());
+
+    let (ok, stdout, stderr) = alice_in(dir.path(), &["backup", "verify", "backups/first"], &[]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("is good"), "{stdout}");
+    assert!(stdout.contains("integrity_check ok"), "{stdout}");
+
+    // A bare file name: the target's directory is the working directory.
+    let restored = [("ALICE_DATABASE__URL", "sqlite://restored.db")];
+    let (ok, stdout, stderr) = alice_in(dir.path(), &["restore", "backups/first"], &restored);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("every table matches the manifest"),
+        "{stdout}"
+    );
+    let messages_line = stdout
+        .lines()
+        .find(|line| line.trim_start().starts_with("messages "))
+        .unwrap();
+    assert_eq!(
+        messages_line.split_whitespace().nth(1),
+        Some(messages.to_string().as_str()),
+        "{stdout}"
+    );
+    assert!(dir.path().join("restored.db").exists());
+    // The restored database now holds the rows: a second restore is refused.
+    let (ok, _, stderr) = alice_in(dir.path(), &["restore", "backups/first"], &restored);
+    assert!(!ok);
+    assert!(
+        stderr.contains("restore only into an empty database"),
+        "{stderr}"
+    );
+
+    // A damaged backup fails verification and restore with a message that says so.
+    let data = dir.path().join("backups/first/alice.db");
+    let mut bytes = std::fs::read(&data).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&data, bytes).unwrap();
+    let (ok, _, stderr) = alice_in(dir.path(), &["backup", "verify", "backups/first"], &[]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("does not match its manifest checksum"),
+        "{stderr}"
+    );
+    let elsewhere = [("ALICE_DATABASE__URL", "sqlite://elsewhere/alice.db")];
+    let (ok, _, stderr) = alice_in(dir.path(), &["restore", "backups/first"], &elsewhere);
+    assert!(!ok);
+    assert!(
+        stderr.contains("the backup is damaged; use another backup"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("elsewhere/alice.db").exists());
+}

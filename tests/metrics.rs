@@ -131,6 +131,11 @@ async fn a_known_sequence_of_requests_moves_the_right_series() {
         ),
         3.0
     );
+    // The batcher committed them: one turn each here (the requests came one after another).
+    assert_eq!(after.value("alice_store_turns_written_total", &[]), 3.0);
+    assert_eq!(after.value("alice_store_batches_total", &[]), 3.0);
+    assert_eq!(after.value("alice_store_turns_failed_total", &[]), 0.0);
+    assert_eq!(after.value("alice_store_queued_turns", &[]), 0.0);
     assert!(after.value("alice_chat_upstream_seconds_sum", &[("api", "native")]) >= 0.45);
     // Alice's own share is far below the backend's.
     let overhead_sum = after.value(

@@ -33,6 +33,8 @@ pub enum Served {
     Cache(Tier),
     /// A backend call made for an identical request in flight at the same time.
     Coalesced,
+    /// Alice answered herself, without a backend (a memory command).
+    Alice,
 }
 
 /// The answer's events, and where they come from.
@@ -196,6 +198,31 @@ async fn lead(
             }
             return;
         }
+    }
+}
+
+/// Alice's own answer (to a memory command) as the events of a backend's answer, so the APIs
+/// reply, stream and store it like any other.
+pub fn said_by_alice(text: String) -> Answer {
+    let events = [
+        ChatEvent::Started(AnsweredBy {
+            backend: "alice".into(),
+            model: "memory".into(),
+            failover: false,
+            attempts: 0,
+            failover_ms: 0,
+        }),
+        ChatEvent::Delta(text),
+        ChatEvent::Done(Completion {
+            finish_reason: FinishReason::Stop,
+            prompt_tokens: None,
+            completion_tokens: None,
+            upstream_total_ms: None,
+        }),
+    ];
+    Answer {
+        events: futures_util::stream::iter(events.map(Ok)).boxed(),
+        served: Served::Alice,
     }
 }
 

@@ -5,12 +5,16 @@
 //! HTTP error status rather than a 200 stream holding an error. After that, events are:
 //! `delta` (`{"delta": "text"}`) for each piece of the answer, then `done` with the same fields
 //! as the JSON reply, or `error` with the error body.
+//!
+//! A memory command ("kom ihåg att …", "glöm …") is answered by Alice herself, through the same
+//! reply and stream as a model's answer.
 
 use crate::AppState;
 use crate::answers::{self, Served};
 use crate::chat::{self, ChatBody, Generation, PreparedTurn};
 use crate::error::ApiError;
 use crate::json_body::JsonBody;
+use crate::memory_commands;
 use crate::request_context::RequestContext;
 use alice_llm::{ChatEvent, ChatStream};
 use axum::Extension;
@@ -27,23 +31,45 @@ pub async fn chat(
     Extension(context): Extension<RequestContext>,
     JsonBody(body): JsonBody<ChatBody>,
 ) -> Result<Response, ApiError> {
-    let turn = chat::prepare(&state, &body).await?;
+    let mut turn = chat::prepare(&state, &body).await?;
     Span::current().record(
         "conversation_id",
         tracing::field::display(turn.conversation_id()),
     );
-    let request = turn.backend_request(&state, &context);
-    let share = answers::shareable(
-        &state,
-        &request,
-        turn.level(),
-        turn.continues_conversation(),
-    );
-    let answer = context
-        .upstream
-        .time(answers::open(&state, request, share))
-        .await
-        .map_err(|error| chat::backend_error(&context, error))?;
+    let answer = match turn.take_memory_command() {
+        Some(command) => {
+            let text = memory_commands::execute(
+                &state,
+                turn.username(),
+                turn.conversation_id(),
+                !turn.continues_conversation(),
+                command,
+            )
+            .await?;
+            answers::said_by_alice(text)
+        }
+        None => {
+            let request = turn.backend_request(&state, &context);
+            let share = if turn.uses_memories() {
+                Err(alice_cache::Reason::Personal)
+            } else {
+                answers::shareable(
+                    &state,
+                    &request,
+                    turn.level(),
+                    turn.continues_conversation(),
+                )
+            };
+            if let Ok(key) = &share {
+                turn.set_cache_key(key);
+            }
+            context
+                .upstream
+                .time(answers::open(&state, request, share))
+                .await
+                .map_err(|error| chat::backend_error(&context, error))?
+        }
+    };
     let served = answer.served;
     let mut upstream = context.upstream.stream(answer.events);
     if !body.stream {

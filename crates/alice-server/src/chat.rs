@@ -10,11 +10,12 @@ use crate::AppState;
 use crate::answers::Served;
 use crate::context_budget::{DoesNotFit, fit_prompt};
 use crate::error::ApiError;
+use crate::memory_commands::{self, Language, MemoryCommand};
 use crate::request_context::RequestContext;
 use alice_core::{BrownoutLevel, ChatMessage, Role};
 use alice_guardian::Preset;
 use alice_llm::{AnsweredBy, ChatEvent, ChatRequest, ChatStream, Completion, FinishReason};
-use alice_store::{ConversationTarget, NewMessage, NewTurn};
+use alice_store::{ConversationTarget, MemoryMatch, NewMessage, NewTurn};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -50,6 +51,15 @@ pub struct PreparedTurn {
     conversation_id: Uuid,
     user_message: String,
     user_message_at: DateTime<Utc>,
+    /// The user the request named (None: anonymous).
+    username: Option<String>,
+    /// The message is a memory command, which Alice answers herself.
+    memory_command: Option<(MemoryCommand, Language)>,
+    /// Memories of the user went into the prompt, so the answer is personal.
+    uses_memories: bool,
+    /// The response-cache key when the answer may be shared; kept with the answer so erasing
+    /// the user erases the cache entry too.
+    cache_key: Option<String>,
     /// System prompt, fitted history and the new message.
     pub prompt: Vec<ChatMessage>,
 }
@@ -67,6 +77,26 @@ impl PreparedTurn {
     /// The turn continues a stored conversation.
     pub fn continues_conversation(&self) -> bool {
         matches!(self.target, ConversationTarget::Existing(_))
+    }
+
+    /// The memory command the message is, taken out (it is carried out once).
+    pub fn take_memory_command(&mut self) -> Option<(MemoryCommand, Language)> {
+        self.memory_command.take()
+    }
+
+    /// The user the request named.
+    pub fn username(&self) -> Option<&str> {
+        self.username.as_deref()
+    }
+
+    /// The user's memories are in the prompt: the answer must not be shared.
+    pub fn uses_memories(&self) -> bool {
+        self.uses_memories
+    }
+
+    /// Records the response-cache key the answer is shared under.
+    pub fn set_cache_key(&mut self, key: &alice_cache::CacheKey) {
+        self.cache_key = Some(key.to_hex());
     }
 
     /// What to ask the backend, to be finished by the request's deadline: the configured
@@ -216,14 +246,34 @@ pub async fn prepare(state: &AppState, body: &ChatBody) -> Result<PreparedTurn, 
         }
     };
 
+    let memory_command = if state.config().memory.enabled {
+        memory_commands::parse(message)
+    } else {
+        None
+    };
     // From MODERATE on, the preset's short-answer prompt replaces the configured one.
-    let system_prompt = if preset.level >= BrownoutLevel::Moderate {
+    let mut system_prompt = if preset.level >= BrownoutLevel::Moderate {
         preset.system_prompt
     } else {
         chat.system_prompt.as_str()
+    }
+    .trim()
+    .to_owned();
+    let memories = match (&body.user, &memory_command) {
+        (Some(user), None) => relevant_memories(state, user, message, preset.rag_top_k).await,
+        _ => Vec::new(),
     };
-    let system =
-        (!system_prompt.trim().is_empty()).then(|| ChatMessage::new(Role::System, system_prompt));
+    if !memories.is_empty() {
+        if !system_prompt.is_empty() {
+            system_prompt.push_str("\n\n");
+        }
+        system_prompt.push_str("Det här vet du om användaren (från tidigare samtal):");
+        for memory in &memories {
+            system_prompt.push_str("\n- ");
+            system_prompt.push_str(memory);
+        }
+    }
+    let system = (!system_prompt.is_empty()).then(|| ChatMessage::new(Role::System, system_prompt));
     let prompt = fit_prompt(
         system,
         history,
@@ -248,8 +298,38 @@ pub async fn prepare(state: &AppState, body: &ChatBody) -> Result<PreparedTurn, 
         conversation_id,
         user_message: message.to_owned(),
         user_message_at,
+        username: body.user.clone(),
+        memory_command,
+        uses_memories: !memories.is_empty(),
+        cache_key: None,
         prompt,
     })
+}
+
+/// The user's memories most relevant to `message`, `top_k` at most (the brownout preset's
+/// number). Memories make answers better, not possible: when the search fails, the request is
+/// answered without them.
+async fn relevant_memories(
+    state: &AppState,
+    user: &str,
+    message: &str,
+    top_k: usize,
+) -> Vec<String> {
+    if !state.config().memory.enabled || top_k == 0 {
+        return Vec::new();
+    }
+    let limit = u32::try_from(top_k).unwrap_or(u32::MAX);
+    match state
+        .store()
+        .search_memories(user, message, MemoryMatch::Any, limit)
+        .await
+    {
+        Ok(found) => found.into_iter().map(|memory| memory.content).collect(),
+        Err(error) => {
+            tracing::warn!(evt = "memory_search_failed", error = %error);
+            Vec::new()
+        }
+    }
 }
 
 /// Stores the turn and builds the reply, once the backend said it is done.
@@ -278,6 +358,7 @@ pub async fn finish(
     assistant.completion_tokens = completion.completion_tokens.map(to_i64);
     assistant.brownout_level = Some(turn.preset.level);
     assistant.cached = cached;
+    assistant.cache_key = turn.cache_key;
     let writing = Instant::now();
     let recorded = state
         .store()
@@ -431,7 +512,7 @@ pub fn backend_error(context: &RequestContext, error: alice_llm::LlmError) -> Ap
 }
 
 /// A user name is a short identifier, safe in logs and URLs.
-fn check_username(user: &str) -> Result<(), ApiError> {
+pub fn check_username(user: &str) -> Result<(), ApiError> {
     let fine = !user.is_empty()
         && user.chars().count() <= MAX_USERNAME_CHARS
         && user

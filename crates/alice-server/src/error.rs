@@ -24,6 +24,9 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("conversation {0} not found")]
     ConversationNotFound(String),
+    /// Something else the path names does not exist (a user, a memory); says what to do.
+    #[error("not found: {0}")]
+    NotFound(String),
     #[error("no route for {method} {path}")]
     RouteNotFound { method: String, path: String },
     #[error("method {method} not allowed on {path}")]
@@ -60,7 +63,9 @@ impl ApiError {
         match self {
             Self::InvalidInput { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::ConversationNotFound(_) | Self::RouteNotFound { .. } => StatusCode::NOT_FOUND,
+            Self::ConversationNotFound(_) | Self::NotFound(_) | Self::RouteNotFound { .. } => {
+                StatusCode::NOT_FOUND
+            }
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Backend(error) => match error.kind {
                 ErrorKind::Unreachable | ErrorKind::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -86,6 +91,7 @@ impl ApiError {
             Self::InvalidInput { .. } => "invalid_input",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::ConversationNotFound(_) => "conversation_not_found",
+            Self::NotFound(_) => "not_found",
             Self::RouteNotFound { .. } => "route_not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::Backend(error) => match error.kind {
@@ -115,6 +121,7 @@ impl ApiError {
             Self::ConversationNotFound(_) | Self::Store(StoreError::ConversationNotFound(_)) => {
                 "Samtalet finns inte."
             }
+            Self::NotFound(_) => "Det du söker finns inte.",
             Self::RouteNotFound { .. } => "Adressen finns inte.",
             Self::MethodNotAllowed { .. } => "Metoden stöds inte för den här adressen.",
             Self::Backend(_) => "Språkmodellen svarar inte just nu. Försök igen om en stund.",
@@ -153,7 +160,9 @@ impl ApiError {
             Self::Store(_) => {
                 "the database did not answer; see the server log for the cause".to_owned()
             }
-            Self::Forbidden(detail) | Self::Conflict(detail) => detail.clone(),
+            Self::Forbidden(detail) | Self::Conflict(detail) | Self::NotFound(detail) => {
+                detail.clone()
+            }
             Self::Internal => {
                 "an internal error occurred; the server log has the details under this request id"
                     .to_owned()

@@ -7,6 +7,12 @@
 //! - [`cache_api`]: the cache's admin endpoints (purge);
 //! - [`api_openai`]: OpenAI's chat API (`/v1/chat/completions`, `/v1/models`), stateless;
 //! - [`conversations`]: reading conversations back;
+//! - [`db_api`]: `/api/db/…`, the database for the operator (health, stats, users, activity);
+//! - [`memories_api`] and [`memory_commands`]: personal memories, by API and by chat
+//!   ("kom ihåg att …", "glöm …");
+//! - [`user_data_api`]: a user's GDPR export and erasure;
+//! - [`housekeeping`]: retention of old messages and the Guardian's history in the database;
+//! - [`paging`]: `?offset=&limit=` for the list endpoints;
 //! - [`health`]: `/health` and `/ready`;
 //! - [`metrics`]: the one metrics registry and `GET /metrics`;
 //! - [`admission`]: the gate that sheds or refuses requests by the Guardian's state;
@@ -32,16 +38,22 @@ pub mod cache_api;
 pub mod chat;
 pub mod context_budget;
 pub mod conversations;
+pub mod db_api;
 pub mod error;
 pub mod guardian_api;
 pub mod guardian_daemon;
 pub mod guardian_remote;
 pub mod health;
+pub mod housekeeping;
 pub mod json_body;
 pub mod latency_windows;
+pub mod memories_api;
+pub mod memory_commands;
 pub mod metrics;
+pub mod paging;
 pub mod request_context;
 pub mod routes;
+pub mod user_data_api;
 
 use alice_core::Config;
 use alice_guardian::{Guardian, GuardianState, Preset, ProcSampler, Sampler};
@@ -450,7 +462,13 @@ async fn launch(config: Config, guardian: Option<Guardian>) -> Result<RunningSer
     } else {
         None
     };
-    metrics.watch(llm.clone(), guardian_source, cache.clone());
+    metrics.watch(llm.clone(), guardian_source, cache.clone(), store.clone());
+    background.extend(housekeeping::spawn(
+        &config.database,
+        &store,
+        guardian.as_ref(),
+        &stop,
+    ));
     let state = AppState(Arc::new(Shared {
         config,
         store: store.clone(),

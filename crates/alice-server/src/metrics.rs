@@ -21,6 +21,7 @@ use crate::guardian_remote::RemoteView;
 use crate::latency_windows::{LatencyWindows, Summary};
 use alice_cache::{CacheMetrics, ResponseCache};
 use alice_core::latency_buckets::latency_buckets;
+use alice_core::personal_number;
 use alice_guardian::{GuardianState, Snapshot};
 use alice_llm::{BreakerState, LlmMetrics, LlmRouter};
 use axum::Json;
@@ -179,6 +180,7 @@ impl Metrics {
         router: Arc<LlmRouter>,
         guardian: GuardianSource,
         cache: Option<Arc<ResponseCache>>,
+        store: alice_store::Store,
     ) {
         self.registry
             .register_collector(Box::new(BackendCollector(router)));
@@ -188,6 +190,8 @@ impl Metrics {
             self.registry
                 .register_collector(Box::new(CacheCollector(cache)));
         }
+        self.registry
+            .register_collector(Box::new(StoreCollector(store)));
         self.registry.register_collector(Box::new(ProcessCollector));
     }
 
@@ -199,9 +203,14 @@ impl Metrics {
         took: Duration,
         overhead: Duration,
     ) {
+        // No label may carry an identity number. The method is whatever token the client sent;
+        // the route is a pattern or "unmatched", masked too so no later change can leak one.
+        // Both are short, so masking is a digit count.
+        let route = personal_number::mask(route);
+        let method = personal_number::mask(method);
         let labels = HttpLabels {
-            route: route.to_owned(),
-            method: method.to_owned(),
+            route: route.to_string(),
+            method: method.to_string(),
             status,
         };
         self.http_requests.get_or_create(&labels).inc();
@@ -210,11 +219,11 @@ impl Metrics {
             .observe(took.as_secs_f64());
         self.overhead
             .get_or_create(&RouteLabel {
-                route: route.to_owned(),
+                route: route.to_string(),
             })
             .observe(overhead.as_secs_f64());
         self.windows
-            .record(Instant::now(), route, status, took, overhead);
+            .record(Instant::now(), &route, status, took, overhead);
     }
 
     /// One write of a conversation turn to the store.
@@ -515,6 +524,41 @@ impl Collector for CacheCollector {
             "Weight of the answers kept in this process, in bytes (each counts at least \
              max_bytes / max_entries)",
             i64::try_from(bytes).unwrap_or(i64::MAX),
+        )
+    }
+}
+
+/// The write batcher: transactions, turns written and failed, turns waiting.
+#[derive(Debug)]
+struct StoreCollector(alice_store::Store);
+
+impl Collector for StoreCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
+        use std::sync::atomic::Ordering::Relaxed;
+        let counters = self.0.batch_counters();
+        counter(
+            &mut encoder,
+            "store_batches",
+            "Transactions the write batcher committed",
+            counters.batches.load(Relaxed),
+        )?;
+        counter(
+            &mut encoder,
+            "store_turns_written",
+            "Chat turns the write batcher committed",
+            counters.turns.load(Relaxed),
+        )?;
+        counter(
+            &mut encoder,
+            "store_turns_failed",
+            "Chat turns the write batcher could not write (their requests were answered 503)",
+            counters.failed.load(Relaxed),
+        )?;
+        gauge(
+            &mut encoder,
+            "store_queued_turns",
+            "Chat turns waiting for the write batcher",
+            i64::try_from(self.0.queued_turns()).unwrap_or(i64::MAX),
         )
     }
 }

@@ -1,0 +1,113 @@
+//! `/api/users/{u}/memories`: a user's personal memories, to list, add and delete (the same
+//! memories "kom ihåg att …" and "glöm …" keep in the chat).
+
+use crate::AppState;
+use crate::chat::check_username;
+use crate::error::ApiError;
+use crate::json_body::JsonBody;
+use crate::memory_commands::memory_text;
+use crate::paging::{PageQuery, next_offset, page};
+use alice_store::{MemoryMatch, NewMemory, Page};
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// `POST` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewMemoryBody {
+    pub content: String,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Path(user): Path<String>,
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    check_username(&user)?;
+    let page = page(query)?;
+    let memories = state.store().memories(&user, page).await?;
+    let total = state.store().count_memories(&user).await?;
+    Ok(Json(json!({
+        "user": user,
+        "total": total,
+        "next_offset": next_offset(page, memories.len()),
+        "memories": memories,
+    })))
+}
+
+pub async fn add(
+    State(state): State<AppState>,
+    Path(user): Path<String>,
+    JsonBody(body): JsonBody<NewMemoryBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    check_username(&user)?;
+    let content = memory_text(&state, &body.content)?;
+    let limit = state.config().memory.max_per_user;
+    if state.store().count_memories(&user).await? >= u64::from(limit) {
+        return Err(ApiError::Conflict(format!(
+            "{user} already has {limit} memories (memory.max_per_user); delete some first"
+        )));
+    }
+    let memory = state
+        .store()
+        .add_memory(&user, NewMemory::new(content, Utc::now()))
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!(memory))))
+}
+
+/// `DELETE` on the collection: `?matching=words` deletes the memories that hold every word;
+/// without it, every memory of the user.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteQuery {
+    #[serde(default)]
+    matching: Option<String>,
+}
+
+pub async fn delete_many(
+    State(state): State<AppState>,
+    Path(user): Path<String>,
+    query: Result<Query<DeleteQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    check_username(&user)?;
+    let Query(query) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    let limit = state.config().memory.max_per_user;
+    let found = match &query.matching {
+        Some(words) => {
+            state
+                .store()
+                .search_memories(&user, words, MemoryMatch::All, limit)
+                .await?
+        }
+        None => {
+            state
+                .store()
+                .memories(&user, Page { offset: 0, limit })
+                .await?
+        }
+    };
+    let ids: Vec<Uuid> = found.iter().map(|memory| memory.id).collect();
+    let deleted = state.store().delete_memories(&user, &ids).await?;
+    Ok(Json(json!({ "user": user, "deleted": deleted })))
+}
+
+pub async fn delete_one(
+    State(state): State<AppState>,
+    Path((user, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    check_username(&user)?;
+    let id = Uuid::parse_str(&id)
+        .map_err(|_| ApiError::invalid("id", format!("{id:?} is not a memory id (a UUID)")))?;
+    match state.store().delete_memories(&user, &[id]).await? {
+        0 => Err(ApiError::NotFound(format!(
+            "{user} has no memory {id}; list them with GET /api/users/{user}/memories"
+        ))),
+        _ => Ok(StatusCode::NO_CONTENT),
+    }
+}

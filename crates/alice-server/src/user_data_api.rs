@@ -1,0 +1,74 @@
+//! A user's rights under the GDPR: `GET /api/users/{u}/export` (everything held about them, as
+//! one JSON document) and `DELETE /api/users/{u}` (erase all of it, including response-cache
+//! entries that came from their conversations). `alice user export` and `alice user forget` do
+//! the same from the command line.
+
+use crate::AppState;
+use crate::chat::check_username;
+use crate::db_api::unknown_user;
+use crate::error::ApiError;
+use alice_cache::CacheKey;
+use axum::Json;
+use axum::extract::{Path, State};
+use chrono::Utc;
+use serde_json::{Value, json};
+
+pub async fn export(
+    State(state): State<AppState>,
+    Path(user): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    check_username(&user)?;
+    let store = state.store();
+    let data = store
+        .export_user(&user)
+        .await?
+        .ok_or_else(|| unknown_user(&user))?;
+    tracing::info!(evt = "user_exported", user = %user);
+    Ok(Json(alice_store::gdpr::export_document(
+        &data,
+        store.engine().as_str(),
+        Utc::now(),
+    )))
+}
+
+pub async fn erase(
+    State(state): State<AppState>,
+    Path(user): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    check_username(&user)?;
+    let report = state
+        .store()
+        .erase_user(&user)
+        .await?
+        .ok_or_else(|| unknown_user(&user))?;
+    let keys: Vec<CacheKey> = report
+        .cache_keys
+        .iter()
+        .filter_map(|hex| CacheKey::from_hex(hex))
+        .collect();
+    let cache = match state.cache() {
+        Some(cache) => json!(cache.remove(&keys).await),
+        None => Value::Null,
+    };
+    tracing::info!(
+        evt = "user_erased",
+        user = %user,
+        conversations = report.conversations,
+        messages = report.messages,
+        memories = report.memories,
+        cache_keys = keys.len(),
+    );
+    Ok(Json(json!({
+        "user": user,
+        "erased": {
+            "users": report.users,
+            "conversations": report.conversations,
+            "messages": report.messages,
+            "memories": report.memories,
+            "chat_sessions": report.chat_sessions,
+            "agent_executions": report.agent_executions,
+            "cache_keys": report.cache_keys.len(),
+        },
+        "cache": cache,
+    })))
+}

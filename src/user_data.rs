@@ -1,0 +1,70 @@
+//! `alice user export` and `alice user forget`: a user's GDPR rights from the command line,
+//! working on the database directly (Alice may be running or not). Erasure also removes the
+//! user's answers from the shared Redis cache; a running Alice's in-process cache keeps them
+//! until they expire (`cache.ttl`), unless the erasure goes through `DELETE /api/users/{u}`.
+
+use alice_core::Config;
+use anyhow::Context;
+use std::io::Write as _;
+use std::path::Path;
+
+/// Writes the user's export document to `output` (standard output when None).
+pub async fn export(config: &Config, user: &str, output: Option<&Path>) -> anyhow::Result<()> {
+    let store = alice_store::Store::open(&config.database).await?;
+    let data = store.export_user(user).await?;
+    let engine = store.engine().as_str();
+    store.close().await;
+    let data = data.with_context(|| format!("no user {user:?} in the database"))?;
+    let document = alice_store::gdpr::export_document(&data, engine, chrono::Utc::now());
+    let text = serde_json::to_string_pretty(&document)?;
+    match output {
+        Some(path) => std::fs::write(path, text + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => {
+            let mut stdout = std::io::stdout();
+            stdout.write_all(text.as_bytes())?;
+            stdout.write_all(b"\n")?;
+        }
+    }
+    Ok(())
+}
+
+/// Erases the user and prints what was deleted.
+pub async fn forget(config: &Config, user: &str) -> anyhow::Result<()> {
+    let store = alice_store::Store::open(&config.database).await?;
+    let report = store.erase_user(user).await;
+    store.close().await;
+    let report = report?.with_context(|| format!("no user {user:?} in the database"))?;
+    let keys: Vec<alice_cache::CacheKey> = report
+        .cache_keys
+        .iter()
+        .filter_map(|hex| alice_cache::CacheKey::from_hex(hex))
+        .collect();
+    let redis = match (&config.cache.redis_url, keys.is_empty()) {
+        (Some(_), false) => {
+            let cache = alice_cache::ResponseCache::new(
+                &config.cache,
+                alice_cache::CacheMetrics::default(),
+            )?;
+            let removed = cache.remove(&keys).await;
+            match (removed.redis, removed.redis_error) {
+                (Some(deleted), _) => format!("{deleted} deleted from Redis"),
+                (None, Some(error)) => format!("Redis could not be reached ({error})"),
+                (None, None) => "no Redis".to_owned(),
+            }
+        }
+        (Some(_), true) => "none to delete from Redis".to_owned(),
+        (None, _) => "no Redis configured".to_owned(),
+    };
+    println!(
+        "erased {user}: {} conversations, {} messages, {} memories, {} chat sessions, \
+         {} agent executions; {} cached answers ({redis})",
+        report.conversations,
+        report.messages,
+        report.memories,
+        report.chat_sessions,
+        report.agent_executions,
+        report.cache_keys.len(),
+    );
+    Ok(())
+}

@@ -1,0 +1,203 @@
+//! GDPR over HTTP: a user with conversations, memories and cached answers is exported (every
+//! marker string is in the document) and erased (no marker string is left in the database's
+//! files, or in a pg_dump of PostgreSQL, and their cached answers are gone), while another
+//! user's data stays. Runs on SQLite always and on PostgreSQL when `ALICE_TEST_POSTGRES_URL`
+//! is set.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{Alice, config, start_sim};
+use serde_json::{Value, json};
+use std::path::Path;
+
+/// Marker words: lowercase letters and digits with no Swedish suffix to stem away, so the
+/// full-text index holds them exactly as written and a byte scan finds every copy.
+const ERASED: &[&str] = &["mrk7741qz", "mrk7742qz", "mrk7743qz", "mrk7744qz"];
+const KEPT: &str = "mrk5512qz";
+const QUESTION: &str = "Vad är huvudstaden i Norge?";
+
+/// Gives `user` three conversations (one continued; one a memory command; one whose answer is
+/// cached), two memories (chat and API) and an identity number in a message; every marker
+/// appears somewhere.
+async fn populate(alice: &Alice, user: &str, markers: &[&str]) {
+    let first = chat(
+        alice,
+        user,
+        &format!(
+            "Berätta om {} och vädret. Mitt personnummer är 19121212-1212.",
+            markers[0]
+        ),
+        None,
+    )
+    .await;
+    chat(
+        alice,
+        user,
+        &format!("Och {} då?", markers[1]),
+        first["conversation_id"].as_str(),
+    )
+    .await;
+    chat(
+        alice,
+        user,
+        &format!("Kom ihåg att min kod är {}", markers[2]),
+        None,
+    )
+    .await;
+    let (status, body) = alice
+        .post(
+            &format!("/api/users/{user}/memories"),
+            json!({"content": format!("{} är mitt lösenordstips", markers[3])}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let cached = chat(alice, user, QUESTION, None).await;
+    assert!(cached["conversation_id"].is_string());
+}
+
+async fn chat(alice: &Alice, user: &str, message: &str, conversation: Option<&str>) -> Value {
+    let mut body = json!({"message": message, "user": user});
+    if let Some(id) = conversation {
+        body["conversation_id"] = json!(id);
+    }
+    let (status, reply) = alice.chat(body).await;
+    assert_eq!(status, 200, "{reply}");
+    reply
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle.as_bytes())
+}
+
+/// The whole scenario; `dump` returns every byte the database keeps.
+async fn erase_leaves_no_trace(
+    alice: &Alice,
+    sim: &alice_upstream_sim::SimHandle,
+    dump: impl Fn() -> Vec<u8>,
+) {
+    populate(alice, "gdpr_anna", ERASED).await;
+    populate(alice, "gdpr_bo", &[KEPT, KEPT, KEPT, KEPT]).await;
+    let calls_before = sim.requests().len();
+
+    let (status, export) = alice.get("/api/users/gdpr_anna/export").await;
+    assert_eq!(status, 200, "{export}");
+    let text = export.to_string();
+    for marker in ERASED {
+        assert!(text.contains(marker), "{marker} missing from the export");
+    }
+    assert!(!text.contains(KEPT), "another user's data in the export");
+    assert_eq!(export["format"], "alice-user-export/1");
+    assert_eq!(export["counts"]["conversations"], 3);
+    assert_eq!(export["counts"]["messages"], 8);
+    assert_eq!(export["counts"]["memories"], 2);
+    assert_eq!(export["user"]["language"], "sv");
+    let first_question = &export["conversations"][0]["messages"][0];
+    assert_eq!(first_question["contains_personal_identity_number"], true);
+    let flagged = export["personal_identity_numbers"]["found_in"]
+        .as_array()
+        .unwrap();
+    assert!(
+        flagged.iter().any(|f| f["id"] == first_question["id"]),
+        "{flagged:?}"
+    );
+
+    let before = dump();
+    for marker in ERASED.iter().chain([&KEPT]) {
+        assert!(
+            contains(&before, marker),
+            "{marker} not found before erasure: the scan is blind"
+        );
+    }
+
+    let response = alice
+        .http
+        .delete(alice.url("/api/users/gdpr_anna"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let report: Value = response.json().await.unwrap();
+    assert_eq!(report["erased"]["conversations"], 3, "{report}");
+    assert_eq!(report["erased"]["messages"], 8);
+    assert_eq!(report["erased"]["memories"], 2);
+    assert_eq!(report["erased"]["cache_keys"], 1);
+    assert_eq!(report["cache"]["local"], 1, "{report}");
+
+    let after = dump();
+    for marker in ERASED {
+        assert!(!contains(&after, marker), "{marker} survived erasure");
+    }
+    assert!(
+        contains(&after, KEPT),
+        "the other user's data was erased too"
+    );
+    let (status, _) = alice.get("/api/users/gdpr_anna/export").await;
+    assert_eq!(status, 404);
+    let (status, _) = alice.get("/api/db/users/gdpr_bo").await;
+    assert_eq!(status, 200);
+
+    // The answer anna's question put in the cache is gone: the same question is asked anew.
+    chat(alice, "gdpr_cecilia", QUESTION, None).await;
+    assert_eq!(sim.requests().len(), calls_before + 1);
+}
+
+#[tokio::test]
+async fn sqlite_export_and_erasure() {
+    let sim = start_sim(Default::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path(), &sim.base_url());
+    config.cache.enabled = true;
+    let alice = Alice::start(config).await;
+    let files = dir.path().to_owned();
+    erase_leaves_no_trace(&alice, &sim, || sqlite_bytes(&files)).await;
+    alice.stop().await;
+}
+
+/// The database file with its write-ahead log and shared-memory file.
+fn sqlite_bytes(dir: &Path) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for name in ["alice.db", "alice.db-wal", "alice.db-shm"] {
+        if let Ok(content) = std::fs::read(dir.join(name)) {
+            bytes.extend(content);
+        }
+    }
+    bytes
+}
+
+#[tokio::test]
+async fn postgres_export_and_erasure() {
+    let Ok(url) = std::env::var("ALICE_TEST_POSTGRES_URL") else {
+        eprintln!("skipped postgres_export_and_erasure: ALICE_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let schema = format!("alice_test_gdpr_{}", uuid::Uuid::new_v4().simple());
+    let sim = start_sim(Default::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path(), &sim.base_url());
+    config.cache.enabled = true;
+    config.database.url = url.clone();
+    config.database.schema = Some(schema.clone());
+    let alice = Alice::start(config).await;
+    let dump = || {
+        let output = std::process::Command::new("pg_dump")
+            .args(["--schema", &schema, "--dbname", &url])
+            .output()
+            .expect("pg_dump runs (apt-get install postgresql-client)");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
+    };
+    erase_leaves_no_trace(&alice, &sim, dump).await;
+    alice.stop().await;
+    let status = std::process::Command::new("psql")
+        .args([&url, "-q", "-c", &format!("DROP SCHEMA {schema} CASCADE")])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
