@@ -227,8 +227,7 @@ async fn migrate(config_path: Option<PathBuf>) -> anyhow::Result<()> {
     let version = store.schema_version().await;
     let engine = store.engine().as_str();
     store.close().await;
-    println!("{engine} database is at schema version {}", version?);
-    Ok(())
+    write_stdout(format!("{engine} database is at schema version {}\n", version?).as_bytes())
 }
 
 async fn backup(config_path: Option<PathBuf>, args: BackupArgs) -> anyhow::Result<()> {
@@ -337,7 +336,7 @@ fn version(schema_version: Option<i64>) -> String {
     schema_version.map_or_else(|| "none".to_owned(), |v| v.to_string())
 }
 
-fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write as _;
     std::io::stdout()
         .write_all(bytes)

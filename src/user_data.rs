@@ -5,7 +5,6 @@
 
 use alice_core::Config;
 use anyhow::Context;
-use std::io::Write as _;
 use std::path::Path;
 
 /// Writes the user's export document to `output` (standard output when None).
@@ -19,14 +18,9 @@ pub async fn export(config: &Config, user: &str, output: Option<&Path>) -> anyho
     let text = serde_json::to_string_pretty(&document)?;
     match output {
         Some(path) => std::fs::write(path, text + "\n")
-            .with_context(|| format!("cannot write {}", path.display()))?,
-        None => {
-            let mut stdout = std::io::stdout();
-            stdout.write_all(text.as_bytes())?;
-            stdout.write_all(b"\n")?;
-        }
+            .with_context(|| format!("cannot write {}", path.display())),
+        None => crate::write_stdout((text + "\n").as_bytes()),
     }
-    Ok(())
 }
 
 /// Erases the user and prints what was deleted.
@@ -56,9 +50,9 @@ pub async fn forget(config: &Config, user: &str) -> anyhow::Result<()> {
         (Some(_), true) => "none to delete from Redis".to_owned(),
         (None, _) => "no Redis configured".to_owned(),
     };
-    println!(
+    let summary = format!(
         "erased {user}: {} conversations, {} messages, {} memories, {} chat sessions, \
-         {} agent executions; {} cached answers ({redis})",
+         {} agent executions; {} cached answers ({redis})\n",
         report.conversations,
         report.messages,
         report.memories,
@@ -66,5 +60,5 @@ pub async fn forget(config: &Config, user: &str) -> anyhow::Result<()> {
         report.agent_executions,
         report.cache_keys.len(),
     );
-    Ok(())
+    crate::write_stdout(summary.as_bytes())
 }

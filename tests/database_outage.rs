@@ -71,14 +71,12 @@ async fn chat_answers_503_while_the_database_is_away_and_recovers() {
         return;
     };
     let parsed = reqwest::Url::parse(&url).unwrap();
-    let target = tokio::net::lookup_host((
-        parsed.host_str().unwrap(),
-        parsed.port().unwrap_or(5432),
-    ))
-    .await
-    .unwrap()
-    .next()
-    .expect("ALICE_TEST_POSTGRES_URL names a host that resolves");
+    let target =
+        tokio::net::lookup_host((parsed.host_str().unwrap(), parsed.port().unwrap_or(5432)))
+            .await
+            .unwrap()
+            .next()
+            .expect("ALICE_TEST_POSTGRES_URL names a host that resolves");
     let proxy = Proxy::start(target).await;
     let mut through_proxy = parsed.clone();
     through_proxy.set_port(Some(proxy.addr.port())).unwrap();
@@ -128,7 +126,10 @@ async fn chat_answers_503_while_the_database_is_away_and_recovers() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(recovered, "Alice did not recover when the database came back");
+    assert!(
+        recovered,
+        "Alice did not recover when the database came back"
+    );
     let (status, ready) = alice.get("/ready").await;
     assert_eq!(ready["database"]["ok"], true, "{ready}");
     assert_eq!(status, 200);

@@ -7,7 +7,7 @@ mod common;
 use alice_guardian::{Sample, Sampler};
 use alice_store::{ConversationTarget, NewMessage, NewTurn, Store};
 use chrono::Utc;
-use common::{Alice, config, until, start_sim};
+use common::{Alice, config, start_sim, until};
 use serde_json::json;
 use std::time::Duration;
 
@@ -27,7 +27,9 @@ async fn reading_the_database() {
     alice
         .chat(json!({"message": "Och 3+3?", "user": "ingrid", "conversation_id": ids[1]}))
         .await;
-    alice.chat(json!({"message": "Hallå", "user": "johan"})).await;
+    alice
+        .chat(json!({"message": "Hallå", "user": "johan"}))
+        .await;
 
     let (status, health) = alice.get("/api/db/health").await;
     assert_eq!(status, 200);
@@ -67,10 +69,15 @@ async fn reading_the_database() {
     let (_, recent) = alice.get("/api/db/recent-activity?limit=1").await;
     assert_eq!(recent["conversations"][0]["username"], "johan");
 
-    let (_, conversation) = alice.get(&format!("/api/db/conversations/{}", ids[1])).await;
+    let (_, conversation) = alice
+        .get(&format!("/api/db/conversations/{}", ids[1]))
+        .await;
     assert_eq!(conversation["message_count"], 4);
     let (_, messages) = alice
-        .get(&format!("/api/db/conversations/{}/messages?limit=3", ids[1]))
+        .get(&format!(
+            "/api/db/conversations/{}/messages?limit=3",
+            ids[1]
+        ))
         .await;
     assert_eq!(messages["messages"].as_array().unwrap().len(), 3);
     assert_eq!(messages["next_after"], 3);
@@ -150,7 +157,10 @@ async fn guardian_samples_are_kept_downsampled() {
     let alice = Alice::around(server);
     let written = until(Duration::from_secs(10), || async {
         let (_, stats) = alice.get("/api/db/stats").await;
-        stats["database"]["rows"]["system_metrics"].as_i64().unwrap() >= 2
+        stats["database"]["rows"]["system_metrics"]
+            .as_i64()
+            .unwrap()
+            >= 2
     })
     .await;
     assert!(written, "no downsampled Guardian sample was written");
@@ -167,5 +177,8 @@ async fn guardian_samples_are_kept_downsampled() {
     assert_eq!(first.brownout_level, "NONE");
     assert!((first.ram_pct.unwrap() - 0.40).abs() < 1e-9, "{first:?}");
     assert!((first.cpu_pct.unwrap() - 0.25).abs() < 1e-9, "{first:?}");
-    assert!(first.samples >= 2, "one row stands for several samples: {first:?}");
+    assert!(
+        first.samples >= 2,
+        "one row stands for several samples: {first:?}"
+    );
 }

@@ -50,8 +50,8 @@ pub struct Config {
     pub guardian: GuardianConfig,
     pub chat: ChatConfig,
     pub cache: CacheConfig,
-    pub log: LogConfig,
     pub memory: MemoryConfig,
+    pub log: LogConfig,
 }
 
 impl Default for Config {
@@ -67,8 +67,8 @@ impl Default for Config {
             guardian: GuardianConfig::default(),
             chat: ChatConfig::default(),
             cache: CacheConfig::default(),
-            log: LogConfig::default(),
             memory: MemoryConfig::default(),
+            log: LogConfig::default(),
         }
     }
 }
@@ -167,10 +167,10 @@ pub struct DatabaseConfig {
     /// created when missing), or `postgres://USER@HOST:PORT/DATABASE` for PostgreSQL, when
     /// several Alice instances share state.
     pub url: String,
-    /// Connections in the pool.
     /// PostgreSQL only: the schema Alice's tables live in (created when missing). None keeps
     /// the server's search_path (normally `public`).
     pub schema: Option<String>,
+    /// Connections in the pool.
     pub max_connections: u32,
     /// How long a request waits for a pooled connection before it is answered 503.
     #[serde(with = "humantime_serde")]
@@ -184,7 +184,6 @@ pub struct DatabaseConfig {
     pub wal: bool,
     pub synchronous: Synchronous,
     pub foreign_keys: bool,
-}
     /// The write batcher: most turns committed in one transaction.
     pub batch_max_turns: usize,
     /// How long the batcher waits for more turns once one has arrived. Zero commits what is
@@ -209,20 +208,20 @@ impl DatabaseConfig {
     pub fn is_postgres(&self) -> bool {
         self.url.starts_with("postgres://") || self.url.starts_with("postgresql://")
     }
+}
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
         Self {
             url: "sqlite://data/alice.db".to_owned(),
-            max_connections: 5,
             schema: None,
-            busy_timeout: Duration::from_secs(30),
+            max_connections: 5,
             acquire_timeout: Duration::from_secs(5),
+            busy_timeout: Duration::from_secs(30),
             cache_size_mib: 64,
             wal: true,
             synchronous: Synchronous::Normal,
             foreign_keys: true,
-        }
             batch_max_turns: 64,
             batch_max_wait: Duration::ZERO,
             batch_queue: 1024,
@@ -255,6 +254,7 @@ impl Default for MemoryConfig {
             allow_personal_numbers: false,
             max_chars: 1000,
             max_per_user: 1000,
+        }
     }
 }
 

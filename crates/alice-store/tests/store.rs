@@ -191,7 +191,11 @@ async fn the_batcher_groups_concurrent_turns_into_few_transactions() {
             let store = store.clone();
             tokio::spawn(async move {
                 store
-                    .record_turn(turn(new_conversation("batch"), &format!("Fråga {i}"), "Svar"))
+                    .record_turn(turn(
+                        new_conversation("batch"),
+                        &format!("Fråga {i}"),
+                        "Svar",
+                    ))
                     .await
             })
         })
@@ -201,7 +205,10 @@ async fn the_batcher_groups_concurrent_turns_into_few_transactions() {
     }
     let counters = store.batch_counters();
     let batches = counters.batches.load(std::sync::atomic::Ordering::Relaxed);
-    assert_eq!(counters.turns.load(std::sync::atomic::Ordering::Relaxed), 40);
+    assert_eq!(
+        counters.turns.load(std::sync::atomic::Ordering::Relaxed),
+        40
+    );
     assert!(batches <= 2, "{batches} transactions for 40 turns");
     assert_eq!(store.stats().await.unwrap().rows["messages"], 80);
     store.close().await;
@@ -219,7 +226,11 @@ async fn a_full_queue_makes_writers_wait_and_drops_nothing() {
             let store = store.clone();
             tokio::spawn(async move {
                 store
-                    .record_turn(turn(new_conversation("full"), &format!("Fråga {i}"), "Svar"))
+                    .record_turn(turn(
+                        new_conversation("full"),
+                        &format!("Fråga {i}"),
+                        "Svar",
+                    ))
                     .await
             })
         })
