@@ -14,7 +14,10 @@ fn point_in_time_recovery_stops_before_the_mistake() {
         return;
     };
     let output = std::process::Command::new("bash")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/pitr_drill.sh"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scripts/pitr_drill.sh"
+        ))
         .env("PG_BIN", &pg_bin)
         .env("PITR_DRILL_TIMEOUT", "120")
         .output()
