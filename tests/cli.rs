@@ -394,3 +394,77 @@ async fn backup_while_serving_then_verify_and_restore_into_an_empty_database() {
     );
     assert!(!dir.path().join("elsewhere/alice.db").exists());
 }
+
+#[tokio::test]
+async fn user_export_and_forget_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/alice.db", dir.path().display());
+    let database = alice_core::config::DatabaseConfig {
+        url: url.clone(),
+        ..Default::default()
+    };
+    let store = alice_store::Store::open(&database).await.unwrap();
+    for (user, text) in [("lisa", "Lisas fråga om mrk9931qz"), ("max", "Max fråga")] {
+        store
+            .record_turn(alice_store::NewTurn {
+                conversation: alice_store::ConversationTarget::New {
+                    id: uuid::Uuid::now_v7(),
+                    username: user.into(),
+                },
+                request_id: "cli".into(),
+                user: alice_store::NewMessage::new(text, chrono::Utc::now()),
+                assistant: alice_store::NewMessage::new("Svar", chrono::Utc::now()),
+            })
+            .await
+            .unwrap();
+    }
+    store
+        .add_memory(
+            "lisa",
+            alice_store::NewMemory::new("Lisa spelar fiol", chrono::Utc::now()),
+        )
+        .await
+        .unwrap();
+    store.close().await;
+    let env = [("ALICE_DATABASE__URL", url.as_str())];
+
+    let (ok, stdout, stderr) = alice_in(dir.path(), &["migrate"], &env);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.starts_with("sqlite database is at schema version"),
+        "{stdout}"
+    );
+
+    let (ok, _, stderr) = alice_in(
+        dir.path(),
+        &["user", "export", "lisa", "-o", "lisa.json"],
+        &env,
+    );
+    assert!(ok, "{stderr}");
+    let export: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("lisa.json")).unwrap())
+            .unwrap();
+    assert_eq!(export["counts"]["messages"], 2);
+    assert_eq!(export["memories"][0]["content"], "Lisa spelar fiol");
+    assert!(export.to_string().contains("mrk9931qz"));
+
+    let (ok, stdout, stderr) = alice_in(dir.path(), &["user", "forget", "lisa"], &env);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.starts_with("erased lisa: 1 conversations, 2 messages, 1 memories"),
+        "{stdout}"
+    );
+    let (ok, _, stderr) = alice_in(dir.path(), &["user", "export", "lisa"], &env);
+    assert!(!ok);
+    assert!(stderr.contains("no user \"lisa\""), "{stderr}");
+    let (ok, stdout, _) = alice_in(dir.path(), &["user", "export", "max"], &env);
+    assert!(
+        ok && stdout.contains("Max fråga"),
+        "the other user is kept: {stdout}"
+    );
+    let bytes = std::fs::read(dir.path().join("alice.db")).unwrap();
+    assert!(
+        !bytes.windows(9).any(|w| w == b"mrk9931qz"),
+        "the erased text is still in the database file"
+    );
+}
