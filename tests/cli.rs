@@ -468,3 +468,92 @@ async fn user_export_and_forget_from_the_command_line() {
         "the erased text is still in the database file"
     );
 }
+
+/// The next log line with this `evt`, within 30 s.
+fn wait_for_event(lines: &mpsc::Receiver<String>, evt: &str) -> Value {
+    loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("no {evt} line"));
+        let parsed: Value = serde_json::from_str(&line).unwrap();
+        if parsed["evt"] == evt {
+            return parsed;
+        }
+    }
+}
+
+/// A fresh machine: no backend configured, nothing at Ollama's default address. Without the
+/// embedded model Alice says how to get one; with it, Alice answers a Swedish question from it.
+#[tokio::test]
+async fn with_no_backend_configured_alice_picks_the_embedded_model_or_says_how_to_get_one() {
+    if std::net::TcpStream::connect("127.0.0.1:11434").is_ok() {
+        eprintln!(
+            "skipped with_no_backend_configured_alice_picks_the_embedded_model_or_says_how_to_get_one: \
+             something listens at Ollama's default address on this machine"
+        );
+        return;
+    }
+    let empty = tempfile::tempdir().unwrap();
+    let (mut child, base, lines) = spawn_alice(empty.path(), &["serve"], &[]);
+    let warning = wait_for_event(&lines, "no_model");
+    assert_eq!(warning["lvl"], "WARN");
+    assert!(
+        warning["msg"]
+            .as_str()
+            .unwrap()
+            .contains("alice model fetch"),
+        "{warning}"
+    );
+    let response = reqwest::Client::new()
+        .post(format!("{base}/api/chat"))
+        .json(&json!({ "message": "Hej" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert!(terminate(&mut child).success());
+
+    let Ok(model) = std::env::var("ALICE_TEST_EMBEDDED_MODEL") else {
+        eprintln!(
+            "skipped the embedded half of \
+             with_no_backend_configured_alice_picks_the_embedded_model_or_says_how_to_get_one: \
+             ALICE_TEST_EMBEDDED_MODEL is not set"
+        );
+        return;
+    };
+    let installed = tempfile::tempdir().unwrap();
+    let models = installed.path().join("data/models");
+    std::fs::create_dir_all(&models).unwrap();
+    std::os::unix::fs::symlink(
+        std::fs::canonicalize(model).unwrap(),
+        models.join("SmolLM2-135M-Instruct.Q4_1.gguf"),
+    )
+    .unwrap();
+    let (mut child, base, lines) = spawn_alice(
+        installed.path(),
+        &["serve"],
+        &[
+            ("ALICE_CHAT__MAX_TOKENS", "32"),
+            ("ALICE_CHAT__TEMPERATURE", "0"),
+        ],
+    );
+    let chosen = wait_for_event(&lines, "backend_chosen");
+    assert_eq!(chosen["backend"], "embedded", "{chosen}");
+    let (status, reply) = {
+        let response = reqwest::Client::new()
+            .post(format!("{base}/api/chat"))
+            .json(&json!({ "message": "Vad är Sveriges huvudstad?" }))
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.json::<Value>().await.unwrap())
+    };
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["model"], "embedded:SmolLM2-135M-Instruct.Q4_1");
+    assert!(
+        !reply["response"].as_str().unwrap().trim().is_empty(),
+        "{reply}"
+    );
+    assert!(reply["completion_tokens"].as_u64().unwrap() > 0);
+    assert!(terminate(&mut child).success());
+}

@@ -18,11 +18,12 @@ use std::time::Duration;
 /// The file read when no path is given and it exists in the working directory.
 pub const DEFAULT_CONFIG_FILE: &str = "alice.toml";
 
-/// `ALICE_*` variables that are not configuration keys: the config file's path, and every
+/// `ALICE_*` variables that are not configuration keys: the config file's path, the data
+/// directory of `scripts/fetch-model.sh` (see [`DEFAULT_EMBEDDED_MODEL_PATH`]), and every
 /// `ALICE_TEST_*` variable, which belong to the test suite (service URLs, tool paths).
 fn is_config_variable(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    key != "config" && !key.starts_with("test_")
+    key != "config" && key != "data_dir" && !key.starts_with("test_")
 }
 
 /// Why a configuration could not be loaded. The message names the key and the problem.
@@ -266,7 +267,15 @@ pub enum BackendKind {
     Ollama,
     /// Any OpenAI-compatible server (`/v1/chat/completions`).
     Openai,
+    /// A GGUF model run inside Alice's own process through llama.cpp (cargo feature
+    /// `embedded`, on by default). `url` is not used; `model_path` names the file.
+    Embedded,
 }
+
+/// Where an embedded backend without `model_path` looks for its model, relative to the working
+/// directory: where `scripts/fetch-model.sh` puts SmolLM2-135M-Instruct. When `ALICE_DATA_DIR`
+/// is set (the script honours it too), `$ALICE_DATA_DIR/models/<file>` instead.
+pub const DEFAULT_EMBEDDED_MODEL_PATH: &str = "data/models/SmolLM2-135M-Instruct.Q4_1.gguf";
 
 /// One LLM backend. Alice tries backends in the order listed: the first is the primary, the
 /// others are fallbacks used when it is open, saturated or fails before its first token.
@@ -318,6 +327,12 @@ pub struct BackendConfig {
     pub warm_up: bool,
     #[serde(with = "humantime_serde")]
     pub keep_alive_refresh: Duration,
+    /// Embedded only: the GGUF file to load. Unset: [`DEFAULT_EMBEDDED_MODEL_PATH`].
+    pub model_path: Option<PathBuf>,
+    /// Embedded only: CPU threads per generation. Unset: the machine's cores divided by
+    /// `max_concurrent` (at least 1), so that generations at once never share a core; more
+    /// threads than that make every answer slower, not faster.
+    pub threads: Option<u32>,
 }
 
 impl Default for BackendConfig {
@@ -340,7 +355,50 @@ impl Default for BackendConfig {
             probe_first_token_max: Duration::from_millis(1200),
             warm_up: true,
             keep_alive_refresh: Duration::from_secs(8 * 60),
+            model_path: None,
+            threads: None,
         }
+    }
+}
+
+impl BackendConfig {
+    /// An embedded backend named "embedded" for the GGUF at `model_path` (default:
+    /// [`DEFAULT_EMBEDDED_MODEL_PATH`]), its model named after the file, as many answers at
+    /// once as there are cores, at most 4 (each with cores / that threads), the other settings
+    /// at their defaults. On 2 cores: 2 answers of ~80 tokens/s each (SmolLM2-135M) rather than
+    /// 1 of ~125.
+    pub fn embedded(model_path: Option<PathBuf>) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut config = Self {
+            name: "embedded".to_owned(),
+            kind: BackendKind::Embedded,
+            url: String::new(),
+            model_path,
+            max_concurrent: cores.clamp(1, 4),
+            ..Self::default()
+        };
+        config.model = config.embedded_model_name();
+        config
+    }
+
+    /// Embedded only: the GGUF file this backend loads.
+    pub fn embedded_model_path(&self) -> PathBuf {
+        if let Some(path) = &self.model_path {
+            return path.clone();
+        }
+        let default = Path::new(DEFAULT_EMBEDDED_MODEL_PATH);
+        match (std::env::var_os("ALICE_DATA_DIR"), default.file_name()) {
+            (Some(dir), Some(file)) if !dir.is_empty() => Path::new(&dir).join("models").join(file),
+            _ => default.to_path_buf(),
+        }
+    }
+
+    /// Embedded only: the model's name when none is configured: the GGUF file's stem.
+    pub fn embedded_model_name(&self) -> String {
+        self.embedded_model_path().file_stem().map_or_else(
+            || "embedded".to_owned(),
+            |s| s.to_string_lossy().into_owned(),
+        )
     }
 }
 
@@ -791,12 +849,37 @@ impl Config {
         let env = Env::prefixed("ALICE_")
             .filter(|key| is_config_variable(key.as_str()))
             .split("__");
-        let config: Config = figment
+        let mut config: Config = figment
             .merge(env)
             .extract()
             .map_err(|errors| ConfigError::Invalid(errors.into_iter().map(describe).collect()))?;
+        // An embedded backend left with the default (Ollama) model name is named after its file.
+        let default_model = BackendConfig::default().model;
+        for backend in &mut config.backends {
+            if backend.kind == BackendKind::Embedded && backend.model == default_model {
+                backend.model = backend.embedded_model_name();
+            }
+        }
         config.validate()?;
         Ok(config)
+    }
+
+    /// Whether the configuration file or the environment names backends. When neither does,
+    /// the built-in default (Ollama on this machine) is in force, and `alice serve` may choose
+    /// the embedded model instead when Ollama does not answer.
+    pub fn backends_configured(path: Option<&Path>) -> bool {
+        let mut figment = Figment::new();
+        match path {
+            Some(path) => figment = figment.merge(Toml::file(path)),
+            None => figment = figment.merge(Toml::file(DEFAULT_CONFIG_FILE)),
+        }
+        figment
+            .merge(
+                Env::prefixed("ALICE_")
+                    .filter(|key| is_config_variable(key.as_str()))
+                    .split("__"),
+            )
+            .contains("backends")
     }
 
     /// Checks what types alone cannot: ranges, formats and how settings relate.
@@ -894,9 +977,23 @@ impl Config {
                 "must be a non-empty name that no other backend has",
             );
             check(
-                is_http_url(&backend.url),
+                backend.kind == BackendKind::Embedded || is_http_url(&backend.url),
                 &key("url"),
                 "must start with http:// or https:// and name a host, e.g. \"http://127.0.0.1:11434\"",
+            );
+            check(
+                backend
+                    .model_path
+                    .as_ref()
+                    .is_none_or(|path| !path.as_os_str().is_empty()),
+                &key("model_path"),
+                "must name a GGUF file, e.g. \"data/models/SmolLM2-135M-Instruct.Q4_1.gguf\" \
+                 (or leave it out for that default)",
+            );
+            check(
+                backend.threads.is_none_or(|t| (1..=1024).contains(&t)),
+                &key("threads"),
+                "must be between 1 and 1024 (or left out: cores / max_concurrent)",
             );
             check(
                 !backend.model.trim().is_empty(),
@@ -1244,6 +1341,40 @@ mod tests {
                 "[[backends]]\nname = \"a\"\n[[backends]]\nname = \"a\"\n",
             )?;
             assert!(load_err().contains("backends[1].name"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_embedded_backend_needs_no_url_and_is_named_after_its_file() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "alice.toml",
+                "[[backends]]\nname = \"local\"\nkind = \"embedded\"\nurl = \"\"\n\
+                 model_path = \"/models/tiny-chat.Q4_1.gguf\"\nthreads = 1\n\
+                 [[backends]]\nname = \"default-file\"\nkind = \"embedded\"\nmodel = \"smollm2\"\n",
+            )?;
+            let config = Config::load(None).unwrap();
+            assert_eq!(config.backends[0].kind, BackendKind::Embedded);
+            assert_eq!(config.backends[0].model, "tiny-chat.Q4_1");
+            assert_eq!(config.backends[0].threads, Some(1));
+            assert_eq!(
+                config.backends[1].model, "smollm2",
+                "a configured name is kept"
+            );
+            assert!(
+                config.backends[1]
+                    .embedded_model_path()
+                    .ends_with("models/SmolLM2-135M-Instruct.Q4_1.gguf")
+            );
+            jail.create_file(
+                "alice.toml",
+                "[[backends]]\nkind = \"embedded\"\nmodel_path = \"\"\nthreads = 0\n",
+            )?;
+            let err = load_err();
+            assert!(err.contains("backends[0].model_path"), "{err}");
+            assert!(err.contains("backends[0].threads"), "{err}");
+            assert!(!err.contains("backends[0].url"), "{err}");
             Ok(())
         });
     }

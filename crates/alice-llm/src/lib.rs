@@ -9,8 +9,12 @@
 //! - [`ollama`]: Ollama's native API (`/api/chat` NDJSON streaming, `/api/tags`, `/api/show`).
 //! - [`openai`]: any OpenAI-compatible server (`/v1/chat/completions` SSE streaming,
 //!   `/v1/models`), e.g. a hosted fallback.
+//! - [`embedded`] (cargo feature `embedded`, on by default): a GGUF model run in-process
+//!   through llama.cpp, for machines with no model server.
 
 mod breaker;
+#[cfg(feature = "embedded")]
+pub mod embedded;
 mod error;
 mod limiter;
 pub mod metrics;
@@ -21,6 +25,8 @@ pub mod router;
 mod wire;
 
 pub use breaker::BreakerState;
+#[cfg(feature = "embedded")]
+pub use embedded::EmbeddedClient;
 pub use error::{ErrorKind, LlmError};
 pub use metrics::LlmMetrics;
 pub use ollama::OllamaClient;

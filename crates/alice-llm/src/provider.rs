@@ -113,6 +113,13 @@ pub trait Provider: Send + Sync {
     async fn warm_up(&self) -> Result<(), LlmError> {
         Ok(())
     }
+    /// How many tokens of its context a prompt of these messages takes, chat template
+    /// included, counted with the model's own tokenizer, where the backend can count
+    /// (the embedded model); None where it cannot, and the caller estimates.
+    async fn count_prompt_tokens(&self, _messages: &[ChatMessage]) -> Option<usize> {
+        None
+    }
+
     /// Frees the model's memory now, where the backend holds one loaded (Ollama); others need
     /// nothing.
     async fn unload(&self) -> Result<(), LlmError> {

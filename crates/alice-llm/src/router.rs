@@ -26,6 +26,7 @@ use crate::limiter::{Limiter, Refusal, Slot};
 use crate::metrics::LlmMetrics;
 use crate::provider::{AnsweredBy, BackendHealth, ChatEvent, ChatRequest, ChatStream};
 use crate::{ErrorKind, LlmError, OllamaClient, OpenAiClient, Provider};
+use alice_core::ChatMessage;
 use alice_core::config::{
     AdaptiveConcurrencyConfig, BackendConfig, BackendKind, BreakerConfig, RetryConfig,
 };
@@ -116,6 +117,10 @@ impl LlmRouter {
             let provider: Arc<dyn Provider> = match config.kind {
                 BackendKind::Ollama => Arc::new(OllamaClient::new(config)?),
                 BackendKind::Openai => Arc::new(OpenAiClient::new(config)?),
+                #[cfg(feature = "embedded")]
+                BackendKind::Embedded => Arc::new(crate::EmbeddedClient::new(config)?),
+                #[cfg(not(feature = "embedded"))]
+                BackendKind::Embedded => return Err(embedded_not_built(config)),
             };
             providers.push((config.clone(), provider));
         }
@@ -311,6 +316,15 @@ impl Provider for LlmRouter {
         self.backends.first().map_or("", |b| b.provider.url())
     }
 
+    /// The primary's count: the prompt is fitted for the backend that should answer it.
+    async fn count_prompt_tokens(&self, messages: &[ChatMessage]) -> Option<usize> {
+        self.backends
+            .first()?
+            .provider
+            .count_prompt_tokens(messages)
+            .await
+    }
+
     async fn chat_stream(&self, request: ChatRequest) -> Result<ChatStream, LlmError> {
         let started = Instant::now();
         let deadline = request.deadline;
@@ -431,6 +445,22 @@ impl Provider for LlmRouter {
                 error: Some("no backend is configured".into()),
             },
         }
+    }
+}
+
+/// A backend of kind "embedded" in a build without the `embedded` feature.
+#[cfg(not(feature = "embedded"))]
+fn embedded_not_built(config: &BackendConfig) -> LlmError {
+    LlmError {
+        backend: config.name.clone(),
+        url: format!("embedded:{}", config.embedded_model_path().display()),
+        kind: ErrorKind::Rejected { status: 400 },
+        detail: "this build of Alice has no embedded backend (cargo feature `embedded` of \
+                 alice-llm is off)"
+            .into(),
+        advice: "build with the default features (needs cmake and libclang-dev), or use an \
+                 ollama or openai backend"
+            .into(),
     }
 }
 

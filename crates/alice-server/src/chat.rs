@@ -8,7 +8,7 @@
 
 use crate::AppState;
 use crate::answers::Served;
-use crate::context_budget::{DoesNotFit, fit_prompt};
+use crate::context_budget::{DoesNotFit, fit_prompt, fit_prompt_exactly};
 use crate::error::ApiError;
 use crate::memory_commands::{self, Language, MemoryCommand};
 use crate::request_context::RequestContext;
@@ -274,14 +274,20 @@ pub async fn prepare(state: &AppState, body: &ChatBody) -> Result<PreparedTurn, 
         }
     }
     let system = (!system_prompt.is_empty()).then(|| ChatMessage::new(Role::System, system_prompt));
-    let prompt = fit_prompt(
-        system,
-        history,
-        ChatMessage::new(Role::User, message),
+    let new = ChatMessage::new(Role::User, message);
+    let backend = state.backend();
+    let counted = fit_prompt_exactly(
+        |prompt| async move { backend.count_prompt_tokens(&prompt).await },
+        system.clone(),
+        history.clone(),
+        new.clone(),
         chat.num_ctx,
         max_tokens,
     )
-    .map_err(|DoesNotFit { needed, available }| {
+    .await;
+    let prompt = counted
+        .unwrap_or_else(|| fit_prompt(system, history, new, chat.num_ctx, max_tokens))
+        .map_err(|DoesNotFit { needed, available }| {
         ApiError::invalid(
             "message",
             format!(

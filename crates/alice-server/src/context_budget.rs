@@ -1,10 +1,11 @@
 //! Fitting a conversation into the model's context window.
 //!
 //! The prompt (system prompt, earlier turns, the new message) plus the tokens reserved for the
-//! answer (`max_tokens`) must fit in `num_ctx`. Until Alice counts with the model's own
-//! tokenizer, tokens are estimated from characters: about four characters a token for Swedish
-//! and English text, plus a few tokens of framing per message. The estimate errs on the large
-//! side so the real prompt fits.
+//! answer (`max_tokens`) must fit in `num_ctx`. When the backend counts tokens with the model's
+//! own tokenizer (the embedded model), [`fit_prompt_exactly`] keeps as many of the most recent
+//! turns as truly fit. Otherwise [`fit_prompt`] estimates from characters: about four
+//! characters a token for Swedish and English text, plus a few tokens of framing per message;
+//! the estimate errs on the large side so the real prompt fits.
 
 use alice_core::ChatMessage;
 
@@ -55,6 +56,40 @@ pub fn fit_prompt(
     Ok(system.into_iter().chain(kept).chain([new]).collect())
 }
 
+/// Like [`fit_prompt`], counting with `count` (the whole prompt's tokens, template included)
+/// instead of estimating: the oldest turns are dropped until the prompt and `max_tokens` fit
+/// in `num_ctx`. None when `count` cannot count (the backend has no tokenizer to offer).
+pub async fn fit_prompt_exactly<F, Fut>(
+    count: F,
+    system: Option<ChatMessage>,
+    history: Vec<ChatMessage>,
+    new: ChatMessage,
+    num_ctx: u32,
+    max_tokens: u32,
+) -> Option<Result<Vec<ChatMessage>, DoesNotFit>>
+where
+    F: Fn(Vec<ChatMessage>) -> Fut,
+    Fut: std::future::Future<Output = Option<usize>>,
+{
+    let available = (num_ctx as usize).saturating_sub(max_tokens as usize);
+    let mut history = std::collections::VecDeque::from(history);
+    loop {
+        let prompt: Vec<ChatMessage> = system
+            .iter()
+            .cloned()
+            .chain(history.iter().cloned())
+            .chain([new.clone()])
+            .collect();
+        let needed = count(prompt.clone()).await?;
+        if needed <= available {
+            return Some(Ok(prompt));
+        }
+        if history.pop_front().is_none() {
+            return Some(Err(DoesNotFit { needed, available }));
+        }
+    }
+}
+
 /// Keeps at most `history` messages between the leading system messages and the last one
 /// (the question), dropping the oldest; returns how many were dropped.
 pub fn keep_recent(prompt: &mut Vec<ChatMessage>, history: usize) -> usize {
@@ -73,6 +108,57 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use alice_core::Role;
+
+    /// A tokenizer of one token per character, and 3 per message for the template.
+    async fn chars(prompt: Vec<ChatMessage>) -> Option<usize> {
+        Some(prompt.iter().map(|m| m.content.chars().count() + 3).sum())
+    }
+
+    #[tokio::test]
+    async fn exact_counting_keeps_what_truly_fits() {
+        let system = Some(ChatMessage::new(Role::System, "s".repeat(7)));
+        let history = vec![
+            ChatMessage::new(Role::User, "a".repeat(17)),
+            ChatMessage::new(Role::Assistant, "b".repeat(17)),
+            ChatMessage::new(Role::User, "c".repeat(17)),
+        ];
+        let new = ChatMessage::new(Role::User, "d".repeat(7));
+        // 10 (system) + 10 (new) + 20 per turn; 70 - 10 answer tokens leaves 60: two turns.
+        let prompt =
+            fit_prompt_exactly(chars, system.clone(), history.clone(), new.clone(), 70, 10)
+                .await
+                .unwrap()
+                .unwrap();
+        let contents: Vec<char> = prompt
+            .iter()
+            .map(|m| m.content.chars().next().unwrap())
+            .collect();
+        assert_eq!(contents, ['s', 'b', 'c', 'd']);
+        // The estimate (about four characters a token) would have kept all three.
+        assert_eq!(
+            fit_prompt(system.clone(), history.clone(), new.clone(), 70, 10)
+                .unwrap()
+                .len(),
+            5
+        );
+        let too_small =
+            fit_prompt_exactly(chars, system.clone(), history.clone(), new.clone(), 25, 10)
+                .await
+                .unwrap();
+        assert_eq!(
+            too_small,
+            Err(DoesNotFit {
+                needed: 20,
+                available: 15
+            })
+        );
+        let no_tokenizer = |_: Vec<ChatMessage>| async { None };
+        assert!(
+            fit_prompt_exactly(no_tokenizer, system, history, new, 70, 10)
+                .await
+                .is_none()
+        );
+    }
 
     fn msg(role: Role, chars: usize) -> ChatMessage {
         ChatMessage::new(role, "å".repeat(chars))

@@ -14,6 +14,7 @@
 //! - [`housekeeping`]: retention of old messages and the Guardian's history in the database;
 //! - [`paging`]: `?offset=&limit=` for the list endpoints;
 //! - [`health`]: `/health` and `/ready`;
+//! - [`backend_choice`]: which model answers when none is configured (Ollama, else embedded);
 //! - [`metrics`]: the one metrics registry and `GET /metrics`;
 //! - [`admission`]: the gate that sheds or refuses requests by the Guardian's state;
 //! - [`guardian_api`]: `GET /api/guardian/status`;
@@ -33,6 +34,7 @@ pub mod admission;
 pub mod answers;
 pub mod api_chat;
 pub mod api_openai;
+pub mod backend_choice;
 pub mod brain;
 pub mod cache_api;
 pub mod chat;
