@@ -29,18 +29,13 @@ pub async fn forget(config: &Config, user: &str) -> anyhow::Result<()> {
     let report = store.erase_user(user).await;
     store.close().await;
     let report = report?.with_context(|| format!("no user {user:?} in the database"))?;
-    let keys: Vec<alice_cache::CacheKey> = report
-        .cache_keys
-        .iter()
-        .filter_map(|hex| alice_cache::CacheKey::from_hex(hex))
-        .collect();
-    let redis = match (&config.cache.redis_url, keys.is_empty()) {
+    let redis = match (&config.cache.redis_url, report.cache_keys.is_empty()) {
         (Some(_), false) => {
             let cache = alice_cache::ResponseCache::new(
                 &config.cache,
                 alice_cache::CacheMetrics::default(),
             )?;
-            let removed = cache.remove(&keys).await;
+            let removed = cache.remove_hex(&report.cache_keys).await;
             match (removed.redis, removed.redis_error) {
                 (Some(deleted), _) => format!("{deleted} deleted from Redis"),
                 (None, Some(error)) => format!("Redis could not be reached ({error})"),

@@ -139,7 +139,18 @@ impl ResponseCache {
         }
     }
 
-    /// Forgets these answers, here and in Redis (erasing a user's data).
+    /// Forgets the answers under these keys as [`CacheKey::to_hex`] wrote them (what a stored
+    /// message keeps), here and in Redis: erasing a user's data. Text that is not a key is
+    /// skipped.
+    pub async fn remove_hex(&self, keys: &[String]) -> PurgeReport {
+        let keys: Vec<CacheKey> = keys
+            .iter()
+            .filter_map(|hex| CacheKey::from_hex(hex))
+            .collect();
+        self.remove(&keys).await
+    }
+
+    /// Forgets these answers, here and in Redis.
     pub async fn remove(&self, keys: &[CacheKey]) -> PurgeReport {
         let local = keys.iter().filter(|key| self.local.remove(key)).count() as u64;
         let (redis, redis_error) = match &self.redis {

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+/// Messages in a page when the request does not say.
 const DEFAULT_PAGE: u32 = 100;
-const MAX_PAGE: u32 = 500;
 
 fn conversation_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| {
@@ -60,13 +60,7 @@ pub async fn get_messages(
 ) -> Result<Json<Value>, ApiError> {
     let id = conversation_id(&raw)?;
     let Query(page) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
-    let limit = page.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::invalid(
-            "limit",
-            format!("limit must be between 1 and {MAX_PAGE}"),
-        ));
-    }
+    let limit = crate::paging::checked_limit(page.limit, DEFAULT_PAGE)?;
     if page.after < 0 {
         return Err(ApiError::invalid("after", "after must be 0 or more"));
     }

@@ -5,9 +5,9 @@ use crate::AppState;
 use crate::chat::check_username;
 use crate::error::ApiError;
 use crate::json_body::JsonBody;
-use crate::memory_commands::memory_text;
+use crate::memory_commands::{forget_matching, memory_text};
 use crate::paging::{PageQuery, next_offset, page};
-use alice_store::{MemoryMatch, NewMemory, Page};
+use alice_store::NewMemory;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -77,23 +77,7 @@ pub async fn delete_many(
 ) -> Result<Json<Value>, ApiError> {
     check_username(&user)?;
     let Query(query) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
-    let limit = state.config().memory.max_per_user;
-    let found = match &query.matching {
-        Some(words) => {
-            state
-                .store()
-                .search_memories(&user, words, MemoryMatch::All, limit)
-                .await?
-        }
-        None => {
-            state
-                .store()
-                .memories(&user, Page { offset: 0, limit })
-                .await?
-        }
-    };
-    let ids: Vec<Uuid> = found.iter().map(|memory| memory.id).collect();
-    let deleted = state.store().delete_memories(&user, &ids).await?;
+    let deleted = forget_matching(&state, &user, query.matching.as_deref()).await?;
     Ok(Json(json!({ "user": user, "deleted": deleted })))
 }
 

@@ -180,11 +180,7 @@ pub async fn execute(
             ))
         }
         MemoryCommand::Forget(text) => {
-            let found = store
-                .search_memories(username, &text, MemoryMatch::All, settings.max_per_user)
-                .await?;
-            let ids: Vec<Uuid> = found.iter().map(|memory| memory.id).collect();
-            let deleted = store.delete_memories(username, &ids).await?;
+            let deleted = forget_matching(state, username, Some(&text)).await?;
             Ok(match deleted {
                 0 => say(
                     format!("Jag hittade inget minne om \"{text}\"."),
@@ -225,23 +221,34 @@ pub async fn execute(
             )
         }
         MemoryCommand::ForgetAll => {
-            let all = store
-                .memories(
-                    username,
-                    Page {
-                        offset: 0,
-                        limit: settings.max_per_user,
-                    },
-                )
-                .await?;
-            let ids: Vec<Uuid> = all.iter().map(|memory| memory.id).collect();
-            let deleted = store.delete_memories(username, &ids).await?;
+            let deleted = forget_matching(state, username, None).await?;
             Ok(say(
                 format!("Klart, jag har glömt allt jag visste om dig ({deleted} minnen)."),
                 format!("Done, I have forgotten everything I knew about you ({deleted} memories)."),
             ))
         }
     }
+}
+
+/// Deletes the user's memories that hold every word of `words`, or all of them when None;
+/// returns how many. The chat's "glöm …" and `DELETE /api/users/{u}/memories` both use it.
+pub async fn forget_matching(
+    state: &AppState,
+    username: &str,
+    words: Option<&str>,
+) -> Result<u64, ApiError> {
+    let store = state.store();
+    let limit = state.config().memory.max_per_user;
+    let found = match words {
+        Some(words) => {
+            store
+                .search_memories(username, words, MemoryMatch::All, limit)
+                .await?
+        }
+        None => store.memories(username, Page { offset: 0, limit }).await?,
+    };
+    let ids: Vec<Uuid> = found.iter().map(|memory| memory.id).collect();
+    Ok(store.delete_memories(username, &ids).await?)
 }
 
 /// A memory's text as it may be kept: within the length limit, and with identity numbers

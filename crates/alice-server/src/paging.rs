@@ -1,4 +1,5 @@
-//! `?offset=&limit=` paging for the list endpoints, checked the same way everywhere.
+//! Paging for the list endpoints: `?offset=&limit=`, and the one check of a page size that
+//! message pages (`?after=&limit=`) share.
 
 use crate::error::ApiError;
 use alice_store::Page;
@@ -22,17 +23,23 @@ pub struct PageQuery {
 /// The page a query asks for, or a 422 that says what is wrong with it.
 pub fn page(query: Result<Query<PageQuery>, QueryRejection>) -> Result<Page, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::invalid(
-            "limit",
-            format!("limit must be between 1 and {MAX_LIMIT}"),
-        ));
-    }
     Ok(Page {
         offset: query.offset,
-        limit,
+        limit: checked_limit(query.limit, DEFAULT_LIMIT)?,
     })
+}
+
+/// A page size asked for (or `default`), checked to be 1 to [`MAX_LIMIT`].
+pub fn checked_limit(asked: Option<u32>, default: u32) -> Result<u32, ApiError> {
+    let limit = asked.unwrap_or(default);
+    if (1..=MAX_LIMIT).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::invalid(
+            "limit",
+            format!("limit must be between 1 and {MAX_LIMIT}"),
+        ))
+    }
 }
 
 /// The offset of the next page, when this one was full.

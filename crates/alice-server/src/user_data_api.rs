@@ -7,7 +7,6 @@ use crate::AppState;
 use crate::chat::check_username;
 use crate::db_api::unknown_user;
 use crate::error::ApiError;
-use alice_cache::CacheKey;
 use axum::Json;
 use axum::extract::{Path, State};
 use chrono::Utc;
@@ -41,13 +40,8 @@ pub async fn erase(
         .erase_user(&user)
         .await?
         .ok_or_else(|| unknown_user(&user))?;
-    let keys: Vec<CacheKey> = report
-        .cache_keys
-        .iter()
-        .filter_map(|hex| CacheKey::from_hex(hex))
-        .collect();
     let cache = match state.cache() {
-        Some(cache) => json!(cache.remove(&keys).await),
+        Some(cache) => json!(cache.remove_hex(&report.cache_keys).await),
         None => Value::Null,
     };
     tracing::info!(
@@ -56,7 +50,7 @@ pub async fn erase(
         conversations = report.conversations,
         messages = report.messages,
         memories = report.memories,
-        cache_keys = keys.len(),
+        cache_keys = report.cache_keys.len(),
     );
     Ok(Json(json!({
         "user": user,
