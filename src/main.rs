@@ -422,7 +422,7 @@ async fn run(config_path: Option<PathBuf>, command: ServerCommand) -> anyhow::Re
                 Some(sim)
             } else {
                 if !Config::backends_configured(config_path.as_deref()) {
-                    alice_server::backend_choice::choose(&mut config).await;
+                    alice_server::runtime::backend_choice::choose(&mut config).await;
                 }
                 None
             };
@@ -442,7 +442,7 @@ async fn run(config_path: Option<PathBuf>, command: ServerCommand) -> anyhow::Re
                 settings.root.clone(),
                 Some(settings.data_dir.clone()),
             );
-            let daemon = alice_server::guardian_daemon::start_daemon(settings, bind, sampler)
+            let daemon = alice_server::start_daemon(settings, bind, sampler)
                 .await
                 .with_context(|| format!("cannot listen on {bind}"))?;
             shutdown_signal().await;

@@ -552,7 +552,7 @@ async fn alice_follows_a_guardian_daemon_and_refuses_chat_from_the_third_unknown
         interval: Duration::from_millis(100),
         ..Default::default()
     };
-    let daemon = alice_server::guardian_daemon::start_daemon(
+    let daemon = alice_server::start_daemon(
         guardian_settings.clone(),
         std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         load.clone(),

@@ -1,13 +1,13 @@
 //! `/api/users/{u}/memories`: a user's personal memories, to list, add and delete (the same
 //! memories "kom ihåg att …" and "glöm …" keep in the chat).
 
-use crate::AppState;
-use crate::chat::check_username;
 use crate::error::ApiError;
-use crate::json_body::JsonBody;
-use crate::memory_commands::{forget_matching, memory_text};
-use crate::paging::{PageQuery, next_offset, page};
-use alice_store::NewMemory;
+use crate::http::json_body::JsonBody;
+use crate::http::paging::{PageQuery, next_offset, page};
+use crate::service::memory_commands::{forget_matching, memory_text};
+use crate::service::usernames::check_username;
+use alice_core::Config;
+use alice_store::{NewMemory, Store};
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -15,6 +15,7 @@ use axum::http::StatusCode;
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// `POST` body.
@@ -25,14 +26,14 @@ pub struct NewMemoryBody {
 }
 
 pub async fn list(
-    State(state): State<AppState>,
+    State(store): State<Store>,
     Path(user): Path<String>,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     check_username(&user)?;
     let page = page(query)?;
-    let memories = state.store().memories(&user, page).await?;
-    let total = state.store().count_memories(&user).await?;
+    let memories = store.memories(&user, page).await?;
+    let total = store.count_memories(&user).await?;
     Ok(Json(json!({
         "user": user,
         "total": total,
@@ -42,20 +43,20 @@ pub async fn list(
 }
 
 pub async fn add(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(config): State<Arc<Config>>,
     Path(user): Path<String>,
     JsonBody(body): JsonBody<NewMemoryBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     check_username(&user)?;
-    let content = memory_text(&state, &body.content)?;
-    let limit = state.config().memory.max_per_user;
-    if state.store().count_memories(&user).await? >= u64::from(limit) {
+    let content = memory_text(&config.memory, &body.content)?;
+    let limit = config.memory.max_per_user;
+    if store.count_memories(&user).await? >= u64::from(limit) {
         return Err(ApiError::Conflict(format!(
             "{user} already has {limit} memories (memory.max_per_user); delete some first"
         )));
     }
-    let memory = state
-        .store()
+    let memory = store
         .add_memory(&user, NewMemory::new(content, Utc::now()))
         .await?;
     Ok((StatusCode::CREATED, Json(json!(memory))))
@@ -71,24 +72,25 @@ pub struct DeleteQuery {
 }
 
 pub async fn delete_many(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(config): State<Arc<Config>>,
     Path(user): Path<String>,
     query: Result<Query<DeleteQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     check_username(&user)?;
     let Query(query) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
-    let deleted = forget_matching(&state, &user, query.matching.as_deref()).await?;
+    let deleted = forget_matching(&store, &config.memory, &user, query.matching.as_deref()).await?;
     Ok(Json(json!({ "user": user, "deleted": deleted })))
 }
 
 pub async fn delete_one(
-    State(state): State<AppState>,
+    State(store): State<Store>,
     Path((user, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     check_username(&user)?;
     let id = Uuid::parse_str(&id)
         .map_err(|_| ApiError::invalid("id", format!("{id:?} is not a memory id (a UUID)")))?;
-    match state.store().delete_memories(&user, &[id]).await? {
+    match store.delete_memories(&user, &[id]).await? {
         0 => Err(ApiError::NotFound(format!(
             "{user} has no memory {id}; list them with GET /api/users/{user}/memories"
         ))),

@@ -2,10 +2,10 @@
 //! conversations, a conversation and its messages, and recent activity, with paging.
 //! Loopback only (see the route table), like the other administrative paths.
 
-use crate::AppState;
-use crate::chat::check_username;
 use crate::error::ApiError;
-use crate::paging::{PageQuery, next_offset, page};
+use crate::http::paging::{PageQuery, next_offset, page};
+use crate::service::usernames::{check_username, unknown_user};
+use alice_store::Store;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -15,8 +15,7 @@ use std::sync::atomic::Ordering;
 use tokio::time::Instant;
 
 /// Whether the database answers, and how fast; 503 when it does not.
-pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let store = state.store();
+pub async fn health(State(store): State<Store>) -> (StatusCode, Json<Value>) {
     let started = Instant::now();
     let pinged = store.ping().await;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -45,8 +44,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
 }
 
 /// Rows per table, schema version, size, and what the write batcher has done.
-pub async fn stats(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let store = state.store();
+pub async fn stats(State(store): State<Store>) -> Result<Json<Value>, ApiError> {
     let stats = store.stats().await?;
     let counters = store.batch_counters();
     let batches = counters.batches.load(Ordering::Relaxed);
@@ -64,28 +62,27 @@ pub async fn stats(State(state): State<AppState>) -> Result<Json<Value>, ApiErro
 }
 
 pub async fn user(
-    State(state): State<AppState>,
+    State(store): State<Store>,
     Path(user): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     check_username(&user)?;
-    let profile = state
-        .store()
+    let profile = store
         .user(&user)
         .await?
         .ok_or_else(|| unknown_user(&user))?;
-    let memories = state.store().count_memories(&user).await?;
+    let memories = store.count_memories(&user).await?;
     Ok(Json(json!({ "user": profile, "memories": memories })))
 }
 
 pub async fn user_conversations(
-    State(state): State<AppState>,
+    State(store): State<Store>,
     Path(user): Path<String>,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     check_username(&user)?;
     let page = page(query)?;
-    let conversations = state.store().user_conversations(&user, page).await?;
-    if conversations.is_empty() && state.store().user(&user).await?.is_none() {
+    let conversations = store.user_conversations(&user, page).await?;
+    if conversations.is_empty() && store.user(&user).await?.is_none() {
         return Err(unknown_user(&user));
     }
     Ok(Json(json!({
@@ -97,19 +94,13 @@ pub async fn user_conversations(
 
 /// The most recently active conversations of all users.
 pub async fn recent_activity(
-    State(state): State<AppState>,
+    State(store): State<Store>,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let page = page(query)?;
-    let conversations = state.store().recent_conversations(page).await?;
+    let conversations = store.recent_conversations(page).await?;
     Ok(Json(json!({
         "next_offset": next_offset(page, conversations.len()),
         "conversations": conversations,
     })))
-}
-
-pub fn unknown_user(user: &str) -> ApiError {
-    ApiError::NotFound(format!(
-        "no user {user:?} in the database (users are created by their first chat turn or memory)"
-    ))
 }

@@ -10,8 +10,10 @@
 //! time so far as `x-alice-overhead-ms`: total time minus the time spent waiting on backends,
 //! which handlers measure through [`UpstreamTime`].
 
-use crate::AppState;
 use crate::error::ApiError;
+use crate::http::request_id::{self, REQUEST_ID, REQUEST_ID_HEADER, current_request_id};
+use crate::metrics::Metrics;
+use alice_core::Config;
 use alice_llm::ChatStream;
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
@@ -25,20 +27,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 pub const OVERHEAD_HEADER: HeaderName = HeaderName::from_static("x-alice-overhead-ms");
-/// Longest client-supplied request id that is honoured.
-const MAX_REQUEST_ID_LEN: usize = 128;
-
-tokio::task_local! {
-    static REQUEST_ID: String;
-}
-
-/// The id of the request the current task serves, if it serves one.
-pub fn current_request_id() -> Option<String> {
-    REQUEST_ID.try_with(Clone::clone).ok()
-}
-
 /// What handlers know about the request they serve.
 #[derive(Clone, Debug)]
 pub struct RequestContext {
@@ -95,7 +84,8 @@ impl UpstreamTime {
 }
 
 pub async fn request_context(
-    State(state): State<AppState>,
+    State(config): State<Arc<Config>>,
+    State(metrics): State<Arc<Metrics>>,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -104,7 +94,7 @@ pub async fn request_context(
         .headers()
         .get(&REQUEST_ID_HEADER)
         .and_then(|value| value.to_str().ok())
-        .filter(|id| is_acceptable_id(id))
+        .filter(|id| request_id::is_acceptable_id(id))
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
     let path = request.uri().path().to_owned();
@@ -114,7 +104,7 @@ pub async fn request_context(
         .map_or("unmatched", MatchedPath::as_str)
         .to_owned();
     let method = request.method().clone();
-    let timeout = state.config().deadlines.for_path(&path);
+    let timeout = config.deadlines.for_path(&path);
     let upstream = Arc::new(UpstreamTime::default());
     let context = RequestContext {
         request_id: request_id.clone(),
@@ -156,7 +146,7 @@ pub async fn request_context(
             response.headers_mut().insert(OVERHEAD_HEADER, value);
         }
         let record = RecordWhenDone {
-            state,
+            metrics,
             route,
             method: method.to_string(),
             status,
@@ -188,7 +178,7 @@ fn is_event_stream(response: &Response) -> bool {
 /// Records a request in the metrics registry when dropped: at once for an ordinary response,
 /// with the body for a stream.
 struct RecordWhenDone {
-    state: AppState,
+    metrics: Arc<Metrics>,
     route: String,
     method: String,
     status: u16,
@@ -199,36 +189,12 @@ struct RecordWhenDone {
 impl Drop for RecordWhenDone {
     fn drop(&mut self) {
         let took = self.received.elapsed();
-        self.state.metrics().record_request(
+        self.metrics.record_request(
             &self.route,
             &self.method,
             self.status,
             took,
             took.saturating_sub(self.upstream.get()),
         );
-    }
-}
-
-/// A client's id is used only if it is short, visible ASCII without spaces or quotes, so it is
-/// safe in headers and logs.
-fn is_acceptable_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= MAX_REQUEST_ID_LEN
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_acceptable_id;
-
-    #[test]
-    fn request_ids_from_clients_are_checked() {
-        assert!(is_acceptable_id("abc-123_X.y"));
-        assert!(!is_acceptable_id(""));
-        assert!(!is_acceptable_id("has space"));
-        assert!(!is_acceptable_id("quote\"inside"));
-        assert!(!is_acceptable_id(&"x".repeat(129)));
     }
 }

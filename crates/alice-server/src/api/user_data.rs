@@ -3,21 +3,20 @@
 //! entries that came from their conversations). `alice user export` and `alice user forget` do
 //! the same from the command line.
 
-use crate::AppState;
-use crate::chat::check_username;
-use crate::db_api::unknown_user;
 use crate::error::ApiError;
+use crate::service::answers::AnswerCache;
+use crate::service::usernames::{check_username, unknown_user};
+use alice_store::Store;
 use axum::Json;
 use axum::extract::{Path, State};
 use chrono::Utc;
 use serde_json::{Value, json};
 
 pub async fn export(
-    State(state): State<AppState>,
+    State(store): State<Store>,
     Path(user): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     check_username(&user)?;
-    let store = state.store();
     let data = store
         .export_user(&user)
         .await?
@@ -31,16 +30,16 @@ pub async fn export(
 }
 
 pub async fn erase(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(answers): State<AnswerCache>,
     Path(user): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     check_username(&user)?;
-    let report = state
-        .store()
+    let report = store
         .erase_user(&user)
         .await?
         .ok_or_else(|| unknown_user(&user))?;
-    let cache = match state.cache() {
+    let cache = match answers.cache() {
         Some(cache) => json!(cache.remove_hex(&report.cache_keys).await),
         None => Value::Null,
     };

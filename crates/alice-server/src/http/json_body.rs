@@ -11,6 +11,11 @@ use serde::de::DeserializeOwned;
 
 pub struct JsonBody<T>(pub T);
 
+/// The body limit in force (`server.body_limit_bytes`), put in each request's extensions so
+/// the error can name it.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyLimit(pub usize);
+
 impl<S, T> FromRequest<S> for JsonBody<T>
 where
     S: Send + Sync,
@@ -37,7 +42,7 @@ where
 fn body_limit(request: &Request) -> usize {
     request
         .extensions()
-        .get::<crate::BodyLimit>()
+        .get::<BodyLimit>()
         .map_or(0, |limit| limit.0)
 }
 

@@ -3,15 +3,20 @@
 //! answer, here and in Redis (after a model change, say, or a wrong answer that must not be
 //! served again).
 
-use crate::AppState;
 use crate::error::ApiError;
+use crate::service::answers::AnswerCache;
+use alice_core::Config;
 use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
+use std::sync::Arc;
 
-pub async fn stats(State(state): State<AppState>) -> Json<Value> {
-    let config = &state.config().cache;
-    let Some(cache) = state.cache() else {
+pub async fn stats(
+    State(answers): State<AnswerCache>,
+    State(config): State<Arc<Config>>,
+) -> Json<Value> {
+    let config = &config.cache;
+    let Some(cache) = answers.cache() else {
         return Json(json!({ "enabled": false }));
     };
     let (entries, bytes) = cache.usage();
@@ -23,14 +28,14 @@ pub async fn stats(State(state): State<AppState>) -> Json<Value> {
         "max_bytes": config.max_bytes,
         "ttl_s": config.ttl.as_secs(),
         "redis": config.redis_url.is_some(),
-        "in_flight": state.flights().in_flight(),
+        "in_flight": answers.flights().in_flight(),
         "evictions": cache.metrics().evictions(),
         "coalesced": cache.metrics().coalesced_count(),
     }))
 }
 
-pub async fn purge(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let Some(cache) = state.cache() else {
+pub async fn purge(State(answers): State<AnswerCache>) -> Result<Json<Value>, ApiError> {
+    let Some(cache) = answers.cache() else {
         return Ok(Json(json!({ "enabled": false, "purged": 0 })));
     };
     let report = cache.purge().await;

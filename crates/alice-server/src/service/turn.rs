@@ -2,29 +2,28 @@
 //!
 //! [`prepare`] checks the input, finds (or plans) the conversation, loads its history and fits
 //! it into the context window; the HTTP layer then streams the backend's answer into a
-//! [`Generation`]; [`finish`] stores the user's message and the answer in one transaction and
+//! [`Generation`](crate::service::generation::Generation); [`finish`] stores the user's message and the answer in one transaction and
 //! builds the reply. A turn that fails or is abandoned before it finishes stores nothing, so a
 //! conversation never holds a question without its answer.
 
-use crate::AppState;
-use crate::answers::Served;
-use crate::context_budget::{DoesNotFit, fit_prompt, fit_prompt_exactly};
 use crate::error::ApiError;
-use crate::memory_commands::{self, Language, MemoryCommand};
-use crate::request_context::RequestContext;
+use crate::http::request_context::RequestContext;
+use crate::service::ChatService;
+use crate::service::context_budget::{DoesNotFit, fit_prompt, fit_prompt_exactly};
+use crate::service::generation::{Generation, record_chat_metrics};
+use crate::service::memory_commands::{self, Language, MemoryCommand};
+use crate::service::usernames::check_username;
 use alice_core::{BrownoutLevel, ChatMessage, Role};
 use alice_guardian::Preset;
-use alice_llm::{AnsweredBy, ChatEvent, ChatRequest, ChatStream, Completion, FinishReason};
+use alice_llm::{ChatRequest, Completion, FinishReason, Provider};
 use alice_store::{ConversationTarget, MemoryMatch, NewMessage, NewTurn};
 use chrono::{DateTime, Utc};
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use uuid::Uuid;
 
 /// The user a conversation belongs to when the request names none.
 pub const ANONYMOUS_USER: &str = "anonymous";
-const MAX_USERNAME_CHARS: usize = 64;
 
 /// `POST /api/chat` body.
 #[derive(Debug, Deserialize)]
@@ -101,8 +100,8 @@ impl PreparedTurn {
 
     /// What to ask the backend, to be finished by the request's deadline: the configured
     /// options, made cheaper by the brownout preset (fewer tokens, lower temperature).
-    pub fn backend_request(&self, state: &AppState, context: &RequestContext) -> ChatRequest {
-        let chat = &state.config().chat;
+    pub fn backend_request(&self, service: &ChatService, context: &RequestContext) -> ChatRequest {
+        let chat = &service.config.chat;
         ChatRequest {
             messages: self.prompt.clone(),
             max_tokens: self.max_tokens,
@@ -110,54 +109,8 @@ impl PreparedTurn {
             num_ctx: chat.num_ctx,
             stop: Vec::new(),
             deadline: Some(context.deadline),
-            model: state.model_for(&self.preset),
+            model: service.model_for(&self.preset),
         }
-    }
-}
-
-/// The answer as it arrives.
-#[derive(Debug, Default)]
-pub struct Generation {
-    pub text: String,
-    pub first_token_at: Option<Instant>,
-    /// Which backend took the request, as the router said before the text.
-    pub answered_by: Option<AnsweredBy>,
-    /// Whether the answer is fresh, kept, or shared with an identical request.
-    pub served: Served,
-}
-
-impl Generation {
-    /// An answer for a request served from `served`.
-    pub fn served_from(served: Served) -> Self {
-        Self {
-            served,
-            ..Self::default()
-        }
-    }
-
-    /// The answer's `model` field: "backend:model", marked when it was a failover or a cache
-    /// hit.
-    pub fn model_label(&self, state: &AppState) -> String {
-        let label = self
-            .answered_by
-            .as_ref()
-            .map_or_else(|| state.model_label(), AnsweredBy::label);
-        if self.cached() {
-            format!("{label} (cache)")
-        } else {
-            label
-        }
-    }
-
-    pub fn cached(&self) -> bool {
-        matches!(self.served, Served::Cache(_))
-    }
-
-    pub fn push(&mut self, delta: &str) {
-        if self.first_token_at.is_none() {
-            self.first_token_at = Some(Instant::now());
-        }
-        self.text.push_str(delta);
     }
 }
 
@@ -189,8 +142,8 @@ pub struct ChatReply {
 }
 
 /// Checks the request, loads the conversation's history and fits the prompt.
-pub async fn prepare(state: &AppState, body: &ChatBody) -> Result<PreparedTurn, ApiError> {
-    let chat = &state.config().chat;
+pub async fn prepare(service: &ChatService, body: &ChatBody) -> Result<PreparedTurn, ApiError> {
+    let chat = &service.config.chat;
     let message = body.message.trim();
     if message.is_empty() {
         return Err(ApiError::invalid(
@@ -212,23 +165,23 @@ pub async fn prepare(state: &AppState, body: &ChatBody) -> Result<PreparedTurn, 
         check_username(user)?;
     }
     let user_message_at = Utc::now();
-    let preset = state.preset();
+    let preset = service.preset();
     let (max_tokens, temperature) = under_preset(&preset, chat.max_tokens, chat.temperature);
-    let history_messages = state
-        .brain()
+    let history_messages = service
+        .brain
         .history_messages(chat.history_messages)
         .min(preset.history_messages);
 
     let (target, conversation_id, history) = match body.conversation_id {
         Some(id) => {
-            let conversation = state
-                .store()
+            let conversation = service
+                .store
                 .conversation(id)
                 .await?
                 .filter(|c| body.user.as_ref().is_none_or(|user| *user == c.username))
                 .ok_or_else(|| ApiError::ConversationNotFound(id.to_string()))?;
-            let history = state
-                .store()
+            let history = service
+                .store
                 .recent_messages(conversation.id, history_messages)
                 .await?
                 .into_iter()
@@ -246,7 +199,7 @@ pub async fn prepare(state: &AppState, body: &ChatBody) -> Result<PreparedTurn, 
         }
     };
 
-    let memory_command = if state.config().memory.enabled {
+    let memory_command = if service.config.memory.enabled {
         memory_commands::parse(message)
     } else {
         None
@@ -260,7 +213,7 @@ pub async fn prepare(state: &AppState, body: &ChatBody) -> Result<PreparedTurn, 
     .trim()
     .to_owned();
     let memories = match (&body.user, &memory_command) {
-        (Some(user), None) => relevant_memories(state, user, message, preset.rag_top_k).await,
+        (Some(user), None) => relevant_memories(service, user, message, preset.rag_top_k).await,
         _ => Vec::new(),
     };
     if !memories.is_empty() {
@@ -275,7 +228,7 @@ pub async fn prepare(state: &AppState, body: &ChatBody) -> Result<PreparedTurn, 
     }
     let system = (!system_prompt.is_empty()).then(|| ChatMessage::new(Role::System, system_prompt));
     let new = ChatMessage::new(Role::User, message);
-    let backend = state.backend();
+    let backend = &service.llm;
     let counted = fit_prompt_exactly(
         |prompt| async move { backend.count_prompt_tokens(&prompt).await },
         system.clone(),
@@ -316,17 +269,17 @@ pub async fn prepare(state: &AppState, body: &ChatBody) -> Result<PreparedTurn, 
 /// number). Memories make answers better, not possible: when the search fails, the request is
 /// answered without them.
 async fn relevant_memories(
-    state: &AppState,
+    service: &ChatService,
     user: &str,
     message: &str,
     top_k: usize,
 ) -> Vec<String> {
-    if !state.config().memory.enabled || top_k == 0 {
+    if !service.config.memory.enabled || top_k == 0 {
         return Vec::new();
     }
     let limit = u32::try_from(top_k).unwrap_or(u32::MAX);
-    match state
-        .store()
+    match service
+        .store
         .search_memories(user, message, MemoryMatch::Any, limit)
         .await
     {
@@ -340,20 +293,20 @@ async fn relevant_memories(
 
 /// Stores the turn and builds the reply, once the backend said it is done.
 pub async fn finish(
-    state: &AppState,
+    service: &ChatService,
     context: &RequestContext,
     turn: PreparedTurn,
     generation: Generation,
     completion: Completion,
 ) -> Result<ChatReply, ApiError> {
-    let model = generation.model_label(state);
+    let model = generation.model_label(service);
     let ttft_ms = generation
         .first_token_at
         .map(|at| millis(at.duration_since(context.received)));
     let cached = generation.cached();
     let answered_at = Utc::now();
     let total_ms = millis(context.received.elapsed());
-    record_chat_metrics(state, "native", context, &generation);
+    record_chat_metrics(service, "native", context, &generation);
 
     let mut user = NewMessage::new(turn.user_message, turn.user_message_at);
     user.prompt_tokens = completion.prompt_tokens.map(to_i64);
@@ -366,8 +319,8 @@ pub async fn finish(
     assistant.cached = cached;
     assistant.cache_key = turn.cache_key;
     let writing = Instant::now();
-    let recorded = state
-        .store()
+    let recorded = service
+        .store
         .record_turn(NewTurn {
             conversation: turn.target,
             request_id: context.request_id.clone(),
@@ -375,8 +328,8 @@ pub async fn finish(
             assistant,
         })
         .await;
-    state
-        .metrics()
+    service
+        .metrics
         .record_turn_write(writing.elapsed(), recorded.is_ok());
     let recorded = recorded?;
     tracing::info!(
@@ -414,22 +367,6 @@ pub async fn finish(
     })
 }
 
-/// Time to first token and time waiting on backends, for the metrics, once an answer is done.
-pub fn record_chat_metrics(
-    state: &AppState,
-    api: &'static str,
-    context: &RequestContext,
-    generation: &Generation,
-) {
-    state.metrics().record_chat(
-        api,
-        generation
-            .first_token_at
-            .map(|at| at.duration_since(context.received)),
-        context.upstream.get(),
-    );
-}
-
 /// A request's token limit and temperature under a brownout preset: never more tokens than
 /// the preset allows and, once a brownout is on, no hotter than its temperature. Both APIs use
 /// this, so a preset cuts the same way whichever one a client calls.
@@ -442,119 +379,10 @@ pub fn under_preset(preset: &Preset, max_tokens: u32, temperature: f32) -> (u32,
     (max_tokens.min(preset.max_tokens), temperature)
 }
 
-/// The backend's events from the first one on, as a streaming API hands them to a client:
-/// each item is an event, or the one error that ends the answer (the request's deadline, a
-/// backend failure, or a stream that stopped without `Done`). Nothing follows `Done` or an
-/// error. Dropping it drops the backend request.
-pub fn answer_events(
-    state: &AppState,
-    context: &RequestContext,
-    first: ChatEvent,
-    mut upstream: ChatStream,
-) -> impl futures_util::Stream<Item = Result<ChatEvent, ApiError>> + Send + use<> {
-    let context = context.clone();
-    let ended = ended_early(state);
-    async_stream::stream! {
-        let mut pending = Some(first);
-        loop {
-            let next = match pending.take() {
-                Some(event) => Ok(Some(Ok(event))),
-                None => tokio::time::timeout_at(context.deadline, upstream.next()).await,
-            };
-            match next {
-                Err(_) => {
-                    yield Err(ApiError::DeadlineExceeded {
-                        path: context.path.clone(),
-                        timeout: context.timeout,
-                    });
-                    break;
-                }
-                Ok(None) => {
-                    yield Err(ended);
-                    break;
-                }
-                Ok(Some(Err(error))) => {
-                    yield Err(backend_error(&context, error));
-                    break;
-                }
-                Ok(Some(Ok(ChatEvent::Done(completion)))) => {
-                    yield Ok(ChatEvent::Done(completion));
-                    break;
-                }
-                Ok(Some(Ok(event))) => yield Ok(event),
-            }
-        }
-    }
-}
-
-/// A backend stream that stopped before saying it was done.
-pub fn ended_early(state: &AppState) -> ApiError {
-    ApiError::Backend(stream_ended(state))
-}
-
-/// The backend failure behind [`ended_early`].
-pub fn stream_ended(state: &AppState) -> alice_llm::LlmError {
-    let backend = state.backend();
-    alice_llm::LlmError {
-        backend: backend.name().to_owned(),
-        url: backend.url().to_owned(),
-        kind: alice_llm::ErrorKind::StreamBroken,
-        detail: "the answer ended before the backend said it was done".into(),
-        advice: "try again; if it repeats, see the backend's log".into(),
-    }
-}
-
-/// The error a failed backend call becomes. When the request's deadline is what stopped the
-/// backend, the client is told about the deadline (504 with path and timeout).
-pub fn backend_error(context: &RequestContext, error: alice_llm::LlmError) -> ApiError {
-    if error.kind == alice_llm::ErrorKind::TimedOut && Instant::now() >= context.deadline {
-        ApiError::DeadlineExceeded {
-            path: context.path.clone(),
-            timeout: context.timeout,
-        }
-    } else {
-        ApiError::Backend(error)
-    }
-}
-
-/// A user name is a short identifier, safe in logs and URLs.
-pub fn check_username(user: &str) -> Result<(), ApiError> {
-    let fine = !user.is_empty()
-        && user.chars().count() <= MAX_USERNAME_CHARS
-        && user
-            .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
-    if fine {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
-            "user",
-            format!(
-                "a user name is 1 to {MAX_USERNAME_CHARS} letters, digits or . _ - @ \
-                 (no spaces)"
-            ),
-        ))
-    }
-}
-
 fn millis(duration: std::time::Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::check_username;
-
-    #[test]
-    fn user_names() {
-        assert!(check_username("anna.svensson@example.se").is_ok());
-        assert!(check_username("Åsa_1").is_ok());
-        assert!(check_username("").is_err());
-        assert!(check_username("two words").is_err());
-        assert!(check_username(&"a".repeat(65)).is_err());
-    }
 }

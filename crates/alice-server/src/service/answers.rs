@@ -12,16 +12,45 @@
 //! Whatever the source, the caller gets the router's kind of stream: `Started`, deltas,
 //! `Done`, so the APIs build replies, streams and stored turns the same way for all three.
 
-use crate::AppState;
-use alice_cache::{CacheKey, CachedAnswer, Joined, KeyParts, Reason, Tier, classify};
+use crate::service::ChatService;
+use alice_cache::{
+    CacheKey, CachedAnswer, Coalescer, Joined, KeyParts, Reason, ResponseCache, Tier, classify,
+};
 use alice_core::{BrownoutLevel, Role};
 use alice_llm::{
-    AnsweredBy, ChatEvent, ChatRequest, ChatStream, Completion, FinishReason, LlmError,
+    AnsweredBy, ChatEvent, ChatRequest, ChatStream, Completion, FinishReason, LlmError, Provider,
 };
 use futures_util::StreamExt;
+use std::sync::Arc;
 
 /// One event of a flight, as every request in it receives it.
 pub type FlightEvent = Result<ChatEvent, LlmError>;
+
+/// The response cache (when `cache.enabled`) and the shareable requests in flight, by cache
+/// key. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct AnswerCache {
+    cache: Option<Arc<ResponseCache>>,
+    flights: Arc<Coalescer<CacheKey, FlightEvent>>,
+}
+
+impl AnswerCache {
+    pub fn new(cache: Option<Arc<ResponseCache>>) -> Self {
+        Self {
+            cache,
+            flights: Arc::default(),
+        }
+    }
+
+    /// The response cache; None when `cache.enabled` is false.
+    pub fn cache(&self) -> Option<&ResponseCache> {
+        self.cache.as_deref()
+    }
+
+    pub fn flights(&self) -> &Coalescer<CacheKey, FlightEvent> {
+        &self.flights
+    }
+}
 
 /// How an answer was obtained.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -47,7 +76,7 @@ pub struct Answer {
 /// `in_conversation`: the request continues a stored conversation (even when no earlier turn
 /// made it into the prompt, its meaning may lean on them).
 pub fn shareable(
-    state: &AppState,
+    service: &ChatService,
     request: &ChatRequest,
     level: BrownoutLevel,
     in_conversation: bool,
@@ -75,7 +104,7 @@ pub fn shareable(
         model: request
             .model
             .as_deref()
-            .unwrap_or_else(|| state.backend().model()),
+            .unwrap_or_else(|| service.llm.model()),
         brownout: level,
         max_tokens: request.max_tokens,
         temperature: request.temperature,
@@ -86,18 +115,18 @@ pub fn shareable(
 /// The answer to `request`: from the cache, a flight or a backend (see the module's doc).
 /// Fails as the router fails, before any event, so the APIs can answer with a status code.
 pub async fn open(
-    state: &AppState,
+    service: &ChatService,
     request: ChatRequest,
     share: Result<CacheKey, Reason>,
 ) -> Result<Answer, LlmError> {
-    let Some(cache) = state.cache() else {
-        return direct(state, request).await;
+    let Some(cache) = service.cache.cache() else {
+        return direct(service, request).await;
     };
     let key = match share {
         Ok(key) => key,
         Err(reason) => {
             cache.metrics().uncacheable(reason);
-            return direct(state, request).await;
+            return direct(service, request).await;
         }
     };
     if let Some((answer, tier)) = cache.get(&key).await {
@@ -106,9 +135,9 @@ pub async fn open(
             served: Served::Cache(tier),
         });
     }
-    let (mut reader, served) = match state.flights().join(&key) {
+    let (mut reader, served) = match service.cache.flights().join(&key) {
         Joined::Leader(writer, reader) => {
-            tokio::spawn(lead(state.clone(), key, request, writer));
+            tokio::spawn(lead(service.clone(), key, request, writer));
             (reader, Served::Backend)
         }
         Joined::Follower(reader) => {
@@ -119,7 +148,7 @@ pub async fn open(
     let first = match reader.next().await {
         Some(Ok(event)) => event,
         Some(Err(error)) => return Err(error),
-        None => return Err(crate::chat::stream_ended(state)),
+        None => return Err(stream_ended(service)),
     };
     let rest = futures_util::stream::unfold(reader, |mut reader| async move {
         reader.next().await.map(|event| (event, reader))
@@ -132,9 +161,9 @@ pub async fn open(
     })
 }
 
-async fn direct(state: &AppState, request: ChatRequest) -> Result<Answer, LlmError> {
+async fn direct(service: &ChatService, request: ChatRequest) -> Result<Answer, LlmError> {
     Ok(Answer {
-        events: state.backend().chat_stream(request).await?,
+        events: service.llm.chat_stream(request).await?,
         served: Served::Backend,
     })
 }
@@ -144,12 +173,12 @@ async fn direct(state: &AppState, request: ChatRequest) -> Result<Answer, LlmErr
 /// arriving in between joins the flight and one arriving after finds the answer: either way
 /// no second call is made.
 async fn lead(
-    state: AppState,
+    service: ChatService,
     key: CacheKey,
     request: ChatRequest,
     writer: alice_cache::FlightWriter<CacheKey, FlightEvent>,
 ) {
-    let mut events = match state.backend().chat_stream(request).await {
+    let mut events = match service.llm.chat_stream(request).await {
         Ok(events) => events,
         Err(error) => {
             writer.push(Err(error));
@@ -193,7 +222,7 @@ async fn lead(
         // Clients first: storing (Redis may take its timeout) must not delay the answer.
         writer.push(event);
         if last {
-            if keep && let Some(cache) = state.cache() {
+            if keep && let Some(cache) = service.cache.cache() {
                 cache.put(key, kept).await;
             }
             return;
@@ -247,4 +276,16 @@ fn replay(answer: &CachedAnswer) -> ChatStream {
         .map(Ok)
         .collect();
     futures_util::stream::iter(events).boxed()
+}
+
+/// The backend failure behind [`crate::service::generation::ended_early`].
+pub fn stream_ended(service: &ChatService) -> alice_llm::LlmError {
+    let backend = &service.llm;
+    alice_llm::LlmError {
+        backend: backend.name().to_owned(),
+        url: backend.url().to_owned(),
+        kind: alice_llm::ErrorKind::StreamBroken,
+        detail: "the answer ended before the backend said it was done".into(),
+        advice: "try again; if it repeats, see the backend's log".into(),
+    }
 }

@@ -5,14 +5,24 @@
 //! `{error, detail, request_id}` (plus `field` for input errors): `error` is Swedish text an end
 //! user can be shown, `detail` is English for the operator or developer and says what to do.
 //! Internal error text (database messages and the like) goes to the log, never to the client.
+//! [`openai::OpenAiError`] is the same errors in OpenAI's body shape, for `/v1`.
 
-use crate::request_context::current_request_id;
+pub mod openai;
+
+use crate::http::request_id::current_request_id;
+use alice_guardian::GuardianState;
 use alice_llm::{ErrorKind, LlmError};
 use alice_store::StoreError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use std::time::Duration;
+
+/// Retry-After for a busy backend that named no time of its own.
+pub const BUSY_BACKEND_RETRY_AFTER: Duration = Duration::from_secs(5);
+/// Retry-After when a backend cannot be reached or the database does not answer: long
+/// enough for a restart, short enough that a client does not give up.
+pub const UNAVAILABLE_RETRY_AFTER: Duration = Duration::from_secs(15);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -46,6 +56,20 @@ pub enum ApiError {
     /// The request does not fit the current state (an override outside LOCKDOWN).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The Guardian sheds chat while the machine is degraded (see [`crate::http::admission`]).
+    #[error("chat shed: the Guardian is {mode}")]
+    Shed {
+        mode: GuardianState,
+        /// `guardian.shed_retry_after`.
+        retry_after: Duration,
+    },
+    /// The Guardian serves only health, status and control (EMERGENCY, LOCKDOWN).
+    #[error("refused: the Guardian is {mode}")]
+    Refused {
+        mode: GuardianState,
+        /// `guardian.refuse_retry_after`.
+        retry_after: Duration,
+    },
     /// A bug: a handler panicked.
     #[error("internal error")]
     Internal,
@@ -77,10 +101,17 @@ impl ApiError {
                 ErrorKind::TimedOut => StatusCode::GATEWAY_TIMEOUT,
             },
             Self::DeadlineExceeded { .. } => StatusCode::GATEWAY_TIMEOUT,
-            Self::Store(StoreError::ConversationNotFound(_)) => StatusCode::NOT_FOUND,
-            Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Store(error) => match store_failure(error) {
+                StoreFailure::NoConversation => StatusCode::NOT_FOUND,
+                StoreFailure::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+                StoreFailure::Unusable | StoreFailure::Statement => {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
+            },
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Shed { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Refused { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -105,10 +136,16 @@ impl ApiError {
                 ErrorKind::TimedOut => "backend_timeout",
             },
             Self::DeadlineExceeded { .. } => "deadline_exceeded",
-            Self::Store(StoreError::ConversationNotFound(_)) => "conversation_not_found",
-            Self::Store(_) => "database_unavailable",
+            Self::Store(error) => match store_failure(error) {
+                StoreFailure::NoConversation => "conversation_not_found",
+                StoreFailure::Unavailable => "database_unavailable",
+                StoreFailure::Unusable => "database_unusable",
+                StoreFailure::Statement => "database_error",
+            },
             Self::Forbidden(_) => "forbidden",
             Self::Conflict(_) => "conflict",
+            Self::Shed { .. } => "load_shed",
+            Self::Refused { .. } => "guardian_refused",
             Self::Internal => "internal",
         }
     }
@@ -118,17 +155,29 @@ impl ApiError {
         match self {
             Self::InvalidInput { .. } => "Förfrågan är ogiltig. Kontrollera fältet som nämns.",
             Self::PayloadTooLarge { .. } => "Förfrågan är för stor.",
-            Self::ConversationNotFound(_) | Self::Store(StoreError::ConversationNotFound(_)) => {
-                "Samtalet finns inte."
-            }
+            Self::ConversationNotFound(_) => "Samtalet finns inte.",
             Self::NotFound(_) => "Det du söker finns inte.",
             Self::RouteNotFound { .. } => "Adressen finns inte.",
             Self::MethodNotAllowed { .. } => "Metoden stöds inte för den här adressen.",
             Self::Backend(_) => "Språkmodellen svarar inte just nu. Försök igen om en stund.",
             Self::DeadlineExceeded { .. } => "Svaret tog för lång tid. Försök igen.",
-            Self::Store(_) => "Databasen är inte tillgänglig just nu. Försök igen om en stund.",
+            Self::Store(error) => match store_failure(error) {
+                StoreFailure::NoConversation => "Samtalet finns inte.",
+                StoreFailure::Unavailable => {
+                    "Databasen är inte tillgänglig just nu. Försök igen om en stund."
+                }
+                StoreFailure::Unusable | StoreFailure::Statement => {
+                    "Databasen kan inte användas. Kontakta den som driver Alice."
+                }
+            },
             Self::Forbidden(_) => "Åtkomst nekad.",
             Self::Conflict(_) => "Det går inte just nu.",
+            Self::Shed { .. } => {
+                "Alice är hårt belastad just nu och tar inte emot frågor. Försök igen om en liten stund."
+            }
+            Self::Refused { .. } => {
+                "Alice har pausat för att skydda datorn. Försök igen om en stund."
+            }
             Self::Internal => "Ett internt fel inträffade. Försök igen.",
         }
     }
@@ -157,9 +206,30 @@ impl ApiError {
                 "{path} did not finish within its deadline of {} ms (deadlines.* in the config)",
                 timeout.as_millis()
             ),
-            Self::Store(_) => {
-                "the database did not answer; see the server log for the cause".to_owned()
-            }
+            Self::Store(error) => match store_failure(error) {
+                StoreFailure::NoConversation | StoreFailure::Unavailable => {
+                    "the database did not answer; see the server log for the cause".to_owned()
+                }
+                StoreFailure::Unusable => "the database cannot be used as it is (a malformed \
+                    row, or a schema this version cannot migrate); see the server log, then \
+                    check it with `alice backup verify` or restore a backup"
+                    .to_owned(),
+                StoreFailure::Statement => "the database refused the request; the server log \
+                    has the cause under this request id"
+                    .to_owned(),
+            },
+            Self::Shed { mode, retry_after } => format!(
+                "the machine is under pressure (Guardian {mode}): chat is shed until it \
+                 recovers; retry after {} s (guardian.shed_retry_after); GET \
+                 /api/guardian/status says why",
+                whole_seconds(*retry_after)
+            ),
+            Self::Refused { mode, retry_after } => format!(
+                "the Guardian is in {mode} to protect the machine and serves only health, \
+                 status and control; retry after {} s (guardian.refuse_retry_after); GET \
+                 /api/guardian/status says why",
+                whole_seconds(*retry_after)
+            ),
             Self::Forbidden(detail) | Self::Conflict(detail) | Self::NotFound(detail) => {
                 detail.clone()
             }
@@ -188,6 +258,12 @@ impl ApiError {
                 body["backend"] = json!(error.backend);
                 body["backend_url"] = json!(error.url);
             }
+            Self::Shed { mode, retry_after } | Self::Refused { mode, retry_after } => {
+                body["guardian_mode"] = json!(mode);
+                body["guardian_status"] = json!(self.guardian_status());
+                body["timestamp"] = json!(chrono::Utc::now());
+                body["retry_after"] = json!(whole_seconds(*retry_after));
+            }
             _ => {}
         }
         body
@@ -198,14 +274,73 @@ impl ApiError {
             Self::Backend(LlmError {
                 kind: ErrorKind::Busy { retry_after },
                 ..
-            }) => Some(retry_after.unwrap_or(Duration::from_secs(5))),
+            }) => Some(retry_after.unwrap_or(BUSY_BACKEND_RETRY_AFTER)),
             Self::Backend(LlmError {
                 kind: ErrorKind::Unreachable,
                 ..
-            })
-            | Self::Store(_) => Some(Duration::from_secs(15)),
+            }) => Some(UNAVAILABLE_RETRY_AFTER),
+            Self::Store(error) if store_failure(error) == StoreFailure::Unavailable => {
+                Some(UNAVAILABLE_RETRY_AFTER)
+            }
+            Self::Shed { retry_after, .. } | Self::Refused { retry_after, .. } => {
+                Some(*retry_after)
+            }
             _ => None,
         }
+    }
+
+    /// `x-guardian-status` of a refusal by the Guardian.
+    fn guardian_status(&self) -> &'static str {
+        match self {
+            Self::Shed { .. } => "shedding",
+            _ => "unavailable",
+        }
+    }
+}
+
+/// What a database failure means for the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StoreFailure {
+    /// The conversation was removed while the request ran.
+    NoConversation,
+    /// No connection, the pool timed out, or Alice is shutting down: retry later.
+    Unavailable,
+    /// The database cannot be used as it is: a malformed row, a schema that cannot be migrated,
+    /// a file that cannot be opened or created. Retrying will not help.
+    Unusable,
+    /// The database refused one statement; the log has why.
+    Statement,
+}
+
+/// Every [`StoreError`] by name, so a new one cannot compile until it has a meaning here.
+fn store_failure(error: &StoreError) -> StoreFailure {
+    match error {
+        StoreError::ConversationNotFound(_) => StoreFailure::NoConversation,
+        StoreError::Closed | StoreError::Unavailable(_) => StoreFailure::Unavailable,
+        StoreError::Database(_) | StoreError::Open { .. } if error.is_unavailable() => {
+            StoreFailure::Unavailable
+        }
+        // SQLite's "database is locked" and PostgreSQL's serialization failures land here:
+        // the server refused the statement, which a retry may get past.
+        StoreError::Database(sqlx_error) if sqlx_error.as_database_error().is_some() => {
+            StoreFailure::Unavailable
+        }
+        StoreError::Database(_) => StoreFailure::Statement,
+        StoreError::Open { .. }
+        | StoreError::CreateDir { .. }
+        | StoreError::Migrate(_)
+        | StoreError::Corrupt(_) => StoreFailure::Unusable,
+    }
+}
+
+fn whole_seconds(duration: Duration) -> u64 {
+    duration.as_secs().max(1)
+}
+
+impl ApiError {
+    /// Whether this is a refusal by the Guardian, which the admission gate has logged.
+    fn is_admission(&self) -> bool {
+        matches!(self, Self::Shed { .. } | Self::Refused { .. })
     }
 }
 
@@ -218,15 +353,22 @@ impl From<LlmError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
+        if status.is_server_error() && !self.is_admission() {
             tracing::warn!(evt = "request_failed", code = self.code(), status = status.as_u16(), error = %self);
         }
         let retry_after = self.retry_after();
         let mut response = (status, axum::Json(self.body())).into_response();
+        let headers = response.headers_mut();
         if let Some(after) = retry_after {
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(after.as_secs().max(1)),
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(whole_seconds(after)));
+        }
+        if let Self::Shed { mode, .. } | Self::Refused { mode, .. } = &self {
+            if let Ok(value) = HeaderValue::from_str(&mode.to_string()) {
+                headers.insert("x-guardian-mode", value);
+            }
+            headers.insert(
+                "x-guardian-status",
+                HeaderValue::from_static(self.guardian_status()),
             );
         }
         response

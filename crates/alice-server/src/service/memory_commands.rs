@@ -5,10 +5,10 @@
 //! response cache. Swedish first; the English forms ("remember that …", "forget …") work too,
 //! and the reply follows the command's language.
 
-use crate::AppState;
 use crate::error::ApiError;
+use alice_core::config::MemoryConfig;
 use alice_core::personal_number;
-use alice_store::{MemoryMatch, NewMemory, Page};
+use alice_store::{MemoryMatch, NewMemory, Page, Store};
 use chrono::Utc;
 use uuid::Uuid;
 
@@ -131,7 +131,8 @@ fn clean(text: &str) -> String {
 
 /// Carries out a command for `username` and returns Alice's reply.
 pub async fn execute(
-    state: &AppState,
+    store: &Store,
+    settings: &MemoryConfig,
     username: Option<&str>,
     conversation_id: Uuid,
     starts_conversation: bool,
@@ -151,8 +152,6 @@ pub async fn execute(
                 .into(),
         ));
     };
-    let store = state.store();
-    let settings = &state.config().memory;
     match command {
         MemoryCommand::Remember(text) => {
             let count = store.count_memories(username).await?;
@@ -168,7 +167,7 @@ pub async fn execute(
                     ),
                 ));
             }
-            let text = memory_text(state, &text)?;
+            let text = memory_text(settings, &text)?;
             let mut memory = NewMemory::new(text.clone(), Utc::now());
             // A conversation this turn starts is written after the memory; link only to one
             // that exists already.
@@ -180,7 +179,7 @@ pub async fn execute(
             ))
         }
         MemoryCommand::Forget(text) => {
-            let deleted = forget_matching(state, username, Some(&text)).await?;
+            let deleted = forget_matching(store, settings, username, Some(&text)).await?;
             Ok(match deleted {
                 0 => say(
                     format!("Jag hittade inget minne om \"{text}\"."),
@@ -221,7 +220,7 @@ pub async fn execute(
             )
         }
         MemoryCommand::ForgetAll => {
-            let deleted = forget_matching(state, username, None).await?;
+            let deleted = forget_matching(store, settings, username, None).await?;
             Ok(say(
                 format!("Klart, jag har glömt allt jag visste om dig ({deleted} minnen)."),
                 format!("Done, I have forgotten everything I knew about you ({deleted} memories)."),
@@ -233,12 +232,12 @@ pub async fn execute(
 /// Deletes the user's memories that hold every word of `words`, or all of them when None;
 /// returns how many. The chat's "glöm …" and `DELETE /api/users/{u}/memories` both use it.
 pub async fn forget_matching(
-    state: &AppState,
+    store: &Store,
+    settings: &MemoryConfig,
     username: &str,
     words: Option<&str>,
 ) -> Result<u64, ApiError> {
-    let store = state.store();
-    let limit = state.config().memory.max_per_user;
+    let limit = settings.max_per_user;
     let found = match words {
         Some(words) => {
             store
@@ -253,8 +252,7 @@ pub async fn forget_matching(
 
 /// A memory's text as it may be kept: within the length limit, and with identity numbers
 /// masked unless `memory.allow_personal_numbers`.
-pub fn memory_text(state: &AppState, text: &str) -> Result<String, ApiError> {
-    let settings = &state.config().memory;
+pub fn memory_text(settings: &MemoryConfig, text: &str) -> Result<String, ApiError> {
     let text = text.trim();
     let length = text.chars().count();
     if text.is_empty() || length > settings.max_chars {

@@ -8,19 +8,20 @@
 //! | EMERGENCY, LOCKDOWN | 503, `Retry-After: guardian.refuse_retry_after` (15 s) | 503 | pass |
 //!
 //! Control actions never pass through the gate they control, and an operator can always see
-//! why Alice refuses. A blocked response carries `{error (Swedish), guardian_mode,
-//! guardian_status, request_id, timestamp, retry_after}` and the headers `x-guardian-mode`,
-//! `x-guardian-status`, `retry-after` (and `x-request-id`, from the request context).
+//! why Alice refuses. A refusal is an [`ApiError`] (`Shed` or `Refused`): its body carries
+//! `{error (Swedish), code, detail, guardian_mode, guardian_status, request_id, timestamp,
+//! retry_after}` and the headers `x-guardian-mode`, `x-guardian-status`, `retry-after` (and
+//! `x-request-id`, from the request context); under `/v1` the body is OpenAI's error object.
 
-use crate::AppState;
-use crate::request_context::current_request_id;
+use crate::error::ApiError;
+use crate::error::openai::OpenAiError;
+use crate::runtime::guardian_link::GuardianLink;
+use alice_core::Config;
 use alice_guardian::GuardianState;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
-use std::time::Duration;
+use std::sync::Arc;
 
 /// What the gate does with a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,75 +69,35 @@ fn is_always_served(path: &str) -> bool {
 }
 
 pub async fn admission_gate(
-    State(state): State<AppState>,
+    State(guardian): State<GuardianLink>,
+    State(config): State<Arc<Config>>,
     request: Request,
     next: Next,
 ) -> Response {
-    let guardian_state = state.guardian_state();
-    let config = &state.config().guardian;
-    let (status, retry_after, guardian_status, message) = match admission(
-        guardian_state,
-        request.uri().path(),
-    ) {
+    let mode = guardian.state();
+    let path = request.uri().path();
+    let refusal = match admission(mode, path) {
         Admission::Pass => return next.run(request).await,
-        Admission::Shed => (
-            StatusCode::TOO_MANY_REQUESTS,
-            config.shed_retry_after,
-            "shedding",
-            "Alice är hårt belastad just nu och tar inte emot frågor. Försök igen om en liten stund.",
-        ),
-        Admission::Refuse => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            config.refuse_retry_after,
-            "unavailable",
-            "Alice har pausat för att skydda datorn. Försök igen om en stund.",
-        ),
+        Admission::Shed => ApiError::Shed {
+            mode,
+            retry_after: config.guardian.shed_retry_after,
+        },
+        Admission::Refuse => ApiError::Refused {
+            mode,
+            retry_after: config.guardian.refuse_retry_after,
+        },
     };
     tracing::warn!(
         evt = "request_blocked",
-        status = status.as_u16(),
-        guardian_mode = %guardian_state,
-        path = request.uri().path(),
+        status = refusal.status().as_u16(),
+        guardian_mode = %mode,
+        path,
     );
-    blocked(
-        status,
-        guardian_state,
-        guardian_status,
-        message,
-        retry_after,
-    )
-}
-
-fn blocked(
-    status: StatusCode,
-    mode: GuardianState,
-    guardian_status: &'static str,
-    message: &str,
-    retry_after: Duration,
-) -> Response {
-    let seconds = retry_after.as_secs().max(1);
-    let mut response = (
-        status,
-        axum::Json(json!({
-            "error": message,
-            "guardian_mode": mode,
-            "guardian_status": guardian_status,
-            "request_id": current_request_id(),
-            "timestamp": chrono::Utc::now(),
-            "retry_after": seconds,
-        })),
-    )
-        .into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-    if let Ok(value) = HeaderValue::from_str(&mode.to_string()) {
-        headers.insert("x-guardian-mode", value);
+    if under(path, "/v1") {
+        OpenAiError::from(refusal).into_response()
+    } else {
+        refusal.into_response()
     }
-    headers.insert(
-        "x-guardian-status",
-        HeaderValue::from_static(guardian_status),
-    );
-    response
 }
 
 #[cfg(test)]

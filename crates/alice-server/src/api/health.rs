@@ -5,31 +5,35 @@
 //! backend's breaker, load and what its latest background probe found, with advice when it is
 //! unreachable; probes run off the request path, so `/ready` never waits on a backend.
 
-use crate::AppState;
-use alice_llm::BreakerState;
+use crate::state::StartedAt;
+use alice_llm::{BreakerState, LlmRouter};
+use alice_store::Store;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
+use std::sync::Arc;
 
-pub async fn health(State(state): State<AppState>) -> Json<Value> {
+pub async fn health(State(started): State<StartedAt>) -> Json<Value> {
     Json(json!({
         "status": "ok",
-        "uptime_s": state.started().elapsed().as_secs(),
+        "uptime_s": started.0.elapsed().as_secs(),
         "version": env!("CARGO_PKG_VERSION"),
     }))
 }
 
-pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let database = match state.store().ping().await {
+pub async fn ready(
+    State(store): State<Store>,
+    State(llm): State<Arc<LlmRouter>>,
+) -> (StatusCode, Json<Value>) {
+    let database = match store.ping().await {
         Ok(()) => json!({ "ok": true }),
         Err(error) => {
             tracing::warn!(evt = "database_unready", error = %error);
             json!({ "ok": false, "error": "the database does not answer; see the server log" })
         }
     };
-    let backends: Vec<Value> = state
-        .router()
+    let backends: Vec<Value> = llm
         .status()
         .into_iter()
         .map(|backend| {

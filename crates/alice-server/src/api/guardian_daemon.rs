@@ -1,13 +1,13 @@
 //! `alice guardian`: the Guardian as its own small HTTP service (port 8787 by default), so
 //! one Guardian can watch a machine that runs several Alice processes; each of them follows
-//! it with `guardian.remote_url` (see [`crate::guardian_remote`]).
+//! it with `guardian.remote_url` (see [`crate::runtime::guardian_remote`]).
 //!
 //! - `GET /health` and `GET /api/guardian/status`: the status JSON;
 //! - `POST /override` `{confirm_override: true}`: leave LOCKDOWN (loopback only).
 
-use crate::brain::loopback_only;
 use crate::error::ApiError;
-use crate::json_body::JsonBody;
+use crate::http::json_body::JsonBody;
+use crate::http::loopback::loopback_only;
 use alice_core::config::GuardianConfig;
 use alice_guardian::{Guardian, Sampler};
 use axum::Router;

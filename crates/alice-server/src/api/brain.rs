@@ -11,83 +11,40 @@
 //!   (a floor under the Guardian's own), or off;
 //! - `POST /api/brain/guardian/override` `{confirm_override: true}`: leave LOCKDOWN.
 
-use crate::AppState;
 use crate::error::ApiError;
-use crate::json_body::JsonBody;
+use crate::http::json_body::JsonBody;
+use crate::runtime::guardian_link::GuardianLink;
+use crate::service::ChatService;
+use crate::service::brain_settings::BrainSettings;
 use alice_core::BrownoutLevel;
 use axum::Json;
-use axum::extract::rejection::ExtensionRejection;
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// Bounds of `context/set`, from the spec.
 const CONTEXT_MESSAGES: std::ops::RangeInclusive<usize> = 1..=32;
 
-/// Settings an operator changed while Alice runs; each falls back to the configuration.
-#[derive(Debug, Default)]
-pub struct BrainSettings {
-    /// Earlier messages sent with a question; 0 means "as configured".
-    history_messages: AtomicUsize,
-    /// The model switched to, if any.
-    model: std::sync::Mutex<Option<String>>,
-}
-
-impl BrainSettings {
-    /// The model an operator switched to.
-    pub fn model(&self) -> Option<String> {
-        self.model.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    /// `chat.history_messages`, or what the operator set.
-    pub fn history_messages(&self, configured: usize) -> usize {
-        match self.history_messages.load(Ordering::Relaxed) {
-            0 => configured,
-            set => set,
-        }
-    }
-}
-
-/// Lets only clients on this machine through. A request without a known peer (never the case
-/// behind `axum::serve` with connect info) is refused too.
-pub async fn loopback_only(
-    peer: Result<ConnectInfo<SocketAddr>, ExtensionRejection>,
-    request: Request,
-    next: Next,
-) -> Response {
-    match peer {
-        Ok(ConnectInfo(addr)) if addr.ip().is_loopback() => next.run(request).await,
-        _ => ApiError::Forbidden(
-            "the control API answers only clients on this machine (loopback) until Alice \
-             has authentication"
-                .into(),
-        )
-        .into_response(),
-    }
-}
-
-pub async fn status(State(state): State<AppState>) -> Json<Value> {
-    let preset = state.preset();
-    let chat = &state.config().chat;
+pub async fn status(State(service): State<ChatService>) -> Json<Value> {
+    let preset = service.preset();
+    let chat = &service.config.chat;
+    let guardian = service.guardian.in_process();
     Json(json!({
         "guardian": {
-            "enabled": state.guardian().is_some(),
-            "state": state.guardian_state(),
+            "enabled": guardian.is_some(),
+            "state": service.guardian.state(),
             "brownout_level": preset.level,
-            "manual_brownout": state.guardian().and_then(|g| g.snapshot().manual.clone()),
+            "manual_brownout": guardian.and_then(|g| g.snapshot().manual.clone()),
         },
         "chat": {
-            "model": state.model_label(),
-            "model_requested": state.model_for(&preset),
-            "history_messages": state.brain().history_messages(chat.history_messages).min(preset.history_messages),
+            "model": service.model_label(),
+            "model_requested": service.model_for(&preset),
+            "history_messages": service.brain.history_messages(chat.history_messages).min(preset.history_messages),
             "max_tokens": chat.max_tokens.min(preset.max_tokens),
             "num_ctx": chat.num_ctx,
         },
-        "backends": state.router().status(),
+        "backends": service.llm.status(),
     }))
 }
 
@@ -98,7 +55,7 @@ pub struct ContextSet {
 }
 
 pub async fn set_context(
-    State(state): State<AppState>,
+    State(brain): State<Arc<BrainSettings>>,
     JsonBody(body): JsonBody<ContextSet>,
 ) -> Result<Json<Value>, ApiError> {
     if !CONTEXT_MESSAGES.contains(&body.messages) {
@@ -111,10 +68,7 @@ pub async fn set_context(
             ),
         ));
     }
-    state
-        .brain()
-        .history_messages
-        .store(body.messages, Ordering::Relaxed);
+    brain.set_history_messages(body.messages);
     tracing::info!(evt = "brain_context_set", messages = body.messages);
     Ok(Json(json!({ "history_messages": body.messages })))
 }
@@ -129,7 +83,7 @@ pub struct ModelSwitch {
 }
 
 pub async fn switch_model(
-    State(state): State<AppState>,
+    State(brain): State<Arc<BrainSettings>>,
     JsonBody(body): JsonBody<ModelSwitch>,
 ) -> Result<Json<Value>, ApiError> {
     let model = body.model.map(|m| m.trim().to_owned());
@@ -144,11 +98,7 @@ pub async fn switch_model(
         model = model.as_deref().unwrap_or("(configured)"),
         reason = body.reason.as_deref().unwrap_or(""),
     );
-    *state
-        .brain()
-        .model
-        .lock()
-        .unwrap_or_else(|p| p.into_inner()) = model.clone();
+    brain.switch_model(model.clone());
     Ok(Json(json!({ "model": model })))
 }
 
@@ -163,10 +113,10 @@ pub struct BrownoutSwitch {
 }
 
 pub async fn set_brownout(
-    State(state): State<AppState>,
+    State(guardian): State<GuardianLink>,
     JsonBody(body): JsonBody<BrownoutSwitch>,
 ) -> Result<Json<Value>, ApiError> {
-    let guardian = state.guardian().ok_or_else(guardian_off)?;
+    let guardian = guardian.in_process().ok_or_else(guardian_off)?;
     if body.activate {
         let level = body.level.unwrap_or(BrownoutLevel::Moderate);
         let reason = body.reason.unwrap_or_else(|| "manual".to_owned());
@@ -187,10 +137,10 @@ pub struct Override {
 }
 
 pub async fn override_lockdown(
-    State(state): State<AppState>,
+    State(guardian): State<GuardianLink>,
     JsonBody(body): JsonBody<Override>,
 ) -> Result<Json<Value>, ApiError> {
-    let guardian = state.guardian().ok_or_else(guardian_off)?;
+    let guardian = guardian.in_process().ok_or_else(guardian_off)?;
     let transition = guardian
         .override_lockdown(body.confirm_override)
         .map_err(|error| ApiError::Conflict(error.to_string()))?;
@@ -205,34 +155,4 @@ fn guardian_off() -> ApiError {
          is followed (guardian.remote_url; control it there)"
             .into(),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use super::*;
-    use axum::Router;
-    use axum::body::Body;
-    use axum::extract::connect_info::MockConnectInfo;
-    use axum::routing::get;
-    use tower::ServiceExt;
-
-    async fn status_from(peer: [u8; 4]) -> u16 {
-        let app = Router::new()
-            .route("/", get(|| async { "ok" }))
-            .layer(axum::middleware::from_fn(loopback_only))
-            .layer(MockConnectInfo(SocketAddr::from((peer, 40000))));
-        let response = app
-            .oneshot(Request::builder().uri("/").body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        response.status().as_u16()
-    }
-
-    #[tokio::test]
-    async fn only_loopback_clients_reach_the_control_api() {
-        assert_eq!(status_from([127, 0, 0, 1]).await, 200);
-        assert_eq!(status_from([192, 168, 1, 20]).await, 403);
-        assert_eq!(status_from([10, 0, 0, 7]).await, 403);
-    }
 }

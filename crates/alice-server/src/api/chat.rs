@@ -9,13 +9,14 @@
 //! A memory command ("kom ihåg att …", "glöm …") is answered by Alice herself, through the same
 //! reply and stream as a model's answer.
 
-use crate::AppState;
-use crate::answers::{self, Served};
-use crate::chat::{self, ChatBody, Generation, PreparedTurn};
 use crate::error::ApiError;
-use crate::json_body::JsonBody;
-use crate::memory_commands;
-use crate::request_context::RequestContext;
+use crate::http::json_body::JsonBody;
+use crate::http::request_context::RequestContext;
+use crate::service::ChatService;
+use crate::service::answers::{self, Served};
+use crate::service::generation::{self, Generation};
+use crate::service::memory_commands;
+use crate::service::turn::{self, ChatBody, PreparedTurn};
 use alice_llm::{ChatEvent, ChatStream};
 use axum::Extension;
 use axum::extract::State;
@@ -27,11 +28,11 @@ use std::convert::Infallible;
 use tracing::{Instrument, Span};
 
 pub async fn chat(
-    State(state): State<AppState>,
+    State(service): State<ChatService>,
     Extension(context): Extension<RequestContext>,
     JsonBody(body): JsonBody<ChatBody>,
 ) -> Result<Response, ApiError> {
-    let mut turn = chat::prepare(&state, &body).await?;
+    let mut turn = turn::prepare(&service, &body).await?;
     Span::current().record(
         "conversation_id",
         tracing::field::display(turn.conversation_id()),
@@ -39,7 +40,8 @@ pub async fn chat(
     let answer = match turn.take_memory_command() {
         Some(command) => {
             let text = memory_commands::execute(
-                &state,
+                &service.store,
+                &service.config.memory,
                 turn.username(),
                 turn.conversation_id(),
                 !turn.continues_conversation(),
@@ -49,12 +51,12 @@ pub async fn chat(
             answers::said_by_alice(text)
         }
         None => {
-            let request = turn.backend_request(&state, &context);
+            let request = turn.backend_request(&service, &context);
             let share = if turn.uses_memories() {
                 Err(alice_cache::Reason::Personal)
             } else {
                 answers::shareable(
-                    &state,
+                    &service,
                     &request,
                     turn.level(),
                     turn.continues_conversation(),
@@ -65,9 +67,9 @@ pub async fn chat(
             }
             context
                 .upstream
-                .time(answers::open(&state, request, share))
+                .time(answers::open(&service, request, share))
                 .await
-                .map_err(|error| chat::backend_error(&context, error))?
+                .map_err(|error| generation::backend_error(&context, error))?
         }
     };
     let served = answer.served;
@@ -75,24 +77,24 @@ pub async fn chat(
     if !body.stream {
         let mut generation = Generation::served_from(served);
         while let Some(event) = upstream.next().await {
-            match event.map_err(|error| chat::backend_error(&context, error))? {
+            match event.map_err(|error| generation::backend_error(&context, error))? {
                 ChatEvent::Started(by) => generation.answered_by = Some(by),
                 ChatEvent::Delta(text) => generation.push(&text),
                 ChatEvent::Done(completion) => {
                     let reply =
-                        chat::finish(&state, &context, turn, generation, completion).await?;
+                        turn::finish(&service, &context, turn, generation, completion).await?;
                     return Ok(axum::Json(reply).into_response());
                 }
             }
         }
-        return Err(chat::ended_early(&state));
+        return Err(generation::ended_early(&service));
     }
     let first = match upstream.next().await {
         Some(Ok(event)) => event,
-        Some(Err(error)) => return Err(chat::backend_error(&context, error)),
-        None => return Err(chat::ended_early(&state)),
+        Some(Err(error)) => return Err(generation::backend_error(&context, error)),
+        None => return Err(generation::ended_early(&service)),
     };
-    let events = sse_events(state, context, turn, (served, first), upstream);
+    let events = sse_events(service, context, turn, (served, first), upstream);
     Ok(Sse::new(events)
         .keep_alive(KeepAlive::default())
         .into_response())
@@ -101,14 +103,14 @@ pub async fn chat(
 /// The SSE events of one answer. Runs while the client reads; if the client goes away the
 /// stream is dropped, which drops the backend request and so stops generation.
 fn sse_events(
-    state: AppState,
+    service: ChatService,
     context: RequestContext,
     turn: PreparedTurn,
     (served, first): (Served, ChatEvent),
     upstream: ChatStream,
 ) -> impl futures_util::Stream<Item = Result<Event, Infallible>> {
     let span = Span::current();
-    let events = chat::answer_events(&state, &context, first, upstream);
+    let events = generation::answer_events(&service, &context, first, upstream);
     async_stream::stream! {
         let mut generation = Generation::served_from(served);
         futures_util::pin_mut!(events);
@@ -120,7 +122,7 @@ fn sse_events(
                     yield Ok(Event::default().event("delta").data(json!({ "delta": text }).to_string()));
                 }
                 Ok(ChatEvent::Done(completion)) => {
-                    let finished = chat::finish(&state, &context, turn, generation, completion)
+                    let finished = turn::finish(&service, &context, turn, generation, completion)
                         .instrument(span.clone())
                         .await;
                     match finished {

@@ -1,8 +1,7 @@
 //! Reading conversations back: `GET /api/conversations/{id}` and `.../messages`.
 
-use crate::AppState;
 use crate::error::ApiError;
-use alice_store::StoredMessage;
+use alice_store::{Store, StoredMessage};
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -23,12 +22,11 @@ fn conversation_id(raw: &str) -> Result<Uuid, ApiError> {
 }
 
 pub async fn get_conversation(
-    State(state): State<AppState>,
+    State(store): State<Store>,
     Path(raw): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = conversation_id(&raw)?;
-    let conversation = state
-        .store()
+    let conversation = store
         .conversation(id)
         .await?
         .ok_or_else(|| ApiError::ConversationNotFound(id.to_string()))?;
@@ -54,20 +52,20 @@ struct MessagesPage {
 }
 
 pub async fn get_messages(
-    State(state): State<AppState>,
+    State(store): State<Store>,
     Path(raw): Path<String>,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let id = conversation_id(&raw)?;
     let Query(page) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
-    let limit = crate::paging::checked_limit(page.limit, DEFAULT_PAGE)?;
+    let limit = crate::http::paging::checked_limit(page.limit, DEFAULT_PAGE)?;
     if page.after < 0 {
         return Err(ApiError::invalid("after", "after must be 0 or more"));
     }
-    let messages = state.store().messages(id, page.after, limit).await?;
+    let messages = store.messages(id, page.after, limit).await?;
     // An empty page is either the end of a conversation or no conversation at all; only then
     // is a second query needed to tell which.
-    if messages.is_empty() && state.store().conversation(id).await?.is_none() {
+    if messages.is_empty() && store.conversation(id).await?.is_none() {
         return Err(ApiError::ConversationNotFound(id.to_string()));
     }
     let next_after = (messages.len() == limit as usize)

@@ -2,13 +2,13 @@
 //! cooldown, brownout), as the spec shapes it. Reading it has no side effects and never waits
 //! for a sample.
 
-use crate::AppState;
+use crate::runtime::guardian_link::GuardianLink;
 use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
 
-pub async fn status(State(state): State<AppState>) -> Json<Value> {
-    if let Some(remote) = state.remote_guardian() {
+pub async fn status(State(guardian): State<GuardianLink>) -> Json<Value> {
+    if let Some(remote) = guardian.followed() {
         let view = remote.view();
         let mut status = view.status.unwrap_or_else(|| json!({}));
         status["enabled"] = json!(true);
@@ -19,7 +19,7 @@ pub async fn status(State(state): State<AppState>) -> Json<Value> {
         status["remote_error"] = json!(view.last_error);
         return Json(status);
     }
-    match state.guardian() {
+    match guardian.in_process() {
         Some(guardian) => {
             let mut status = json!(guardian.status());
             status["enabled"] = json!(true);

@@ -1,0 +1,28 @@
+//! One module per API surface. Handlers take the pieces of state they use (axum's `FromRef`
+//! substates of [`crate::state::AppState`]) and leave the chat turn itself to
+//! [`crate::service`]; the route table is [`crate::app`].
+//!
+//! - [`chat`]: `POST /api/chat`, Alice's own chat API (JSON or SSE, history kept);
+//! - [`openai`]: `/v1/chat/completions` and `/v1/models`, OpenAI's API, stateless;
+//! - [`conversations`]: reading conversations back;
+//! - [`memories`]: a user's personal memories;
+//! - [`user_data`]: a user's GDPR export and erasure;
+//! - [`db`]: `/api/db/…`, the database for the operator;
+//! - [`brain`] and [`cache`]: the control API under `/api/brain/`;
+//! - [`guardian`]: `GET /api/guardian/status`;
+//! - [`health`]: `/health` and `/ready`;
+//! - [`metrics`]: `/metrics` and `/api/metrics/summary`;
+//! - [`guardian_daemon`]: the API of `alice guardian`, the Guardian as its own process.
+
+pub mod brain;
+pub mod cache;
+pub mod chat;
+pub mod conversations;
+pub mod db;
+pub mod guardian;
+pub mod guardian_daemon;
+pub mod health;
+pub mod memories;
+pub mod metrics;
+pub mod openai;
+pub mod user_data;

@@ -1,0 +1,260 @@
+//! The one metrics registry of an Alice process, which `GET /metrics` serves in the OpenMetrics
+//! text format Prometheus reads (see [`Metrics::render`]).
+//!
+//! Two kinds of series live here:
+//! - **recorded** as requests happen: HTTP requests and latency per route and status, the
+//!   gateway's own overhead, time to first token, time spent waiting on backends, and the LLM
+//!   router's counters ([`alice_llm::LlmMetrics`], registered here);
+//! - **read when scraped**, by collectors, from the state that already holds them: the
+//!   Guardian's state, level and readings, each backend's breaker and queue, the process's
+//!   memory and open files. Reading at scrape time means no copy can go stale.
+//!
+//! Beside the registry, [`LatencyWindows`] keeps the last fifteen minutes of requests in HDR
+//! histograms for `GET /api/metrics/summary`.
+//!
+//! A registry per server (not a global recorder) keeps several Alice servers in one test
+//! process from counting into each other. Every latency histogram uses
+//! [`alice_core::latency_buckets`], fine enough to read p99.9 between 1 ms and 60 s.
+
+mod collectors;
+pub mod latency_windows;
+
+use alice_cache::{CacheMetrics, ResponseCache};
+use alice_core::latency_buckets::latency_buckets;
+use alice_core::personal_number;
+use alice_llm::{LlmMetrics, LlmRouter};
+pub use collectors::GuardianSource;
+use collectors::{
+    BackendCollector, CacheCollector, GuardianCollector, ProcessCollector, StoreCollector,
+};
+use latency_windows::{LatencyWindows, Summary};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    /// The route's pattern (`/api/conversations/{id}`), not the path, so ids do not multiply
+    /// series; "unmatched" for paths no route serves.
+    route: String,
+    method: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabel {
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ApiLabel {
+    /// "native" (`/api/chat`) or "openai" (`/v1/chat/completions`).
+    api: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StoreLabels {
+    /// "turn": a question and its answer (and the conversation, when new), one transaction.
+    operation: &'static str,
+    /// "ok" or "error".
+    outcome: &'static str,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(latency_buckets())
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// The registry and the series recorded as requests happen.
+pub struct Metrics {
+    registry: Registry,
+    http_requests: Family<HttpLabels, Counter>,
+    http_duration: HistogramFamily<HttpLabels>,
+    overhead: HistogramFamily<RouteLabel>,
+    first_token: HistogramFamily<ApiLabel>,
+    upstream: HistogramFamily<ApiLabel>,
+    store_write: HistogramFamily<StoreLabels>,
+    /// The router's own series; handed to the router when it is built.
+    llm: LlmMetrics,
+    /// The cache's series; handed to the cache when it is built.
+    cache: CacheMetrics,
+    /// Requests of the last fifteen minutes, for the summary.
+    windows: LatencyWindows,
+}
+
+impl Metrics {
+    /// A registry with every recorded family; collectors are added by [`Metrics::watch`] once
+    /// the router and the Guardian exist.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("alice");
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        let http_duration: HistogramFamily<HttpLabels> =
+            Family::new_with_constructor(latency_histogram);
+        let overhead: HistogramFamily<RouteLabel> = Family::new_with_constructor(latency_histogram);
+        let first_token: HistogramFamily<ApiLabel> =
+            Family::new_with_constructor(latency_histogram);
+        let upstream: HistogramFamily<ApiLabel> = Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by route, method and status",
+            http_requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time from receiving a request to the end of its response (for streams, the last \
+             event)",
+            http_duration.clone(),
+        );
+        registry.register(
+            "gateway_overhead_seconds",
+            "Alice's own share of a request's time: total minus the time spent waiting on \
+             backends",
+            overhead.clone(),
+        );
+        registry.register(
+            "chat_first_token_seconds",
+            "Time from receiving a chat request to the first token of its answer",
+            first_token.clone(),
+        );
+        registry.register(
+            "chat_upstream_seconds",
+            "Time a chat request spent waiting on backends, queue included",
+            upstream.clone(),
+        );
+        let store_write: HistogramFamily<StoreLabels> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "store_write_seconds",
+            "Time to write to the store, per operation and outcome (a turn is one transaction)",
+            store_write.clone(),
+        );
+        let llm = LlmMetrics::register(&mut registry);
+        let cache = CacheMetrics::register(&mut registry);
+        Self {
+            registry,
+            http_requests,
+            http_duration,
+            overhead,
+            first_token,
+            upstream,
+            store_write,
+            llm,
+            cache,
+            windows: LatencyWindows::new(Instant::now()),
+        }
+    }
+
+    /// The router's series, to build the router with.
+    pub fn llm(&self) -> LlmMetrics {
+        self.llm.clone()
+    }
+
+    /// The cache's series, to build the cache with.
+    pub fn cache(&self) -> CacheMetrics {
+        self.cache.clone()
+    }
+
+    /// Adds the collectors that read the router, the Guardian, the cache and the process at
+    /// scrape time.
+    pub fn watch(
+        &mut self,
+        router: Arc<LlmRouter>,
+        guardian: GuardianSource,
+        cache: Option<Arc<ResponseCache>>,
+        store: alice_store::Store,
+    ) {
+        self.registry
+            .register_collector(Box::new(BackendCollector(router)));
+        self.registry
+            .register_collector(Box::new(GuardianCollector(guardian)));
+        if let Some(cache) = cache {
+            self.registry
+                .register_collector(Box::new(CacheCollector(cache)));
+        }
+        self.registry
+            .register_collector(Box::new(StoreCollector(store)));
+        self.registry.register_collector(Box::new(ProcessCollector));
+    }
+
+    pub(crate) fn record_request(
+        &self,
+        route: &str,
+        method: &str,
+        status: u16,
+        took: Duration,
+        overhead: Duration,
+    ) {
+        // No label may carry an identity number. The method is whatever token the client sent;
+        // the route is a pattern or "unmatched", masked too so no later change can leak one.
+        // Both are short, so masking is a digit count.
+        let route = personal_number::mask(route);
+        let method = personal_number::mask(method);
+        let labels = HttpLabels {
+            route: route.to_string(),
+            method: method.to_string(),
+            status,
+        };
+        self.http_requests.get_or_create(&labels).inc();
+        self.http_duration
+            .get_or_create(&labels)
+            .observe(took.as_secs_f64());
+        self.overhead
+            .get_or_create(&RouteLabel {
+                route: route.to_string(),
+            })
+            .observe(overhead.as_secs_f64());
+        self.windows
+            .record(Instant::now(), &route, status, took, overhead);
+    }
+
+    /// One write of a conversation turn to the store.
+    pub(crate) fn record_turn_write(&self, took: Duration, ok: bool) {
+        self.store_write
+            .get_or_create(&StoreLabels {
+                operation: "turn",
+                outcome: if ok { "ok" } else { "error" },
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    /// Percentiles and rates of the last 1, 5 and 15 minutes.
+    pub fn summary(&self) -> Summary {
+        self.windows.summary(Instant::now())
+    }
+
+    pub(crate) fn record_chat(
+        &self,
+        api: &'static str,
+        first_token: Option<Duration>,
+        upstream: Duration,
+    ) {
+        let label = ApiLabel { api };
+        if let Some(first_token) = first_token {
+            self.first_token
+                .get_or_create(&label)
+                .observe(first_token.as_secs_f64());
+        }
+        self.upstream
+            .get_or_create(&label)
+            .observe(upstream.as_secs_f64());
+    }
+
+    /// The registry in the OpenMetrics text format.
+    pub fn render(&self) -> Result<String, fmt::Error> {
+        let mut text = String::with_capacity(64 * 1024);
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
+        Ok(text)
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

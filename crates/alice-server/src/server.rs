@@ -1,0 +1,227 @@
+//! Starting and stopping an Alice: bind the port, open the database, build the router of
+//! backends, the Guardian (its own or a daemon's), the cache and the metrics, start the
+//! background work, and serve HTTP until [`RunningServer::shutdown`].
+
+use crate::app::app;
+use crate::metrics::{GuardianSource, Metrics};
+use crate::runtime::guardian_link::GuardianLink;
+use crate::runtime::guardian_remote::RemoteGuardian;
+use crate::runtime::{emergency, housekeeping};
+use crate::service::ChatService;
+use crate::service::answers::AnswerCache;
+use crate::state::AppState;
+use alice_core::Config;
+use alice_guardian::{Guardian, ProcSampler, Sampler};
+use alice_llm::LlmRouter;
+use alice_store::Store;
+use axum::serve::ListenerExt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Why Alice could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(
+        "cannot listen on {addr}: {source} (set server.bind / ALICE_SERVER__BIND to a free address)"
+    )]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] alice_store::StoreError),
+    #[error("{0}")]
+    Backend(#[from] alice_llm::LlmError),
+    #[error("{0}")]
+    Cache(#[from] alice_cache::CacheError),
+}
+
+/// Sets TCP_NODELAY on a client connection. A streamed answer goes out an event at a time, and
+/// without it Nagle's algorithm holds each small write back until the previous one is
+/// acknowledged: with delayed ACKs that added up to 40 ms between tokens (measured with
+/// `bench/overhead.sh`, docs/benchmarks.md).
+fn send_small_writes_at_once(stream: &mut TcpStream) {
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%error, "cannot set TCP_NODELAY on a client connection");
+    }
+}
+
+/// A running Alice: its address, and a way to stop it.
+pub struct RunningServer {
+    addr: SocketAddr,
+    guardian: GuardianLink,
+    stop: CancellationToken,
+    server: JoinHandle<std::io::Result<()>>,
+    /// Backend probes and warm-ups, the emergency responder, the Guardian daemon poller.
+    background: Vec<JoinHandle<()>>,
+    store: Store,
+}
+
+impl RunningServer {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The running Guardian, when it is on.
+    pub fn guardian(&self) -> Option<&Guardian> {
+        self.guardian.in_process()
+    }
+
+    /// Stops accepting connections, lets requests in flight finish (up to
+    /// `server.shutdown_grace`), then closes the database.
+    pub async fn shutdown(self, grace: std::time::Duration) -> std::io::Result<()> {
+        self.stop.cancel();
+        let mut server = self.server;
+        let result = match tokio::time::timeout(grace, &mut server).await {
+            Ok(joined) => joined.unwrap_or_else(|e| Err(std::io::Error::other(e))),
+            Err(_) => {
+                tracing::warn!(evt = "shutdown_forced", grace_ms = grace.as_millis() as u64);
+                server.abort();
+                Ok(())
+            }
+        };
+        for task in self.background {
+            let _ = task.await;
+        }
+        self.store.close().await;
+        tracing::info!(evt = "stopped");
+        result
+    }
+}
+
+/// Binds `config.server.bind` (port 0 picks a free port; see [`RunningServer::addr`]), opens
+/// the database, starts the backend probes and the Guardian (reading this machine, when
+/// `guardian.enabled`) and serves HTTP. The port is taken first, so a second Alice on the same
+/// port fails before it touches the database.
+pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+    let local = config.guardian.enabled && config.guardian.remote_url.is_none();
+    let guardian = local.then(|| {
+        let sampler = ProcSampler::new(
+            config.guardian.root.clone(),
+            Some(config.guardian.data_dir.clone()),
+        );
+        Guardian::start(config.guardian.clone(), sampler)
+    });
+    launch(config, guardian).await
+}
+
+/// Like [`start`], with the Guardian reading `sampler` instead of this machine (tests script
+/// the machine's load this way), whatever `guardian.enabled` says.
+pub async fn start_with_sampler(
+    config: Config,
+    sampler: impl Sampler,
+) -> Result<RunningServer, StartError> {
+    let guardian = Guardian::start(config.guardian.clone(), sampler);
+    launch(config, Some(guardian)).await
+}
+
+async fn launch(config: Config, guardian: Option<Guardian>) -> Result<RunningServer, StartError> {
+    let listener = TcpListener::bind(config.server.bind)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.server.bind,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: config.server.bind,
+        source,
+    })?;
+    let store = Store::open(&config.database).await?;
+    let mut metrics = Metrics::new();
+    let llm = Arc::new(
+        LlmRouter::new(
+            &config.backends,
+            config.retry.clone(),
+            config.breaker.clone(),
+            config.adaptive_concurrency.clone(),
+        )?
+        .with_metrics(metrics.llm()),
+    );
+    let stop = CancellationToken::new();
+    let mut background = llm.spawn_background_tasks(stop.clone());
+    if let Some(guardian) = &guardian {
+        background.push(emergency::respond_to_local(
+            guardian,
+            llm.clone(),
+            config.guardian.drain_timeout,
+            stop.clone(),
+        ));
+    }
+    let remote = match &config.guardian.remote_url {
+        Some(url) if guardian.is_none() => {
+            let (remote, task) = RemoteGuardian::start(
+                url,
+                config.guardian.remote_poll,
+                config.guardian.remote_timeout,
+                config.guardian.unknown_strikes,
+                stop.clone(),
+            );
+            background.push(task);
+            background.push(emergency::respond_to_remote(
+                &remote,
+                llm.clone(),
+                config.guardian.drain_timeout,
+                stop.clone(),
+            ));
+            Some(remote)
+        }
+        _ => None,
+    };
+    let guardian_source = match (&guardian, &remote) {
+        (Some(local), _) => GuardianSource::Local(local.subscribe()),
+        (None, Some(remote)) => GuardianSource::Remote(remote.subscribe()),
+        (None, None) => GuardianSource::Off,
+    };
+    let cache = if config.cache.enabled {
+        Some(Arc::new(alice_cache::ResponseCache::new(
+            &config.cache,
+            metrics.cache(),
+        )?))
+    } else {
+        None
+    };
+    metrics.watch(llm.clone(), guardian_source, cache.clone(), store.clone());
+    background.extend(housekeeping::spawn(
+        &config.database,
+        &store,
+        guardian.as_ref(),
+        &stop,
+    ));
+    let guardian = match (guardian, remote) {
+        (Some(local), _) => GuardianLink::local(local),
+        (None, Some(remote)) => GuardianLink::remote(remote),
+        (None, None) => GuardianLink::off(),
+    };
+    let state = AppState::new(ChatService {
+        config: Arc::new(config),
+        store: store.clone(),
+        llm,
+        guardian: guardian.clone(),
+        brain: Arc::default(),
+        metrics: Arc::new(metrics),
+        cache: AnswerCache::new(cache),
+    });
+    let app = app(state);
+    let shutdown = stop.clone();
+    let server = tokio::spawn(async move {
+        // Peer addresses reach handlers, for the control API's loopback check.
+        axum::serve(
+            listener.tap_io(send_small_writes_at_once),
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+    });
+    tracing::info!(evt = "listening", addr = %addr);
+    Ok(RunningServer {
+        addr,
+        guardian,
+        stop,
+        server,
+        background,
+        store,
+    })
+}

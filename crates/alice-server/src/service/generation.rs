@@ -1,0 +1,137 @@
+//! An answer as it streams from its source to a client, shared by both chat APIs: the text so
+//! far and who answered ([`Generation`]), the events with the request's deadline and the
+//! errors that end them ([`answer_events`]), and the one way a backend failure becomes an
+//! [`ApiError`].
+
+use crate::error::ApiError;
+use crate::http::request_context::RequestContext;
+use crate::service::ChatService;
+use crate::service::answers::{Served, stream_ended};
+use alice_llm::{AnsweredBy, ChatEvent, ChatStream};
+use futures_util::StreamExt;
+use tokio::time::Instant;
+
+/// The answer as it arrives.
+#[derive(Debug, Default)]
+pub struct Generation {
+    pub text: String,
+    pub first_token_at: Option<Instant>,
+    /// Which backend took the request, as the router said before the text.
+    pub answered_by: Option<AnsweredBy>,
+    /// Whether the answer is fresh, kept, or shared with an identical request.
+    pub served: Served,
+}
+
+impl Generation {
+    /// An answer for a request served from `served`.
+    pub fn served_from(served: Served) -> Self {
+        Self {
+            served,
+            ..Self::default()
+        }
+    }
+
+    /// The answer's `model` field: "backend:model", marked when it was a failover or a cache
+    /// hit.
+    pub fn model_label(&self, service: &ChatService) -> String {
+        let label = self
+            .answered_by
+            .as_ref()
+            .map_or_else(|| service.model_label(), AnsweredBy::label);
+        if self.cached() {
+            format!("{label} (cache)")
+        } else {
+            label
+        }
+    }
+
+    pub fn cached(&self) -> bool {
+        matches!(self.served, Served::Cache(_))
+    }
+
+    pub fn push(&mut self, delta: &str) {
+        if self.first_token_at.is_none() {
+            self.first_token_at = Some(Instant::now());
+        }
+        self.text.push_str(delta);
+    }
+}
+
+/// Time to first token and time waiting on backends, for the metrics, once an answer is done.
+pub fn record_chat_metrics(
+    service: &ChatService,
+    api: &'static str,
+    context: &RequestContext,
+    generation: &Generation,
+) {
+    service.metrics.record_chat(
+        api,
+        generation
+            .first_token_at
+            .map(|at| at.duration_since(context.received)),
+        context.upstream.get(),
+    );
+}
+
+/// The backend's events from the first one on, as a streaming API hands them to a client:
+/// each item is an event, or the one error that ends the answer (the request's deadline, a
+/// backend failure, or a stream that stopped without `Done`). Nothing follows `Done` or an
+/// error. Dropping it drops the backend request.
+pub fn answer_events(
+    service: &ChatService,
+    context: &RequestContext,
+    first: ChatEvent,
+    mut upstream: ChatStream,
+) -> impl futures_util::Stream<Item = Result<ChatEvent, ApiError>> + Send + use<> {
+    let context = context.clone();
+    let ended = ended_early(service);
+    async_stream::stream! {
+        let mut pending = Some(first);
+        loop {
+            let next = match pending.take() {
+                Some(event) => Ok(Some(Ok(event))),
+                None => tokio::time::timeout_at(context.deadline, upstream.next()).await,
+            };
+            match next {
+                Err(_) => {
+                    yield Err(ApiError::DeadlineExceeded {
+                        path: context.path.clone(),
+                        timeout: context.timeout,
+                    });
+                    break;
+                }
+                Ok(None) => {
+                    yield Err(ended);
+                    break;
+                }
+                Ok(Some(Err(error))) => {
+                    yield Err(backend_error(&context, error));
+                    break;
+                }
+                Ok(Some(Ok(ChatEvent::Done(completion)))) => {
+                    yield Ok(ChatEvent::Done(completion));
+                    break;
+                }
+                Ok(Some(Ok(event))) => yield Ok(event),
+            }
+        }
+    }
+}
+
+/// A backend stream that stopped before saying it was done.
+pub fn ended_early(service: &ChatService) -> ApiError {
+    ApiError::Backend(stream_ended(service))
+}
+
+/// The error a failed backend call becomes. When the request's deadline is what stopped the
+/// backend, the client is told about the deadline (504 with path and timeout).
+pub fn backend_error(context: &RequestContext, error: alice_llm::LlmError) -> ApiError {
+    if error.kind == alice_llm::ErrorKind::TimedOut && Instant::now() >= context.deadline {
+        ApiError::DeadlineExceeded {
+            path: context.path.clone(),
+            timeout: context.timeout,
+        }
+    } else {
+        ApiError::Backend(error)
+    }
+}
