@@ -1,0 +1,71 @@
+//! `[deadlines]`: how long a request may run, by path, before it is answered with 504.
+
+use super::checks::Problems;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Per-path deadlines: a request still running at its deadline is answered with 504.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeadlineConfig {
+    #[serde(with = "humantime_serde")]
+    pub chat: Duration,
+    #[serde(with = "humantime_serde")]
+    pub brain: Duration,
+    #[serde(with = "humantime_serde")]
+    pub agent: Duration,
+    #[serde(with = "humantime_serde")]
+    pub upload: Duration,
+    /// Every path not named above.
+    #[serde(with = "humantime_serde")]
+    pub default: Duration,
+}
+
+impl Default for DeadlineConfig {
+    fn default() -> Self {
+        Self {
+            chat: Duration::from_secs(30),
+            brain: Duration::from_secs(15),
+            agent: Duration::from_secs(25),
+            upload: Duration::from_secs(45),
+            default: Duration::from_secs(10),
+        }
+    }
+}
+
+impl DeadlineConfig {
+    /// The deadline that applies to a request path.
+    pub fn for_path(&self, path: &str) -> Duration {
+        let under = |prefix: &str| {
+            path.strip_prefix(prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        };
+        if under("/api/chat") || under("/v1/chat/completions") {
+            self.chat
+        } else if under("/api/brain") {
+            self.brain
+        } else if under("/api/agent") {
+            self.agent
+        } else if under("/api/upload") {
+            self.upload
+        } else {
+            self.default
+        }
+    }
+
+    /// Every problem with the values, each named by its key (`deadlines.chat: ...`); empty
+    /// when the settings are usable.
+    pub fn validate(&self) -> Vec<String> {
+        let mut problems = Problems::default();
+        for (key, value) in [
+            ("deadlines.chat", self.chat),
+            ("deadlines.brain", self.brain),
+            ("deadlines.agent", self.agent),
+            ("deadlines.upload", self.upload),
+            ("deadlines.default", self.default),
+        ] {
+            problems.check(!value.is_zero(), key, "must be longer than zero");
+        }
+        problems.into_list()
+    }
+}

@@ -1,0 +1,54 @@
+//! `[server]`: the HTTP listener's address, body limit, shutdown grace and CORS origins.
+
+use super::checks::{Problems, is_http_url};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// The HTTP listener.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address and port to listen on.
+    pub bind: SocketAddr,
+    /// Largest request body accepted, in bytes; larger bodies get 413.
+    pub body_limit_bytes: usize,
+    /// How long a shutdown waits for requests in flight before it gives up on them.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    /// Web origins (e.g. "http://localhost:3000") whose pages may call Alice from a browser.
+    /// Empty (the default): no CORS headers, so other sites' pages cannot use a local Alice.
+    pub cors_allowed_origins: Vec<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            body_limit_bytes: 1024 * 1024,
+            shutdown_grace: Duration::from_secs(10),
+            cors_allowed_origins: Vec::new(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Every problem with the values, each named by its key (`server.body_limit_bytes: ...`);
+    /// empty when the settings are usable.
+    pub fn validate(&self) -> Vec<String> {
+        let mut problems = Problems::default();
+        for origin in &self.cors_allowed_origins {
+            problems.check(
+                is_http_url(origin) && !origin.ends_with('/'),
+                "server.cors_allowed_origins",
+                "each origin is a scheme and host without a path, e.g. \"http://localhost:3000\"",
+            );
+        }
+        problems.check(
+            self.body_limit_bytes >= 1024,
+            "server.body_limit_bytes",
+            "must be at least 1024 bytes",
+        );
+        problems.into_list()
+    }
+}

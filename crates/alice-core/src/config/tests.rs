@@ -1,0 +1,184 @@
+//! Tests of the configuration as a whole: defaults, the file and the environment in their
+//! order of precedence, and how problems are reported with their keys.
+
+// figment's Jail fixes the closures' error type to figment::Error, which is large.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::result_large_err)]
+use super::*;
+use figment::Jail;
+use std::time::Duration;
+
+fn load_err() -> String {
+    Config::load(None).unwrap_err().to_string()
+}
+
+#[test]
+fn defaults_are_valid_and_match_the_spec() {
+    Jail::expect_with(|_| {
+        let config = Config::load(None).unwrap();
+        assert_eq!(config.server.bind.to_string(), "127.0.0.1:8000");
+        assert_eq!(config.chat.num_ctx, 4096);
+        assert_eq!(config.backends[0].keep_alive, "15m");
+        assert_eq!(config.backends[0].max_concurrent, 3);
+        assert_eq!(config.deadlines.chat, Duration::from_secs(30));
+        assert_eq!(config.database.busy_timeout, Duration::from_secs(30));
+        Ok(())
+    });
+}
+
+#[test]
+fn file_then_environment_override_defaults() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "alice.toml",
+            "[[backends]]\nname = \"local\"\nmodel = \"llama3.2:3b\"\n[chat]\nnum_ctx = 8192\n",
+        )?;
+        jail.set_env("ALICE_CHAT__NUM_CTX", "3000");
+        jail.set_env("ALICE_DEADLINES__CHAT", "5s");
+        let config = Config::load(None).unwrap();
+        assert_eq!(config.backends[0].model, "llama3.2:3b");
+        assert_eq!(
+            config.backends[0].url, "http://127.0.0.1:11434",
+            "unset keys keep defaults"
+        );
+        assert_eq!(config.chat.num_ctx, 3000, "environment beats the file");
+        assert_eq!(config.deadlines.chat, Duration::from_secs(5));
+        Ok(())
+    });
+}
+
+#[test]
+fn explicit_path_must_exist() {
+    Jail::expect_with(|_| {
+        let err = Config::load(Some(Path::new("nowhere.toml"))).unwrap_err();
+        assert!(err.to_string().contains("nowhere.toml"), "{err}");
+        Ok(())
+    });
+}
+
+#[test]
+fn unknown_key_in_file_is_named() {
+    Jail::expect_with(|jail| {
+        jail.create_file("alice.toml", "[chat]\nnum_ctxx = 1\n")?;
+        let err = load_err();
+        assert!(err.contains("num_ctxx"), "{err}");
+        Ok(())
+    });
+}
+
+#[test]
+fn wrong_type_from_environment_names_key_and_variable() {
+    Jail::expect_with(|jail| {
+        jail.set_env("ALICE_SERVER__BIND", "not-an-address");
+        let err = load_err();
+        assert!(err.contains("server.bind"), "{err}");
+        assert!(err.contains("ALICE_SERVER__BIND"), "{err}");
+        Ok(())
+    });
+}
+
+#[test]
+fn test_service_variables_are_not_config_keys() {
+    Jail::expect_with(|jail| {
+        jail.set_env("ALICE_TEST_POSTGRES_URL", "postgres://x");
+        jail.set_env("ALICE_TEST_OPENAI_PYTHON", "/venv/bin/python");
+        jail.set_env("ALICE_CONFIG", "elsewhere.toml");
+        assert!(Config::load(None).is_ok());
+        Ok(())
+    });
+}
+
+#[test]
+fn every_invalid_value_is_reported_with_its_key() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "alice.toml",
+            "[chat]\nnum_ctx = 1024\nmax_tokens = 2048\ntemperature = 3.0\n[[backends]]\nurl = \"localhost:11434\"\nkeep_alive = \"soon\"\n",
+        )?;
+        let err = load_err();
+        for key in [
+            "chat.max_tokens",
+            "chat.temperature",
+            "backends[0].url",
+            "backends[0].keep_alive",
+        ] {
+            assert!(err.contains(key), "{key} missing from: {err}");
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn backends_come_from_the_environment_as_an_inline_array() {
+    Jail::expect_with(|jail| {
+        jail.set_env(
+            "ALICE_BACKENDS",
+            r#"[{name="primary", kind="ollama", url="http://10.0.0.2:11434", model="qwen3:8b"}, {name="cloud", kind="openai", url="https://api.example.com/v1", model="gpt-4o-mini", api_key_env="OPENAI_API_KEY", max_concurrent=8}]"#,
+        );
+        let config = Config::load(None).unwrap();
+        assert_eq!(config.backends.len(), 2);
+        assert_eq!(config.backends[0].model, "qwen3:8b");
+        assert_eq!(
+            config.backends[0].max_concurrent, 3,
+            "defaults fill the rest"
+        );
+        assert_eq!(config.backends[1].kind, BackendKind::Openai);
+        assert_eq!(config.backends[1].max_concurrent, 8);
+        Ok(())
+    });
+}
+
+#[test]
+fn backend_names_must_be_unique() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "alice.toml",
+            "[[backends]]\nname = \"a\"\n[[backends]]\nname = \"a\"\n",
+        )?;
+        assert!(load_err().contains("backends[1].name"));
+        Ok(())
+    });
+}
+
+#[test]
+fn an_embedded_backend_needs_no_url_and_is_named_after_its_file() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "alice.toml",
+            "[[backends]]\nname = \"local\"\nkind = \"embedded\"\nurl = \"\"\n\
+             model_path = \"/models/tiny-chat.Q4_1.gguf\"\nthreads = 1\n\
+             [[backends]]\nname = \"default-file\"\nkind = \"embedded\"\nmodel = \"smollm2\"\n",
+        )?;
+        let config = Config::load(None).unwrap();
+        assert_eq!(config.backends[0].kind, BackendKind::Embedded);
+        assert_eq!(config.backends[0].model, "tiny-chat.Q4_1");
+        assert_eq!(config.backends[0].threads, Some(1));
+        assert_eq!(
+            config.backends[1].model, "smollm2",
+            "a configured name is kept"
+        );
+        assert!(
+            config.backends[1]
+                .embedded_model_path()
+                .ends_with("models/SmolLM2-135M-Instruct.Q4_1.gguf")
+        );
+        jail.create_file(
+            "alice.toml",
+            "[[backends]]\nkind = \"embedded\"\nmodel_path = \"\"\nthreads = 0\n",
+        )?;
+        let err = load_err();
+        assert!(err.contains("backends[0].model_path"), "{err}");
+        assert!(err.contains("backends[0].threads"), "{err}");
+        assert!(!err.contains("backends[0].url"), "{err}");
+        Ok(())
+    });
+}
+
+#[test]
+fn deadlines_follow_the_path() {
+    let d = DeadlineConfig::default();
+    assert_eq!(d.for_path("/api/chat"), Duration::from_secs(30));
+    assert_eq!(d.for_path("/v1/chat/completions"), Duration::from_secs(30));
+    assert_eq!(d.for_path("/api/brain/status"), Duration::from_secs(15));
+    assert_eq!(d.for_path("/api/chatter"), Duration::from_secs(10));
+    assert_eq!(d.for_path("/health"), Duration::from_secs(10));
+}
