@@ -374,3 +374,86 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::error::openai::OpenAiError;
+
+    async fn body_of(response: Response) -> Value {
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_database_is_a_500_with_advice_and_no_retry_after() {
+        let error = ApiError::Store(StoreError::Corrupt("messages.role is \"robot\"".into()));
+        assert_eq!(error.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(error.code(), "database_unusable");
+        assert!(
+            error.detail().contains("alice backup verify"),
+            "{}",
+            error.detail()
+        );
+        let response = error.into_response();
+        assert!(!response.headers().contains_key(header::RETRY_AFTER));
+        let body = body_of(response).await;
+        assert!(
+            !body.to_string().contains("robot"),
+            "internal text stays in the log: {body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_database_is_a_503_to_retry() {
+        let error = ApiError::Store(StoreError::Unavailable("connection refused".into()));
+        assert_eq!(error.code(), "database_unavailable");
+        let response = error.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "15");
+    }
+
+    #[tokio::test]
+    async fn a_shed_request_says_why_and_when_to_retry() {
+        let shed = ApiError::Shed {
+            mode: GuardianState::Degraded,
+            retry_after: Duration::from_secs(7),
+        };
+        let response = shed.into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        let headers = response.headers().clone();
+        assert_eq!(headers[header::RETRY_AFTER], "7");
+        assert_eq!(headers["x-guardian-mode"], "DEGRADED");
+        assert_eq!(headers["x-guardian-status"], "shedding");
+        let body = body_of(response).await;
+        assert_eq!(body["code"], "load_shed");
+        assert_eq!(body["guardian_mode"], "DEGRADED");
+        assert_eq!(body["retry_after"], 7);
+        assert!(body["detail"].as_str().unwrap().contains("retry after 7 s"));
+        assert!(body["timestamp"].is_string());
+    }
+
+    #[tokio::test]
+    async fn a_refusal_on_v1_has_openais_shape_and_keeps_the_headers() {
+        let refused = OpenAiError::from(ApiError::Refused {
+            mode: GuardianState::Emergency,
+            retry_after: Duration::from_secs(15),
+        });
+        let response = refused.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "15");
+        assert_eq!(response.headers()["x-guardian-mode"], "EMERGENCY");
+        let body = body_of(response).await;
+        assert_eq!(body["error"]["type"], "server_error");
+        assert_eq!(body["error"]["code"], "guardian_refused");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("EMERGENCY")
+        );
+    }
+}
