@@ -16,6 +16,7 @@ mod breaker;
 #[cfg(feature = "embedded")]
 pub mod embedded;
 mod error;
+mod http;
 mod limiter;
 pub mod metrics;
 pub mod ollama;
