@@ -36,4 +36,6 @@ pub use provider::{
     AnsweredBy, BackendHealth, ChatEvent, ChatRequest, ChatStream, Completion, FinishReason,
     Provider,
 };
-pub use router::{BackendStatus, EmergencyStop, LlmRouter, PROBE_PROMPT, ProbeReport};
+pub use router::{
+    BackendStatus, EmergencyStop, LlmRouter, PROBE_PROMPT, ProbeReport, RoutedEvent, RoutedStream,
+};

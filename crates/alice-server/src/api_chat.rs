@@ -16,7 +16,7 @@ use crate::error::ApiError;
 use crate::json_body::JsonBody;
 use crate::memory_commands;
 use crate::request_context::RequestContext;
-use alice_llm::{ChatEvent, ChatStream};
+use alice_llm::{RoutedEvent, RoutedStream};
 use axum::Extension;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -76,9 +76,9 @@ pub async fn chat(
         let mut generation = Generation::served_from(served);
         while let Some(event) = upstream.next().await {
             match event.map_err(|error| chat::backend_error(&context, error))? {
-                ChatEvent::Started(by) => generation.answered_by = Some(by),
-                ChatEvent::Delta(text) => generation.push(&text),
-                ChatEvent::Done(completion) => {
+                RoutedEvent::Started(by) => generation.answered_by = Some(by),
+                RoutedEvent::Delta(text) => generation.push(&text),
+                RoutedEvent::Done(completion) => {
                     let reply =
                         chat::finish(&state, &context, turn, generation, completion).await?;
                     return Ok(axum::Json(reply).into_response());
@@ -104,8 +104,8 @@ fn sse_events(
     state: AppState,
     context: RequestContext,
     turn: PreparedTurn,
-    (served, first): (Served, ChatEvent),
-    upstream: ChatStream,
+    (served, first): (Served, RoutedEvent),
+    upstream: RoutedStream,
 ) -> impl futures_util::Stream<Item = Result<Event, Infallible>> {
     let span = Span::current();
     let events = chat::answer_events(&state, &context, first, upstream);
@@ -114,12 +114,12 @@ fn sse_events(
         futures_util::pin_mut!(events);
         while let Some(event) = events.next().await {
             match event {
-                Ok(ChatEvent::Started(by)) => generation.answered_by = Some(by),
-                Ok(ChatEvent::Delta(text)) => {
+                Ok(RoutedEvent::Started(by)) => generation.answered_by = Some(by),
+                Ok(RoutedEvent::Delta(text)) => {
                     generation.push(&text);
                     yield Ok(Event::default().event("delta").data(json!({ "delta": text }).to_string()));
                 }
-                Ok(ChatEvent::Done(completion)) => {
+                Ok(RoutedEvent::Done(completion)) => {
                     let finished = chat::finish(&state, &context, turn, generation, completion)
                         .instrument(span.clone())
                         .await;

@@ -14,7 +14,7 @@ use crate::memory_commands::{self, Language, MemoryCommand};
 use crate::request_context::RequestContext;
 use alice_core::{BrownoutLevel, ChatMessage, Role};
 use alice_guardian::Preset;
-use alice_llm::{AnsweredBy, ChatEvent, ChatRequest, ChatStream, Completion, FinishReason};
+use alice_llm::{AnsweredBy, ChatRequest, Completion, FinishReason, RoutedEvent, RoutedStream};
 use alice_store::{ConversationTarget, MemoryMatch, NewMessage, NewTurn};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
@@ -449,9 +449,9 @@ pub fn under_preset(preset: &Preset, max_tokens: u32, temperature: f32) -> (u32,
 pub fn answer_events(
     state: &AppState,
     context: &RequestContext,
-    first: ChatEvent,
-    mut upstream: ChatStream,
-) -> impl futures_util::Stream<Item = Result<ChatEvent, ApiError>> + Send + use<> {
+    first: RoutedEvent,
+    mut upstream: RoutedStream,
+) -> impl futures_util::Stream<Item = Result<RoutedEvent, ApiError>> + Send + use<> {
     let context = context.clone();
     let ended = ended_early(state);
     async_stream::stream! {
@@ -477,8 +477,8 @@ pub fn answer_events(
                     yield Err(backend_error(&context, error));
                     break;
                 }
-                Ok(Some(Ok(ChatEvent::Done(completion)))) => {
-                    yield Ok(ChatEvent::Done(completion));
+                Ok(Some(Ok(RoutedEvent::Done(completion)))) => {
+                    yield Ok(RoutedEvent::Done(completion));
                     break;
                 }
                 Ok(Some(Ok(event))) => yield Ok(event),

@@ -59,7 +59,7 @@ pub mod user_data_api;
 
 use alice_core::Config;
 use alice_guardian::{Guardian, GuardianState, Preset, ProcSampler, Sampler};
-use alice_llm::{LlmRouter, Provider};
+use alice_llm::LlmRouter;
 use alice_store::Store;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -86,7 +86,7 @@ struct Shared {
     store: Store,
     router: Arc<LlmRouter>,
     /// The same router, as the `Provider` the handlers talk to.
-    backend: Arc<dyn Provider>,
+    backend: Arc<LlmRouter>,
     /// The Guardian in this process; None when it is off or a daemon is followed instead.
     guardian: Option<Guardian>,
     /// The Guardian daemon followed (`guardian.remote_url`).
@@ -108,7 +108,7 @@ impl AppState {
     pub fn store(&self) -> &Store {
         &self.0.store
     }
-    pub fn backend(&self) -> &Arc<dyn Provider> {
+    pub fn backend(&self) -> &Arc<LlmRouter> {
         &self.0.backend
     }
     /// The router, for its per-backend status.

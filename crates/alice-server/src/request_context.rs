@@ -12,7 +12,7 @@
 
 use crate::AppState;
 use crate::error::ApiError;
-use alice_llm::ChatStream;
+use alice_llm::RoutedStream;
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
@@ -79,7 +79,7 @@ impl UpstreamTime {
     }
 
     /// The backend's events, with the wait for each one counted as upstream time.
-    pub fn stream(self: &Arc<Self>, mut events: ChatStream) -> ChatStream {
+    pub fn stream(self: &Arc<Self>, mut events: RoutedStream) -> RoutedStream {
         let clock = Arc::clone(self);
         async_stream::stream! {
             loop {
