@@ -93,29 +93,35 @@ fn statuses_become_kinds() {
     assert_eq!(status_kind(502, secs), ErrorKind::Failed { status: 502 });
 }
 
-/// A server on loopback that answers one request with `head`, then `sent` bytes of body, and
-/// then holds the connection open without sending the rest its `Content-Length` promises. A
-/// reader that wants the whole body waits forever.
-async fn endless_body(head: &'static str, sent: usize) -> String {
+/// A server on loopback that answers one request with `response` and then holds the
+/// connection open. Given a `Content-Length` longer than what it sends, a reader that wants the
+/// whole body waits forever.
+async fn serve_once(response: Vec<u8>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move {
         let (mut socket, _) = listener.accept().await.unwrap();
         let mut request = [0u8; 4096];
         let _ = socket.read(&mut request).await.unwrap();
-        socket.write_all(head.as_bytes()).await.unwrap();
-        let _ = socket.write_all(&vec![b'x'; sent]).await;
+        let _ = socket.write_all(&response).await;
         tokio::time::sleep(Duration::from_secs(60)).await;
     });
     format!("http://{address}/")
 }
 
-const HUGE_503: &str = "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/html\r\n\
+/// A 503 promising 100 MiB of body and sending 512 KiB of it.
+fn huge_503() -> Vec<u8> {
+    let mut response = HUGE_503_HEAD.as_bytes().to_vec();
+    response.extend(std::iter::repeat_n(b'x', 512 * 1024));
+    response
+}
+
+const HUGE_503_HEAD: &str = "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/html\r\n\
                         content-length: 104857600\r\nretry-after: 1.5\r\n\r\n";
 
 #[tokio::test]
 async fn the_body_limit_stops_reading_a_large_body() {
-    let url = endless_body(HUGE_503, 512 * 1024).await;
+    let url = serve_once(huge_503()).await;
     let response = reqwest::get(url).await.unwrap();
     let read = tokio::time::timeout(
         Duration::from_secs(10),
@@ -129,18 +135,11 @@ async fn the_body_limit_stops_reading_a_large_body() {
 
 #[tokio::test]
 async fn a_body_shorter_than_the_limit_is_read_whole() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let (mut socket, _) = listener.accept().await.unwrap();
-        let mut request = [0u8; 4096];
-        let _ = socket.read(&mut request).await.unwrap();
-        socket
-            .write_all(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 5\r\n\r\noops!")
-            .await
-            .unwrap();
-    });
-    let response = reqwest::get(format!("http://{address}/")).await.unwrap();
+    let url = serve_once(
+        b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 5\r\n\r\noops!".to_vec(),
+    )
+    .await;
+    let response = reqwest::get(url).await.unwrap();
     assert_eq!(read_body_prefix(response, 64).await.unwrap(), b"oops!");
 }
 
@@ -171,7 +170,7 @@ impl Remote for Stub {
 
 #[tokio::test]
 async fn a_refused_status_becomes_the_backends_error_with_its_retry_after() {
-    let url = endless_body(HUGE_503, 512 * 1024).await;
+    let url = serve_once(huge_503()).await;
     let stub = Stub {
         seen: std::sync::Mutex::new(None),
     };
