@@ -16,6 +16,7 @@ mod breaker;
 #[cfg(feature = "embedded")]
 pub mod embedded;
 mod error;
+mod http;
 mod limiter;
 pub mod metrics;
 pub mod ollama;
@@ -35,4 +36,6 @@ pub use provider::{
     AnsweredBy, BackendHealth, ChatEvent, ChatRequest, ChatStream, Completion, FinishReason,
     Provider,
 };
-pub use router::{BackendStatus, EmergencyStop, LlmRouter, PROBE_PROMPT, ProbeReport};
+pub use router::{
+    BackendStatus, EmergencyStop, LlmRouter, PROBE_PROMPT, ProbeReport, RoutedEvent, RoutedStream,
+};

@@ -5,10 +5,11 @@
 //! line, the last with `done: true`. An error *during* a stream keeps HTTP 200 and arrives as an
 //! `{"error": "..."}` line, so every line is checked for one.
 
+use crate::http::{self, ErrorText, Remote};
 use crate::provider::{
     BackendHealth, ChatEvent, ChatRequest, ChatStream, Completion, FinishReason,
 };
-use crate::wire::{body_bytes, describe_transport, line_error, lines};
+use crate::wire::{body_bytes, line_error, lines};
 use crate::{ErrorKind, LlmError, Provider};
 use alice_core::BackendConfig;
 use alice_core::ChatMessage;
@@ -16,10 +17,6 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::time::Duration;
-
-/// Largest error body read from a failed response.
-const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 
 /// A client for one Ollama server and model.
 #[derive(Clone, Debug)]
@@ -55,13 +52,8 @@ impl OllamaClient {
 
     /// The names of the models the server has (`GET /api/tags`).
     pub async fn list_models(&self) -> Result<Vec<String>, LlmError> {
-        let response = self
-            .http
-            .get(format!("{}/api/tags", self.base_url))
-            .send()
-            .await
-            .map_err(|e| self.transport_error(&e))?;
-        let response = self.check_status(response).await?;
+        let request = self.http.get(format!("{}/api/tags", self.base_url));
+        let response = http::send(self, request).await?;
         let tags: Tags = response.json().await.map_err(|e| self.protocol_error(&e))?;
         Ok(tags.models.into_iter().map(|m| m.name).collect())
     }
@@ -69,14 +61,11 @@ impl OllamaClient {
     /// The context length the model was trained with (`POST /api/show`, key
     /// `<architecture>.context_length` of `model_info`).
     pub async fn context_length(&self) -> Result<Option<u64>, LlmError> {
-        let response = self
+        let request = self
             .http
             .post(format!("{}/api/show", self.base_url))
-            .json(&serde_json::json!({ "model": self.model }))
-            .send()
-            .await
-            .map_err(|e| self.transport_error(&e))?;
-        let response = self.check_status(response).await?;
+            .json(&serde_json::json!({ "model": self.model }));
+        let response = http::send(self, request).await?;
         let show: Show = response.json().await.map_err(|e| self.protocol_error(&e))?;
         Ok(show.model_info.and_then(|info| {
             info.iter()
@@ -127,42 +116,18 @@ impl OllamaClient {
         }
     }
 
-    fn transport_error(&self, error: &reqwest::Error) -> LlmError {
-        let kind = if error.is_connect() || error.is_timeout() {
-            ErrorKind::Unreachable
-        } else {
-            ErrorKind::StreamBroken
-        };
-        self.error(kind, describe_transport(error))
-    }
-
     fn protocol_error(&self, error: &dyn std::fmt::Display) -> LlmError {
         self.error(ErrorKind::Protocol, format!("unexpected response: {error}"))
     }
+}
 
-    /// Passes a successful response through; turns any other into the matching error.
-    async fn check_status(
-        &self,
-        response: reqwest::Response,
-    ) -> Result<reqwest::Response, LlmError> {
-        let status = response.status();
-        if status.is_success() {
-            return Ok(response);
-        }
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let message = read_error_body(response).await;
-        let kind = match status.as_u16() {
-            404 => ErrorKind::ModelNotFound,
-            429 | 503 => ErrorKind::Busy { retry_after },
-            code @ 400..=499 => ErrorKind::Rejected { status: code },
-            code => ErrorKind::Failed { status: code },
-        };
-        Err(self.error(kind, format!("HTTP {}: {message}", status.as_u16())))
+impl Remote for OllamaClient {
+    fn error(&self, kind: ErrorKind, detail: String) -> LlmError {
+        OllamaClient::error(self, kind, detail)
+    }
+
+    fn error_text(&self, body: &[u8]) -> ErrorText {
+        error_text(body)
     }
 }
 
@@ -193,14 +158,11 @@ impl Provider for OllamaClient {
                 stop: &request.stop,
             },
         };
-        let response = self
+        let request = self
             .http
             .post(format!("{}/api/chat", self.base_url))
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| self.transport_error(&e))?;
-        let response = self.check_status(response).await?;
+            .json(&body);
+        let response = http::send(self, request).await?;
         let client = self.clone();
         let bytes = body_bytes(response);
         let lines = lines(bytes);
@@ -295,19 +257,16 @@ impl OllamaClient {
     /// `POST /api/chat` with no messages: Ollama loads the model and keeps it for
     /// `keep_alive` (0 unloads it at once).
     async fn load_model(&self, keep_alive: &Value) -> Result<(), LlmError> {
-        let response = self
-            .http
-            .post(format!("{}/api/chat", self.base_url))
-            .json(&serde_json::json!({
-                "model": self.model,
-                "messages": [],
-                "stream": false,
-                "keep_alive": keep_alive,
-            }))
-            .send()
-            .await
-            .map_err(|e| self.transport_error(&e))?;
-        self.check_status(response).await?;
+        let request =
+            self.http
+                .post(format!("{}/api/chat", self.base_url))
+                .json(&serde_json::json!({
+                    "model": self.model,
+                    "messages": [],
+                    "stream": false,
+                    "keep_alive": keep_alive,
+                }));
+        http::send(self, request).await?;
         Ok(())
     }
 
@@ -352,19 +311,20 @@ fn keep_alive_value(configured: &str) -> Value {
     }
 }
 
-async fn read_error_body(response: reqwest::Response) -> String {
-    let bytes = match response.bytes().await {
-        Ok(bytes) => bytes,
-        Err(e) => return format!("(no readable body: {e})"),
-    };
-    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_ERROR_BODY_BYTES)]);
-    match serde_json::from_str::<Value>(&text) {
+/// Ollama's error body: `{"error": "..."}`, or whatever text a proxy in front sent.
+fn error_text(body: &[u8]) -> ErrorText {
+    let text = String::from_utf8_lossy(body);
+    let message = match serde_json::from_str::<Value>(&text) {
         Ok(Value::Object(map)) => match map.get("error") {
             Some(Value::String(message)) => message.clone(),
             Some(other) => other.to_string(),
             None => text.into_owned(),
         },
         _ => text.trim().to_owned(),
+    };
+    ErrorText {
+        message,
+        code: None,
     }
 }
 

@@ -70,12 +70,10 @@ impl AnsweredBy {
     }
 }
 
-/// What a backend's stream yields: text, then exactly one `Done` on success. The router
-/// first says which backend took the request, before any text, so an API can name the
-/// answering model in its first chunk.
+/// What a backend's stream yields: text, then exactly one `Done` on success. (The router's
+/// stream says first who answers: [`crate::RoutedEvent`].)
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ChatEvent {
-    Started(AnsweredBy),
     Delta(String),
     Done(Completion),
 }

@@ -1,6 +1,7 @@
-//! Plumbing the HTTP clients share: reading a streamed body line by line, and describing
-//! transport failures with their causes (reqwest's own message leaves them out).
+//! Reading a streamed response body line by line, as both remote backends' stream formats
+//! (Ollama's NDJSON, OpenAI's server-sent events) need.
 
+use crate::http::describe_transport;
 use bytes::Bytes;
 use futures_util::{Stream, TryStreamExt};
 use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
@@ -31,18 +32,6 @@ where
         StreamReader::new(bytes),
         LinesCodec::new_with_max_length(MAX_LINE_BYTES),
     )
-}
-
-/// A reqwest error with the chain of its causes ("connection refused" sits in a source).
-pub(crate) fn describe_transport(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// What went wrong while reading lines.

@@ -13,8 +13,8 @@
 use alice_core::config::{AdaptiveConcurrencyConfig, BreakerConfig, RetryConfig};
 use alice_core::{BackendConfig, ChatMessage, Role};
 use alice_llm::{
-    ChatEvent, ChatRequest, ChatStream, Completion, EmbeddedClient, ErrorKind, FinishReason,
-    LlmError, LlmRouter, Provider,
+    ChatRequest, Completion, EmbeddedClient, ErrorKind, FinishReason, LlmError, LlmRouter,
+    Provider, RoutedEvent, RoutedStream,
 };
 use futures_util::StreamExt;
 use std::path::PathBuf;
@@ -84,7 +84,7 @@ struct Answer {
     first_text: Option<Duration>,
 }
 
-async fn read_all(mut stream: ChatStream, started: Instant) -> Answer {
+async fn read_all(mut stream: RoutedStream, started: Instant) -> Answer {
     let mut answer = Answer {
         text: String::new(),
         deltas: 0,
@@ -99,13 +99,13 @@ async fn read_all(mut stream: ChatStream, started: Instant) -> Answer {
     };
     while let Some(event) = stream.next().await {
         match event {
-            Ok(ChatEvent::Started(_)) => {}
-            Ok(ChatEvent::Delta(text)) => {
+            Ok(RoutedEvent::Started(_)) => {}
+            Ok(RoutedEvent::Delta(text)) => {
                 answer.first_text.get_or_insert_with(|| started.elapsed());
                 answer.deltas += 1;
                 answer.text.push_str(&text);
             }
-            Ok(ChatEvent::Done(completion)) => {
+            Ok(RoutedEvent::Done(completion)) => {
                 answer.end = Ok(completion);
                 break;
             }
@@ -121,6 +121,12 @@ async fn read_all(mut stream: ChatStream, started: Instant) -> Answer {
 async fn answer(provider: &dyn Provider, request: ChatRequest) -> Answer {
     let started = Instant::now();
     let stream = provider.chat_stream(request).await.unwrap();
+    read_all(stream.map(|e| e.map(RoutedEvent::from)).boxed(), started).await
+}
+
+async fn routed_answer(router: &LlmRouter, request: ChatRequest) -> Answer {
+    let started = Instant::now();
+    let stream = router.chat_stream(request).await.unwrap();
     read_all(stream, started).await
 }
 
@@ -267,7 +273,7 @@ async fn dropping_the_stream_stops_generation_and_frees_the_slot() {
         .unwrap();
     let mut deltas = 0;
     while deltas < 3 {
-        if let Some(Ok(ChatEvent::Delta(_))) = first.next().await {
+        if let Some(Ok(RoutedEvent::Delta(_))) = first.next().await {
             deltas += 1;
         }
     }
@@ -280,7 +286,7 @@ async fn dropping_the_stream_stops_generation_and_frees_the_slot() {
     );
 
     let started = Instant::now();
-    let second = answer(&router, ask("What is the capital of France?", 8)).await;
+    let second = routed_answer(&router, ask("What is the capital of France?", 8)).await;
     let first_text = second.first_text.unwrap();
     println!("after the drop: second answer's first text in {first_text:?}");
     second.end.unwrap();
@@ -300,8 +306,8 @@ async fn two_requests_at_once_both_complete() {
     let router = router(path, 2);
     let started = Instant::now();
     let (a, b) = tokio::join!(
-        answer(&router, ask("What is the capital of France?", 16)),
-        answer(&router, ask("Name three colours.", 16)),
+        routed_answer(&router, ask("What is the capital of France?", 16)),
+        routed_answer(&router, ask("Name three colours.", 16)),
     );
     println!(
         "two at once: first texts after {:?} and {:?}, both done in {:?}",

@@ -5,8 +5,7 @@
 use alice_core::config::{BreakerConfig, RetryConfig};
 use alice_core::{BackendConfig, ChatMessage, Role};
 use alice_llm::{
-    AnsweredBy, BreakerState, ChatEvent, ChatRequest, Completion, ErrorKind, LlmError, LlmRouter,
-    Provider,
+    AnsweredBy, BreakerState, ChatRequest, Completion, ErrorKind, LlmError, LlmRouter, RoutedEvent,
 };
 use alice_upstream_sim::{Faults, SimHandle};
 use futures_util::StreamExt;
@@ -79,12 +78,12 @@ async fn ask(router: &LlmRouter, request: ChatRequest) -> (usize, Result<Answere
     let mut by = None;
     while let Some(event) = stream.next().await {
         match event {
-            Ok(ChatEvent::Started(started)) => {
+            Ok(RoutedEvent::Started(started)) => {
                 assert_eq!(deltas, 0, "Started comes before any text");
                 by = Some(started);
             }
-            Ok(ChatEvent::Delta(_)) => deltas += 1,
-            Ok(ChatEvent::Done(completion)) => {
+            Ok(RoutedEvent::Delta(_)) => deltas += 1,
+            Ok(RoutedEvent::Done(completion)) => {
                 let by = by.expect("the router says who answers");
                 return (deltas, Ok(Answered { by, completion }));
             }
@@ -437,9 +436,9 @@ async fn a_caller_that_goes_away_frees_the_slot_and_is_not_a_failure() {
             .await
             .unwrap();
         let started = stream.next().await.unwrap().unwrap();
-        assert!(matches!(started, ChatEvent::Started(_)));
+        assert!(matches!(started, RoutedEvent::Started(_)));
         let first = stream.next().await.unwrap().unwrap();
-        assert!(matches!(first, ChatEvent::Delta(_)));
+        assert!(matches!(first, RoutedEvent::Delta(_)));
         assert_eq!(router.status()[0].in_flight, 1);
         drop(stream);
         assert_eq!(router.status()[0].in_flight, 0, "the slot is back at once");

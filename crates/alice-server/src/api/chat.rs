@@ -17,7 +17,7 @@ use crate::service::answers::{self, Served};
 use crate::service::generation::{self, Generation};
 use crate::service::memory_commands;
 use crate::service::turn::{self, ChatBody, PreparedTurn};
-use alice_llm::{ChatEvent, ChatStream};
+use alice_llm::{RoutedEvent, RoutedStream};
 use axum::Extension;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -78,9 +78,9 @@ pub async fn chat(
         let mut generation = Generation::served_from(served);
         while let Some(event) = upstream.next().await {
             match event.map_err(|error| generation::backend_error(&context, error))? {
-                ChatEvent::Started(by) => generation.answered_by = Some(by),
-                ChatEvent::Delta(text) => generation.push(&text),
-                ChatEvent::Done(completion) => {
+                RoutedEvent::Started(by) => generation.answered_by = Some(by),
+                RoutedEvent::Delta(text) => generation.push(&text),
+                RoutedEvent::Done(completion) => {
                     let reply =
                         turn::finish(&service, &context, turn, generation, completion).await?;
                     return Ok(axum::Json(reply).into_response());
@@ -106,8 +106,8 @@ fn sse_events(
     service: ChatService,
     context: RequestContext,
     turn: PreparedTurn,
-    (served, first): (Served, ChatEvent),
-    upstream: ChatStream,
+    (served, first): (Served, RoutedEvent),
+    upstream: RoutedStream,
 ) -> impl futures_util::Stream<Item = Result<Event, Infallible>> {
     let span = Span::current();
     let events = generation::answer_events(&service, &context, first, upstream);
@@ -116,12 +116,12 @@ fn sse_events(
         futures_util::pin_mut!(events);
         while let Some(event) = events.next().await {
             match event {
-                Ok(ChatEvent::Started(by)) => generation.answered_by = Some(by),
-                Ok(ChatEvent::Delta(text)) => {
+                Ok(RoutedEvent::Started(by)) => generation.answered_by = Some(by),
+                Ok(RoutedEvent::Delta(text)) => {
                     generation.push(&text);
                     yield Ok(Event::default().event("delta").data(json!({ "delta": text }).to_string()));
                 }
-                Ok(ChatEvent::Done(completion)) => {
+                Ok(RoutedEvent::Done(completion)) => {
                     let finished = turn::finish(&service, &context, turn, generation, completion)
                         .instrument(span.clone())
                         .await;

@@ -14,7 +14,7 @@ use crate::error::ApiError;
 use crate::http::request_id::{self, REQUEST_ID, REQUEST_ID_HEADER, current_request_id};
 use crate::metrics::Metrics;
 use alice_core::Config;
-use alice_llm::ChatStream;
+use alice_llm::RoutedStream;
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
@@ -68,7 +68,7 @@ impl UpstreamTime {
     }
 
     /// The backend's events, with the wait for each one counted as upstream time.
-    pub fn stream(self: &Arc<Self>, mut events: ChatStream) -> ChatStream {
+    pub fn stream(self: &Arc<Self>, mut events: RoutedStream) -> RoutedStream {
         let clock = Arc::clone(self);
         async_stream::stream! {
             loop {

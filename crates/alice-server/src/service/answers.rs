@@ -18,13 +18,13 @@ use alice_cache::{
 };
 use alice_core::{BrownoutLevel, Role};
 use alice_llm::{
-    AnsweredBy, ChatEvent, ChatRequest, ChatStream, Completion, FinishReason, LlmError, Provider,
+    AnsweredBy, ChatRequest, Completion, FinishReason, LlmError, RoutedEvent, RoutedStream,
 };
 use futures_util::StreamExt;
 use std::sync::Arc;
 
 /// One event of a flight, as every request in it receives it.
-pub type FlightEvent = Result<ChatEvent, LlmError>;
+pub type FlightEvent = Result<RoutedEvent, LlmError>;
 
 /// The response cache (when `cache.enabled`) and the shareable requests in flight, by cache
 /// key. Cheap to clone.
@@ -68,7 +68,7 @@ pub enum Served {
 
 /// The answer's events, and where they come from.
 pub struct Answer {
-    pub events: ChatStream,
+    pub events: RoutedStream,
     pub served: Served,
 }
 
@@ -202,16 +202,16 @@ async fn lead(
             return;
         };
         let (last, keep) = match &event {
-            Ok(ChatEvent::Started(by)) => {
+            Ok(RoutedEvent::Started(by)) => {
                 kept.backend.clone_from(&by.backend);
                 kept.model.clone_from(&by.model);
                 (false, false)
             }
-            Ok(ChatEvent::Delta(text)) => {
+            Ok(RoutedEvent::Delta(text)) => {
                 kept.chunks.push(text.clone());
                 (false, false)
             }
-            Ok(ChatEvent::Done(completion)) => {
+            Ok(RoutedEvent::Done(completion)) => {
                 kept.prompt_tokens = completion.prompt_tokens;
                 kept.completion_tokens = completion.completion_tokens;
                 let whole = completion.finish_reason == FinishReason::Stop;
@@ -234,15 +234,15 @@ async fn lead(
 /// reply, stream and store it like any other.
 pub fn said_by_alice(text: String) -> Answer {
     let events = [
-        ChatEvent::Started(AnsweredBy {
+        RoutedEvent::Started(AnsweredBy {
             backend: "alice".into(),
             model: "memory".into(),
             failover: false,
             attempts: 0,
             failover_ms: 0,
         }),
-        ChatEvent::Delta(text),
-        ChatEvent::Done(Completion {
+        RoutedEvent::Delta(text),
+        RoutedEvent::Done(Completion {
             finish_reason: FinishReason::Stop,
             prompt_tokens: None,
             completion_tokens: None,
@@ -256,22 +256,22 @@ pub fn said_by_alice(text: String) -> Answer {
 }
 
 /// A kept answer as events, in the pieces it was generated in.
-fn replay(answer: &CachedAnswer) -> ChatStream {
-    let started = ChatEvent::Started(AnsweredBy {
+fn replay(answer: &CachedAnswer) -> RoutedStream {
+    let started = RoutedEvent::Started(AnsweredBy {
         backend: answer.backend.clone(),
         model: answer.model.clone(),
         failover: false,
         attempts: 0,
         failover_ms: 0,
     });
-    let done = ChatEvent::Done(Completion {
+    let done = RoutedEvent::Done(Completion {
         finish_reason: FinishReason::Stop,
         prompt_tokens: answer.prompt_tokens,
         completion_tokens: answer.completion_tokens,
         upstream_total_ms: None,
     });
-    let events: Vec<Result<ChatEvent, LlmError>> = std::iter::once(started)
-        .chain(answer.chunks.iter().cloned().map(ChatEvent::Delta))
+    let events: Vec<Result<RoutedEvent, LlmError>> = std::iter::once(started)
+        .chain(answer.chunks.iter().cloned().map(RoutedEvent::Delta))
         .chain(std::iter::once(done))
         .map(Ok)
         .collect();

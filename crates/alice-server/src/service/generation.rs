@@ -7,7 +7,7 @@ use crate::error::ApiError;
 use crate::http::request_context::RequestContext;
 use crate::service::ChatService;
 use crate::service::answers::{Served, stream_ended};
-use alice_llm::{AnsweredBy, ChatEvent, ChatStream};
+use alice_llm::{AnsweredBy, RoutedEvent, RoutedStream};
 use futures_util::StreamExt;
 use tokio::time::Instant;
 
@@ -80,9 +80,9 @@ pub fn record_chat_metrics(
 pub fn answer_events(
     service: &ChatService,
     context: &RequestContext,
-    first: ChatEvent,
-    mut upstream: ChatStream,
-) -> impl futures_util::Stream<Item = Result<ChatEvent, ApiError>> + Send + use<> {
+    first: RoutedEvent,
+    mut upstream: RoutedStream,
+) -> impl futures_util::Stream<Item = Result<RoutedEvent, ApiError>> + Send + use<> {
     let context = context.clone();
     let ended = ended_early(service);
     async_stream::stream! {
@@ -108,8 +108,8 @@ pub fn answer_events(
                     yield Err(backend_error(&context, error));
                     break;
                 }
-                Ok(Some(Ok(ChatEvent::Done(completion)))) => {
-                    yield Ok(ChatEvent::Done(completion));
+                Ok(Some(Ok(RoutedEvent::Done(completion)))) => {
+                    yield Ok(RoutedEvent::Done(completion));
                     break;
                 }
                 Ok(Some(Ok(event))) => yield Ok(event),

@@ -25,7 +25,7 @@ use crate::runtime::guardian_link::GuardianLink;
 use alice_core::Config;
 use alice_guardian::Preset;
 use alice_guardian::brownout::ModelChoice;
-use alice_llm::{LlmRouter, Provider};
+use alice_llm::LlmRouter;
 use alice_store::Store;
 use answers::AnswerCache;
 use brain_settings::BrainSettings;

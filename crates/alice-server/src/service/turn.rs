@@ -15,7 +15,7 @@ use crate::service::memory_commands::{self, Language, MemoryCommand};
 use crate::service::usernames::check_username;
 use alice_core::{BrownoutLevel, ChatMessage, Role};
 use alice_guardian::Preset;
-use alice_llm::{ChatRequest, Completion, FinishReason, Provider};
+use alice_llm::{ChatRequest, Completion, FinishReason};
 use alice_store::{ConversationTarget, MemoryMatch, NewMessage, NewTurn};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

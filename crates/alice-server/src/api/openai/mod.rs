@@ -40,7 +40,7 @@ use crate::service::context_budget;
 use crate::service::generation::{self, Generation};
 use crate::service::turn;
 use crate::state::StartedAt;
-use alice_llm::{AnsweredBy, ChatEvent, ChatRequest, ChatStream, Completion, LlmRouter, Provider};
+use alice_llm::{AnsweredBy, ChatRequest, Completion, LlmRouter, RoutedEvent, RoutedStream};
 use axum::extract::{FromRequest, Request, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -123,9 +123,9 @@ async fn answer(
         let mut generation = Generation::served_from(served);
         while let Some(event) = upstream.next().await {
             match event.map_err(|error| generation::backend_error(&context, error))? {
-                ChatEvent::Started(by) => generation.answered_by = Some(by),
-                ChatEvent::Delta(text) => generation.push(&text),
-                ChatEvent::Done(completion) => {
+                RoutedEvent::Started(by) => generation.answered_by = Some(by),
+                RoutedEvent::Delta(text) => generation.push(&text),
+                RoutedEvent::Done(completion) => {
                     log_done(
                         &service,
                         &Span::current(),
@@ -148,7 +148,7 @@ async fn answer(
     let mut generation = Generation::served_from(served);
     let first = loop {
         match upstream.next().await {
-            Some(Ok(ChatEvent::Started(by))) => generation.answered_by = Some(by),
+            Some(Ok(RoutedEvent::Started(by))) => generation.answered_by = Some(by),
             Some(Ok(event)) => break event,
             Some(Err(error)) => return Err(generation::backend_error(&context, error).into()),
             None => return Err(generation::ended_early(&service).into()),
@@ -180,8 +180,8 @@ fn sse_chunks(
     context: RequestContext,
     head: AnswerHead,
     include_usage: bool,
-    (mut generation, first): (Generation, ChatEvent),
-    upstream: ChatStream,
+    (mut generation, first): (Generation, RoutedEvent),
+    upstream: RoutedStream,
 ) -> impl futures_util::Stream<Item = Result<Event, Infallible>> {
     // The stream is polled outside the request's span, so its log lines name it as parent.
     let span = Span::current();
@@ -191,14 +191,14 @@ fn sse_chunks(
         futures_util::pin_mut!(events);
         while let Some(event) = events.next().await {
             match event {
-                Ok(ChatEvent::Started(by)) => generation.answered_by = Some(by),
-                Ok(ChatEvent::Delta(text)) => {
+                Ok(RoutedEvent::Started(by)) => generation.answered_by = Some(by),
+                Ok(RoutedEvent::Delta(text)) => {
                     generation.push(&text);
                     if !text.is_empty() {
                         yield Ok(data(&head.chunk(json!({ "content": text }), None, include_usage)));
                     }
                 }
-                Ok(ChatEvent::Done(completion)) => {
+                Ok(RoutedEvent::Done(completion)) => {
                     log_done(&service, &span, &context, &generation, &completion);
                     let reason = finish_reason(&completion.finish_reason);
                     yield Ok(data(&head.chunk(json!({}), Some(reason), include_usage)));

@@ -1,0 +1,57 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+use super::*;
+
+#[test]
+fn generations_at_once_times_threads_never_exceed_the_cores_by_default() {
+    assert_eq!(slots_and_threads(2, 1, None), (1, 2));
+    assert_eq!(slots_and_threads(2, 2, None), (2, 1));
+    assert_eq!(slots_and_threads(2, 3, None), (2, 1), "capped at the cores");
+    assert_eq!(slots_and_threads(8, 3, None), (3, 2));
+    assert_eq!(slots_and_threads(1, 4, None), (1, 1));
+    assert_eq!(slots_and_threads(8, 4, Some(2)), (4, 2));
+    assert_eq!(slots_and_threads(8, 4, Some(4)), (2, 4), "as many as fit");
+    assert_eq!(
+        slots_and_threads(2, 4, Some(4)),
+        (1, 4),
+        "configured threads are kept (and warned about)"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_model_file_says_how_to_get_one() {
+    let config = BackendConfig {
+        model_path: Some("/nonexistent/model.gguf".into()),
+        ..BackendConfig::embedded(None)
+    };
+    let client = EmbeddedClient::new(&config).unwrap();
+    assert_eq!(client.url(), "embedded:/nonexistent/model.gguf");
+    let health = client.probe().await;
+    assert!(!health.model_available);
+    assert!(health.error.unwrap().contains("scripts/fetch-model.sh"));
+    let request = ChatRequest {
+        messages: vec![ChatMessage::new(alice_core::Role::User, "Hej")],
+        max_tokens: 4,
+        temperature: 0.0,
+        num_ctx: 512,
+        stop: Vec::new(),
+        deadline: None,
+        model: None,
+    };
+    let error = client.chat_stream(request).await.err().unwrap();
+    assert_eq!(error.kind, ErrorKind::ModelNotFound);
+    assert!(error.to_string().contains("fetch-model.sh"), "{error}");
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_a_model_is_a_clear_error() {
+    let dir = std::env::temp_dir().join(format!("alice-embedded-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("not-a-model.gguf");
+    std::fs::write(&path, b"this is not a GGUF file").unwrap();
+    let client = EmbeddedClient::new(&BackendConfig::embedded(Some(path.clone()))).unwrap();
+    assert_eq!(client.model(), "not-a-model");
+    let error = client.warm_up().await.unwrap_err();
+    assert_eq!(error.kind, ErrorKind::ModelNotFound);
+    assert!(error.detail.contains("cannot load"), "{error}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

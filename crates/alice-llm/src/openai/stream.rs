@@ -1,0 +1,399 @@
+//! Decoding OpenAI's streamed answer: server-sent events over lines, each event's `data:` a
+//! JSON chunk, until `data: [DONE]`.
+
+use super::OpenAiClient;
+use super::wire::{StreamChunk, clip, error_value_text};
+use crate::provider::{ChatEvent, ChatStream, Completion, FinishReason};
+use crate::wire::{Lines, line_error, lines};
+use crate::{ErrorKind, LlmError};
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+
+/// Turns an SSE body into chat events: deltas, then one `Done` or one error, then nothing.
+pub(super) fn chat_events<S>(client: OpenAiClient, bytes: S) -> ChatStream
+where
+    S: Stream<Item = Result<Bytes, std::io::Error>> + Send + Unpin + 'static,
+{
+    let lines = lines(bytes);
+    let state = Decoding {
+        lines,
+        sse: SseDecoder::default(),
+        chunks: ChunkParser::default(),
+        client,
+    };
+    futures_util::stream::unfold(Some(state), |state| async move {
+        let mut state = state?;
+        loop {
+            let data = match state.lines.next().await {
+                Some(Ok(line)) => match state.sse.line(&line) {
+                    Some(data) => data,
+                    None => continue,
+                },
+                Some(Err(e)) => {
+                    let error = state.client.error(ErrorKind::StreamBroken, line_error(&e));
+                    return Some((Err(error), None));
+                }
+                // Some servers close right after `data: [DONE]` without the blank line; an
+                // event left open at the end is still read, and if it was not [DONE] the next
+                // turn ends the stream as broken.
+                None => match state.sse.finish() {
+                    Some(data) => data,
+                    None => {
+                        let error = state.client.error(
+                            ErrorKind::StreamBroken,
+                            "the stream ended before data: [DONE]".into(),
+                        );
+                        return Some((Err(error), None));
+                    }
+                },
+            };
+            match state.chunks.data(&state.client, &data) {
+                Ok(Step::Nothing) => continue,
+                Ok(Step::Delta(text)) => return Some((Ok(ChatEvent::Delta(text)), Some(state))),
+                // Done and errors end the stream.
+                Ok(Step::Done(completion)) => return Some((Ok(ChatEvent::Done(completion)), None)),
+                Err(error) => return Some((Err(error), None)),
+            }
+        }
+    })
+    .boxed()
+}
+
+/// Everything a running stream carries from one event to the next.
+struct Decoding<S> {
+    lines: Lines<S>,
+    sse: SseDecoder,
+    chunks: ChunkParser,
+    client: OpenAiClient,
+}
+
+/// Gathers the `data:` fields of one server-sent event until the blank line that ends it.
+/// Comment lines (`: keep-alive`) and the fields OpenAI does not use (`event`, `id`, `retry`)
+/// are skipped.
+#[derive(Debug, Default)]
+struct SseDecoder {
+    data: Option<String>,
+}
+
+impl SseDecoder {
+    /// Takes one line without its line ending; returns the event's data when the line ends one.
+    fn line(&mut self, line: &str) -> Option<String> {
+        if line.is_empty() {
+            return self.data.take();
+        }
+        if line.starts_with(':') {
+            return None;
+        }
+        // "data:x" and "data: x" are the same field; only one space is dropped.
+        let (field, value) = match line.split_once(':') {
+            Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
+            None => (line, ""),
+        };
+        if field == "data" {
+            match &mut self.data {
+                Some(data) => {
+                    data.push('\n');
+                    data.push_str(value);
+                }
+                None => self.data = Some(value.to_owned()),
+            }
+        }
+        None
+    }
+
+    /// The data of an event still open when the body ended.
+    fn finish(&mut self) -> Option<String> {
+        self.data.take()
+    }
+}
+
+/// What one event's data meant.
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    Nothing,
+    Delta(String),
+    Done(Completion),
+}
+
+/// Reads chunk after chunk, keeping what only the end reports: the finish reason arrives in the
+/// last chunk with choices, the token counts in a usage chunk with `choices: []` after it, and
+/// the end itself is `[DONE]`.
+#[derive(Debug, Default)]
+struct ChunkParser {
+    finish_reason: Option<String>,
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+}
+
+impl ChunkParser {
+    fn data(&mut self, client: &OpenAiClient, data: &str) -> Result<Step, LlmError> {
+        let data = data.trim();
+        if data.is_empty() {
+            return Ok(Step::Nothing);
+        }
+        if data == "[DONE]" {
+            return Ok(Step::Done(Completion {
+                finish_reason: match self.finish_reason.as_deref() {
+                    // A server that never said why it stopped has simply finished.
+                    None | Some("stop") => FinishReason::Stop,
+                    Some("length") => FinishReason::Length,
+                    Some(other) => FinishReason::Other(other.to_owned()),
+                },
+                prompt_tokens: self.prompt_tokens,
+                completion_tokens: self.completion_tokens,
+                upstream_total_ms: None,
+            }));
+        }
+        let chunk: StreamChunk = serde_json::from_str(data).map_err(|e| {
+            client.error(
+                ErrorKind::Protocol,
+                format!("unexpected stream event: {e} in {}", clip(data)),
+            )
+        })?;
+        if let Some(error) = chunk.error {
+            return Err(client.error(
+                ErrorKind::StreamBroken,
+                format!("error during the stream: {}", error_value_text(&error)),
+            ));
+        }
+        if let Some(usage) = chunk.usage {
+            self.prompt_tokens = usage.prompt_tokens.or(self.prompt_tokens);
+            self.completion_tokens = usage.completion_tokens.or(self.completion_tokens);
+        }
+        // Alice asks for one choice; a server that sends more gets its first one read.
+        let Some(choice) = chunk.choices.into_iter().min_by_key(|choice| choice.index) else {
+            return Ok(Step::Nothing);
+        };
+        if let Some(reason) = choice.finish_reason {
+            self.finish_reason = Some(reason);
+        }
+        // Reasoning models put their thinking in other delta fields (`reasoning_content`);
+        // only `content` is the answer.
+        match choice.delta.and_then(|delta| delta.content) {
+            Some(text) if !text.is_empty() => Ok(Step::Delta(text)),
+            _ => Ok(Step::Nothing),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::openai::tests::client;
+
+    /// Runs raw body chunks through the same decoding the client uses.
+    async fn decode(chunks: &[&'static [u8]]) -> Vec<Result<ChatEvent, LlmError>> {
+        let bytes = futures_util::stream::iter(
+            chunks
+                .iter()
+                .map(|c| Ok::<_, std::io::Error>(Bytes::from_static(c)))
+                .collect::<Vec<_>>(),
+        );
+        chat_events(client(), bytes).collect().await
+    }
+
+    const DELTA: &str = r#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"Hej"},"finish_reason":null}]}"#;
+    const FINISH: &str = r#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"length"}]}"#;
+    const USAGE: &str = r#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":7,"total_tokens":19}}"#;
+
+    #[test]
+    fn a_delta_chunk_is_text_and_the_role_chunk_is_nothing() {
+        let mut parser = ChunkParser::default();
+        assert_eq!(
+            parser.data(&client(), DELTA).unwrap(),
+            Step::Delta("Hej".into())
+        );
+        let role = r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#;
+        assert_eq!(parser.data(&client(), role).unwrap(), Step::Nothing);
+        let null_content =
+            r#"{"choices":[{"index":0,"delta":{"content":null,"reasoning_content":"hmm"}}]}"#;
+        assert_eq!(parser.data(&client(), null_content).unwrap(), Step::Nothing);
+    }
+
+    #[test]
+    fn finish_and_usage_chunks_make_the_done_at_done() {
+        let client = client();
+        let mut parser = ChunkParser::default();
+        assert_eq!(parser.data(&client, FINISH).unwrap(), Step::Nothing);
+        assert_eq!(parser.data(&client, USAGE).unwrap(), Step::Nothing);
+        assert_eq!(
+            parser.data(&client, "[DONE]").unwrap(),
+            Step::Done(Completion {
+                finish_reason: FinishReason::Length,
+                prompt_tokens: Some(12),
+                completion_tokens: Some(7),
+                upstream_total_ms: None,
+            })
+        );
+    }
+
+    #[test]
+    fn done_without_reason_or_usage_is_a_plain_stop() {
+        let Step::Done(done) = ChunkParser::default().data(&client(), "[DONE]").unwrap() else {
+            panic!("expected Done")
+        };
+        assert_eq!(done.finish_reason, FinishReason::Stop);
+        assert_eq!((done.prompt_tokens, done.completion_tokens), (None, None));
+        let mut parser = ChunkParser::default();
+        parser
+            .data(
+                &client(),
+                r#"{"choices":[{"index":0,"delta":{},"finish_reason":"content_filter"}]}"#,
+            )
+            .unwrap();
+        let Step::Done(done) = parser.data(&client(), "[DONE]").unwrap() else {
+            panic!("expected Done")
+        };
+        assert_eq!(
+            done.finish_reason,
+            FinishReason::Other("content_filter".into())
+        );
+    }
+
+    #[test]
+    fn an_error_event_breaks_the_stream() {
+        let err = ChunkParser::default()
+            .data(
+                &client(),
+                r#"{"error":{"message":"simulated failure after 2 tokens","type":"server_error"}}"#,
+            )
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::StreamBroken);
+        assert!(
+            err.detail.contains("simulated failure after 2 tokens"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn garbage_data_is_a_protocol_error() {
+        let err = ChunkParser::default()
+            .data(&client(), "<html>")
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Protocol);
+    }
+
+    #[test]
+    fn sse_lines_follow_the_spec() {
+        let mut sse = SseDecoder::default();
+        assert_eq!(sse.line(": keep-alive"), None);
+        assert_eq!(
+            sse.line(""),
+            None,
+            "a blank line with no data dispatches nothing"
+        );
+        assert_eq!(sse.line("event: message"), None);
+        assert_eq!(sse.line("id: 7"), None);
+        assert_eq!(sse.line("data:first"), None);
+        assert_eq!(sse.line("data:  second"), None);
+        assert_eq!(sse.line("").as_deref(), Some("first\n second"));
+        assert_eq!(sse.line("data"), None);
+        assert_eq!(sse.line("").as_deref(), Some(""));
+        assert_eq!(sse.finish(), None);
+    }
+
+    #[tokio::test]
+    async fn a_whole_stream_decodes_to_deltas_and_done() {
+        let events = decode(&[
+            b": OPENROUTER PROCESSING\n\n",
+            b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hej\"}}]}\n\n",
+            b"data:{\"choices\":[{\"index\":0,\"delta\":{\"content\":\" d\xc3\xa5\"}}]}\n\n",
+            b"data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+            b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2}}\n\n",
+            b"data: [DONE]\n\n",
+        ])
+        .await;
+        let events: Vec<ChatEvent> = events.into_iter().map(Result::unwrap).collect();
+        assert_eq!(
+            events,
+            [
+                ChatEvent::Delta("Hej".into()),
+                ChatEvent::Delta(" då".into()),
+                ChatEvent::Done(Completion {
+                    finish_reason: FinishReason::Stop,
+                    prompt_tokens: Some(3),
+                    completion_tokens: Some(2),
+                    upstream_total_ms: None,
+                }),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn crlf_line_endings_are_read() {
+        let events = decode(&[
+            b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hej\"}}]}\r\n\r\n",
+            b": ping\r\n\r\ndata: [DONE]\r\n\r\n",
+        ])
+        .await;
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert_eq!(events[0].as_ref().unwrap(), &ChatEvent::Delta("Hej".into()));
+        assert!(matches!(events[1], Ok(ChatEvent::Done(_))));
+    }
+
+    #[tokio::test]
+    async fn an_event_split_across_chunks_is_joined() {
+        // Split inside "data", inside the JSON, inside the two bytes of "ä", and between the
+        // line ending and the blank line.
+        let events = decode(&[
+            b"da",
+            b"ta: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\xc3",
+            b"\xa4lv\"}}]}\r",
+            b"\n",
+            b"\r\ndata: [DO",
+            b"NE]\n\n",
+        ])
+        .await;
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert_eq!(events[0].as_ref().unwrap(), &ChatEvent::Delta("älv".into()));
+        assert!(matches!(events[1], Ok(ChatEvent::Done(_))));
+    }
+
+    #[tokio::test]
+    async fn done_without_the_final_blank_line_still_ends_well() {
+        let events = decode(&[b"data: [DONE]\n"]).await;
+        assert!(matches!(events[..], [Ok(ChatEvent::Done(_))]), "{events:?}");
+    }
+
+    #[tokio::test]
+    async fn an_open_event_at_the_end_is_read_and_then_the_stream_is_broken() {
+        let events =
+            decode(&[b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hej\"}}]}\n"])
+                .await;
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert_eq!(events[0].as_ref().unwrap(), &ChatEvent::Delta("Hej".into()));
+        assert_eq!(
+            events[1].as_ref().unwrap_err().kind,
+            ErrorKind::StreamBroken
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stream_without_done_is_broken() {
+        let events = decode(&[
+            b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hej\"}}]}\n\n",
+            b"data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+        ])
+        .await;
+        assert_eq!(events.len(), 2, "{events:?}");
+        let err = events[1].as_ref().unwrap_err();
+        assert_eq!(err.kind, ErrorKind::StreamBroken);
+        assert!(err.detail.contains("[DONE]"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_error_event_mid_stream_ends_it() {
+        let events = decode(&[
+            b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hej\"}}]}\n\n",
+            b"data: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}\n\n",
+            b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"never read\"}}]}\n\n",
+        ])
+        .await;
+        assert_eq!(events.len(), 2, "nothing after the error: {events:?}");
+        assert_eq!(
+            events[1].as_ref().unwrap_err().kind,
+            ErrorKind::StreamBroken
+        );
+    }
+}

@@ -1,0 +1,193 @@
+//! OpenAI's wire format: the request body, the streamed chunks and the model list as they
+//! are on the wire, and OpenAI's error body (`{"error": {"message", "type", "code"}}`) with the
+//! other shapes compatible servers send instead.
+
+use crate::http::ErrorText;
+use alice_core::ChatMessage;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Most characters of a body that is not OpenAI's error shape kept in an error's detail.
+pub(super) const MAX_RAW_DETAIL_CHARS: usize = 500;
+
+/// An error body in OpenAI's shape, or what the server sent instead.
+pub(super) fn error_text(body: &[u8]) -> ErrorText {
+    let text = String::from_utf8_lossy(body);
+    match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Object(map)) => match map.get("error") {
+            Some(error) => error_value_text(error),
+            // Some compatible servers put the message at the top level.
+            None => match map.get("message").and_then(Value::as_str) {
+                Some(message) => ErrorText {
+                    message: message.to_owned(),
+                    code: None,
+                },
+                None => raw_text(&text),
+            },
+        },
+        _ => raw_text(&text),
+    }
+}
+
+/// The value of an `error` field: OpenAI's object, or a bare string some servers send.
+pub(super) fn error_value_text(error: &Value) -> ErrorText {
+    match error {
+        Value::String(message) => ErrorText {
+            message: message.clone(),
+            code: None,
+        },
+        Value::Object(fields) => ErrorText {
+            message: fields
+                .get("message")
+                .and_then(Value::as_str)
+                .map_or_else(|| error.to_string(), str::to_owned),
+            // `code` is a string at OpenAI, a number at some others.
+            code: fields.get("code").and_then(|code| match code {
+                Value::String(code) => Some(code.clone()),
+                Value::Number(code) => Some(code.to_string()),
+                _ => None,
+            }),
+        },
+        other => ErrorText {
+            message: other.to_string(),
+            code: None,
+        },
+    }
+}
+
+/// A body in no known shape, trimmed and clipped.
+fn raw_text(text: &str) -> ErrorText {
+    let text = text.trim();
+    ErrorText {
+        message: if text.is_empty() {
+            "(empty body)".to_owned()
+        } else {
+            clip(text)
+        },
+        code: None,
+    }
+}
+
+/// At most [`MAX_RAW_DETAIL_CHARS`] characters of a text, marked when cut.
+pub(super) fn clip(text: &str) -> String {
+    match text.char_indices().nth(MAX_RAW_DETAIL_CHARS) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+#[derive(Serialize)]
+pub(super) struct ChatBody<'a> {
+    pub(super) model: &'a str,
+    pub(super) messages: &'a [ChatMessage],
+    pub(super) stream: bool,
+    pub(super) stream_options: StreamOptions,
+    pub(super) max_tokens: u32,
+    pub(super) temperature: f32,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub(super) stop: &'a [String],
+}
+
+#[derive(Serialize)]
+pub(super) struct StreamOptions {
+    pub(super) include_usage: bool,
+}
+
+#[derive(Deserialize)]
+pub(super) struct StreamChunk {
+    #[serde(default)]
+    pub(super) choices: Vec<ChunkChoice>,
+    pub(super) usage: Option<ChunkUsage>,
+    pub(super) error: Option<Value>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct ChunkChoice {
+    #[serde(default)]
+    pub(super) index: u32,
+    pub(super) delta: Option<ChunkDelta>,
+    pub(super) finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct ChunkDelta {
+    pub(super) content: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct ChunkUsage {
+    pub(super) prompt_tokens: Option<u64>,
+    pub(super) completion_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct ModelList {
+    #[serde(default)]
+    pub(super) data: Vec<ModelEntry>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct ModelEntry {
+    pub(super) id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn error_bodies_are_read_in_their_several_shapes() {
+        let openai = error_text(
+            br#"{"error":{"message":"The model `x` does not exist","type":"invalid_request_error","param":null,"code":"model_not_found"}}"#,
+        );
+        assert_eq!(openai.message, "The model `x` does not exist");
+        assert_eq!(openai.code.as_deref(), Some("model_not_found"));
+        assert_eq!(
+            openai.to_string(),
+            "The model `x` does not exist (code model_not_found)"
+        );
+        assert_eq!(error_text(br#"{"error":"bad key"}"#).message, "bad key");
+        assert_eq!(
+            error_text(br#"{"message":"no such route","code":404}"#).message,
+            "no such route"
+        );
+        assert_eq!(
+            error_text(b"  <html>502 Bad Gateway</html>\n").message,
+            "<html>502 Bad Gateway</html>"
+        );
+        assert_eq!(error_text(b"").message, "(empty body)");
+        let long = "x".repeat(MAX_RAW_DETAIL_CHARS * 2);
+        assert_eq!(
+            error_text(long.as_bytes()).message.chars().count(),
+            MAX_RAW_DETAIL_CHARS + 1
+        );
+    }
+
+    #[test]
+    fn the_request_body_is_openais() {
+        let messages = [ChatMessage::new(alice_core::Role::User, "Hej")];
+        let body = ChatBody {
+            model: "m",
+            messages: &messages,
+            stream: true,
+            stream_options: StreamOptions {
+                include_usage: true,
+            },
+            max_tokens: 5,
+            temperature: 0.5,
+            stop: &[],
+        };
+        assert_eq!(
+            serde_json::to_value(&body).unwrap(),
+            serde_json::json!({
+                "model": "m",
+                "messages": [{"role": "user", "content": "Hej"}],
+                "stream": true,
+                "stream_options": {"include_usage": true},
+                "max_tokens": 5,
+                "temperature": 0.5,
+            })
+        );
+    }
+}

@@ -1,0 +1,181 @@
+//! The router's attempt loop: which backends a round tries and in what order, failover to the
+//! next at once, retry rounds after a growing pause, and the deadline over all of it.
+
+use super::LlmRouter;
+use super::answer::{RoutedStream, answer_stream};
+use crate::provider::{AnsweredBy, ChatRequest};
+use crate::{ErrorKind, LlmError};
+use alice_core::config::RetryConfig;
+use rand::Rng;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+impl LlmRouter {
+    /// Answers `request` from the first backend that can: see the [module](super) for the order
+    /// of work. The stream starts with [`RoutedEvent::Started`], then the backend's events.
+    pub async fn chat_stream(&self, request: ChatRequest) -> Result<RoutedStream, LlmError> {
+        let started = Instant::now();
+        let deadline = request.deadline;
+        let mut given_up = vec![false; self.backends.len()];
+        let mut attempts = 0;
+        let mut last_error: Option<LlmError> = None;
+        for round in 0..=self.retry.max_retries {
+            if round > 0 {
+                if self.backends.iter().all(|b| !b.breaker.allows_requests()) {
+                    // Every breaker is open: the one attempt made anyway was enough; pausing
+                    // and retrying would only delay the refusal.
+                    break;
+                }
+                let asked = last_error.as_ref().and_then(|e| match e.kind {
+                    ErrorKind::Busy { retry_after } => retry_after,
+                    _ => None,
+                });
+                let pause = backoff(&self.retry, round, asked, &mut rand::rng());
+                if deadline.is_some_and(|d| Instant::now() + pause >= d) {
+                    break;
+                }
+                tracing::info!(
+                    evt = "llm_retry_wait",
+                    round,
+                    pause_ms = pause.as_millis() as u64
+                );
+                self.metrics.retry_round();
+                tokio::time::sleep(pause).await;
+            }
+            let mut attempted = false;
+            let allowed: Vec<bool> = self
+                .backends
+                .iter()
+                .map(|b| b.breaker.allows_requests())
+                .collect();
+            for index in candidates(&allowed, &given_up) {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    break;
+                }
+                let backend = &self.backends[index];
+                let name = backend.config.name.as_str();
+                let asked_for_slot = Instant::now();
+                let slot = match backend.limiter.acquire(deadline).await {
+                    Ok(slot) => {
+                        self.metrics.queue_wait(name, asked_for_slot.elapsed());
+                        slot
+                    }
+                    Err(refusal) => {
+                        self.metrics.saturated(name);
+                        tracing::warn!(evt = "llm_backend_saturated", backend = %backend.config.name, refusal = ?refusal);
+                        last_error = Some(backend.saturated(refusal));
+                        continue;
+                    }
+                };
+                attempts += 1;
+                attempted = true;
+                let attempt_started = Instant::now();
+                let outcome = backend.first_token(&request).await;
+                self.metrics
+                    .attempt(name, outcome.as_ref().map(|_| ()).map_err(|e| &e.kind));
+                match outcome {
+                    Ok((first, rest)) => {
+                        self.metrics.first_token(name, attempt_started.elapsed());
+                        let failover = index > 0;
+                        let answered_by = AnsweredBy {
+                            backend: backend.config.name.clone(),
+                            model: request
+                                .model
+                                .clone()
+                                .unwrap_or_else(|| backend.config.model.clone()),
+                            failover,
+                            attempts,
+                            failover_ms: if failover {
+                                attempt_started.duration_since(started).as_millis() as u64
+                            } else {
+                                0
+                            },
+                        };
+                        if failover {
+                            self.metrics.failover(name);
+                            tracing::warn!(evt = "llm_failover", backend = %answered_by.backend, attempts, failover_ms = answered_by.failover_ms);
+                        }
+                        let abort = self.abort.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                        return Ok(answer_stream(
+                            Arc::clone(backend),
+                            slot,
+                            first,
+                            rest,
+                            answered_by,
+                            abort,
+                        ));
+                    }
+                    Err(error) => {
+                        drop(slot);
+                        if error.counts_against_backend() {
+                            backend.breaker.record(true);
+                        }
+                        if !error.is_retryable() {
+                            given_up[index] = true;
+                        }
+                        tracing::warn!(evt = "llm_attempt_failed", backend = %backend.config.name, attempt = attempts, kind = ?error.kind, error = %error);
+                        last_error = Some(error);
+                    }
+                }
+            }
+            // Retry rounds are for backends that failed. When none could even be tried (all
+            // saturated), waiting and asking again would only hold the client and add load:
+            // the refusal goes out at once.
+            if !attempted || given_up.iter().all(|&g| g) {
+                break;
+            }
+        }
+        Err(last_error.unwrap_or_else(|| self.deadline_error(started)))
+    }
+
+    fn deadline_error(&self, started: Instant) -> LlmError {
+        LlmError {
+            backend: self.name().to_owned(),
+            url: self.url().to_owned(),
+            kind: ErrorKind::TimedOut,
+            detail: format!(
+                "the request's deadline passed after {} ms before any backend could be tried",
+                started.elapsed().as_millis()
+            ),
+            advice: "raise deadlines.chat, or add capacity (backends[].max_concurrent or \
+                     another backend)"
+                .into(),
+        }
+    }
+}
+
+/// The backends a round may try, in order: those whose breaker allows requests (`allowed`) and
+/// that have not refused this request for good (`given_up`); if every breaker is open, the
+/// first of those not given up, so that a request is never refused without one attempt.
+fn candidates(allowed: &[bool], given_up: &[bool]) -> Vec<usize> {
+    let open: Vec<usize> = (0..given_up.len()).filter(|&i| !given_up[i]).collect();
+    let usable: Vec<usize> = open.iter().copied().filter(|&i| allowed[i]).collect();
+    if usable.is_empty() {
+        open.into_iter().take(1).collect()
+    } else {
+        usable
+    }
+}
+
+/// The pause before retry round `round` (1-based): base × 2^(round-1), ± jitter, at least
+/// what the backend asked for with Retry-After.
+fn backoff(
+    retry: &RetryConfig,
+    round: u32,
+    asked: Option<Duration>,
+    rng: &mut impl Rng,
+) -> Duration {
+    let base = retry.base_delay.as_secs_f64() * 2f64.powi(round as i32 - 1);
+    let spread = retry.jitter * base;
+    let jittered = if spread > 0.0 {
+        base + rng.random_range(-spread..=spread)
+    } else {
+        base
+    };
+    let pause = Duration::from_secs_f64(jittered.max(0.0));
+    asked.map_or(pause, |asked| pause.max(asked))
+}
+
+#[cfg(test)]
+mod tests;
