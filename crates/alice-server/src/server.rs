@@ -138,7 +138,8 @@ async fn launch(config: Config, guardian: Option<Guardian>) -> Result<RunningSer
             config.breaker.clone(),
             config.adaptive_concurrency.clone(),
         )?
-        .with_metrics(metrics.llm()),
+        .with_metrics(metrics.llm())
+        .with_emergency_retry_after(config.guardian.refuse_retry_after),
     );
     let stop = CancellationToken::new();
     let mut background = llm.spawn_background_tasks(stop.clone());

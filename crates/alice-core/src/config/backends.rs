@@ -51,6 +51,9 @@ pub struct BackendConfig {
     /// is refused at once with 503.
     #[serde(with = "humantime_serde")]
     pub queue_timeout: Duration,
+    /// The Retry-After a client is given when this backend's slots and queue are full.
+    #[serde(with = "humantime_serde")]
+    pub busy_retry_after: Duration,
     /// Time allowed to open a connection.
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
@@ -94,6 +97,7 @@ impl Default for BackendConfig {
             max_concurrent: 3,
             queue_depth: 16,
             queue_timeout: Duration::from_secs(10),
+            busy_retry_after: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(3),
             first_token_timeout: Duration::from_secs(20),
             idle_timeout: Duration::from_secs(10),
@@ -202,6 +206,7 @@ pub(super) fn validate(backends: &[BackendConfig]) -> Vec<String> {
         );
         for (field, value) in [
             ("queue_timeout", backend.queue_timeout),
+            ("busy_retry_after", backend.busy_retry_after),
             ("connect_timeout", backend.connect_timeout),
             ("first_token_timeout", backend.first_token_timeout),
             ("idle_timeout", backend.idle_timeout),

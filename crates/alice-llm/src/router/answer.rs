@@ -9,6 +9,7 @@ use crate::provider::{AnsweredBy, ChatEvent, ChatStream, Completion};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// What the router's stream yields: first which backend took the request (before any text, so
@@ -41,7 +42,15 @@ struct Answer {
     /// Events to hand on before reading more: `Started`, then the first one read.
     pending: Vec<RoutedEvent>,
     rest: ChatStream,
-    abort: CancellationToken,
+    abort: EmergencyCut,
+}
+
+/// How an emergency stop reaches an answer in flight: the token it cancels, and the
+/// Retry-After the client is given (`guardian.refuse_retry_after` in a server).
+#[derive(Clone, Debug)]
+pub(super) struct EmergencyCut {
+    pub(super) token: CancellationToken,
+    pub(super) retry_after: Duration,
 }
 
 /// The routed answer: `Started`, the first event already read, then the rest of the backend's
@@ -52,7 +61,7 @@ pub(super) fn answer_stream(
     first: ChatEvent,
     rest: ChatStream,
     answered_by: AnsweredBy,
-    abort: CancellationToken,
+    abort: EmergencyCut,
 ) -> RoutedStream {
     let answer = Answer {
         backend,
@@ -68,10 +77,10 @@ pub(super) fn answer_stream(
             None => {
                 let idle = answer.backend.config.idle_timeout;
                 tokio::select! {
-                    () = answer.abort.cancelled() => {
+                    () = answer.abort.token.cancelled() => {
                         // Not the backend's fault: nothing for its breaker.
                         answer.slot = None;
-                        return Some((Err(answer.backend.cut_by_emergency()), answer));
+                        return Some((Err(answer.backend.cut_by_emergency(answer.abort.retry_after)), answer));
                     }
                     next = tokio::time::timeout(idle, answer.rest.next()) => match next {
                         Ok(Some(event)) => event.map(RoutedEvent::from),

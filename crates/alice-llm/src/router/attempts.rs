@@ -2,7 +2,7 @@
 //! next at once, retry rounds after a growing pause, and the deadline over all of it.
 
 use super::LlmRouter;
-use super::answer::{RoutedStream, answer_stream};
+use super::answer::{EmergencyCut, RoutedStream, answer_stream};
 use crate::provider::{AnsweredBy, ChatRequest};
 use crate::{ErrorKind, LlmError};
 use alice_core::config::RetryConfig;
@@ -96,7 +96,10 @@ impl LlmRouter {
                             self.metrics.failover(name);
                             tracing::warn!(evt = "llm_failover", backend = %answered_by.backend, attempts, failover_ms = answered_by.failover_ms);
                         }
-                        let abort = self.abort.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                        let abort = EmergencyCut {
+                            token: self.abort.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+                            retry_after: self.emergency_retry_after,
+                        };
                         return Ok(answer_stream(
                             Arc::clone(backend),
                             slot,

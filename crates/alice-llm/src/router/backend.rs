@@ -209,7 +209,7 @@ impl Backend {
             backend: self.config.name.clone(),
             url: self.provider.url().to_owned(),
             kind: ErrorKind::Busy {
-                retry_after: Some(Duration::from_secs(1)),
+                retry_after: Some(self.config.busy_retry_after),
             },
             detail,
             advice: "Alice is at its limit for this backend; retry shortly, or raise \
@@ -258,12 +258,12 @@ impl Backend {
         }
     }
 
-    pub(super) fn cut_by_emergency(&self) -> LlmError {
+    pub(super) fn cut_by_emergency(&self, retry_after: Duration) -> LlmError {
         LlmError {
             backend: self.config.name.clone(),
             url: self.provider.url().to_owned(),
             kind: ErrorKind::Busy {
-                retry_after: Some(Duration::from_secs(15)),
+                retry_after: Some(retry_after),
             },
             detail: "the answer was cut: the Guardian stopped generation to protect the machine"
                 .into(),

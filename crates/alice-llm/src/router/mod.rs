@@ -63,8 +63,14 @@ pub struct LlmRouter {
     /// Cancelled to cut every answer in flight (an emergency); then replaced, so answers
     /// started afterwards are not affected.
     abort: Mutex<CancellationToken>,
+    /// The Retry-After of an answer cut by an emergency stop.
+    emergency_retry_after: Duration,
     metrics: LlmMetrics,
 }
+
+/// Retry-After of an answer cut by an emergency stop, unless the router is told otherwise:
+/// the default of `guardian.refuse_retry_after`, the time the Guardian refuses new requests.
+const DEFAULT_EMERGENCY_RETRY_AFTER: Duration = Duration::from_secs(15);
 
 /// What an emergency stop did.
 #[derive(Clone, Debug, Serialize)]
@@ -115,6 +121,7 @@ impl LlmRouter {
             backends,
             retry,
             abort: Mutex::new(CancellationToken::new()),
+            emergency_retry_after: DEFAULT_EMERGENCY_RETRY_AFTER,
             metrics: LlmMetrics::default(),
         }
     }
@@ -122,6 +129,13 @@ impl LlmRouter {
     /// Records into `metrics` (families registered in the server's registry) from now on.
     pub fn with_metrics(mut self, metrics: LlmMetrics) -> Self {
         self.metrics = metrics;
+        self
+    }
+
+    /// Tells the clients of answers cut by [`LlmRouter::emergency_stop`] to retry after
+    /// `retry_after` (a server passes `guardian.refuse_retry_after`).
+    pub fn with_emergency_retry_after(mut self, retry_after: Duration) -> Self {
+        self.emergency_retry_after = retry_after;
         self
     }
 

@@ -97,7 +97,10 @@ async fn start(
         ChatEvent::Delta("Hej".into()),
         rest,
         by(),
-        abort.clone(),
+        EmergencyCut {
+            token: abort.clone(),
+            retry_after: Duration::from_secs(9),
+        },
     );
     (tx, stream)
 }
@@ -194,8 +197,9 @@ async fn an_emergency_cut_frees_the_slot_without_blaming_the_backend() {
     assert_eq!(
         error.kind,
         ErrorKind::Busy {
-            retry_after: Some(Duration::from_secs(15))
-        }
+            retry_after: Some(Duration::from_secs(9))
+        },
+        "the client is told the Retry-After the router was given"
     );
     assert_eq!(backend.limiter.in_flight(), 0);
     assert_eq!(backend.breaker.state(), BreakerState::Closed);
