@@ -20,8 +20,8 @@ use axum::routing::{any, delete, get, post};
 
 /// The router with its layers, for a given state.
 pub fn app(state: AppState) -> Router {
-    let body_limit = state.config.server.body_limit_bytes;
-    let cors = cors(&state.config.server.cors_allowed_origins);
+    let body_limit = state.chat.config.server.body_limit_bytes;
+    let cors = cors(&state.chat.config.server.cors_allowed_origins);
     routes()
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -1,6 +1,6 @@
 //! What the handlers share, as separate pieces: each handler and middleware names the pieces
 //! it uses (`State<Store>`, `State<GuardianLink>`, …) and axum hands it that piece alone,
-//! through the `FromRef` impls derived here. Every piece is cheap to clone.
+//! through the `FromRef` impls here. Every piece is cheap to clone.
 
 use crate::metrics::Metrics;
 use crate::runtime::guardian_link::GuardianLink;
@@ -18,33 +18,40 @@ use tokio::time::Instant;
 #[derive(Clone, Copy, Debug)]
 pub struct StartedAt(pub Instant);
 
-/// The state of the whole router. The chat service holds clones of the same pieces.
+/// The state of the whole router: the chat service, which holds every other piece, and the
+/// start time.
 #[derive(Clone, FromRef)]
 pub struct AppState {
-    pub config: Arc<Config>,
-    pub store: Store,
-    pub llm: Arc<LlmRouter>,
-    pub guardian: GuardianLink,
-    pub brain: Arc<BrainSettings>,
-    pub metrics: Arc<Metrics>,
-    pub answers: AnswerCache,
     pub chat: ChatService,
     pub started: StartedAt,
 }
 
 impl AppState {
-    /// The state for one set of parts; the chat service is built from the same ones.
     pub fn new(chat: ChatService) -> Self {
         Self {
-            config: chat.config.clone(),
-            store: chat.store.clone(),
-            llm: chat.llm.clone(),
-            guardian: chat.guardian.clone(),
-            brain: chat.brain.clone(),
-            metrics: chat.metrics.clone(),
-            answers: chat.cache.clone(),
             chat,
             started: StartedAt(Instant::now()),
         }
     }
+}
+
+/// `State<$piece>` for a handler: the chat service's `$field`.
+macro_rules! piece_of_the_chat_service {
+    ($($piece:ty => $field:ident),* $(,)?) => {$(
+        impl FromRef<AppState> for $piece {
+            fn from_ref(state: &AppState) -> Self {
+                state.chat.$field.clone()
+            }
+        }
+    )*};
+}
+
+piece_of_the_chat_service! {
+    Arc<Config> => config,
+    Store => store,
+    Arc<LlmRouter> => llm,
+    GuardianLink => guardian,
+    Arc<BrainSettings> => brain,
+    Arc<Metrics> => metrics,
+    AnswerCache => cache,
 }

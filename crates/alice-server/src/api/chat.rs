@@ -75,19 +75,10 @@ pub async fn chat(
     let served = answer.served;
     let mut upstream = context.upstream.stream(answer.events);
     if !body.stream {
-        let mut generation = Generation::served_from(served);
-        while let Some(event) = upstream.next().await {
-            match event.map_err(|error| generation::backend_error(&context, error))? {
-                RoutedEvent::Started(by) => generation.answered_by = Some(by),
-                RoutedEvent::Delta(text) => generation.push(&text),
-                RoutedEvent::Done(completion) => {
-                    let reply =
-                        turn::finish(&service, &context, turn, generation, completion).await?;
-                    return Ok(axum::Json(reply).into_response());
-                }
-            }
-        }
-        return Err(generation::ended_early(&service));
+        let whole = Generation::served_from(served);
+        let (whole, completion) = generation::collect(&service, &context, whole, upstream).await?;
+        let reply = turn::finish(&service, &context, turn, whole, completion).await?;
+        return Ok(axum::Json(reply).into_response());
     }
     let first = match upstream.next().await {
         Some(Ok(event)) => event,

@@ -7,7 +7,7 @@ use crate::error::ApiError;
 use crate::http::request_context::RequestContext;
 use crate::service::ChatService;
 use crate::service::answers::{Served, stream_ended};
-use alice_llm::{AnsweredBy, RoutedEvent, RoutedStream};
+use alice_llm::{AnsweredBy, Completion, RoutedEvent, RoutedStream};
 use futures_util::StreamExt;
 use tokio::time::Instant;
 
@@ -116,6 +116,24 @@ pub fn answer_events(
             }
         }
     }
+}
+
+/// A whole answer, for the APIs' non-streamed replies: the text and who answered, and the
+/// backend's completion. Fails as [`answer_events`] would end.
+pub async fn collect(
+    service: &ChatService,
+    context: &RequestContext,
+    mut generation: Generation,
+    mut upstream: RoutedStream,
+) -> Result<(Generation, Completion), ApiError> {
+    while let Some(event) = upstream.next().await {
+        match event.map_err(|error| backend_error(context, error))? {
+            RoutedEvent::Started(by) => generation.answered_by = Some(by),
+            RoutedEvent::Delta(text) => generation.push(&text),
+            RoutedEvent::Done(completion) => return Ok((generation, completion)),
+        }
+    }
+    Err(ended_early(service))
 }
 
 /// A backend stream that stopped before saying it was done.

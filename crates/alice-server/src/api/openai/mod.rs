@@ -120,26 +120,14 @@ async fn answer(
     let head = AnswerHead::new(service.model_label());
 
     if !plan.stream {
-        let mut generation = Generation::served_from(served);
-        while let Some(event) = upstream.next().await {
-            match event.map_err(|error| generation::backend_error(&context, error))? {
-                RoutedEvent::Started(by) => generation.answered_by = Some(by),
-                RoutedEvent::Delta(text) => generation.push(&text),
-                RoutedEvent::Done(completion) => {
-                    log_done(
-                        &service,
-                        &Span::current(),
-                        &context,
-                        &generation,
-                        &completion,
-                    );
-                    let model = generation.model_label(&service);
-                    let head = AnswerHead { model, ..head };
-                    return Ok(Json(head.completion(&generation.text, &completion)).into_response());
-                }
-            }
-        }
-        return Err(generation::ended_early(&service).into());
+        let whole = Generation::served_from(served);
+        let (whole, completion) = generation::collect(&service, &context, whole, upstream).await?;
+        log_done(&service, &Span::current(), &context, &whole, &completion);
+        let head = AnswerHead {
+            model: whole.model_label(&service),
+            ..head
+        };
+        return Ok(Json(head.completion(&whole.text, &completion)).into_response());
     }
 
     // Wait for the first event before committing to a 200 stream, so a backend that fails
