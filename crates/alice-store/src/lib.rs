@@ -12,22 +12,22 @@
 pub mod backend;
 pub mod backup;
 pub mod batcher;
+mod engine;
 pub mod gdpr;
 mod model;
-mod postgres;
 pub mod search_terms;
-mod sqlite;
 mod store;
 
-pub use backend::{Engine, StoreBackend};
+pub use backend::StoreBackend;
 pub use batcher::{BatchCounters, BatchSettings};
+pub use engine::Engine;
+pub use engine::postgres::PostgresStore;
+pub use engine::sqlite::SqliteStore;
 pub use model::{
     AgentExecution, ChatSession, Conversation, ConversationTarget, ConversationWithMessages,
     ErasureReport, Memory, MemoryMatch, NewMemory, NewMessage, NewTurn, Page, RecordedTurn,
     RetentionReport, StoreStats, StoredMessage, SystemMetricSample, User, UserData,
 };
-pub use postgres::PostgresStore;
-pub use sqlite::SqliteStore;
 pub use store::{Store, batch_settings};
 
 /// What can go wrong in the store.
