@@ -6,10 +6,9 @@
 //! `PGUSER`, `PGDATABASE`, `PGPASSWORD`, `PGSSLMODE`), so a password never shows in a process
 //! list, and `--no-password`, so they fail instead of prompting.
 
-use super::{
-    BackupError, MIGRATIONS_TABLE, Manifest, Snapshot, TableSummary, compare, hex, quote_ident,
-    random_suffix,
-};
+use super::checksum::{compare, hex};
+use super::{BackupError, MIGRATIONS_TABLE, Manifest, Snapshot, TableSummary, random_suffix};
+use crate::engine::quote_identifier;
 use alice_core::config::DatabaseConfig;
 use sha2::{Digest, Sha256};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
@@ -80,7 +79,7 @@ pub(super) async fn create(
             "--format=custom".into(),
             format!("--file={data_file}"),
             format!("--snapshot={snapshot}"),
-            format!("--schema={}", quote_ident(&schema)),
+            format!("--schema={}", quote_identifier(&schema)),
             "--no-password".into(),
         ],
         libpq_env(&options),
@@ -146,7 +145,7 @@ pub(super) async fn verify(
     let scratch = format!("alice_verify_{}", random_suffix());
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "CREATE DATABASE {}",
-        quote_ident(&scratch)
+        quote_identifier(&scratch)
     )))
     .execute(&mut maintenance)
     .await
@@ -175,7 +174,7 @@ pub(super) async fn verify(
     // Always dropped, whatever the outcome; FORCE ends a session a failed step may have left.
     let dropped = sqlx::query(sqlx::AssertSqlSafe(format!(
         "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-        quote_ident(&scratch)
+        quote_identifier(&scratch)
     )))
     .execute(&mut maintenance)
     .await;
@@ -256,8 +255,8 @@ async fn refuse_unless_empty(
     for table in names.iter().filter(|name| *name != MIGRATIONS_TABLE) {
         let rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT count(*) FROM {}.{}",
-            quote_ident(schema),
-            quote_ident(table)
+            quote_identifier(schema),
+            quote_identifier(table)
         )))
         .fetch_one(&mut *connection)
         .await
@@ -287,7 +286,7 @@ async fn load_dump(
     let mut connection = connect(options, &name).await?;
     let created = sqlx::query(sqlx::AssertSqlSafe(format!(
         "CREATE SCHEMA IF NOT EXISTS {}",
-        quote_ident(schema)
+        quote_identifier(schema)
     )))
     .execute(&mut connection)
     .await
@@ -382,7 +381,7 @@ async fn read_summary(
     let schema_version = if names.iter().any(|name| name == MIGRATIONS_TABLE) {
         sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT max(version) FROM {}.{MIGRATIONS_TABLE}",
-            quote_ident(schema)
+            quote_identifier(schema)
         )))
         .fetch_one(&mut *connection)
         .await
@@ -401,8 +400,8 @@ async fn read_summary(
                         coalesce(sum(('x' || substr(h, 17, 16))::bit(64)::bigint::numeric), 0)::text
                  FROM (SELECT md5(alice_backup_row__::text) AS h
                        FROM {}.{} AS alice_backup_row__) AS hashes",
-                quote_ident(schema),
-                quote_ident(&table)
+                quote_identifier(schema),
+                quote_identifier(&table)
             )))
             .fetch_one(&mut *connection)
             .await
