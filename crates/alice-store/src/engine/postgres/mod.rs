@@ -5,6 +5,7 @@
 
 mod batch;
 mod rows;
+pub(crate) mod url;
 mod user_data;
 
 use crate::StoreError;
@@ -22,6 +23,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, Executor, PgConnection, Row};
 use std::collections::BTreeMap;
 use std::str::FromStr;
+use url::redact_password;
 use uuid::Uuid;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -78,22 +80,6 @@ async fn create_schema(options: &PgConnectOptions, schema: &str) -> Result<(), s
             Ok(())
         }
         Err(error) => Err(error),
-    }
-}
-
-/// The URL with its password (if any) replaced, for error messages and logs.
-fn redact_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{path}"),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
     }
 }
 
@@ -432,7 +418,7 @@ fn tsquery_of(query: &str, matching: MemoryMatch) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{redact_password, tsquery_of};
+    use super::tsquery_of;
     use crate::model::MemoryMatch;
 
     #[test]
@@ -446,18 +432,5 @@ mod tests {
             Some("glöm & jordgubbar & allt & x")
         );
         assert_eq!(tsquery_of(" ?! -- ", MemoryMatch::Any), None);
-    }
-
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            redact_password("postgres://alice:hemligt@db:5432/alice?sslmode=require"),
-            "postgres://alice:***@db:5432/alice?sslmode=require"
-        );
-        assert_eq!(
-            redact_password("postgres://alice@db/alice"),
-            "postgres://alice@db/alice"
-        );
-        assert_eq!(redact_password("not a url"), "not a url");
     }
 }
