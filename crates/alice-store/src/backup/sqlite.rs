@@ -40,7 +40,7 @@ pub(super) async fn create(
         .map_err(BackupError::db(format!("cannot open {}", config.url)))?;
     let taken_at = chrono::Utc::now();
     let target = data_path.to_string_lossy().into_owned();
-    let vacuum = sqlx::query("VACUUM INTO ?")
+    let vacuum = sqlx::query("VACUUM INTO $1")
         .bind(&target)
         .execute(&mut connection)
         .await
@@ -325,7 +325,7 @@ async fn table_summary(
     connection: &mut SqliteConnection,
     table: &str,
 ) -> Result<TableSummary, BackupError> {
-    let columns: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info(?)")
+    let columns: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info($1)")
         .bind(table)
         .fetch_all(&mut *connection)
         .await

@@ -2,7 +2,8 @@
 //! placeholders. SQLite takes `$N` as well, and sqlx's SQLite driver binds each `$N` to the
 //! N-th bound value, wherever and however often it appears (the test below holds it to that),
 //! so one text serves both engines. What differs between them (full-text search, batched
-//! inserts, locking, pragmas, how a user's data is gathered and erased) stays in each engine.
+//! inserts, locking, pragmas, how a user's data is gathered and erased) stays in each engine,
+//! written with `$N` placeholders too, so every statement in the crate reads the same way.
 
 /// The message columns every message query reads (`m` is `messages`), as a literal so that
 /// queries built with it stay `&'static str`.

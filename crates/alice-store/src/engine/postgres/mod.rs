@@ -2,6 +2,10 @@
 //! same tables as SQLite with native types (UUID, TIMESTAMPTZ, JSONB), searches memories with
 //! PostgreSQL's own `swedish` text-search configuration, and can keep its tables in a schema of
 //! their own (`database.schema`), so Alice can share a database with other applications.
+//!
+//! This file opens the pool and implements [`StoreBackend`]; [`batch`] writes batches of turns,
+//! [`user_data`] exports and erases a user, [`rows`] reads rows for the shared mapping and
+//! [`url`] keeps passwords out of messages.
 
 mod batch;
 mod rows;

@@ -38,7 +38,7 @@ async fn write_turn(
             let user_id = ensure_user(tx, username, turn.user.created_at).await?;
             sqlx::query(
                 "INSERT INTO conversations (id, user_id, title, started_at, last_message_at)
-                 VALUES (?, ?, ?, ?, ?)",
+                 VALUES ($1, $2, $3, $4, $5)",
             )
             .bind(id.to_string())
             .bind(user_id)
@@ -52,8 +52,8 @@ async fn write_turn(
     };
     let count: Option<i64> = sqlx::query_scalar(
         "UPDATE conversations
-         SET message_count = message_count + 2, last_message_at = ?
-         WHERE id = ? RETURNING message_count",
+         SET message_count = message_count + 2, last_message_at = $1
+         WHERE id = $2 RETURNING message_count",
     )
     .bind(turn.assistant.created_at)
     .bind(conversation_id.to_string())
@@ -66,7 +66,7 @@ async fn write_turn(
     // After the retention job, the count no longer tells the last message's number; the
     // newest kept message does (the (conversation_id, seq) index answers this).
     let last_seq: i64 =
-        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conversation_id = ?")
+        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conversation_id = $1")
             .bind(&conversation)
             .fetch_one(&mut **tx)
             .await?;
@@ -102,7 +102,7 @@ pub(super) async fn ensure_user(
     now: DateTime<Utc>,
 ) -> Result<i64, StoreError> {
     sqlx::query(
-        "INSERT INTO users (username, created_at) VALUES (?, ?) ON CONFLICT (username) DO NOTHING",
+        "INSERT INTO users (username, created_at) VALUES ($1, $2) ON CONFLICT (username) DO NOTHING",
     )
     .bind(username)
     .bind(now)
@@ -126,7 +126,7 @@ async fn insert_message(
         "INSERT INTO messages (id, conversation_id, seq, role, content, created_at, model_used,
              response_time_ms, ttft_ms, prompt_tokens, completion_tokens, request_id, cached,
              metadata, cache_key)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(message.id.to_string())
     .bind(conversation_id)

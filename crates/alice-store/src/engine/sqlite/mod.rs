@@ -1,4 +1,8 @@
 //! The SQLite engine: the embedded default. One file (plus its write-ahead log) next to Alice.
+//!
+//! This file opens the pool (with the configured pragmas) and implements [`StoreBackend`];
+//! [`batch`] writes batches of turns, [`user_data`] exports and erases a user and [`rows`]
+//! reads rows for the shared mapping.
 
 mod batch;
 mod rows;
@@ -224,7 +228,7 @@ impl StoreBackend for SqliteStore {
         sqlx::query(
             "INSERT INTO memories (id, user_id, content, search_text, created_at,
                  source_conversation_id)
-             VALUES (?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(memory.id.to_string())
         .bind(user_id)
@@ -290,8 +294,8 @@ impl StoreBackend for SqliteStore {
         let rows = sqlx::query(concat!(
             memory_query!(),
             "JOIN memories_fts f ON f.rowid = m.number
-             WHERE u.username = ? AND memories_fts MATCH ?
-             ORDER BY bm25(memories_fts), m.created_at DESC LIMIT ?"
+             WHERE u.username = $1 AND memories_fts MATCH $2
+             ORDER BY bm25(memories_fts), m.created_at DESC LIMIT $3"
         ))
         .bind(username)
         .bind(expression)
@@ -308,7 +312,7 @@ impl StoreBackend for SqliteStore {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut deleted = 0;
         for id in ids {
-            deleted += sqlx::query("DELETE FROM memories WHERE id = ? AND user_id = ?")
+            deleted += sqlx::query("DELETE FROM memories WHERE id = $1 AND user_id = $2")
                 .bind(id.to_string())
                 .bind(user_id)
                 .execute(&mut *tx)
@@ -333,12 +337,12 @@ impl StoreBackend for SqliteStore {
     ) -> Result<RetentionReport, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let touched: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT conversation_id FROM messages WHERE created_at < ?",
+            "SELECT DISTINCT conversation_id FROM messages WHERE created_at < $1",
         )
         .bind(cutoff)
         .fetch_all(&mut *tx)
         .await?;
-        let messages = sqlx::query("DELETE FROM messages WHERE created_at < ?")
+        let messages = sqlx::query("DELETE FROM messages WHERE created_at < $1")
             .bind(cutoff)
             .execute(&mut *tx)
             .await?
@@ -346,18 +350,18 @@ impl StoreBackend for SqliteStore {
         let mut conversations = 0;
         for id in &touched {
             let left: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE conversation_id = ?")
+                sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE conversation_id = $1")
                     .bind(id)
                     .fetch_one(&mut *tx)
                     .await?;
             if left == 0 {
-                conversations += sqlx::query("DELETE FROM conversations WHERE id = ?")
+                conversations += sqlx::query("DELETE FROM conversations WHERE id = $1")
                     .bind(id)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
             } else {
-                sqlx::query("UPDATE conversations SET message_count = ? WHERE id = ?")
+                sqlx::query("UPDATE conversations SET message_count = $1 WHERE id = $2")
                     .bind(left)
                     .bind(id)
                     .execute(&mut *tx)

@@ -99,27 +99,27 @@ impl SqliteStore {
             return Ok(None);
         };
         let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql).bind(user_id);
-        let conversations = count("SELECT COUNT(*) FROM conversations WHERE user_id = ?")
+        let conversations = count("SELECT COUNT(*) FROM conversations WHERE user_id = $1")
             .fetch_one(&mut *tx)
             .await?;
         let messages = count(
             "SELECT COUNT(*) FROM messages WHERE conversation_id IN
-                 (SELECT id FROM conversations WHERE user_id = ?)",
+                 (SELECT id FROM conversations WHERE user_id = $1)",
         )
         .fetch_one(&mut *tx)
         .await?;
-        let memories = count("SELECT COUNT(*) FROM memories WHERE user_id = ?")
+        let memories = count("SELECT COUNT(*) FROM memories WHERE user_id = $1")
             .fetch_one(&mut *tx)
             .await?;
-        let chat_sessions = count("SELECT COUNT(*) FROM chat_sessions WHERE user_id = ?")
+        let chat_sessions = count("SELECT COUNT(*) FROM chat_sessions WHERE user_id = $1")
             .fetch_one(&mut *tx)
             .await?;
-        let agent_executions = count("SELECT COUNT(*) FROM agent_executions WHERE user_id = ?")
+        let agent_executions = count("SELECT COUNT(*) FROM agent_executions WHERE user_id = $1")
             .fetch_one(&mut *tx)
             .await?;
         let cache_keys: Vec<String> = sqlx::query_scalar(
             "SELECT DISTINCT cache_key FROM messages WHERE cache_key IS NOT NULL AND
-                 conversation_id IN (SELECT id FROM conversations WHERE user_id = ?)
+                 conversation_id IN (SELECT id FROM conversations WHERE user_id = $1)
              ORDER BY cache_key",
         )
         .bind(user_id)
