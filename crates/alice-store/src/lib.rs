@@ -6,6 +6,8 @@
 //!   turns are written through the [`batcher`] (a request completes once its turn is
 //!   committed);
 //! - [`StoreBackend`] is the contract both engines fulfil, checked by one shared test suite;
+//!   [`Engine`] names the engine a configuration means, and the engines ([`SqliteStore`],
+//!   [`PostgresStore`]) live in `engine` with the SQL and row mapping they share;
 //! - [`search_terms`] turns Swedish text into the stemmed terms memories are searched by;
 //! - [`backup`] makes, restores and verifies backups.
 
