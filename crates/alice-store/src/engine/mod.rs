@@ -1,10 +1,12 @@
 //! The two database engines and what they have in common: [`Engine`] names which one a
 //! configuration means (the one place that decides it, for the store and for backups alike);
 //! [`sql`] holds the statements both run as they are, [`rows`] the mapping of their rows to the
-//! model; [`sqlite`] and [`postgres`] are the engines themselves.
+//! model and [`shared_queries`] the queries they run alike; [`sqlite`] and [`postgres`] are the
+//! engines themselves.
 
 pub(crate) mod postgres;
 pub(crate) mod rows;
+mod shared_queries;
 pub(crate) mod sql;
 pub(crate) mod sqlite;
 

@@ -10,7 +10,8 @@ mod user_data;
 
 use crate::StoreError;
 use crate::backend::{Engine, StoreBackend};
-use crate::engine::rows::{conversation_from, memory_from, message_from, metric_from, user_from};
+use crate::engine::rows::{conversation_from, memory_from, message_from};
+use crate::engine::shared_queries::SharedQueries;
 use crate::engine::sql::{self, memory_query};
 use crate::model::{
     Conversation, ErasureReport, Memory, MemoryMatch, NewMemory, NewTurn, Page, RecordedTurn,
@@ -37,6 +38,11 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// The queries this engine runs like the other one.
+    fn shared(&self) -> SharedQueries<'_, sqlx::Sqlite> {
+        SharedQueries(&self.pool)
+    }
+
     /// Opens (creating when missing) the database, sets the pragmas from the config on every
     /// connection and applies pending migrations.
     pub async fn open(config: &DatabaseConfig) -> Result<Self, StoreError> {
@@ -106,8 +112,7 @@ impl StoreBackend for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query(sql::PING).execute(&self.pool).await?;
-        Ok(())
+        self.shared().ping().await
     }
 
     async fn close(&self) {
@@ -167,12 +172,7 @@ impl StoreBackend for SqliteStore {
     }
 
     async fn user(&self, username: &str) -> Result<Option<User>, StoreError> {
-        sqlx::query(sql::USER)
-            .bind(username)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|row| user_from(&row))
-            .transpose()
+        self.shared().user(username).await
     }
 
     async fn user_conversations(
@@ -180,22 +180,11 @@ impl StoreBackend for SqliteStore {
         username: &str,
         page: Page,
     ) -> Result<Vec<Conversation>, StoreError> {
-        let rows = sqlx::query(sql::USER_CONVERSATIONS)
-            .bind(username)
-            .bind(i64::from(page.limit))
-            .bind(i64::from(page.offset))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(conversation_from).collect()
+        self.shared().user_conversations(username, page).await
     }
 
     async fn recent_conversations(&self, page: Page) -> Result<Vec<Conversation>, StoreError> {
-        let rows = sqlx::query(sql::RECENT_CONVERSATIONS)
-            .bind(i64::from(page.limit))
-            .bind(i64::from(page.offset))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(conversation_from).collect()
+        self.shared().recent_conversations(page).await
     }
 
     async fn stats(&self) -> Result<StoreStats, StoreError> {
@@ -262,11 +251,7 @@ impl StoreBackend for SqliteStore {
     }
 
     async fn count_memories(&self, username: &str) -> Result<u64, StoreError> {
-        let count: i64 = sqlx::query_scalar(sql::COUNT_MEMORIES)
-            .bind(username)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(u64::try_from(count).unwrap_or(0))
+        self.shared().count_memories(username).await
     }
 
     async fn search_memories(
@@ -376,17 +361,7 @@ impl StoreBackend for SqliteStore {
     }
 
     async fn record_system_metrics(&self, sample: &SystemMetricSample) -> Result<(), StoreError> {
-        sqlx::query(sql::INSERT_SYSTEM_METRIC)
-            .bind(sample.recorded_at)
-            .bind(&sample.guardian_state)
-            .bind(&sample.brownout_level)
-            .bind(sample.ram_pct)
-            .bind(sample.cpu_pct)
-            .bind(sample.disk_pct)
-            .bind(sample.samples)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        self.shared().record_system_metrics(sample).await
     }
 
     async fn system_metrics(
@@ -394,12 +369,7 @@ impl StoreBackend for SqliteStore {
         since: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<SystemMetricSample>, StoreError> {
-        let rows = sqlx::query(sql::SYSTEM_METRICS)
-            .bind(since)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(metric_from).collect()
+        self.shared().system_metrics(since, limit).await
     }
 }
 
