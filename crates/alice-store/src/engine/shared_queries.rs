@@ -1,20 +1,47 @@
 //! The queries both engines run alike to the letter (the same statement, the same values bound,
 //! the same mapping of the rows), written once over either engine's pool. Each engine's
-//! `StoreBackend` methods for them hand their pool to [`SharedQueries`].
+//! `StoreBackend` methods for them hand their pool to [`SharedQueries`]; the one thing bound
+//! differently, a UUID, goes through [`UuidParam`].
 
 use crate::StoreError;
-use crate::engine::rows::{StoredRow, conversation_from, metric_from, user_from};
+use crate::engine::rows::{StoredRow, conversation_from, message_from, metric_from, user_from};
 use crate::engine::sql;
-use crate::model::{Conversation, Page, SystemMetricSample, User};
+use crate::model::{Conversation, Page, StoredMessage, SystemMetricSample, User};
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Type};
+use sqlx::{
+    ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Postgres, Sqlite, Type,
+};
+use uuid::Uuid;
+
+/// How an engine binds a UUID: SQLite keeps UUIDs as text, PostgreSQL as its own type.
+pub(crate) trait UuidParam: Database {
+    type Param: for<'v> Encode<'v, Self> + Type<Self> + Send + 'static;
+
+    fn uuid_param(id: Uuid) -> Self::Param;
+}
+
+impl UuidParam for Sqlite {
+    type Param = String;
+
+    fn uuid_param(id: Uuid) -> String {
+        id.to_string()
+    }
+}
+
+impl UuidParam for Postgres {
+    type Param = Uuid;
+
+    fn uuid_param(id: Uuid) -> Uuid {
+        id
+    }
+}
 
 /// The shared queries on one engine's pool.
 pub(crate) struct SharedQueries<'p, DB: Database>(pub(crate) &'p Pool<DB>);
 
 impl<DB> SharedQueries<'_, DB>
 where
-    DB: Database,
+    DB: UuidParam,
     DB::Row: StoredRow,
     usize: ColumnIndex<DB::Row>,
     DB::Arguments: IntoArguments<DB>,
@@ -27,6 +54,43 @@ where
     pub(crate) async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query(sql::PING).execute(self.0).await?;
         Ok(())
+    }
+
+    pub(crate) async fn conversation(&self, id: Uuid) -> Result<Option<Conversation>, StoreError> {
+        sqlx::query(sql::CONVERSATION)
+            .bind(DB::uuid_param(id))
+            .fetch_optional(self.0)
+            .await?
+            .map(|row| conversation_from(&row))
+            .transpose()
+    }
+
+    pub(crate) async fn recent_messages(
+        &self,
+        conversation_id: Uuid,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let rows = sqlx::query(sql::RECENT_MESSAGES)
+            .bind(DB::uuid_param(conversation_id))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(self.0)
+            .await?;
+        rows.iter().map(message_from).collect()
+    }
+
+    pub(crate) async fn messages(
+        &self,
+        conversation_id: Uuid,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let rows = sqlx::query(sql::MESSAGES_AFTER)
+            .bind(DB::uuid_param(conversation_id))
+            .bind(after_seq)
+            .bind(i64::from(limit))
+            .fetch_all(self.0)
+            .await?;
+        rows.iter().map(message_from).collect()
     }
 
     pub(crate) async fn user(&self, username: &str) -> Result<Option<User>, StoreError> {

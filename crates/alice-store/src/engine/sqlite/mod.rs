@@ -10,7 +10,7 @@ mod user_data;
 
 use crate::StoreError;
 use crate::backend::{Engine, StoreBackend};
-use crate::engine::rows::{conversation_from, memory_from, message_from};
+use crate::engine::rows::memory_from;
 use crate::engine::shared_queries::SharedQueries;
 use crate::engine::sql::{self, memory_query};
 use crate::model::{
@@ -135,12 +135,7 @@ impl StoreBackend for SqliteStore {
     }
 
     async fn conversation(&self, id: Uuid) -> Result<Option<Conversation>, StoreError> {
-        sqlx::query(sql::CONVERSATION)
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|row| conversation_from(&row))
-            .transpose()
+        self.shared().conversation(id).await
     }
 
     async fn recent_messages(
@@ -148,12 +143,7 @@ impl StoreBackend for SqliteStore {
         conversation_id: Uuid,
         limit: usize,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        let rows = sqlx::query(sql::RECENT_MESSAGES)
-            .bind(conversation_id.to_string())
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(message_from).collect()
+        self.shared().recent_messages(conversation_id, limit).await
     }
 
     async fn messages(
@@ -162,13 +152,9 @@ impl StoreBackend for SqliteStore {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        let rows = sqlx::query(sql::MESSAGES_AFTER)
-            .bind(conversation_id.to_string())
-            .bind(after_seq)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(message_from).collect()
+        self.shared()
+            .messages(conversation_id, after_seq, limit)
+            .await
     }
 
     async fn user(&self, username: &str) -> Result<Option<User>, StoreError> {
