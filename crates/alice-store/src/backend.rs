@@ -10,22 +10,7 @@ use crate::model::{
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-/// Which database engine a store runs on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Engine {
-    Sqlite,
-    Postgres,
-}
-
-impl Engine {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Sqlite => "sqlite",
-            Self::Postgres => "postgres",
-        }
-    }
-}
+pub use crate::engine::Engine;
 
 /// What the database does for Alice. Writes of turns come in batches from the write batcher
 /// ([`crate::Store::record_turn`]); everything else is called directly.

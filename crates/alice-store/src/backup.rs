@@ -25,145 +25,21 @@
 //! hash differently (the manifest names the algorithm); a backup is only ever compared with a
 //! database of its own engine.
 
+mod checksum;
+mod manifest;
 mod postgres;
 mod sqlite;
 
+pub use crate::engine::Engine;
+pub use manifest::{
+    FORMAT_VERSION, MANIFEST_FILE, Manifest, POSTGRES_DATA_FILE, SQLITE_DATA_FILE, TableSummary,
+};
+
 use alice_core::config::DatabaseConfig;
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use checksum::sha256_file;
+use manifest::write_manifest;
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
-
-/// The manifest's file name in a backup directory.
-pub const MANIFEST_FILE: &str = "manifest.json";
-/// The data file of a SQLite backup.
-pub const SQLITE_DATA_FILE: &str = "alice.db";
-/// The data file of a PostgreSQL backup.
-pub const POSTGRES_DATA_FILE: &str = "alice.dump";
-/// The manifest format this Alice writes, and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
-
-/// The database engine a backup was made from (and can only be restored into).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Engine {
-    Sqlite,
-    Postgres,
-}
-
-impl Engine {
-    fn of(config: &DatabaseConfig) -> Self {
-        if config.is_postgres() {
-            Engine::Postgres
-        } else {
-            Engine::Sqlite
-        }
-    }
-
-    fn data_file(self) -> &'static str {
-        match self {
-            Engine::Sqlite => SQLITE_DATA_FILE,
-            Engine::Postgres => POSTGRES_DATA_FILE,
-        }
-    }
-}
-
-impl fmt::Display for Engine {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Engine::Sqlite => "sqlite",
-            Engine::Postgres => "postgres",
-        })
-    }
-}
-
-/// A table's row count and content checksum.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TableSummary {
-    pub rows: u64,
-    pub checksum: String,
-}
-
-/// What `manifest.json` holds.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Manifest {
-    /// The manifest format ([`FORMAT_VERSION`]).
-    pub format_version: u32,
-    /// When the backup's snapshot was taken, RFC 3339 in UTC.
-    pub created_at: String,
-    /// The version of Alice that made it.
-    pub alice_version: String,
-    pub engine: Engine,
-    /// The highest migration version applied (`max(version)` of `_sqlx_migrations`); None when
-    /// the database had no migrations table.
-    pub schema_version: Option<i64>,
-    /// The database the backup was made from, without any password: the SQLite URL, or
-    /// `postgres://USER@HOST:PORT/DATABASE`.
-    pub source: String,
-    /// PostgreSQL: the schema that was dumped (and that a restore recreates).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub postgres_schema: Option<String>,
-    /// The data file's name inside the backup directory.
-    pub data_file: String,
-    /// sha256 of the data file, lowercase hex.
-    pub data_sha256: String,
-    /// The data file's size in bytes.
-    pub data_bytes: u64,
-    /// How the table checksums were computed.
-    pub checksum_algorithm: String,
-    /// Every table, by name: its rows and checksum.
-    pub tables: BTreeMap<String, TableSummary>,
-}
-
-impl Manifest {
-    /// Rows in all tables together.
-    pub fn total_rows(&self) -> u64 {
-        self.tables.values().map(|t| t.rows).sum()
-    }
-
-    /// Reads and checks `manifest.json` in a backup directory.
-    pub fn read(backup_dir: &Path) -> Result<Manifest, BackupError> {
-        let path = backup_dir.join(MANIFEST_FILE);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(source) if source.kind() == std::io::ErrorKind::NotFound => {
-                return Err(BackupError::NotABackup {
-                    dir: backup_dir.to_path_buf(),
-                    problem: format!("it has no {MANIFEST_FILE}"),
-                });
-            }
-            Err(source) => {
-                return Err(BackupError::Io {
-                    context: format!("cannot read {}", path.display()),
-                    source,
-                });
-            }
-        };
-        let manifest: Manifest =
-            serde_json::from_str(&text).map_err(|error| BackupError::NotABackup {
-                dir: backup_dir.to_path_buf(),
-                problem: format!("{MANIFEST_FILE} is not a valid manifest ({error})"),
-            })?;
-        if manifest.format_version > FORMAT_VERSION {
-            return Err(BackupError::NewerFormat {
-                found: manifest.format_version,
-            });
-        }
-        if manifest.data_file != manifest.engine.data_file() {
-            return Err(BackupError::NotABackup {
-                dir: backup_dir.to_path_buf(),
-                problem: format!(
-                    "its manifest names data file {:?}, a {} backup has {}",
-                    manifest.data_file,
-                    manifest.engine,
-                    manifest.engine.data_file()
-                ),
-            });
-        }
-        Ok(manifest)
-    }
-}
 
 /// What a restore did.
 #[derive(Clone, Debug)]
@@ -493,31 +369,6 @@ async fn prepare_dir(dir: &Path) -> Result<bool, BackupError> {
     }
 }
 
-async fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), BackupError> {
-    let mut text = serde_json::to_string_pretty(manifest).map_err(|error| BackupError::Io {
-        context: "cannot serialise the manifest".into(),
-        source: std::io::Error::other(error),
-    })?;
-    text.push('\n');
-    let path = dir.join(MANIFEST_FILE);
-    let temporary = dir.join(format!("{MANIFEST_FILE}.tmp"));
-    let dir = dir.to_path_buf();
-    run_blocking(move || {
-        let context = format!("cannot write {}", path.display());
-        write_synced(&temporary, text.as_bytes()).map_err(BackupError::io(context.clone()))?;
-        std::fs::rename(&temporary, &path).map_err(BackupError::io(context.clone()))?;
-        sync_dir(&dir).map_err(BackupError::io(context))
-    })
-    .await
-}
-
-fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut file = std::fs::File::create(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
-}
-
 /// Makes a rename or a new file in `dir` durable.
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
@@ -533,31 +384,6 @@ async fn run_blocking<T: Send + 'static>(
             context: "a file task failed".into(),
             source: std::io::Error::other(error),
         })?
-}
-
-/// sha256 (lowercase hex) and size of a file.
-async fn sha256_file(path: &Path) -> Result<(String, u64), BackupError> {
-    let path = path.to_path_buf();
-    run_blocking(move || {
-        use std::io::Read as _;
-        let context = format!("cannot read {}", path.display());
-        let mut file = std::fs::File::open(&path).map_err(BackupError::io(context.clone()))?;
-        let mut hasher = Sha256::new();
-        let mut buffer = vec![0u8; 1 << 20];
-        let mut bytes = 0u64;
-        loop {
-            let read = file
-                .read(&mut buffer)
-                .map_err(BackupError::io(context.clone()))?;
-            if read == 0 {
-                break;
-            }
-            hasher.update(&buffer[..read]);
-            bytes += read as u64;
-        }
-        Ok((hex(&hasher.finalize()), bytes))
-    })
-    .await
 }
 
 /// Checks the data file named by the manifest against the manifest's sha256; returns its path.
@@ -579,153 +405,7 @@ async fn check_data_file(backup_dir: &Path, manifest: &Manifest) -> Result<PathB
     Ok(path)
 }
 
-/// Compares tables read back from a restored database with the manifest's. Every table in the
-/// manifest must be there with the same rows and checksum; a table the manifest does not have
-/// is accepted only when empty (one the target already had, e.g. from a newer migration).
-fn compare(
-    stage: &'static str,
-    manifest: &BTreeMap<String, TableSummary>,
-    found: &BTreeMap<String, TableSummary>,
-) -> Result<(), BackupError> {
-    for (table, expected) in manifest {
-        let mismatch = |problem: String| BackupError::Mismatch {
-            stage,
-            table: table.clone(),
-            problem,
-        };
-        let Some(actual) = found.get(table) else {
-            return Err(mismatch("it is missing".into()));
-        };
-        if actual.rows != expected.rows {
-            return Err(mismatch(format!(
-                "{} rows, the manifest says {}",
-                actual.rows, expected.rows
-            )));
-        }
-        if actual.checksum != expected.checksum {
-            return Err(mismatch(format!(
-                "its content checksum is {}, the manifest says {}",
-                actual.checksum, expected.checksum
-            )));
-        }
-    }
-    if let Some((table, extra)) = found
-        .iter()
-        .find(|(table, summary)| !manifest.contains_key(*table) && summary.rows > 0)
-    {
-        return Err(BackupError::Mismatch {
-            stage,
-            table: table.clone(),
-            problem: format!("it holds {} rows and is not in the backup", extra.rows),
-        });
-    }
-    Ok(())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        let _ = write!(text, "{byte:02x}");
-    }
-    text
-}
-
-/// Quotes an SQL identifier (both engines use double quotes).
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 /// A short random name part for scratch databases and temporary files.
 fn random_suffix() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
-}
-
-/// An order-independent digest of a multiset of rows: the sha256 of each row, added up modulo
-/// 2^256 (as four little-endian u64 limbs), then hashed once more with the row count.
-struct RowDigest {
-    sum: [u64; 4],
-    rows: u64,
-}
-
-impl RowDigest {
-    fn new() -> Self {
-        Self {
-            sum: [0; 4],
-            rows: 0,
-        }
-    }
-
-    fn add_row(&mut self, encoded: &[u8]) {
-        let hash = Sha256::digest(encoded);
-        let mut carry = 0u64;
-        for (limb, chunk) in self.sum.iter_mut().zip(hash.chunks_exact(8)) {
-            let mut bytes = [0u8; 8];
-            bytes.copy_from_slice(chunk);
-            let (partial, overflow_a) = limb.overflowing_add(u64::from_le_bytes(bytes));
-            let (total, overflow_b) = partial.overflowing_add(carry);
-            *limb = total;
-            carry = u64::from(overflow_a) + u64::from(overflow_b);
-        }
-        self.rows += 1;
-    }
-
-    fn finish(&self) -> TableSummary {
-        let mut hasher = Sha256::new();
-        hasher.update(self.rows.to_le_bytes());
-        for limb in self.sum {
-            hasher.update(limb.to_le_bytes());
-        }
-        TableSummary {
-            rows: self.rows,
-            checksum: hex(&hasher.finalize()),
-        }
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_row_digest_ignores_order_and_sees_every_row() {
-        let digest = |rows: &[&str]| {
-            let mut digest = RowDigest::new();
-            for row in rows {
-                digest.add_row(row.as_bytes());
-            }
-            digest.finish()
-        };
-        let a = digest(&["1,'x'", "2,'y'", "2,'y'"]);
-        assert_eq!(a, digest(&["2,'y'", "1,'x'", "2,'y'"]));
-        assert_ne!(a, digest(&["1,'x'", "2,'y'"]), "a duplicate row counts");
-        assert_ne!(a, digest(&["1,'x'", "2,'y'", "2,'z'"]));
-        assert_eq!(a.rows, 3);
-        assert_eq!(digest(&[]).rows, 0);
-    }
-
-    #[test]
-    fn tables_compare_by_rows_checksum_and_presence() {
-        let table = |rows, checksum: &str| TableSummary {
-            rows,
-            checksum: checksum.into(),
-        };
-        let manifest = BTreeMap::from([("users".to_owned(), table(2, "aa"))]);
-        assert!(compare("verify", &manifest, &manifest).is_ok());
-        let mut found = manifest.clone();
-        found.insert("newer".into(), table(0, "bb"));
-        assert!(
-            compare("verify", &manifest, &found).is_ok(),
-            "an empty extra table"
-        );
-        found.insert("newer".into(), table(1, "bb"));
-        assert!(compare("verify", &manifest, &found).is_err());
-        let found = BTreeMap::from([("users".to_owned(), table(2, "ab"))]);
-        let error = compare("verify", &manifest, &found)
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("table users"), "{error}");
-        assert!(compare("verify", &manifest, &BTreeMap::new()).is_err());
-    }
 }

@@ -6,28 +6,30 @@
 //!   turns are written through the [`batcher`] (a request completes once its turn is
 //!   committed);
 //! - [`StoreBackend`] is the contract both engines fulfil, checked by one shared test suite;
+//!   [`Engine`] names the engine a configuration means, and the engines ([`SqliteStore`],
+//!   [`PostgresStore`]) live in `engine` with the SQL and row mapping they share;
 //! - [`search_terms`] turns Swedish text into the stemmed terms memories are searched by;
 //! - [`backup`] makes, restores and verifies backups.
 
 pub mod backend;
 pub mod backup;
 pub mod batcher;
+mod engine;
 pub mod gdpr;
 mod model;
-mod postgres;
 pub mod search_terms;
-mod sqlite;
 mod store;
 
-pub use backend::{Engine, StoreBackend};
+pub use backend::StoreBackend;
 pub use batcher::{BatchCounters, BatchSettings};
+pub use engine::Engine;
+pub use engine::postgres::PostgresStore;
+pub use engine::sqlite::SqliteStore;
 pub use model::{
     AgentExecution, ChatSession, Conversation, ConversationTarget, ConversationWithMessages,
     ErasureReport, Memory, MemoryMatch, NewMemory, NewMessage, NewTurn, Page, RecordedTurn,
     RetentionReport, StoreStats, StoredMessage, SystemMetricSample, User, UserData,
 };
-pub use postgres::PostgresStore;
-pub use sqlite::SqliteStore;
 pub use store::{Store, batch_settings};
 
 /// What can go wrong in the store.

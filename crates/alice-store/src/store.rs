@@ -5,9 +5,10 @@
 use crate::StoreError;
 use crate::backend::StoreBackend;
 use crate::batcher::{BatchCounters, BatchSettings, WriteBatcher};
+use crate::engine::Engine;
+use crate::engine::postgres::PostgresStore;
+use crate::engine::sqlite::SqliteStore;
 use crate::model::{NewTurn, RecordedTurn};
-use crate::postgres::PostgresStore;
-use crate::sqlite::SqliteStore;
 use alice_core::config::DatabaseConfig;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -23,10 +24,9 @@ impl Store {
     /// Opens the database the config names (SQLite or PostgreSQL), applies pending migrations
     /// and starts the write batcher.
     pub async fn open(config: &DatabaseConfig) -> Result<Self, StoreError> {
-        let backend: Arc<dyn StoreBackend> = if config.is_postgres() {
-            Arc::new(PostgresStore::open(config).await?)
-        } else {
-            Arc::new(SqliteStore::open(config).await?)
+        let backend: Arc<dyn StoreBackend> = match Engine::of(config) {
+            Engine::Postgres => Arc::new(PostgresStore::open(config).await?),
+            Engine::Sqlite => Arc::new(SqliteStore::open(config).await?),
         };
         Ok(Self::with_backend(backend, batch_settings(config)))
     }

@@ -6,10 +6,10 @@
 //! `PGUSER`, `PGDATABASE`, `PGPASSWORD`, `PGSSLMODE`), so a password never shows in a process
 //! list, and `--no-password`, so they fail instead of prompting.
 
-use super::{
-    BackupError, MIGRATIONS_TABLE, Manifest, Snapshot, TableSummary, compare, hex, quote_ident,
-    random_suffix,
-};
+use super::checksum::{compare, hex};
+use super::{BackupError, MIGRATIONS_TABLE, Manifest, Snapshot, TableSummary, random_suffix};
+use crate::engine::postgres::url::without_password;
+use crate::engine::quote_identifier;
 use alice_core::config::DatabaseConfig;
 use sha2::{Digest, Sha256};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
@@ -80,7 +80,7 @@ pub(super) async fn create(
             "--format=custom".into(),
             format!("--file={data_file}"),
             format!("--snapshot={snapshot}"),
-            format!("--schema={}", quote_ident(&schema)),
+            format!("--schema={}", quote_identifier(&schema)),
             "--no-password".into(),
         ],
         libpq_env(&options),
@@ -146,7 +146,7 @@ pub(super) async fn verify(
     let scratch = format!("alice_verify_{}", random_suffix());
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "CREATE DATABASE {}",
-        quote_ident(&scratch)
+        quote_identifier(&scratch)
     )))
     .execute(&mut maintenance)
     .await
@@ -175,7 +175,7 @@ pub(super) async fn verify(
     // Always dropped, whatever the outcome; FORCE ends a session a failed step may have left.
     let dropped = sqlx::query(sqlx::AssertSqlSafe(format!(
         "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-        quote_ident(&scratch)
+        quote_identifier(&scratch)
     )))
     .execute(&mut maintenance)
     .await;
@@ -256,8 +256,8 @@ async fn refuse_unless_empty(
     for table in names.iter().filter(|name| *name != MIGRATIONS_TABLE) {
         let rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT count(*) FROM {}.{}",
-            quote_ident(schema),
-            quote_ident(table)
+            quote_identifier(schema),
+            quote_identifier(table)
         )))
         .fetch_one(&mut *connection)
         .await
@@ -287,7 +287,7 @@ async fn load_dump(
     let mut connection = connect(options, &name).await?;
     let created = sqlx::query(sqlx::AssertSqlSafe(format!(
         "CREATE SCHEMA IF NOT EXISTS {}",
-        quote_ident(schema)
+        quote_identifier(schema)
     )))
     .execute(&mut connection)
     .await
@@ -382,7 +382,7 @@ async fn read_summary(
     let schema_version = if names.iter().any(|name| name == MIGRATIONS_TABLE) {
         sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT max(version) FROM {}.{MIGRATIONS_TABLE}",
-            quote_ident(schema)
+            quote_identifier(schema)
         )))
         .fetch_one(&mut *connection)
         .await
@@ -401,8 +401,8 @@ async fn read_summary(
                         coalesce(sum(('x' || substr(h, 17, 16))::bit(64)::bigint::numeric), 0)::text
                  FROM (SELECT md5(alice_backup_row__::text) AS h
                        FROM {}.{} AS alice_backup_row__) AS hashes",
-                quote_ident(schema),
-                quote_ident(&table)
+                quote_identifier(schema),
+                quote_identifier(&table)
             )))
             .fetch_one(&mut *connection)
             .await
@@ -516,22 +516,6 @@ fn display_url(options: &PgConnectOptions) -> String {
     }
 }
 
-/// A URL with the password (if any) left out, for messages.
-fn without_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
-            format!("{scheme}://{user}@{host}{tail}")
-        }
-        None => url.to_owned(),
-    }
-}
-
 fn percent_encode(text: &str) -> String {
     use std::fmt::Write as _;
     let mut out = String::with_capacity(text.len());
@@ -592,14 +576,6 @@ mod tests {
 
     #[test]
     fn urls_lose_their_password() {
-        assert_eq!(
-            without_password("postgres://alice:hemligt@db:5432/alice?sslmode=require"),
-            "postgres://alice@db:5432/alice?sslmode=require"
-        );
-        assert_eq!(
-            without_password("postgres://db/alice"),
-            "postgres://db/alice"
-        );
         let options = PgConnectOptions::from_str("postgres://anna:p%40ss@db:5433/alice").unwrap();
         assert_eq!(display_url(&options), "postgres://anna@db:5433/alice");
         let env = libpq_env(&options);

@@ -2,10 +2,12 @@
 //! while other connections go on writing, in WAL mode without blocking them), and a restore that
 //! copies the file into place atomically.
 
+use super::checksum::{RowDigest, compare};
 use super::{
-    BackupError, MIGRATIONS_TABLE, Manifest, RowDigest, Snapshot, TableSummary, compare,
-    quote_ident, random_suffix, run_blocking, sync_dir,
+    BackupError, MIGRATIONS_TABLE, Manifest, Snapshot, TableSummary, random_suffix, run_blocking,
+    sync_dir,
 };
+use crate::engine::quote_identifier;
 use alice_core::config::DatabaseConfig;
 use futures_util::TryStreamExt as _;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
@@ -38,7 +40,7 @@ pub(super) async fn create(
         .map_err(BackupError::db(format!("cannot open {}", config.url)))?;
     let taken_at = chrono::Utc::now();
     let target = data_path.to_string_lossy().into_owned();
-    let vacuum = sqlx::query("VACUUM INTO ?")
+    let vacuum = sqlx::query("VACUUM INTO $1")
         .bind(&target)
         .execute(&mut connection)
         .await
@@ -242,7 +244,7 @@ async fn refuse_unless_empty(path: &Path, target_name: &str) -> Result<(), Backu
             }
             let rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
                 "SELECT count(*) FROM {}",
-                quote_ident(&table)
+                quote_identifier(&table)
             )))
             .fetch_one(&mut connection)
             .await
@@ -323,7 +325,7 @@ async fn table_summary(
     connection: &mut SqliteConnection,
     table: &str,
 ) -> Result<TableSummary, BackupError> {
-    let columns: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info(?)")
+    let columns: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info($1)")
         .bind(table)
         .fetch_all(&mut *connection)
         .await
@@ -335,11 +337,11 @@ async fn table_summary(
     } else {
         columns
             .iter()
-            .map(|column| format!("quote({})", quote_ident(column)))
+            .map(|column| format!("quote({})", quote_identifier(column)))
             .collect::<Vec<_>>()
             .join(" || ',' || ")
     };
-    let query = format!("SELECT {row_text} FROM {}", quote_ident(table));
+    let query = format!("SELECT {row_text} FROM {}", quote_identifier(table));
     let mut digest = RowDigest::new();
     let mut rows = sqlx::query(sqlx::AssertSqlSafe(query)).fetch(&mut *connection);
     let context = format!("cannot read the rows of {table}");

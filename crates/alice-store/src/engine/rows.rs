@@ -1,0 +1,143 @@
+//! Rows to the model, once for both engines. The engines store most columns alike; where they
+//! differ (SQLite keeps UUIDs and JSON as text, PostgreSQL has native UUID and JSONB) each
+//! engine says how to read the column through [`StoredRow`].
+
+use crate::StoreError;
+use crate::model::{
+    AgentExecution, ChatSession, Conversation, Memory, StoredMessage, SystemMetricSample, User,
+};
+use alice_core::BrownoutLevel;
+use sqlx::{Decode, Postgres, Sqlite, Type};
+use uuid::Uuid;
+
+/// A column type both engines decode natively (text, integers, floats, booleans, timestamps,
+/// and their `Option`s).
+pub(crate) trait Native:
+    for<'r> Decode<'r, Sqlite> + Type<Sqlite> + for<'r> Decode<'r, Postgres> + Type<Postgres>
+{
+}
+
+impl<T> Native for T where
+    T: for<'r> Decode<'r, Sqlite> + Type<Sqlite> + for<'r> Decode<'r, Postgres> + Type<Postgres>
+{
+}
+
+/// A row of either engine, as the mappings below read it.
+pub(crate) trait StoredRow {
+    /// A column both engines store alike.
+    fn get<T: Native>(&self, column: &str) -> Result<T, StoreError>;
+    fn uuid(&self, column: &str) -> Result<Uuid, StoreError>;
+    fn optional_uuid(&self, column: &str) -> Result<Option<Uuid>, StoreError>;
+    fn json(&self, column: &str) -> Result<serde_json::Value, StoreError>;
+}
+
+/// What a message keeps in its `metadata` JSON column (the same JSON in both engines).
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Metadata {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    brownout_level: Option<BrownoutLevel>,
+}
+
+impl Metadata {
+    pub(crate) fn json(brownout_level: Option<BrownoutLevel>) -> serde_json::Value {
+        serde_json::json!(Metadata { brownout_level })
+    }
+}
+
+pub(crate) fn conversation_from(row: &impl StoredRow) -> Result<Conversation, StoreError> {
+    Ok(Conversation {
+        id: row.uuid("id")?,
+        username: row.get("username")?,
+        title: row.get("title")?,
+        kind: row.get("kind")?,
+        started_at: row.get("started_at")?,
+        last_message_at: row.get("last_message_at")?,
+        ended_at: row.get("ended_at")?,
+        message_count: row.get("message_count")?,
+    })
+}
+
+pub(crate) fn message_from(row: &impl StoredRow) -> Result<StoredMessage, StoreError> {
+    let role: String = row.get("role")?;
+    let metadata = row.json("metadata")?;
+    // Metadata written by a newer Alice may hold more; unknown keys are ignored.
+    let metadata: Metadata = serde_json::from_value(metadata.clone())
+        .map_err(|e| StoreError::Corrupt(format!("metadata {metadata}: {e}")))?;
+    Ok(StoredMessage {
+        id: row.uuid("id")?,
+        conversation_id: row.uuid("conversation_id")?,
+        seq: row.get("seq")?,
+        role: role
+            .parse()
+            .map_err(|e: alice_core::chat::UnknownRole| StoreError::Corrupt(e.to_string()))?,
+        content: row.get("content")?,
+        created_at: row.get("created_at")?,
+        model_used: row.get("model_used")?,
+        response_time_ms: row.get("response_time_ms")?,
+        ttft_ms: row.get("ttft_ms")?,
+        prompt_tokens: row.get("prompt_tokens")?,
+        completion_tokens: row.get("completion_tokens")?,
+        request_id: row.get("request_id")?,
+        cached: row.get("cached")?,
+        brownout_level: metadata.brownout_level,
+        cache_key: row.get("cache_key")?,
+    })
+}
+
+pub(crate) fn user_from(row: &impl StoredRow) -> Result<User, StoreError> {
+    Ok(User {
+        username: row.get("username")?,
+        display_name: row.get("display_name")?,
+        language: row.get("language")?,
+        timezone: row.get("timezone")?,
+        preferences: row.json("preferences")?,
+        created_at: row.get("created_at")?,
+    })
+}
+
+pub(crate) fn memory_from(row: &impl StoredRow) -> Result<Memory, StoreError> {
+    Ok(Memory {
+        id: row.uuid("id")?,
+        username: row.get("username")?,
+        content: row.get("content")?,
+        created_at: row.get("created_at")?,
+        source_conversation_id: row.optional_uuid("source_conversation_id")?,
+    })
+}
+
+pub(crate) fn session_from(row: &impl StoredRow) -> Result<ChatSession, StoreError> {
+    Ok(ChatSession {
+        id: row.get("id")?,
+        client: row.get("client")?,
+        started_at: row.get("started_at")?,
+        last_seen_at: row.get("last_seen_at")?,
+        ended_at: row.get("ended_at")?,
+        metadata: row.json("metadata")?,
+    })
+}
+
+pub(crate) fn execution_from(row: &impl StoredRow) -> Result<AgentExecution, StoreError> {
+    Ok(AgentExecution {
+        id: row.get("id")?,
+        conversation_id: row.optional_uuid("conversation_id")?,
+        agent: row.get("agent")?,
+        status: row.get("status")?,
+        input: row.get("input")?,
+        output: row.get("output")?,
+        started_at: row.get("started_at")?,
+        finished_at: row.get("finished_at")?,
+        metadata: row.json("metadata")?,
+    })
+}
+
+pub(crate) fn metric_from(row: &impl StoredRow) -> Result<SystemMetricSample, StoreError> {
+    Ok(SystemMetricSample {
+        recorded_at: row.get("recorded_at")?,
+        guardian_state: row.get("guardian_state")?,
+        brownout_level: row.get("brownout_level")?,
+        ram_pct: row.get("ram_pct")?,
+        cpu_pct: row.get("cpu_pct")?,
+        disk_pct: row.get("disk_pct")?,
+        samples: row.get("samples")?,
+    })
+}

@@ -1,0 +1,168 @@
+//! The queries both engines run alike to the letter (the same statement, the same values bound,
+//! the same mapping of the rows), written once over either engine's pool. Each engine's
+//! `StoreBackend` methods for them hand their pool to [`SharedQueries`]; the one thing bound
+//! differently, a UUID, goes through [`UuidParam`].
+
+use crate::StoreError;
+use crate::engine::rows::{StoredRow, conversation_from, message_from, metric_from, user_from};
+use crate::engine::sql;
+use crate::model::{Conversation, Page, StoredMessage, SystemMetricSample, User};
+use chrono::{DateTime, Utc};
+use sqlx::{
+    ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Postgres, Sqlite, Type,
+};
+use uuid::Uuid;
+
+/// How an engine binds a UUID: SQLite keeps UUIDs as text, PostgreSQL as its own type.
+pub(crate) trait UuidParam: Database {
+    type Param: for<'v> Encode<'v, Self> + Type<Self> + Send + 'static;
+
+    fn uuid_param(id: Uuid) -> Self::Param;
+}
+
+impl UuidParam for Sqlite {
+    type Param = String;
+
+    fn uuid_param(id: Uuid) -> String {
+        id.to_string()
+    }
+}
+
+impl UuidParam for Postgres {
+    type Param = Uuid;
+
+    fn uuid_param(id: Uuid) -> Uuid {
+        id
+    }
+}
+
+/// The shared queries on one engine's pool.
+pub(crate) struct SharedQueries<'p, DB: Database>(pub(crate) &'p Pool<DB>);
+
+impl<DB> SharedQueries<'_, DB>
+where
+    DB: UuidParam,
+    DB::Row: StoredRow,
+    usize: ColumnIndex<DB::Row>,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'v> &'v str: Encode<'v, DB> + Type<DB>,
+    for<'v> i64: Encode<'v, DB> + Decode<'v, DB> + Type<DB>,
+    for<'v> Option<f64>: Encode<'v, DB> + Type<DB>,
+    for<'v> DateTime<Utc>: Encode<'v, DB> + Type<DB>,
+{
+    pub(crate) async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query(sql::PING).execute(self.0).await?;
+        Ok(())
+    }
+
+    pub(crate) async fn conversation(&self, id: Uuid) -> Result<Option<Conversation>, StoreError> {
+        sqlx::query(sql::CONVERSATION)
+            .bind(DB::uuid_param(id))
+            .fetch_optional(self.0)
+            .await?
+            .map(|row| conversation_from(&row))
+            .transpose()
+    }
+
+    pub(crate) async fn recent_messages(
+        &self,
+        conversation_id: Uuid,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let rows = sqlx::query(sql::RECENT_MESSAGES)
+            .bind(DB::uuid_param(conversation_id))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(self.0)
+            .await?;
+        rows.iter().map(message_from).collect()
+    }
+
+    pub(crate) async fn messages(
+        &self,
+        conversation_id: Uuid,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let rows = sqlx::query(sql::MESSAGES_AFTER)
+            .bind(DB::uuid_param(conversation_id))
+            .bind(after_seq)
+            .bind(i64::from(limit))
+            .fetch_all(self.0)
+            .await?;
+        rows.iter().map(message_from).collect()
+    }
+
+    pub(crate) async fn user(&self, username: &str) -> Result<Option<User>, StoreError> {
+        sqlx::query(sql::USER)
+            .bind(username)
+            .fetch_optional(self.0)
+            .await?
+            .map(|row| user_from(&row))
+            .transpose()
+    }
+
+    pub(crate) async fn user_conversations(
+        &self,
+        username: &str,
+        page: Page,
+    ) -> Result<Vec<Conversation>, StoreError> {
+        let rows = sqlx::query(sql::USER_CONVERSATIONS)
+            .bind(username)
+            .bind(i64::from(page.limit))
+            .bind(i64::from(page.offset))
+            .fetch_all(self.0)
+            .await?;
+        rows.iter().map(conversation_from).collect()
+    }
+
+    pub(crate) async fn recent_conversations(
+        &self,
+        page: Page,
+    ) -> Result<Vec<Conversation>, StoreError> {
+        let rows = sqlx::query(sql::RECENT_CONVERSATIONS)
+            .bind(i64::from(page.limit))
+            .bind(i64::from(page.offset))
+            .fetch_all(self.0)
+            .await?;
+        rows.iter().map(conversation_from).collect()
+    }
+
+    pub(crate) async fn count_memories(&self, username: &str) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar(sql::COUNT_MEMORIES)
+            .bind(username)
+            .fetch_one(self.0)
+            .await?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    pub(crate) async fn record_system_metrics(
+        &self,
+        sample: &SystemMetricSample,
+    ) -> Result<(), StoreError> {
+        sqlx::query(sql::INSERT_SYSTEM_METRIC)
+            .bind(sample.recorded_at)
+            .bind(sample.guardian_state.as_str())
+            .bind(sample.brownout_level.as_str())
+            .bind(sample.ram_pct)
+            .bind(sample.cpu_pct)
+            .bind(sample.disk_pct)
+            .bind(sample.samples)
+            .execute(self.0)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn system_metrics(
+        &self,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<SystemMetricSample>, StoreError> {
+        let rows = sqlx::query(sql::SYSTEM_METRICS)
+            .bind(since)
+            .bind(i64::from(limit))
+            .fetch_all(self.0)
+            .await?;
+        rows.iter().map(metric_from).collect()
+    }
+}

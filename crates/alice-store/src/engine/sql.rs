@@ -1,0 +1,125 @@
+//! The statements both engines run word for word, written once with PostgreSQL's `$1, $2, …`
+//! placeholders. SQLite takes `$N` as well, and sqlx's SQLite driver binds each `$N` to the
+//! N-th bound value, wherever and however often it appears (the test below holds it to that),
+//! so one text serves both engines. What differs between them (full-text search, batched
+//! inserts, locking, pragmas, how a user's data is gathered and erased) stays in each engine,
+//! written with `$N` placeholders too, so every statement in the crate reads the same way.
+
+/// The message columns every message query reads (`m` is `messages`), as a literal so that
+/// queries built with it stay `&'static str`.
+macro_rules! message_columns {
+    () => {
+        "m.id, m.conversation_id, m.seq, m.role, m.content, m.created_at, m.model_used, \
+         m.response_time_ms, m.ttft_ms, m.prompt_tokens, m.completion_tokens, m.request_id, \
+         m.cached, m.metadata, m.cache_key"
+    };
+}
+
+/// The conversation columns with the user's name (`c` is `conversations`, `u` its user), up to
+/// where a query's `WHERE` or `ORDER BY` goes.
+macro_rules! conversation_query {
+    () => {
+        "SELECT c.id, u.username, c.title, c.kind, c.started_at, c.last_message_at, c.ended_at, \
+         c.message_count \
+         FROM conversations c JOIN users u ON u.id = c.user_id "
+    };
+}
+
+/// The memory columns with the user's name (`m` is `memories`, `u` its user), up to where a
+/// query's `WHERE` or further `JOIN` goes.
+macro_rules! memory_query {
+    () => {
+        "SELECT m.id, u.username, m.content, m.created_at, m.source_conversation_id \
+         FROM memories m JOIN users u ON u.id = m.user_id "
+    };
+}
+
+pub(crate) use {conversation_query, memory_query, message_columns};
+
+/// Alice's tables, as `stats` reports them.
+pub(crate) const TABLES: [&str; 7] = [
+    "users",
+    "conversations",
+    "messages",
+    "memories",
+    "chat_sessions",
+    "agent_executions",
+    "system_metrics",
+];
+
+/// Whether the database answers at all.
+pub(crate) const PING: &str = "SELECT 1";
+
+/// One conversation by id.
+pub(crate) const CONVERSATION: &str = concat!(conversation_query!(), "WHERE c.id = $1");
+
+/// A page of a user's conversations, the most recently active first.
+pub(crate) const USER_CONVERSATIONS: &str = concat!(
+    conversation_query!(),
+    "WHERE u.username = $1 ORDER BY c.last_message_at DESC, c.id DESC LIMIT $2 OFFSET $3"
+);
+
+/// A page of all users' conversations, the most recently active first.
+pub(crate) const RECENT_CONVERSATIONS: &str = concat!(
+    conversation_query!(),
+    "ORDER BY c.last_message_at DESC, c.id DESC LIMIT $1 OFFSET $2"
+);
+
+/// The last `$2` messages of conversation `$1`, oldest first.
+pub(crate) const RECENT_MESSAGES: &str = concat!(
+    "SELECT * FROM (SELECT ",
+    message_columns!(),
+    " FROM messages m WHERE m.conversation_id = $1 ORDER BY m.seq DESC LIMIT $2) recent \
+     ORDER BY seq ASC"
+);
+
+/// At most `$3` messages of conversation `$1` after message number `$2`, in order.
+pub(crate) const MESSAGES_AFTER: &str = concat!(
+    "SELECT ",
+    message_columns!(),
+    " FROM messages m WHERE m.conversation_id = $1 AND m.seq > $2 ORDER BY m.seq ASC LIMIT $3"
+);
+
+/// A user's profile (and row id) by name.
+pub(crate) const USER: &str = "SELECT id, username, display_name, language, timezone, preferences, created_at \
+     FROM users WHERE username = $1";
+
+/// A user's row id by name.
+pub(crate) const USER_ID: &str = "SELECT id FROM users WHERE username = $1";
+
+/// How many memories a user has.
+pub(crate) const COUNT_MEMORIES: &str =
+    "SELECT count(*) FROM memories m JOIN users u ON u.id = m.user_id WHERE u.username = $1";
+
+/// Deletes a user by row id; everything that names them goes with them (ON DELETE CASCADE).
+pub(crate) const DELETE_USER: &str = "DELETE FROM users WHERE id = $1";
+
+/// Writes one downsampled Guardian sample.
+pub(crate) const INSERT_SYSTEM_METRIC: &str = "INSERT INTO system_metrics (recorded_at, guardian_state, brownout_level, ram_pct, cpu_pct, \
+         disk_pct, samples) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+/// At most `$2` Guardian samples since `$1`, oldest first.
+pub(crate) const SYSTEM_METRICS: &str = "SELECT recorded_at, guardian_state, brownout_level, ram_pct, cpu_pct, disk_pct, samples \
+     FROM system_metrics WHERE recorded_at >= $1 ORDER BY recorded_at, id LIMIT $2";
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use sqlx::sqlite::SqlitePoolOptions;
+
+    #[tokio::test]
+    async fn sqlite_binds_dollar_placeholders_by_their_number() {
+        let pool = SqlitePoolOptions::new()
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        let text: String = sqlx::query_scalar("SELECT $2 || '-' || $1 || '-' || $2")
+            .bind("one")
+            .bind("two")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(text, "two-one-two");
+    }
+}
