@@ -8,7 +8,7 @@ use crate::runtime::guardian_link::GuardianLink;
 use crate::runtime::guardian_remote::RemoteGuardian;
 use crate::runtime::{emergency, housekeeping};
 use crate::service::ChatService;
-use crate::service::answers::AnswerCache;
+use crate::service::answer_cache::AnswerCache;
 use crate::state::AppState;
 use alice_core::Config;
 use alice_guardian::{Guardian, ProcSampler, Sampler};

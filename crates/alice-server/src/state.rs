@@ -5,7 +5,7 @@
 use crate::metrics::Metrics;
 use crate::runtime::guardian_link::GuardianLink;
 use crate::service::ChatService;
-use crate::service::answers::AnswerCache;
+use crate::service::answer_cache::AnswerCache;
 use crate::service::brain_settings::BrainSettings;
 use alice_core::Config;
 use alice_llm::LlmRouter;

@@ -4,7 +4,7 @@
 //! served again).
 
 use crate::error::ApiError;
-use crate::service::answers::AnswerCache;
+use crate::service::answer_cache::AnswerCache;
 use alice_core::Config;
 use axum::Json;
 use axum::extract::State;

@@ -4,7 +4,7 @@
 //! the same from the command line.
 
 use crate::error::ApiError;
-use crate::service::answers::AnswerCache;
+use crate::service::answer_cache::AnswerCache;
 use crate::service::usernames::{check_username, unknown_user};
 use alice_store::Store;
 use axum::Json;

@@ -13,44 +13,13 @@
 //! `Done`, so the APIs build replies, streams and stored turns the same way for all three.
 
 use crate::service::ChatService;
-use alice_cache::{
-    CacheKey, CachedAnswer, Coalescer, Joined, KeyParts, Reason, ResponseCache, Tier, classify,
-};
+use crate::service::answer_cache::FlightEvent;
+use alice_cache::{CacheKey, CachedAnswer, Joined, KeyParts, Reason, Tier, classify};
 use alice_core::{BrownoutLevel, Role};
 use alice_llm::{
     AnsweredBy, ChatRequest, Completion, FinishReason, LlmError, RoutedEvent, RoutedStream,
 };
 use futures_util::StreamExt;
-use std::sync::Arc;
-
-/// One event of a flight, as every request in it receives it.
-pub type FlightEvent = Result<RoutedEvent, LlmError>;
-
-/// The response cache (when `cache.enabled`) and the shareable requests in flight, by cache
-/// key. Cheap to clone.
-#[derive(Clone, Default)]
-pub struct AnswerCache {
-    cache: Option<Arc<ResponseCache>>,
-    flights: Arc<Coalescer<CacheKey, FlightEvent>>,
-}
-
-impl AnswerCache {
-    pub fn new(cache: Option<Arc<ResponseCache>>) -> Self {
-        Self {
-            cache,
-            flights: Arc::default(),
-        }
-    }
-
-    /// The response cache; None when `cache.enabled` is false.
-    pub fn cache(&self) -> Option<&ResponseCache> {
-        self.cache.as_deref()
-    }
-
-    pub fn flights(&self) -> &Coalescer<CacheKey, FlightEvent> {
-        &self.flights
-    }
-}
 
 /// How an answer was obtained.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

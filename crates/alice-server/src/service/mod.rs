@@ -5,13 +5,15 @@
 //!
 //! - [`turn`]: prepare (check, load history and memories, fit the prompt) and finish (store,
 //!   reply) a native chat turn;
-//! - [`answers`]: where an answer comes from (cache, a flight, a backend);
+//! - [`answers`]: where an answer comes from (cache, a flight, a backend), and
+//!   [`answer_cache`] the cache and flights it draws on;
 //! - [`generation`]: the answer as it streams, and how a backend failure becomes an error;
 //! - [`context_budget`]: fitting history into the context window;
 //! - [`memory_commands`]: "kom ihåg att …", "glöm …", answered by Alice herself;
 //! - [`usernames`]: the one check of a user name;
 //! - [`brain_settings`]: what an operator changed while Alice runs.
 
+pub mod answer_cache;
 pub mod answers;
 pub mod brain_settings;
 pub mod context_budget;
@@ -27,7 +29,7 @@ use alice_guardian::Preset;
 use alice_guardian::brownout::ModelChoice;
 use alice_llm::LlmRouter;
 use alice_store::Store;
-use answers::AnswerCache;
+use answer_cache::AnswerCache;
 use brain_settings::BrainSettings;
 use std::sync::Arc;
 
