@@ -1,9 +1,9 @@
-//! The chat service: from a user's message to a stored, answered turn.
+//! A native chat turn (`/api/chat`): from a user's message to a stored, answered turn.
 //!
-//! [`prepare`] checks the input, finds (or plans) the conversation, loads its history and fits
-//! it into the context window; the HTTP layer then streams the backend's answer into a
-//! [`Generation`](crate::service::generation::Generation); [`finish`] stores the user's message and the answer in one transaction and
-//! builds the reply. A turn that fails or is abandoned before it finishes stores nothing, so a
+//! [`prepare`] checks the input, finds (or plans) the conversation, loads its history and
+//! memories and fits them into the context window; the API then streams the answer into a
+//! [`Generation`](crate::service::generation::Generation); [`finish`] stores the user's
+//! message and the answer in one transaction and builds the reply. A turn that fails or is abandoned before it finishes stores nothing, so a
 //! conversation never holds a question without its answer.
 
 use crate::error::ApiError;
