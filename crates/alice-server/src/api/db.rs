@@ -2,13 +2,14 @@
 //! conversations, a conversation and its messages, and recent activity, with paging.
 //! Loopback only (see the route table), like the other administrative paths.
 
+use crate::api::user_path::UserPath;
 use crate::error::ApiError;
 use crate::http::paging::{PageQuery, next_offset, page};
-use crate::service::usernames::{check_username, unknown_user};
+use crate::service::usernames::unknown_user;
 use alice_store::Store;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use std::sync::atomic::Ordering;
@@ -63,9 +64,8 @@ pub async fn stats(State(store): State<Store>) -> Result<Json<Value>, ApiError> 
 
 pub async fn user(
     State(store): State<Store>,
-    Path(user): Path<String>,
+    UserPath(user): UserPath,
 ) -> Result<Json<Value>, ApiError> {
-    check_username(&user)?;
     let profile = store
         .user(&user)
         .await?
@@ -76,10 +76,9 @@ pub async fn user(
 
 pub async fn user_conversations(
     State(store): State<Store>,
-    Path(user): Path<String>,
+    UserPath(user): UserPath,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    check_username(&user)?;
     let page = page(query)?;
     let conversations = store.user_conversations(&user, page).await?;
     if conversations.is_empty() && store.user(&user).await?.is_none() {

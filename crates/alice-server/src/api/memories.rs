@@ -1,6 +1,7 @@
 //! `/api/users/{u}/memories`: a user's personal memories, to list, add and delete (the same
 //! memories "kom ihåg att …" and "glöm …" keep in the chat).
 
+use crate::api::user_path::UserPath;
 use crate::error::ApiError;
 use crate::http::json_body::JsonBody;
 use crate::http::paging::{PageQuery, next_offset, page};
@@ -27,10 +28,9 @@ pub struct NewMemoryBody {
 
 pub async fn list(
     State(store): State<Store>,
-    Path(user): Path<String>,
+    UserPath(user): UserPath,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    check_username(&user)?;
     let page = page(query)?;
     let memories = store.memories(&user, page).await?;
     let total = store.count_memories(&user).await?;
@@ -45,10 +45,9 @@ pub async fn list(
 pub async fn add(
     State(store): State<Store>,
     State(config): State<Arc<Config>>,
-    Path(user): Path<String>,
+    UserPath(user): UserPath,
     JsonBody(body): JsonBody<NewMemoryBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    check_username(&user)?;
     let content = memory_text(&config.memory, &body.content)?;
     let limit = config.memory.max_per_user;
     if store.count_memories(&user).await? >= u64::from(limit) {
@@ -74,10 +73,9 @@ pub struct DeleteQuery {
 pub async fn delete_many(
     State(store): State<Store>,
     State(config): State<Arc<Config>>,
-    Path(user): Path<String>,
+    UserPath(user): UserPath,
     query: Result<Query<DeleteQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    check_username(&user)?;
     let Query(query) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
     let deleted = forget_matching(&store, &config.memory, &user, query.matching.as_deref()).await?;
     Ok(Json(json!({ "user": user, "deleted": deleted })))

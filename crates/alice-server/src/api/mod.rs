@@ -26,3 +26,4 @@ pub mod memories;
 pub mod metrics;
 pub mod openai;
 pub mod user_data;
+pub mod user_path;

@@ -3,20 +3,20 @@
 //! entries that came from their conversations). `alice user export` and `alice user forget` do
 //! the same from the command line.
 
+use crate::api::user_path::UserPath;
 use crate::error::ApiError;
 use crate::service::answer_cache::AnswerCache;
-use crate::service::usernames::{check_username, unknown_user};
+use crate::service::usernames::unknown_user;
 use alice_store::Store;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use chrono::Utc;
 use serde_json::{Value, json};
 
 pub async fn export(
     State(store): State<Store>,
-    Path(user): Path<String>,
+    UserPath(user): UserPath,
 ) -> Result<Json<Value>, ApiError> {
-    check_username(&user)?;
     let data = store
         .export_user(&user)
         .await?
@@ -32,9 +32,8 @@ pub async fn export(
 pub async fn erase(
     State(store): State<Store>,
     State(answers): State<AnswerCache>,
-    Path(user): Path<String>,
+    UserPath(user): UserPath,
 ) -> Result<Json<Value>, ApiError> {
-    check_username(&user)?;
     let report = store
         .erase_user(&user)
         .await?
