@@ -9,10 +9,6 @@ use crate::{ErrorKind, LlmError};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use std::time::{Duration, SystemTime};
 
-/// Most bytes read of a failed response's body; an error body is small, a proxy's HTML page
-/// need not be. Reading stops there: the rest of the body is never downloaded.
-pub(crate) const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
-
 /// What a backend's error body said, read in the backend's own wire format.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct ErrorText {
@@ -35,8 +31,12 @@ pub(crate) trait Remote {
     /// This backend's error of `kind`, with its own advice.
     fn error(&self, kind: ErrorKind, detail: String) -> LlmError;
 
-    /// Makes sense of (the first [`MAX_ERROR_BODY_BYTES`] of) an error body.
+    /// Makes sense of (the first [`Remote::error_body_limit`] bytes of) an error body.
     fn error_text(&self, body: &[u8]) -> ErrorText;
+
+    /// Most bytes read of a failed response's body (`backends[].max_error_body_bytes`): an
+    /// error body is small, a proxy's HTML page need not be. Reading stops there.
+    fn error_body_limit(&self) -> usize;
 
     /// The error kind of a refused status; the common mapping unless the backend's error
     /// codes say more.
@@ -96,7 +96,7 @@ pub(crate) async fn check_status<B: Remote + ?Sized>(
         return Ok(response);
     }
     let retry_after = retry_after(response.headers(), SystemTime::now());
-    let text = match read_body_prefix(response, MAX_ERROR_BODY_BYTES).await {
+    let text = match read_body_prefix(response, backend.error_body_limit()).await {
         Ok(body) => backend.error_text(&body),
         Err(unreadable) => ErrorText {
             message: format!("(no readable body: {unreadable})"),

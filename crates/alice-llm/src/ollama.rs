@@ -26,6 +26,8 @@ pub struct OllamaClient {
     base_url: String,
     model: String,
     keep_alive: Value,
+    /// `max_error_body_bytes`.
+    error_body_limit: usize,
 }
 
 impl OllamaClient {
@@ -47,6 +49,7 @@ impl OllamaClient {
             base_url,
             model: config.model.clone(),
             keep_alive: keep_alive_value(&config.keep_alive),
+            error_body_limit: config.max_error_body_bytes,
         })
     }
 
@@ -128,6 +131,10 @@ impl Remote for OllamaClient {
 
     fn error_text(&self, body: &[u8]) -> ErrorText {
         error_text(body)
+    }
+
+    fn error_body_limit(&self) -> usize {
+        self.error_body_limit
     }
 }
 

@@ -51,6 +51,9 @@ pub struct BackendConfig {
     /// is refused at once with 503.
     #[serde(with = "humantime_serde")]
     pub queue_timeout: Duration,
+    /// Most bytes of a failed response's body that are read (for its error message); the rest
+    /// is never downloaded.
+    pub max_error_body_bytes: usize,
     /// The Retry-After a client is given when this backend's slots and queue are full.
     #[serde(with = "humantime_serde")]
     pub busy_retry_after: Duration,
@@ -97,6 +100,7 @@ impl Default for BackendConfig {
             max_concurrent: 3,
             queue_depth: 16,
             queue_timeout: Duration::from_secs(10),
+            max_error_body_bytes: 64 * 1024,
             busy_retry_after: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(3),
             first_token_timeout: Duration::from_secs(20),
@@ -198,6 +202,11 @@ pub(super) fn validate(backends: &[BackendConfig]) -> Vec<String> {
             is_keep_alive(&backend.keep_alive),
             &key("keep_alive"),
             "must be a duration such as \"15m\", a number of seconds, \"0\" or \"-1\"",
+        );
+        problems.check(
+            (256..=16 * 1024 * 1024).contains(&backend.max_error_body_bytes),
+            &key("max_error_body_bytes"),
+            "must be between 256 and 16777216 bytes",
         );
         problems.check(
             (1..=1024).contains(&backend.max_concurrent),

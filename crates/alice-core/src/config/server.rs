@@ -1,4 +1,5 @@
-//! `[server]`: the HTTP listener's address, body limit, shutdown grace and CORS origins.
+//! `[server]`: the HTTP listener's address, body limit, shutdown grace, CORS origins, and the
+//! Retry-After of answers that failed for want of a backend or the database.
 
 use super::checks::{Problems, is_http_url};
 use serde::{Deserialize, Serialize};
@@ -19,6 +20,12 @@ pub struct ServerConfig {
     /// Web origins (e.g. "http://localhost:3000") whose pages may call Alice from a browser.
     /// Empty (the default): no CORS headers, so other sites' pages cannot use a local Alice.
     pub cors_allowed_origins: Vec<String>,
+    /// Retry-After when a backend said it is busy (429/503) without saying for how long.
+    #[serde(with = "humantime_serde")]
+    pub backend_busy_retry_after: Duration,
+    /// Retry-After when no backend can be reached, or the database does not answer.
+    #[serde(with = "humantime_serde")]
+    pub unavailable_retry_after: Duration,
 }
 
 impl Default for ServerConfig {
@@ -28,6 +35,8 @@ impl Default for ServerConfig {
             body_limit_bytes: 1024 * 1024,
             shutdown_grace: Duration::from_secs(10),
             cors_allowed_origins: Vec::new(),
+            backend_busy_retry_after: Duration::from_secs(5),
+            unavailable_retry_after: Duration::from_secs(15),
         }
     }
 }
@@ -49,6 +58,18 @@ impl ServerConfig {
             "server.body_limit_bytes",
             "must be at least 1024 bytes",
         );
+        for (key, value) in [
+            (
+                "server.backend_busy_retry_after",
+                self.backend_busy_retry_after,
+            ),
+            (
+                "server.unavailable_retry_after",
+                self.unavailable_retry_after,
+            ),
+        ] {
+            problems.check(value >= Duration::from_secs(1), key, "must be at least 1s");
+        }
         problems.into_list()
     }
 }

@@ -125,12 +125,12 @@ async fn the_body_limit_stops_reading_a_large_body() {
     let response = reqwest::get(url).await.unwrap();
     let read = tokio::time::timeout(
         Duration::from_secs(10),
-        read_body_prefix(response, MAX_ERROR_BODY_BYTES),
+        read_body_prefix(response, 64 * 1024),
     )
     .await
     .expect("reading stopped at the limit instead of waiting for the whole body")
     .unwrap();
-    assert_eq!(read.len(), MAX_ERROR_BODY_BYTES);
+    assert_eq!(read.len(), 64 * 1024);
 }
 
 #[tokio::test]
@@ -166,7 +166,14 @@ impl Remote for Stub {
             code: None,
         }
     }
+
+    fn error_body_limit(&self) -> usize {
+        STUB_BODY_LIMIT
+    }
 }
+
+/// The stub's `max_error_body_bytes`: not the default, so the test shows the setting is read.
+const STUB_BODY_LIMIT: usize = 10_000;
 
 #[tokio::test]
 async fn a_refused_status_becomes_the_backends_error_with_its_retry_after() {
@@ -189,7 +196,7 @@ async fn a_refused_status_becomes_the_backends_error_with_its_retry_after() {
     );
     assert_eq!(error.detail, "HTTP 503: a proxy page");
     assert_eq!(error.advice, "stub advice");
-    assert_eq!(*stub.seen.lock().unwrap(), Some(MAX_ERROR_BODY_BYTES));
+    assert_eq!(*stub.seen.lock().unwrap(), Some(STUB_BODY_LIMIT));
 }
 
 #[tokio::test]

@@ -17,7 +17,7 @@ mod key;
 mod stream;
 mod wire;
 
-use crate::http::{self, ErrorText, MAX_ERROR_BODY_BYTES, Remote, describe_transport};
+use crate::http::{self, ErrorText, Remote, describe_transport};
 use crate::provider::{BackendHealth, ChatRequest, ChatStream};
 use crate::wire::body_bytes;
 use crate::{ErrorKind, LlmError, Provider};
@@ -45,6 +45,8 @@ pub struct OpenAiClient {
     api_key_env: Option<String>,
     /// Whether a key was found and is sent.
     has_key: bool,
+    /// `max_error_body_bytes`.
+    error_body_limit: usize,
 }
 
 impl OpenAiClient {
@@ -80,6 +82,7 @@ impl OpenAiClient {
             model: config.model.clone(),
             api_key_env: config.api_key_env.clone(),
             has_key,
+            error_body_limit: config.max_error_body_bytes,
         })
     }
 
@@ -170,6 +173,10 @@ impl Remote for OpenAiClient {
         wire::error_text(body)
     }
 
+    fn error_body_limit(&self) -> usize {
+        self.error_body_limit
+    }
+
     fn refusal_kind(
         &self,
         status: u16,
@@ -222,7 +229,7 @@ impl Provider for OpenAiClient {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim_start().starts_with("application/json"));
         if is_json {
-            let body = match http::read_body_prefix(response, MAX_ERROR_BODY_BYTES).await {
+            let body = match http::read_body_prefix(response, self.error_body_limit).await {
                 Ok(body) => wire::error_text(&body).to_string(),
                 Err(unreadable) => format!("(no readable body: {unreadable})"),
             };

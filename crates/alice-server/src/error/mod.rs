@@ -10,6 +10,7 @@
 pub mod openai;
 
 use crate::http::request_id::current_request_id;
+use alice_core::config::ServerConfig;
 use alice_guardian::GuardianState;
 use alice_llm::{ErrorKind, LlmError};
 use alice_store::StoreError;
@@ -18,11 +19,36 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-/// Retry-After for a busy backend that named no time of its own.
-pub const BUSY_BACKEND_RETRY_AFTER: Duration = Duration::from_secs(5);
-/// Retry-After when a backend cannot be reached or the database does not answer: long
-/// enough for a restart, short enough that a client does not give up.
-pub const UNAVAILABLE_RETRY_AFTER: Duration = Duration::from_secs(15);
+/// The Retry-After of failures that name no time of their own (`server.*_retry_after`). The
+/// request context puts the configured values in a task-local for the request, as it does
+/// the request id, so an error built anywhere in the request answers with them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryAdvice {
+    /// A backend said it is busy without saying for how long.
+    pub backend_busy: Duration,
+    /// No backend can be reached, or the database does not answer.
+    pub unavailable: Duration,
+}
+
+impl From<&ServerConfig> for RetryAdvice {
+    fn from(config: &ServerConfig) -> Self {
+        Self {
+            backend_busy: config.backend_busy_retry_after,
+            unavailable: config.unavailable_retry_after,
+        }
+    }
+}
+
+tokio::task_local! {
+    pub(crate) static RETRY_ADVICE: RetryAdvice;
+}
+
+/// The advice in force for the request being served; the defaults outside a request.
+fn retry_advice() -> RetryAdvice {
+    RETRY_ADVICE
+        .try_with(|advice| *advice)
+        .unwrap_or_else(|_| RetryAdvice::from(&ServerConfig::default()))
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -270,17 +296,18 @@ impl ApiError {
     }
 
     fn retry_after(&self) -> Option<Duration> {
+        let advice = retry_advice();
         match self {
             Self::Backend(LlmError {
                 kind: ErrorKind::Busy { retry_after },
                 ..
-            }) => Some(retry_after.unwrap_or(BUSY_BACKEND_RETRY_AFTER)),
+            }) => Some(retry_after.unwrap_or(advice.backend_busy)),
             Self::Backend(LlmError {
                 kind: ErrorKind::Unreachable,
                 ..
-            }) => Some(UNAVAILABLE_RETRY_AFTER),
+            }) => Some(advice.unavailable),
             Self::Store(error) if store_failure(error) == StoreFailure::Unavailable => {
-                Some(UNAVAILABLE_RETRY_AFTER)
+                Some(advice.unavailable)
             }
             Self::Shed { retry_after, .. } | Self::Refused { retry_after, .. } => {
                 Some(*retry_after)
@@ -414,6 +441,30 @@ mod tests {
         let response = error.into_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()[header::RETRY_AFTER], "15");
+    }
+
+    #[tokio::test]
+    async fn a_request_is_told_the_configured_retry_after() {
+        let advice = RetryAdvice {
+            backend_busy: Duration::from_secs(2),
+            unavailable: Duration::from_secs(42),
+        };
+        let (outage, busy) = RETRY_ADVICE
+            .scope(advice, async {
+                let outage = ApiError::Store(StoreError::Closed).into_response();
+                let busy = ApiError::Backend(LlmError {
+                    backend: "ollama".into(),
+                    url: "http://127.0.0.1:11434".into(),
+                    kind: ErrorKind::Busy { retry_after: None },
+                    detail: "HTTP 503".into(),
+                    advice: "wait".into(),
+                })
+                .into_response();
+                (outage, busy)
+            })
+            .await;
+        assert_eq!(outage.headers()[header::RETRY_AFTER], "42");
+        assert_eq!(busy.headers()[header::RETRY_AFTER], "2");
     }
 
     #[tokio::test]

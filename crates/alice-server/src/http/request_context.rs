@@ -3,14 +3,15 @@
 //! The middleware honours a client's `x-request-id` (when it is a sane token) or makes one,
 //! returns it on every response, runs the request inside a `request` span carrying `req_id` (so
 //! each log line the request causes names it), and answers 504 when the path's deadline passes.
-//! The id is also kept in a task-local, so an error built anywhere in the request can name it.
+//! The id is also kept in a task-local, so an error built anywhere in the request can name it,
+//! and so are the configured Retry-After values ([`crate::error::RetryAdvice`]).
 //!
 //! It also records the request in the metrics registry, when its response has ended (for a
 //! stream, when the last event went out or the client left), and sends Alice's own share of the
 //! time so far as `x-alice-overhead-ms`: total time minus the time spent waiting on backends,
 //! which handlers measure through [`UpstreamTime`].
 
-use crate::error::ApiError;
+use crate::error::{ApiError, RETRY_ADVICE, RetryAdvice};
 use crate::http::request_id::{self, REQUEST_ID, REQUEST_ID_HEADER, current_request_id};
 use crate::metrics::Metrics;
 use alice_core::Config;
@@ -165,7 +166,13 @@ pub async fn request_context(
         }
         response
     };
-    REQUEST_ID.scope(request_id, work.instrument(span)).await
+    let advice = RetryAdvice::from(&config.server);
+    REQUEST_ID
+        .scope(
+            request_id,
+            RETRY_ADVICE.scope(advice, work.instrument(span)),
+        )
+        .await
 }
 
 fn is_event_stream(response: &Response) -> bool {
