@@ -13,9 +13,9 @@
 //! - [`metrics`]: the one metrics registry;
 //! - [`error`]: the one mapping from failures to HTTP responses.
 //!
-//! Dependencies point one way: `server` → `app` → `api` → `service` → `http`, `runtime`,
-//! `metrics`, `error`; no module imports one that imports it. docs/architecture.md follows one
-//! request through them.
+//! Dependencies point downward: `server` → `app` → `api` → `service` → `http`, `runtime`,
+//! `metrics`, `error` (which reads only `http::request_id`); no module imports one that
+//! imports it. docs/architecture.md follows one request through them.
 
 pub mod api;
 pub mod app;
