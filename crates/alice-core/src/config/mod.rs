@@ -8,6 +8,7 @@
 //! default is documented in `alice.example.toml` at the repository root.
 
 mod adaptive_concurrency;
+mod auth;
 mod backends;
 mod breaker;
 mod cache;
@@ -24,6 +25,7 @@ mod server;
 mod tests;
 
 pub use adaptive_concurrency::AdaptiveConcurrencyConfig;
+pub use auth::{AuthConfig, AuthMode, Limits, RoleLimits};
 pub use backends::{BackendConfig, BackendKind, DEFAULT_EMBEDDED_MODEL_PATH};
 pub use breaker::BreakerConfig;
 pub use cache::CacheConfig;
@@ -65,6 +67,7 @@ pub enum ConfigError {
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConfig,
+    pub auth: AuthConfig,
     pub deadlines: DeadlineConfig,
     pub database: DatabaseConfig,
     /// LLM backends in order of preference. Written as `[[backends]]` tables in the file; from
@@ -85,6 +88,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             server: ServerConfig::default(),
+            auth: AuthConfig::default(),
             deadlines: DeadlineConfig::default(),
             database: DatabaseConfig::default(),
             backends: vec![BackendConfig::default()],
@@ -155,6 +159,8 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let problems: Vec<String> = [
             self.server.validate(),
+            self.auth.validate(),
+            self.auth_fits_bind(),
             self.deadlines.validate(),
             self.database.validate(),
             self.memory.validate(),
@@ -173,6 +179,21 @@ impl Config {
         } else {
             Err(ConfigError::Invalid(problems))
         }
+    }
+}
+
+impl Config {
+    /// `auth.mode = "off"` hands every caller the admin's rights, so it is allowed only when
+    /// nothing but this machine can reach the port.
+    fn auth_fits_bind(&self) -> Vec<String> {
+        let mut problems = checks::Problems::default();
+        problems.check(
+            self.auth.mode == AuthMode::On || self.server.bind.ip().is_loopback(),
+            "auth.mode",
+            "\"off\" is allowed only with a loopback server.bind (127.0.0.1 or [::1]); \
+             create keys with `alice key create` instead",
+        );
+        problems.into_list()
     }
 }
 

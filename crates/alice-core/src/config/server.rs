@@ -1,5 +1,6 @@
-//! `[server]`: the HTTP listener's address, body limit, shutdown grace, CORS origins, and the
-//! Retry-After of answers that failed for want of a backend or the database.
+//! `[server]`: the HTTP listener's address, body limit, connection limits and timeouts, shutdown
+//! grace, CORS origins, the hosts and proxies it trusts, and the Retry-After of answers that
+//! failed for want of a backend or the database.
 
 use super::checks::{Problems, is_http_url};
 use serde::{Deserialize, Serialize};
@@ -26,6 +27,22 @@ pub struct ServerConfig {
     /// Retry-After when no backend can be reached, or the database does not answer.
     #[serde(with = "humantime_serde")]
     pub unavailable_retry_after: Duration,
+    /// Host names (with or without a port) a request's `Host` header may carry; others get 421.
+    /// Empty (the default): the bind address, `localhost`, `127.0.0.1` and `[::1]`. `"*"`
+    /// allows any host (behind a proxy that checks it).
+    pub allowed_hosts: Vec<String>,
+    /// Networks of proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed, e.g.
+    /// `["127.0.0.1/32"]` for an nginx on this machine. Empty (the default): the peer address
+    /// is the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// How long a client may take to send a request's headers before the connection is closed.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// How long an idle keep-alive connection is kept open.
+    #[serde(with = "humantime_serde")]
+    pub keep_alive_timeout: Duration,
+    /// Most client connections open at once; more wait to be accepted.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -37,6 +54,11 @@ impl Default for ServerConfig {
             cors_allowed_origins: Vec::new(),
             backend_busy_retry_after: Duration::from_secs(5),
             unavailable_retry_after: Duration::from_secs(15),
+            allowed_hosts: Vec::new(),
+            trusted_proxies: Vec::new(),
+            header_read_timeout: Duration::from_secs(10),
+            keep_alive_timeout: Duration::from_secs(60),
+            max_connections: 1024,
         }
     }
 }
@@ -69,6 +91,23 @@ impl ServerConfig {
             ),
         ] {
             problems.check(value >= Duration::from_secs(1), key, "must be at least 1s");
+        }
+        problems.check(
+            self.header_read_timeout >= Duration::from_millis(100),
+            "server.header_read_timeout",
+            "must be at least 100ms",
+        );
+        problems.check(
+            self.max_connections >= 1,
+            "server.max_connections",
+            "must be at least 1",
+        );
+        for host in &self.allowed_hosts {
+            problems.check(
+                !host.is_empty() && !host.contains('/'),
+                "server.allowed_hosts",
+                "each entry is a host name with an optional port, e.g. \"alice.example.se\", or \"*\"",
+            );
         }
         problems.into_list()
     }
