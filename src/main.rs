@@ -13,6 +13,7 @@
 //! up to date without serving (docs/storage.md); `alice model fetch` installs the embedded
 //! model, which `alice serve` uses when no backend is configured and Ollama does not answer.
 
+mod identity_commands;
 mod user_data;
 
 use alice_core::Config;
@@ -58,10 +59,16 @@ enum Command {
         #[arg(value_name = "DIR")]
         dir: PathBuf,
     },
-    /// A user's data under the GDPR: export it, or erase it.
+    /// Users: add and list them, set their web password, and their data under the GDPR
+    /// (export it, or erase it).
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// API keys: create, list and revoke them.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
     },
     /// Apply pending database migrations and print the schema version (`alice serve` does this
     /// too when it starts).
@@ -87,6 +94,25 @@ const FETCH_MODEL_SCRIPT: &str = include_str!("../scripts/fetch-model.sh");
 
 #[derive(Subcommand)]
 enum UserCommand {
+    /// Add a user (role user, or admin with --admin). They sign in with a key
+    /// (`alice key create NAME`) or, on the page, a password (`alice user password NAME`).
+    Add {
+        /// The user name: 1 to 64 letters, digits or . _ - @.
+        name: String,
+        /// Make the user an admin (the control API, every user's data, backups).
+        #[arg(long)]
+        admin: bool,
+        /// A name to show instead of the user name.
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+    /// List every user with their role.
+    List,
+    /// Set a user's web password (argon2id), read from the terminal, or from standard input.
+    Password {
+        /// The user name.
+        name: String,
+    },
     /// Print everything held about a user as one JSON document (conversations, messages,
     /// memories, sessions, agent runs), with identity numbers flagged.
     Export {
@@ -101,6 +127,41 @@ enum UserCommand {
     Forget {
         /// The user name.
         user: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Create an API key for a user; the key is printed once, alone on the last line of
+    /// standard output.
+    Create {
+        /// The user the key acts as.
+        name: String,
+        /// What the key is for (shown by `alice key list`).
+        #[arg(long)]
+        label: Option<String>,
+        /// Let the key expire after this long, e.g. 90d or 12h.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        expires: Option<std::time::Duration>,
+        /// Requests per minute for this key instead of its role's (auth.limits).
+        #[arg(long)]
+        requests_per_minute: Option<u32>,
+        /// Tokens per minute for this key instead of its role's.
+        #[arg(long)]
+        tokens_per_minute: Option<u32>,
+        /// Requests in flight at once for this key instead of its role's.
+        #[arg(long)]
+        max_in_flight: Option<u32>,
+    },
+    /// List keys (never their secrets), all or one user's.
+    List {
+        /// Only this user's keys.
+        name: Option<String>,
+    },
+    /// Revoke a key by its id (from `alice key list`).
+    Revoke {
+        /// The key id.
+        key_id: String,
     },
 }
 
@@ -203,6 +264,9 @@ fn main() -> ExitCode {
         Command::User { command } => runtime
             .block_on(user(cli.config, command))
             .map(|()| ExitCode::SUCCESS),
+        Command::Key { command } => runtime
+            .block_on(key(cli.config, command))
+            .map(|()| ExitCode::SUCCESS),
         Command::Model {
             command: ModelCommand::Fetch,
         } => fetch_model().map(|()| ExitCode::SUCCESS),
@@ -239,6 +303,41 @@ async fn user(config_path: Option<PathBuf>, command: UserCommand) -> anyhow::Res
             user_data::export(&config, &user, output.as_deref()).await
         }
         UserCommand::Forget { user } => user_data::forget(&config, &user).await,
+        UserCommand::Add {
+            name,
+            admin,
+            display_name,
+        } => identity_commands::add_user(&config, &name, admin, display_name.as_deref()).await,
+        UserCommand::List => identity_commands::list_users(&config).await,
+        UserCommand::Password { name } => identity_commands::set_password(&config, &name).await,
+    }
+}
+
+async fn key(config_path: Option<PathBuf>, command: KeyCommand) -> anyhow::Result<()> {
+    let config = Config::load(config_path.as_deref())?;
+    match command {
+        KeyCommand::Create {
+            name,
+            label,
+            expires,
+            requests_per_minute,
+            tokens_per_minute,
+            max_in_flight,
+        } => {
+            let key = identity_commands::NewKey {
+                user: name,
+                label,
+                expires,
+                limits: alice_store::KeyLimits {
+                    requests_per_minute,
+                    tokens_per_minute,
+                    max_in_flight,
+                },
+            };
+            identity_commands::create_key(&config, key).await
+        }
+        KeyCommand::List { name } => identity_commands::list_keys(&config, name.as_deref()).await,
+        KeyCommand::Revoke { key_id } => identity_commands::revoke_key(&config, &key_id).await,
     }
 }
 

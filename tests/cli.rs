@@ -75,6 +75,12 @@ fn spawn_alice(
     (child, format!("http://{addr}"), lines)
 }
 
+/// A client with the admin key that an `alice serve` started in `dir` wrote on its first start
+/// (the default `auth.admin_key_file`, data/admin.key, as the README's curl reads it).
+fn admin_http(dir: &std::path::Path) -> reqwest::Client {
+    common::client_with_key(&common::read_admin_key(&dir.join("data/admin.key")))
+}
+
 fn terminate(Running(child): &mut Running) -> std::process::ExitStatus {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -95,7 +101,7 @@ fn terminate(Running(child): &mut Running) -> std::process::ExitStatus {
 async fn demo_mode_streams_a_swedish_answer_and_logs_each_request_under_its_own_id() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, base, lines) = spawn_demo(dir.path());
-    let http = reqwest::Client::new();
+    let http = admin_http(dir.path());
 
     // Eight streamed chats at once, each with its own request id.
     let chats = (0..8).map(|i| {
@@ -202,7 +208,7 @@ async fn without_a_reachable_ollama_alice_starts_and_says_how_to_start_it() {
         warning["error"].as_str().unwrap().contains("ollama serve"),
         "{warning}"
     );
-    let response = reqwest::Client::new()
+    let response = admin_http(dir.path())
         .post(format!("{base}/api/chat"))
         .json(&json!({ "message": "Hej" }))
         .send()
@@ -308,7 +314,7 @@ fn alice_in(dir: &std::path::Path, args: &[&str], envs: &[(&str, &str)]) -> (boo
 async fn backup_while_serving_then_verify_and_restore_into_an_empty_database() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, base, _lines) = spawn_demo(dir.path());
-    let http = reqwest::Client::new();
+    let http = admin_http(dir.path());
     for i in 0..3 {
         let response = http
             .post(format!("{base}/api/chat"))
@@ -504,7 +510,7 @@ async fn with_no_backend_configured_alice_picks_the_embedded_model_or_says_how_t
             .contains("alice model fetch"),
         "{warning}"
     );
-    let response = reqwest::Client::new()
+    let response = admin_http(empty.path())
         .post(format!("{base}/api/chat"))
         .json(&json!({ "message": "Hej" }))
         .send()
@@ -540,7 +546,7 @@ async fn with_no_backend_configured_alice_picks_the_embedded_model_or_says_how_t
     let chosen = wait_for_event(&lines, "backend_chosen");
     assert_eq!(chosen["backend"], "embedded", "{chosen}");
     let (status, reply) = {
-        let response = reqwest::Client::new()
+        let response = admin_http(installed.path())
             .post(format!("{base}/api/chat"))
             .json(&json!({ "message": "Vad är Sveriges huvudstad?" }))
             .send()

@@ -37,7 +37,8 @@ async fn reading_the_database() {
     assert_eq!(health["engine"], "sqlite");
 
     let (_, stats) = alice.get("/api/db/stats").await;
-    assert_eq!(stats["database"]["rows"]["users"], 2, "{stats}");
+    // ingrid and johan, and the admin the first start created.
+    assert_eq!(stats["database"]["rows"]["users"], 3, "{stats}");
     assert_eq!(stats["database"]["rows"]["conversations"], 4);
     assert_eq!(stats["database"]["rows"]["messages"], 10);
     assert_eq!(stats["batcher"]["turns"], 5);
@@ -154,7 +155,7 @@ async fn guardian_samples_are_kept_downsampled() {
     let server = alice_server::start_with_sampler(config.clone(), SteadyLoad)
         .await
         .unwrap();
-    let alice = Alice::around(server);
+    let alice = Alice::around(server, &dir.path().join("admin.key"));
     let written = until(Duration::from_secs(10), || async {
         let (_, stats) = alice.get("/api/db/stats").await;
         stats["database"]["rows"]["system_metrics"]

@@ -368,6 +368,21 @@ async fn done_event(response: reqwest::Response) -> Result<Value, String> {
     }
 }
 
+/// A client with the admin key an Alice started in `dir` wrote.
+fn with_admin_key(dir: &Path) -> reqwest::Client {
+    let key = common::read_admin_key(&dir.join("data/admin.key"));
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {key}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
 async fn kill_nine_scenario(name: &str, dir: &Path, database: &Database) {
     let sim = common::start_sim(Faults {
         latency_ms: 2,
@@ -381,6 +396,9 @@ async fn kill_nine_scenario(name: &str, dir: &Path, database: &Database) {
         .build()
         .unwrap();
     let (mut alice, base) = start_alice(dir, database, &sim, &http).await;
+    // The first start wrote the admin key (data/admin.key in its working directory); the
+    // clients act as the admin, for their named users.
+    let http = with_admin_key(dir);
 
     // Load, then SIGKILL with requests in flight.
     let shared = Arc::new(Shared {

@@ -45,7 +45,7 @@ async fn alice_with_load(
     let server = alice_server::start_with_sampler(settings, load.clone())
         .await
         .unwrap();
-    let alice = Alice::around(server);
+    let alice = Alice::around(server, &dir.path().join("admin.key"));
     (alice, sim, dir)
 }
 
@@ -344,7 +344,7 @@ async fn real_readings_below_the_thresholds_brown_out_alice_and_raised_threshold
     settings.guardian.soft_ram = low.soft_ram;
     settings.guardian.recover_ram = low.recover_ram;
     let server = alice_server::start(settings.clone()).await.unwrap();
-    let alice = Alice::around(server);
+    let alice = Alice::around(server, &dir.path().join("admin.key"));
 
     let status = wait_for(&alice, "BROWNOUT").await;
     let ram = status["metrics"]["ram_pct"].as_f64().unwrap();
@@ -507,7 +507,7 @@ async fn an_emergency_cuts_answers_after_the_drain_time_and_unloads_the_model() 
     let server = alice_server::start_with_sampler(settings, load.clone())
         .await
         .unwrap();
-    let alice = Alice::around(server);
+    let alice = Alice::around(server, &dir.path().join("admin.key"));
     wait_for(&alice, "NORMAL").await;
 
     let response = alice
@@ -569,7 +569,7 @@ async fn alice_follows_a_guardian_daemon_and_refuses_chat_from_the_third_unknown
     guardian_settings.remote_poll = Duration::from_millis(100);
     settings.guardian = guardian_settings;
     let server = alice_server::start(settings).await.unwrap();
-    let alice = Alice::around(server);
+    let alice = Alice::around(server, &dir.path().join("admin.key"));
 
     let status = wait_for(&alice, "NORMAL").await;
     assert_eq!(status["source"], daemon_url.as_str());

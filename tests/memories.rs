@@ -7,6 +7,7 @@ mod common;
 
 use common::{Alice, config, parse_sse, start_sim};
 use serde_json::{Value, json};
+use std::time::Duration;
 
 /// The system prompt of the simulator's latest request.
 fn last_system_prompt(sim: &alice_upstream_sim::SimHandle) -> String {
@@ -142,24 +143,22 @@ async fn forgetting_deletes_only_what_it_names() {
 }
 
 #[tokio::test]
-async fn anonymous_users_and_identity_numbers() {
+async fn a_turn_that_names_no_user_is_the_callers_and_identity_numbers_are_masked() {
     let sim = start_sim(Default::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let alice = Alice::start(config(dir.path(), &sim.base_url())).await;
 
+    // The harness sends the admin's key: a turn without "user" is the admin's own.
     let (status, reply) = alice
         .chat(json!({"message": "Kom ihåg att jag gillar jazz"}))
         .await;
-    assert_eq!(status, 200);
-    assert!(
-        reply["response"]
-            .as_str()
-            .unwrap()
-            .contains("namngiven användare")
-    );
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(memories_of(&alice, "admin").await, ["jag gillar jazz"]);
     let (status, _) = alice.get("/api/db/users/anonymous").await;
-    assert_eq!(status, 200, "the turn itself is stored");
-    assert!(memories_of(&alice, "anonymous").await.is_empty());
+    assert_eq!(
+        status, 404,
+        "nobody is anonymous when the key says who is asking"
+    );
 
     // memory.allow_personal_numbers is false by default: the number is masked before it is kept.
     alice
@@ -170,6 +169,45 @@ async fn anonymous_users_and_identity_numbers() {
         ["mitt personnummer är ******-****"]
     );
     alice.stop().await;
+}
+
+#[tokio::test]
+async fn with_auth_off_a_turn_that_names_no_user_is_anonymous_and_remembers_nothing() {
+    let sim = start_sim(Default::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = config(dir.path(), &sim.base_url());
+    settings.auth.mode = alice_core::config::AuthMode::Off;
+    let server = alice_server::start(settings).await.unwrap();
+    let base = format!("http://{}", server.addr());
+    let http = reqwest::Client::new();
+
+    let reply: serde_json::Value = http
+        .post(format!("{base}/api/chat"))
+        .json(&json!({"message": "Kom ihåg att jag gillar jazz"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        reply["response"]
+            .as_str()
+            .unwrap()
+            .contains("namngiven användare"),
+        "{reply}"
+    );
+    let user = http
+        .get(format!("{base}/api/db/users/anonymous"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(user.status(), 200, "the turn itself is stored");
+    assert!(
+        !dir.path().join("admin.key").exists(),
+        "no admin key is made when nobody needs one"
+    );
+    server.shutdown(Duration::from_secs(5)).await.unwrap();
 }
 
 #[tokio::test]

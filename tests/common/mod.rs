@@ -22,6 +22,8 @@ pub fn config(dir: &Path, backend_url: &str) -> Config {
     let mut config = Config::default();
     config.server.bind = SocketAddr::from(([127, 0, 0, 1], 0));
     config.database.url = format!("sqlite://{}/alice.db", dir.display());
+    // The first start creates user admin and writes its key here; the harness sends it.
+    config.auth.admin_key_file = dir.join("admin.key");
     config.backends[0].url = backend_url.to_owned();
     config.backends[0].model = MODEL.to_owned();
     config.backends[0].probe_interval = Duration::from_millis(200);
@@ -44,21 +46,49 @@ pub fn config(dir: &Path, backend_url: &str) -> Config {
 pub struct Alice {
     pub server: RunningServer,
     pub base: String,
+    /// Sends the admin's key with every request (an admin may act for any named user).
     pub http: reqwest::Client,
+    /// The admin's API key, from the key file the first start wrote.
+    pub admin_key: String,
+}
+
+/// The admin key a first start wrote to `auth.admin_key_file`.
+pub fn read_admin_key(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|error| panic!("the admin key file {} ({error})", path.display()))
+        .trim()
+        .to_owned()
+}
+
+/// A client that sends `key` as its bearer token with every request.
+pub fn client_with_key(key: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {key}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
 }
 
 impl Alice {
     pub async fn start(config: Config) -> Alice {
-        Alice::around(alice_server::start(config).await.unwrap())
+        let key_file = config.auth.admin_key_file.clone();
+        Alice::around(alice_server::start(config).await.unwrap(), &key_file)
     }
 
-    /// A test handle around a server started some other way.
-    pub fn around(server: RunningServer) -> Alice {
+    /// A test handle around a server started some other way, with the admin key it wrote to
+    /// `key_file` (`dir.join("admin.key")` for a [`config`]).
+    pub fn around(server: RunningServer, key_file: &Path) -> Alice {
         let base = format!("http://{}", server.addr());
+        let admin_key = read_admin_key(key_file);
         Alice {
             server,
             base,
-            http: reqwest::Client::new(),
+            http: client_with_key(&admin_key),
+            admin_key,
         }
     }
 

@@ -1,7 +1,20 @@
 //! Who is asking. Every request Alice serves beyond `/health` is made by a [`Caller`]: a user
 //! with a [`Role`], proved by an API key or a web session. This crate holds what identity means
-//! apart from HTTP: the caller and its rights, and the limits each caller runs under.
+//! apart from HTTP:
+//!
+//! - [`secrets`]: API keys (`alice_<id>_<secret>`, 256 random bits) and session tokens, stored
+//!   only as SHA-256 hashes and compared in constant time;
+//! - [`passwords`]: web passwords, hashed with argon2id;
+//! - [`Directory`]: users, keys and sessions over the store's identity tables, and the check
+//!   of a presented key or cookie;
+//! - [`first_start`]: the `admin` user and key created when a database has no users;
+//! - [`Caller`]: the user a request is made by, their role and limits.
 
 mod caller;
+mod directory;
+pub mod first_start;
+pub mod passwords;
+pub mod secrets;
 
 pub use caller::{Caller, Credential, Role};
+pub use directory::{Directory, IdentityError, KeyRequest};

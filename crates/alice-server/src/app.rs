@@ -1,22 +1,24 @@
-//! The whole HTTP application: the route table (every path Alice serves and the handler behind
-//! it) and the layers around it, outermost first: CORS (only for
+//! The whole HTTP application: the route table (every path Alice serves, who may call it and
+//! the handler behind it) and the layers around it, outermost first: CORS (only for
 //! `server.cors_allowed_origins`, so blocked and error responses carry it too) → request
-//! context (id, span, deadline → 504) → admission gate (429 / 503 by the Guardian's state) →
-//! panic catcher (→ 500 with the request id) → body limit → routes. The administrative paths
-//! sit behind the loopback gate.
+//! context (id, span, deadline → 504) → authentication (401 / 403 by the route's
+//! [`Access`]) → admission gate (429 / 503 by the Guardian's state) → panic catcher (→ 500
+//! with the request id) → body limit → routes.
 
 use crate::api::{
-    brain, cache, chat, conversations, db, guardian, health, memories, metrics, openai, user_data,
+    brain, cache, chat, conversations, db, guardian, health, memories, metrics, openai, session,
+    user_data,
 };
 use crate::error::ApiError;
+use crate::http::authentication::{self, Access, RouteAccess};
 use crate::http::json_body::BodyLimit;
-use crate::http::loopback::loopback_only;
 use crate::http::{admission, request_context, request_id};
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::Method;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, delete, get, post};
+use axum::routing::{MethodRouter, any, delete, get, post};
 
 /// The router with its layers, for a given state.
 pub fn app(state: AppState) -> Router {
@@ -36,82 +38,227 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
+            authentication::authenticate,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             request_context::request_context,
         ))
         .layer(cors)
         .with_state(state)
 }
 
+/// One route of the table: its method (None: any), its path pattern and who may call it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub method: Option<Method>,
+    pub path: &'static str,
+    pub access: Access,
+}
+
+/// Every route Alice serves, who may call it and its handler. Nothing is served that is not
+/// here, and nothing is here without its [`Access`]: the authentication layer reads it, and
+/// the tests request every route in it without a key and with a wrong user's key.
+fn table() -> Vec<(Route, MethodRouter<AppState>)> {
+    use Access::{Admin, Caller, Metrics, Public};
+    let route = |method: Method, path, access, handler: MethodRouter<AppState>| {
+        (
+            Route {
+                method: Some(method),
+                path,
+                access,
+            },
+            handler,
+        )
+    };
+    vec![
+        route(Method::GET, "/health", Public, get(health::health)),
+        // Minimal for everyone; backends and probe errors for admins.
+        route(Method::GET, "/ready", Public, get(health::ready)),
+        route(Method::GET, "/metrics", Metrics, get(metrics::metrics)),
+        route(
+            Method::GET,
+            "/api/metrics/summary",
+            Admin,
+            get(metrics::summary),
+        ),
+        route(
+            Method::GET,
+            "/api/guardian/status",
+            Caller,
+            get(guardian::status),
+        ),
+        // The page's login; keys need none.
+        route(
+            Method::POST,
+            "/api/auth/login",
+            Public,
+            post(session::log_in),
+        ),
+        route(
+            Method::POST,
+            "/api/auth/logout",
+            Caller,
+            post(session::log_out),
+        ),
+        route(Method::GET, "/api/auth/me", Caller, get(session::me)),
+        // The control API.
+        route(Method::GET, "/api/brain/status", Admin, get(brain::status)),
+        route(
+            Method::POST,
+            "/api/brain/context/set",
+            Admin,
+            post(brain::set_context),
+        ),
+        route(
+            Method::POST,
+            "/api/brain/model/switch",
+            Admin,
+            post(brain::switch_model),
+        ),
+        route(
+            Method::POST,
+            "/api/brain/brownout",
+            Admin,
+            post(brain::set_brownout),
+        ),
+        route(
+            Method::POST,
+            "/api/brain/guardian/override",
+            Admin,
+            post(brain::override_lockdown),
+        ),
+        route(Method::GET, "/api/brain/cache", Admin, get(cache::stats)),
+        route(
+            Method::POST,
+            "/api/brain/cache/purge",
+            Admin,
+            post(cache::purge),
+        ),
+        // The database across users.
+        route(Method::GET, "/api/db/health", Admin, get(db::health)),
+        route(Method::GET, "/api/db/stats", Admin, get(db::stats)),
+        route(Method::GET, "/api/db/users/{user}", Admin, get(db::user)),
+        route(
+            Method::GET,
+            "/api/db/users/{user}/conversations",
+            Admin,
+            get(db::user_conversations),
+        ),
+        route(
+            Method::GET,
+            "/api/db/conversations/{id}",
+            Admin,
+            get(conversations::get_conversation),
+        ),
+        route(
+            Method::GET,
+            "/api/db/conversations/{id}/messages",
+            Admin,
+            get(conversations::get_messages),
+        ),
+        route(
+            Method::GET,
+            "/api/db/recent-activity",
+            Admin,
+            get(db::recent_activity),
+        ),
+        // A user's own data (or, for an admin, anyone's): the {user} extractor checks whose.
+        route(
+            Method::DELETE,
+            "/api/users/{user}",
+            Caller,
+            delete(user_data::erase),
+        ),
+        route(
+            Method::GET,
+            "/api/users/{user}/export",
+            Caller,
+            get(user_data::export),
+        ),
+        route(
+            Method::GET,
+            "/api/users/{user}/memories",
+            Caller,
+            get(memories::list),
+        ),
+        route(
+            Method::POST,
+            "/api/users/{user}/memories",
+            Caller,
+            post(memories::add),
+        ),
+        route(
+            Method::DELETE,
+            "/api/users/{user}/memories",
+            Caller,
+            delete(memories::delete_many),
+        ),
+        route(
+            Method::DELETE,
+            "/api/users/{user}/memories/{id}",
+            Caller,
+            delete(memories::delete_one),
+        ),
+        // Chat, and the caller's own conversations.
+        route(Method::POST, "/api/chat", Caller, post(chat::chat)),
+        route(
+            Method::GET,
+            "/api/conversations/{id}",
+            Caller,
+            get(conversations::get_conversation),
+        ),
+        route(
+            Method::GET,
+            "/api/conversations/{id}/messages",
+            Caller,
+            get(conversations::get_messages),
+        ),
+        // /v1 answers every error, also for wrong paths and methods, in OpenAI's shape.
+        route(
+            Method::POST,
+            "/v1/chat/completions",
+            Caller,
+            post(openai::chat_completions).fallback(openai::method_not_allowed),
+        ),
+        route(
+            Method::GET,
+            "/v1/models",
+            Caller,
+            get(openai::models).fallback(openai::method_not_allowed),
+        ),
+        (
+            Route {
+                method: None,
+                path: "/v1/{*rest}",
+                access: Caller,
+            },
+            any(openai::not_found),
+        ),
+    ]
+}
+
+/// Every route, without its handler: what the authentication layer and the tests read.
+pub fn route_table() -> Vec<Route> {
+    table().into_iter().map(|(route, _)| route).collect()
+}
+
+/// The access of every route, for the authentication layer.
+pub fn route_access() -> RouteAccess {
+    RouteAccess::new(
+        route_table()
+            .into_iter()
+            .map(|route| (route.method, route.path, route.access)),
+    )
+}
+
 /// Every path and its handler, without the layers.
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/health", get(health::health))
-        .route("/ready", get(health::ready))
-        .route("/metrics", get(metrics::metrics))
-        .route("/api/metrics/summary", get(metrics::summary))
-        .route("/api/guardian/status", get(guardian::status))
-        .nest(
-            "/api/brain",
-            Router::new()
-                .route("/status", get(brain::status))
-                .route("/context/set", post(brain::set_context))
-                .route("/model/switch", post(brain::switch_model))
-                .route("/brownout", post(brain::set_brownout))
-                .route("/guardian/override", post(brain::override_lockdown))
-                .route("/cache", get(cache::stats))
-                .route("/cache/purge", post(cache::purge))
-                .layer(axum::middleware::from_fn(loopback_only)),
-        )
-        // Reading the database, and a user's data (memories, export, erasure): for the operator
-        // and the user's own tools on this machine, until Alice has authentication.
-        .nest(
-            "/api/db",
-            Router::new()
-                .route("/health", get(db::health))
-                .route("/stats", get(db::stats))
-                .route("/users/{user}", get(db::user))
-                .route("/users/{user}/conversations", get(db::user_conversations))
-                .route("/conversations/{id}", get(conversations::get_conversation))
-                .route(
-                    "/conversations/{id}/messages",
-                    get(conversations::get_messages),
-                )
-                .route("/recent-activity", get(db::recent_activity))
-                .layer(axum::middleware::from_fn(loopback_only)),
-        )
-        .nest(
-            "/api/users/{user}",
-            Router::new()
-                .route("/", delete(user_data::erase))
-                .route("/export", get(user_data::export))
-                .route(
-                    "/memories",
-                    get(memories::list)
-                        .post(memories::add)
-                        .delete(memories::delete_many),
-                )
-                .route("/memories/{id}", delete(memories::delete_one))
-                .layer(axum::middleware::from_fn(loopback_only)),
-        )
-        .route("/api/chat", post(chat::chat))
-        .route(
-            "/api/conversations/{id}",
-            get(conversations::get_conversation),
-        )
-        .route(
-            "/api/conversations/{id}/messages",
-            get(conversations::get_messages),
-        )
-        // /v1 answers every error, also for wrong paths and methods, in OpenAI's shape.
-        .route(
-            "/v1/chat/completions",
-            post(openai::chat_completions).fallback(openai::method_not_allowed),
-        )
-        .route(
-            "/v1/models",
-            get(openai::models).fallback(openai::method_not_allowed),
-        )
-        .route("/v1/{*rest}", any(openai::not_found))
+    table()
+        .into_iter()
+        .fold(Router::new(), |router, (route, handler)| {
+            router.route(route.path, handler)
+        })
 }
 
 /// Browser access for the configured origins only; none by default.

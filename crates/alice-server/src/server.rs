@@ -2,7 +2,8 @@
 //! backends, the Guardian (its own or a daemon's), the cache and the metrics, start the
 //! background work, and serve HTTP until [`RunningServer::shutdown`].
 
-use crate::app::app;
+use crate::app::{app, route_access};
+use crate::http::authentication::Gatekeeper;
 use crate::metrics::{GuardianSource, Metrics};
 use crate::runtime::guardian_link::GuardianLink;
 use crate::runtime::guardian_remote::RemoteGuardian;
@@ -11,7 +12,10 @@ use crate::service::ChatService;
 use crate::service::answer_cache::AnswerCache;
 use crate::state::AppState;
 use alice_core::Config;
+use alice_core::config::AuthMode;
 use alice_guardian::{Guardian, ProcSampler, Sampler};
+use alice_identity::Directory;
+use alice_identity::first_start::{FirstStartError, create_first_admin};
 use alice_llm::LlmRouter;
 use alice_store::Store;
 use axum::serve::ListenerExt;
@@ -37,6 +41,31 @@ pub enum StartError {
     Backend(#[from] alice_llm::LlmError),
     #[error("{0}")]
     Cache(#[from] alice_cache::CacheError),
+    #[error("{0}")]
+    FirstAdmin(#[from] FirstStartError),
+}
+
+/// The directory of users and keys over the store, with the first admin created when the
+/// database has none, and the authentication layer's state around it.
+async fn open_gatekeeper(config: &Config, store: &Store) -> Result<Gatekeeper, StartError> {
+    let directory = Directory::new(store.identity(), &config.auth);
+    match config.auth.mode {
+        AuthMode::On => {
+            if let Some(path) = create_first_admin(&directory, &config.auth.admin_key_file).await? {
+                tracing::warn!(
+                    evt = "first_admin_created",
+                    key_file = %path.display(),
+                    "no users yet: created user admin; its API key is in the key file (send it as \
+                     Authorization: Bearer <key>)"
+                );
+            }
+        }
+        AuthMode::Off => tracing::warn!(
+            evt = "auth_off",
+            "auth.mode is \"off\": every client that reaches the port acts as the admin"
+        ),
+    }
+    Ok(Gatekeeper::new(directory, &config.auth, route_access()))
 }
 
 /// Sets TCP_NODELAY on a client connection. A streamed answer goes out an event at a time, and
@@ -130,6 +159,7 @@ async fn launch(config: Config, guardian: Option<Guardian>) -> Result<RunningSer
         source,
     })?;
     let store = Store::open(&config.database).await?;
+    let gatekeeper = open_gatekeeper(&config, &store).await?;
     let mut metrics = Metrics::new();
     let llm = Arc::new(
         LlmRouter::new(
@@ -196,15 +226,18 @@ async fn launch(config: Config, guardian: Option<Guardian>) -> Result<RunningSer
         (None, Some(remote)) => GuardianLink::remote(remote),
         (None, None) => GuardianLink::off(),
     };
-    let state = AppState::new(ChatService {
-        config: Arc::new(config),
-        store: store.clone(),
-        llm,
-        guardian: guardian.clone(),
-        brain: Arc::default(),
-        metrics: Arc::new(metrics),
-        cache: AnswerCache::new(cache),
-    });
+    let state = AppState::new(
+        ChatService {
+            config: Arc::new(config),
+            store: store.clone(),
+            llm,
+            guardian: guardian.clone(),
+            brain: Arc::default(),
+            metrics: Arc::new(metrics),
+            cache: AnswerCache::new(cache),
+        },
+        gatekeeper,
+    );
     let app = app(state);
     let shutdown = stop.clone();
     let server = tokio::spawn(async move {

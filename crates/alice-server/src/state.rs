@@ -2,6 +2,7 @@
 //! it uses (`State<Store>`, `State<GuardianLink>`, …) and axum hands it that piece alone,
 //! through the `FromRef` impls here. Every piece is cheap to clone.
 
+use crate::http::authentication::Gatekeeper;
 use crate::metrics::Metrics;
 use crate::runtime::guardian_link::GuardianLink;
 use crate::service::ChatService;
@@ -18,18 +19,20 @@ use tokio::time::Instant;
 #[derive(Clone, Copy, Debug)]
 pub struct StartedAt(pub Instant);
 
-/// The state of the whole router: the chat service, which holds every other piece, and the
-/// start time.
+/// The state of the whole router: the chat service, which holds every other piece, the
+/// authentication layer's gatekeeper, and the start time.
 #[derive(Clone, FromRef)]
 pub struct AppState {
     pub chat: ChatService,
+    pub gatekeeper: Gatekeeper,
     pub started: StartedAt,
 }
 
 impl AppState {
-    pub fn new(chat: ChatService) -> Self {
+    pub fn new(chat: ChatService, gatekeeper: Gatekeeper) -> Self {
         Self {
             chat,
+            gatekeeper,
             started: StartedAt(Instant::now()),
         }
     }

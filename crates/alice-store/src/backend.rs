@@ -18,6 +18,9 @@ pub use crate::engine::Engine;
 pub trait StoreBackend: Send + Sync + std::fmt::Debug {
     fn engine(&self) -> Engine;
 
+    /// The identity tables of this database: accounts, API keys, web sessions.
+    fn identity(&self) -> crate::identity::IdentityTables;
+
     /// Checks that the database answers a query.
     async fn ping(&self) -> Result<(), StoreError>;
 

@@ -8,6 +8,7 @@
 //! - [`StoreBackend`] is the contract both engines fulfil, checked by one shared test suite;
 //!   [`Engine`] names the engine a configuration means, and the engines ([`SqliteStore`],
 //!   [`PostgresStore`]) live in `engine` with the SQL and row mapping they share;
+//! - [`identity`] keeps accounts, API keys and web sessions (hashed) for `alice-identity`;
 //! - [`search_terms`] turns Swedish text into the stemmed terms memories are searched by;
 //! - [`backup`] makes, restores and verifies backups.
 
@@ -16,6 +17,7 @@ pub mod backup;
 pub mod batcher;
 mod engine;
 pub mod gdpr;
+pub mod identity;
 mod model;
 pub mod search_terms;
 mod store;
@@ -25,6 +27,7 @@ pub use batcher::{BatchCounters, BatchSettings};
 pub use engine::Engine;
 pub use engine::postgres::PostgresStore;
 pub use engine::sqlite::SqliteStore;
+pub use identity::{Account, ApiKeyRecord, IdentityTables, KeyLimits, NewApiKey, SessionRecord};
 pub use model::{
     AgentExecution, ChatSession, Conversation, ConversationTarget, ConversationWithMessages,
     ErasureReport, Memory, MemoryMatch, NewMemory, NewMessage, NewTurn, Page, RecordedTurn,
@@ -41,6 +44,9 @@ pub enum StoreError {
     CreateDir { dir: String, source: std::io::Error },
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A row with this name exists already (a user).
+    #[error("{0} exists already")]
+    Duplicate(String),
     #[error("conversation {0} does not exist")]
     ConversationNotFound(uuid::Uuid),
     #[error("database error: {0}")]

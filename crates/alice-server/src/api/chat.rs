@@ -17,6 +17,7 @@ use crate::service::answers::{self, Served};
 use crate::service::generation::{self, Generation};
 use crate::service::memory_commands;
 use crate::service::turn::{self, ChatBody, PreparedTurn};
+use alice_identity::Caller;
 use alice_llm::{RoutedEvent, RoutedStream};
 use axum::Extension;
 use axum::extract::State;
@@ -30,9 +31,10 @@ use tracing::{Instrument, Span};
 pub async fn chat(
     State(service): State<ChatService>,
     Extension(context): Extension<RequestContext>,
+    Extension(caller): Extension<Caller>,
     JsonBody(body): JsonBody<ChatBody>,
 ) -> Result<Response, ApiError> {
-    let mut turn = turn::prepare(&service, &body).await?;
+    let mut turn = turn::prepare(&service, &caller, &body).await?;
     Span::current().record(
         "conversation_id",
         tracing::field::display(turn.conversation_id()),

@@ -1,10 +1,13 @@
-//! Reading conversations back: `GET /api/conversations/{id}` and `.../messages`.
+//! Reading conversations back: `GET /api/conversations/{id}` and `.../messages`. A
+//! conversation is its owner's alone: anyone else's key gets the 404 of a conversation that
+//! does not exist (an admin's key reads any, also under `/api/db/conversations/…`).
 
 use crate::error::ApiError;
-use alice_store::{Store, StoredMessage};
-use axum::Json;
+use alice_identity::Caller;
+use alice_store::{Conversation, Store, StoredMessage};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -21,15 +24,26 @@ fn conversation_id(raw: &str) -> Result<Uuid, ApiError> {
     })
 }
 
+/// The conversation, if it exists and the caller may read it.
+async fn readable_conversation(
+    store: &Store,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<Conversation, ApiError> {
+    store
+        .conversation(id)
+        .await?
+        .filter(|conversation| caller.may_act_for(&conversation.username))
+        .ok_or_else(|| ApiError::ConversationNotFound(id.to_string()))
+}
+
 pub async fn get_conversation(
     State(store): State<Store>,
+    Extension(caller): Extension<Caller>,
     Path(raw): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = conversation_id(&raw)?;
-    let conversation = store
-        .conversation(id)
-        .await?
-        .ok_or_else(|| ApiError::ConversationNotFound(id.to_string()))?;
+    let conversation = readable_conversation(&store, &caller, id).await?;
     Ok(Json(json!(conversation)))
 }
 
@@ -53,6 +67,7 @@ struct MessagesPage {
 
 pub async fn get_messages(
     State(store): State<Store>,
+    Extension(caller): Extension<Caller>,
     Path(raw): Path<String>,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
@@ -62,12 +77,8 @@ pub async fn get_messages(
     if page.after < 0 {
         return Err(ApiError::invalid("after", "after must be 0 or more"));
     }
+    readable_conversation(&store, &caller, id).await?;
     let messages = store.messages(id, page.after, limit).await?;
-    // An empty page is either the end of a conversation or no conversation at all; only then
-    // is a second query needed to tell which.
-    if messages.is_empty() && store.conversation(id).await?.is_none() {
-        return Err(ApiError::ConversationNotFound(id.to_string()));
-    }
     let next_after = (messages.len() == limit as usize)
         .then(|| messages.last().map(|m| m.seq))
         .flatten();

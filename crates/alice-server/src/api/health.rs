@@ -1,16 +1,19 @@
 //! Liveness and readiness.
 //!
 //! `/health` answers as long as the process serves HTTP. `/ready` says whether Alice can do its
-//! work: the database answers a query and a backend is configured. It also reports each
-//! backend's breaker, load and what its latest background probe found, with advice when it is
-//! unreachable; probes run off the request path, so `/ready` never waits on a backend.
+//! work: the database answers a query and a backend is configured. To an admin it also reports
+//! each backend's breaker, load and what its latest background probe found, with advice when
+//! it is unreachable; to anyone else only the status, since backend URLs, models and probe
+//! errors tell an outsider what runs behind Alice. Probes run off the request path, so
+//! `/ready` never waits on a backend.
 
 use crate::state::StartedAt;
+use alice_identity::Caller;
 use alice_llm::{BreakerState, LlmRouter};
 use alice_store::Store;
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -25,6 +28,7 @@ pub async fn health(State(started): State<StartedAt>) -> Json<Value> {
 pub async fn ready(
     State(store): State<Store>,
     State(llm): State<Arc<LlmRouter>>,
+    caller: Option<Extension<Caller>>,
 ) -> (StatusCode, Json<Value>) {
     let database = match store.ping().await {
         Ok(()) => json!({ "ok": true }),
@@ -56,10 +60,14 @@ pub async fn ready(
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    let summary = if ready { "ready" } else { "not_ready" };
+    if !caller.is_some_and(|Extension(caller)| caller.is_admin()) {
+        return (status, Json(json!({ "status": summary })));
+    }
     (
         status,
         Json(json!({
-            "status": if ready { "ready" } else { "not_ready" },
+            "status": summary,
             "database": database,
             "backends": backends,
         })),

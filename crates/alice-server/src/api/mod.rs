@@ -7,6 +7,7 @@
 //! - [`conversations`]: reading conversations back;
 //! - [`memories`]: a user's personal memories;
 //! - [`user_data`]: a user's GDPR export and erasure;
+//! - [`session`]: the page's login, logout and `GET /api/auth/me`;
 //! - [`db`]: `/api/db/…`, the database for the operator;
 //! - [`brain`] and [`cache`]: the control API under `/api/brain/`;
 //! - [`guardian`]: `GET /api/guardian/status`;
@@ -25,5 +26,6 @@ pub mod health;
 pub mod memories;
 pub mod metrics;
 pub mod openai;
+pub mod session;
 pub mod user_data;
 pub mod user_path;

@@ -1,12 +1,14 @@
 //! The `{user}` of a path such as `/api/users/{user}/memories`, checked as every user name is
-//! ([`crate::service::usernames::check_username`]) before the handler runs.
+//! ([`crate::service::usernames::check_username`]), and checked to be the caller's own (or
+//! the caller an admin), before the handler runs.
 
 use crate::error::ApiError;
 use crate::service::usernames::check_username;
+use alice_identity::Caller;
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 
-/// A checked user name from the path.
+/// A checked user name from the path, whose data the caller may use.
 pub struct UserPath(pub String);
 
 impl<S: Send + Sync> FromRequestParts<S> for UserPath {
@@ -17,6 +19,16 @@ impl<S: Send + Sync> FromRequestParts<S> for UserPath {
             .await
             .map_err(|rejection| ApiError::invalid("user", rejection.body_text()))?;
         check_username(&user)?;
+        let caller = parts.extensions.get::<Caller>().ok_or_else(|| {
+            ApiError::Unauthorized("send an API key as \"Authorization: Bearer alice_…\"".into())
+        })?;
+        if !caller.may_act_for(&user) {
+            return Err(ApiError::Forbidden(format!(
+                "user {:?} may read and change only their own data, not {user:?}'s; use \
+                 /api/users/{}/…, or an admin's key",
+                caller.username, caller.username
+            )));
+        }
         Ok(Self(user))
     }
 }

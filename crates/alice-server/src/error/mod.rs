@@ -76,7 +76,11 @@ pub enum ApiError {
     /// The database failed.
     #[error("database: {0}")]
     Store(#[from] StoreError),
-    /// The caller may not use this path (the control API from another machine).
+    /// No credentials, or ones that prove nobody; says what to send.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// The caller is known but may not do this (a user's key on an admin path, another
+    /// user's name); says what would be allowed.
     #[error("forbidden: {0}")]
     Forbidden(String),
     /// The request does not fit the current state (an override outside LOCKDOWN).
@@ -134,6 +138,7 @@ impl ApiError {
                     StatusCode::INTERNAL_SERVER_ERROR
                 }
             },
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Shed { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -168,6 +173,7 @@ impl ApiError {
                 StoreFailure::Unusable => "database_unusable",
                 StoreFailure::Statement => "database_error",
             },
+            Self::Unauthorized(_) => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::Conflict(_) => "conflict",
             Self::Shed { .. } => "load_shed",
@@ -196,6 +202,7 @@ impl ApiError {
                     "Databasen kan inte användas. Kontakta den som driver Alice."
                 }
             },
+            Self::Unauthorized(_) => "Logga in, eller skicka en API-nyckel.",
             Self::Forbidden(_) => "Åtkomst nekad.",
             Self::Conflict(_) => "Det går inte just nu.",
             Self::Shed { .. } => {
@@ -256,9 +263,10 @@ impl ApiError {
                  /api/guardian/status says why",
                 whole_seconds(*retry_after)
             ),
-            Self::Forbidden(detail) | Self::Conflict(detail) | Self::NotFound(detail) => {
-                detail.clone()
-            }
+            Self::Unauthorized(detail)
+            | Self::Forbidden(detail)
+            | Self::Conflict(detail)
+            | Self::NotFound(detail) => detail.clone(),
             Self::Internal => {
                 "an internal error occurred; the server log has the details under this request id"
                     .to_owned()
@@ -352,7 +360,7 @@ fn store_failure(error: &StoreError) -> StoreFailure {
         StoreError::Database(sqlx_error) if sqlx_error.as_database_error().is_some() => {
             StoreFailure::Unavailable
         }
-        StoreError::Database(_) => StoreFailure::Statement,
+        StoreError::Database(_) | StoreError::Duplicate(_) => StoreFailure::Statement,
         StoreError::Open { .. }
         | StoreError::CreateDir { .. }
         | StoreError::Migrate(_)
@@ -388,6 +396,12 @@ impl IntoResponse for ApiError {
         let headers = response.headers_mut();
         if let Some(after) = retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(whole_seconds(after)));
+        }
+        if let Self::Unauthorized(_) = &self {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"alice\""),
+            );
         }
         if let Self::Shed { mode, .. } | Self::Refused { mode, .. } = &self {
             if let Ok(value) = HeaderValue::from_str(&mode.to_string()) {

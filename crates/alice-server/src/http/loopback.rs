@@ -1,5 +1,7 @@
-//! The gate of the administrative paths (the control API, `/api/db`, a user's data): only
-//! clients on this machine (loopback) get through, until Alice has authentication.
+//! The gate of the Guardian daemon's override (`alice guardian`, a process of its own with no
+//! users and no data): only clients on this machine (loopback) get through. Alice's own routes
+//! are guarded by keys instead ([`super::authentication`]); the daemon's one write, leaving
+//! LOCKDOWN, still trusts the peer address, so the daemon should stay bound to loopback.
 
 use crate::error::ApiError;
 use axum::extract::rejection::ExtensionRejection;
@@ -18,9 +20,7 @@ pub async fn loopback_only(
     match peer {
         Ok(ConnectInfo(addr)) if addr.ip().is_loopback() => next.run(request).await,
         _ => ApiError::Forbidden(
-            "the control API answers only clients on this machine (loopback) until Alice \
-             has authentication"
-                .into(),
+            "the Guardian daemon's override answers only clients on this machine (loopback)".into(),
         )
         .into_response(),
     }

@@ -1,9 +1,10 @@
 //! What every request passes through before and around its handler: the request id and
-//! context (deadline, span, figures), the admission gate, the loopback gate of the
-//! administrative paths, and the extractors handlers share (JSON bodies whose errors name the
+//! context (deadline, span, figures), authentication (who is asking, and whether the route
+//! lets them), the admission gate, and the extractors handlers share (JSON bodies whose errors name the
 //! field, list paging). The route table and the order of the layers are in [`crate::app`].
 
 pub mod admission;
+pub mod authentication;
 pub mod json_body;
 pub mod loopback;
 pub mod paging;

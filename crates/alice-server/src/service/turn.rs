@@ -15,6 +15,7 @@ use crate::service::memory_commands::{self, Language, MemoryCommand};
 use crate::service::usernames::check_username;
 use alice_core::{BrownoutLevel, ChatMessage, Role};
 use alice_guardian::Preset;
+use alice_identity::{Caller, Credential};
 use alice_llm::{ChatRequest, Completion, FinishReason};
 use alice_store::{ConversationTarget, MemoryMatch, NewMessage, NewTurn};
 use chrono::{DateTime, Utc};
@@ -141,8 +142,34 @@ pub struct ChatReply {
     pub brownout_level: BrownoutLevel,
 }
 
+/// Who a turn is for: the user the body names, which only an admin may set to someone else,
+/// or else the caller. With `auth.mode = "off"` nobody is known, and a turn that names no user
+/// is anonymous.
+fn acting_user(caller: &Caller, named: Option<&str>) -> Result<Option<String>, ApiError> {
+    match named {
+        Some(user) => {
+            check_username(user)?;
+            if caller.may_act_for(user) {
+                Ok(Some(user.to_owned()))
+            } else {
+                Err(ApiError::Forbidden(format!(
+                    "\"user\" is {user:?}, but the key belongs to {:?}: leave \"user\" out (a \
+                     turn is always its caller's), or use an admin's key to act for another user",
+                    caller.username
+                )))
+            }
+        }
+        None if caller.credential == Credential::Open => Ok(None),
+        None => Ok(Some(caller.username.clone())),
+    }
+}
+
 /// Checks the request, loads the conversation's history and fits the prompt.
-pub async fn prepare(service: &ChatService, body: &ChatBody) -> Result<PreparedTurn, ApiError> {
+pub async fn prepare(
+    service: &ChatService,
+    caller: &Caller,
+    body: &ChatBody,
+) -> Result<PreparedTurn, ApiError> {
     let chat = &service.config.chat;
     let message = body.message.trim();
     if message.is_empty() {
@@ -161,9 +188,7 @@ pub async fn prepare(service: &ChatService, body: &ChatBody) -> Result<PreparedT
             ),
         ));
     }
-    if let Some(user) = &body.user {
-        check_username(user)?;
-    }
+    let mut user = acting_user(caller, body.user.as_deref())?;
     let user_message_at = Utc::now();
     let preset = service.preset();
     let (max_tokens, temperature) = under_preset(&preset, chat.max_tokens, chat.temperature);
@@ -174,12 +199,17 @@ pub async fn prepare(service: &ChatService, body: &ChatBody) -> Result<PreparedT
 
     let (target, conversation_id, history) = match body.conversation_id {
         Some(id) => {
+            // An admin who names no user continues the conversation as its owner.
+            let as_owner = caller.is_admin() && body.user.is_none();
             let conversation = service
                 .store
                 .conversation(id)
                 .await?
-                .filter(|c| body.user.as_ref().is_none_or(|user| *user == c.username))
+                .filter(|c| as_owner || user.as_ref().is_none_or(|user| *user == c.username))
                 .ok_or_else(|| ApiError::ConversationNotFound(id.to_string()))?;
+            if as_owner {
+                user = Some(conversation.username.clone()).filter(|u| u != ANONYMOUS_USER);
+            }
             let history = service
                 .store
                 .recent_messages(conversation.id, history_messages)
@@ -191,10 +221,7 @@ pub async fn prepare(service: &ChatService, body: &ChatBody) -> Result<PreparedT
         }
         None => {
             let id = Uuid::now_v7();
-            let username = body
-                .user
-                .clone()
-                .unwrap_or_else(|| ANONYMOUS_USER.to_owned());
+            let username = user.clone().unwrap_or_else(|| ANONYMOUS_USER.to_owned());
             (ConversationTarget::New { id, username }, id, Vec::new())
         }
     };
@@ -212,7 +239,7 @@ pub async fn prepare(service: &ChatService, body: &ChatBody) -> Result<PreparedT
     }
     .trim()
     .to_owned();
-    let memories = match (&body.user, &memory_command) {
+    let memories = match (&user, &memory_command) {
         (Some(user), None) => relevant_memories(service, user, message, preset.rag_top_k).await,
         _ => Vec::new(),
     };
@@ -257,7 +284,7 @@ pub async fn prepare(service: &ChatService, body: &ChatBody) -> Result<PreparedT
         conversation_id,
         user_message: message.to_owned(),
         user_message_at,
-        username: body.user.clone(),
+        username: user,
         memory_command,
         uses_memories: !memories.is_empty(),
         cache_key: None,

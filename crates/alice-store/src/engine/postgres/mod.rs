@@ -99,6 +99,10 @@ impl StoreBackend for PostgresStore {
         Engine::Postgres
     }
 
+    fn identity(&self) -> crate::identity::IdentityTables {
+        crate::identity::IdentityTables::postgres(self.pool.clone())
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.shared().ping().await
     }

@@ -111,6 +111,10 @@ impl StoreBackend for SqliteStore {
         Engine::Sqlite
     }
 
+    fn identity(&self) -> crate::identity::IdentityTables {
+        crate::identity::IdentityTables::sqlite(self.pool.clone())
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.shared().ping().await
     }

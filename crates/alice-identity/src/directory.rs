@@ -1,0 +1,287 @@
+//! [`Directory`]: users, keys and sessions as Alice uses them. It turns a presented key or
+//! session token into a [`Caller`], and carries out what `alice user …` / `alice key …` and the
+//! page's login ask for.
+//!
+//! Verified keys are kept in memory for `auth.key_cache_ttl`, so a request pays a hash and a
+//! map lookup rather than a database query; a key revoked by another process (the CLI) stops
+//! working within that time.
+
+use crate::caller::{Caller, Credential, Role};
+use crate::passwords::{self, PasswordError};
+use crate::secrets::{self, IssuedKey};
+use alice_core::config::{AuthConfig, Limits, RoleLimits};
+use alice_store::{Account, ApiKeyRecord, IdentityTables, KeyLimits, NewApiKey, StoreError};
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
+/// Why a credential was not accepted, or an identity operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// Not an Alice key, or no key with its id, or the secret is wrong.
+    #[error("the API key is not valid")]
+    UnknownKey,
+    #[error("the API key {id} was revoked")]
+    RevokedKey { id: String },
+    #[error("the API key {id} expired at {at}")]
+    ExpiredKey { id: String, at: DateTime<Utc> },
+    /// No session with this token, or it expired.
+    #[error("the session is not valid (expired or logged out)")]
+    UnknownSession,
+    /// The user name and password do not match (which of them is wrong is not said).
+    #[error("wrong user name or password")]
+    WrongPassword,
+    #[error("no user {0:?}")]
+    NoSuchUser(String),
+    #[error("user {0:?} exists already")]
+    UserExists(String),
+    #[error("stored role {0:?} is not user or admin")]
+    UnknownRole(String),
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What to store with a new key.
+#[derive(Clone, Debug, Default)]
+pub struct KeyRequest {
+    pub label: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub limits: KeyLimits,
+}
+
+/// Users, keys and sessions over the identity tables.
+#[derive(Clone)]
+pub struct Directory {
+    tables: IdentityTables,
+    limits: RoleLimits,
+    session_ttl: chrono::Duration,
+    keys: moka::future::Cache<String, Arc<ApiKeyRecord>>,
+}
+
+impl Directory {
+    pub fn new(tables: IdentityTables, config: &AuthConfig) -> Self {
+        Self {
+            tables,
+            limits: config.limits.clone(),
+            session_ttl: chrono::Duration::from_std(config.session_ttl)
+                .unwrap_or(chrono::Duration::days(7)),
+            keys: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(config.key_cache_ttl)
+                .build(),
+        }
+    }
+
+    /// The caller a presented API key proves.
+    pub async fn authenticate_key(&self, key: &str) -> Result<Caller, IdentityError> {
+        let (id, secret) = secrets::parse_key(key).ok_or(IdentityError::UnknownKey)?;
+        let record = match self.keys.get(id).await {
+            Some(record) => record,
+            None => {
+                let record = Arc::new(
+                    self.tables
+                        .api_key(id)
+                        .await?
+                        .ok_or(IdentityError::UnknownKey)?,
+                );
+                self.keys.insert(id.to_owned(), Arc::clone(&record)).await;
+                record
+            }
+        };
+        if !secrets::secret_matches(secret, &record.secret_hash) {
+            return Err(IdentityError::UnknownKey);
+        }
+        if record.revoked_at.is_some() {
+            return Err(IdentityError::RevokedKey {
+                id: record.id.clone(),
+            });
+        }
+        if let Some(at) = record.expires_at.filter(|at| *at <= Utc::now()) {
+            return Err(IdentityError::ExpiredKey {
+                id: record.id.clone(),
+                at,
+            });
+        }
+        let role = parse_role(&record.role)?;
+        Ok(Caller {
+            username: record.username.clone(),
+            role,
+            credential: Credential::ApiKey {
+                id: record.id.clone(),
+            },
+            limits: with_overrides(self.role_limits(role), record.limits),
+        })
+    }
+
+    /// The caller a session cookie proves.
+    pub async fn authenticate_session(&self, token: &str) -> Result<Caller, IdentityError> {
+        let session = self
+            .tables
+            .session(&secrets::hash_secret(token))
+            .await?
+            .ok_or(IdentityError::UnknownSession)?;
+        let role = parse_role(&session.role)?;
+        Ok(Caller {
+            username: session.username,
+            role,
+            credential: Credential::Session,
+            limits: self.role_limits(role),
+        })
+    }
+
+    /// Checks a user's password and starts a session: the token for the cookie, and who it
+    /// proves.
+    pub async fn log_in(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<(String, Caller), IdentityError> {
+        let (account, hash) = self
+            .tables
+            .account_with_password(username)
+            .await?
+            .ok_or(IdentityError::WrongPassword)?;
+        // Argon2 takes tens of milliseconds: off the async workers.
+        let password = password.to_owned();
+        let matches = match hash {
+            Some(hash) => {
+                tokio::task::spawn_blocking(move || passwords::password_matches(&password, &hash))
+                    .await
+                    .unwrap_or(false)
+            }
+            None => false,
+        };
+        if !matches {
+            return Err(IdentityError::WrongPassword);
+        }
+        let token = secrets::new_session_token(&mut rand::rng());
+        let expires_at = Utc::now() + self.session_ttl;
+        if !self
+            .tables
+            .create_session(&secrets::hash_secret(&token), username, expires_at)
+            .await?
+        {
+            return Err(IdentityError::WrongPassword);
+        }
+        let role = parse_role(&account.role)?;
+        let caller = Caller {
+            username: account.username,
+            role,
+            credential: Credential::Session,
+            limits: self.role_limits(role),
+        };
+        Ok((token, caller))
+    }
+
+    /// Ends the session of this token.
+    pub async fn log_out(&self, token: &str) -> Result<(), IdentityError> {
+        Ok(self
+            .tables
+            .delete_session(&secrets::hash_secret(token))
+            .await?)
+    }
+
+    /// Creates a user.
+    pub async fn add_user(
+        &self,
+        username: &str,
+        display_name: Option<&str>,
+        role: Role,
+    ) -> Result<Account, IdentityError> {
+        match self
+            .tables
+            .create_user(username, display_name, role.as_str())
+            .await
+        {
+            Err(StoreError::Duplicate(_)) => Err(IdentityError::UserExists(username.to_owned())),
+            other => Ok(other?),
+        }
+    }
+
+    /// Every user, by name.
+    pub async fn users(&self) -> Result<Vec<Account>, IdentityError> {
+        Ok(self.tables.accounts().await?)
+    }
+
+    /// Sets a user's web password (argon2id).
+    pub async fn set_password(&self, username: &str, password: &str) -> Result<(), IdentityError> {
+        let password = password.to_owned();
+        let hash = tokio::task::spawn_blocking(move || passwords::hash_password(&password))
+            .await
+            .map_err(|error| PasswordError::Hash(error.to_string()))??;
+        if self.tables.set_password_hash(username, &hash).await? {
+            Ok(())
+        } else {
+            Err(IdentityError::NoSuchUser(username.to_owned()))
+        }
+    }
+
+    /// Makes a key for a user; the returned key is the only copy of its secret.
+    pub async fn create_key(
+        &self,
+        username: &str,
+        request: KeyRequest,
+    ) -> Result<IssuedKey, IdentityError> {
+        let issued = secrets::issue_key(&mut rand::rng());
+        let stored = self
+            .tables
+            .create_api_key(&NewApiKey {
+                id: issued.id.clone(),
+                username: username.to_owned(),
+                label: request.label,
+                secret_hash: issued.secret_hash.clone(),
+                created_at: Utc::now(),
+                expires_at: request.expires_at,
+                limits: request.limits,
+            })
+            .await?;
+        if stored {
+            Ok(issued)
+        } else {
+            Err(IdentityError::NoSuchUser(username.to_owned()))
+        }
+    }
+
+    /// Every key, or one user's.
+    pub async fn keys(&self, username: Option<&str>) -> Result<Vec<ApiKeyRecord>, IdentityError> {
+        Ok(self.tables.api_keys(username).await?)
+    }
+
+    /// Revokes a key; false when there is no such key or it was revoked already.
+    pub async fn revoke_key(&self, id: &str) -> Result<bool, IdentityError> {
+        let revoked = self.tables.revoke_api_key(id).await?;
+        self.keys.invalidate(id).await;
+        Ok(revoked)
+    }
+
+    /// Whether any user is an admin.
+    pub async fn has_admin(&self) -> Result<bool, IdentityError> {
+        Ok(self.tables.count_admins().await? > 0)
+    }
+
+    /// Deletes expired sessions; returns how many.
+    pub async fn delete_expired_sessions(&self) -> Result<u64, IdentityError> {
+        Ok(self.tables.delete_expired_sessions().await?)
+    }
+
+    fn role_limits(&self, role: Role) -> Limits {
+        match role {
+            Role::User => self.limits.user,
+            Role::Admin => self.limits.admin,
+        }
+    }
+}
+
+fn parse_role(name: &str) -> Result<Role, IdentityError> {
+    Role::parse(name).ok_or_else(|| IdentityError::UnknownRole(name.to_owned()))
+}
+
+/// A role's limits with a key's own values where it has them.
+fn with_overrides(role: Limits, key: KeyLimits) -> Limits {
+    Limits {
+        requests_per_minute: key.requests_per_minute.unwrap_or(role.requests_per_minute),
+        tokens_per_minute: key.tokens_per_minute.unwrap_or(role.tokens_per_minute),
+        max_in_flight: key.max_in_flight.unwrap_or(role.max_in_flight),
+    }
+}

@@ -1,0 +1,102 @@
+//! The page's login: `POST /api/auth/login` checks a user's password and sets the session
+//! cookie (HttpOnly, SameSite=Strict, Secure when asked); `POST /api/auth/logout` ends the
+//! session; `GET /api/auth/me` says who the credential of a request proves. API keys need
+//! none of this: they are sent with every request.
+
+use crate::error::ApiError;
+use crate::http::authentication::{Gatekeeper, SESSION_COOKIE, session_cookie};
+use crate::http::json_body::JsonBody;
+use alice_identity::{Caller, Credential, IdentityError};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// `POST /api/auth/login` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginBody {
+    username: String,
+    password: String,
+}
+
+pub async fn log_in(
+    State(gate): State<Gatekeeper>,
+    JsonBody(body): JsonBody<LoginBody>,
+) -> Result<Response, ApiError> {
+    let (token, caller) = match gate
+        .directory()
+        .log_in(&body.username, &body.password)
+        .await
+    {
+        Ok(session) => session,
+        Err(IdentityError::Store(error)) => return Err(ApiError::Store(error)),
+        Err(error) => {
+            tracing::info!(evt = "login_refused", user = %body.username, reason = %error);
+            return Err(ApiError::Unauthorized(
+                "wrong user name or password; an admin sets passwords with `alice user \
+                 password <user>`"
+                    .to_owned(),
+            ));
+        }
+    };
+    tracing::info!(evt = "logged_in", user = %caller.username);
+    let mut cookie = format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+        gate.session_ttl().as_secs()
+    );
+    if gate.secure_cookies() {
+        cookie.push_str("; Secure");
+    }
+    let mut response = Json(who(&caller)).into_response();
+    set_cookie(response.headers_mut(), &cookie);
+    Ok(response)
+}
+
+pub async fn log_out(
+    State(gate): State<Gatekeeper>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    if let Some(token) = session_cookie(request.headers()) {
+        gate.directory()
+            .log_out(token)
+            .await
+            .map_err(|error| match error {
+                IdentityError::Store(error) => ApiError::Store(error),
+                _ => ApiError::Internal,
+            })?;
+    }
+    let mut response = Json(json!({ "logged_out": true })).into_response();
+    set_cookie(
+        response.headers_mut(),
+        &format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    Ok(response)
+}
+
+pub async fn me(Extension(caller): Extension<Caller>) -> Json<Value> {
+    Json(who(&caller))
+}
+
+fn who(caller: &Caller) -> Value {
+    let (credential, key_id) = match &caller.credential {
+        Credential::ApiKey { id } => ("api_key", Some(id.as_str())),
+        Credential::Session => ("session", None),
+        Credential::Open => ("none (auth.mode = \"off\")", None),
+    };
+    json!({
+        "username": caller.username,
+        "role": caller.role,
+        "credential": credential,
+        "key_id": key_id,
+        "limits": caller.limits,
+    })
+}
+
+fn set_cookie(headers: &mut HeaderMap, cookie: &str) {
+    if let Ok(value) = HeaderValue::from_str(cookie) {
+        headers.insert(header::SET_COOKIE, value);
+    }
+}
