@@ -41,18 +41,20 @@ async fn openai_sdk_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let alice = Alice::start(config(dir.path(), &sim.base_url())).await;
     let base = format!("{}/v1", alice.base);
+    let key = alice.admin_key.clone();
 
     // The script blocks; it runs on a blocking thread while this runtime serves Alice.
-    let (status, stdout, stderr) = tokio::task::spawn_blocking(move || run_script(&python, &base))
-        .await
-        .unwrap();
+    let (status, stdout, stderr) =
+        tokio::task::spawn_blocking(move || run_script(&python, &base, &key))
+            .await
+            .unwrap();
     alice.stop().await;
     assert!(
         status.success(),
         "the SDK check failed ({status}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
     );
     assert!(
-        stdout.contains("openai sdk: 3 checks passed"),
+        stdout.contains("openai sdk: 4 checks passed"),
         "unexpected output:\n{stdout}\n{stderr}"
     );
     eprintln!("{}", stdout.trim());
@@ -60,11 +62,16 @@ async fn openai_sdk_end_to_end() {
 
 /// Runs the check script against `base`; its exit status and output. Panics if the interpreter
 /// cannot be started or the script runs over [`SCRIPT_TIMEOUT`].
-fn run_script(python: &std::ffi::OsStr, base: &str) -> (std::process::ExitStatus, String, String) {
+fn run_script(
+    python: &std::ffi::OsStr,
+    base: &str,
+    key: &str,
+) -> (std::process::ExitStatus, String, String) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/openai_sdk_check.py");
     let child = Command::new(python)
         .arg(script)
         .arg(base)
+        .arg(key)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

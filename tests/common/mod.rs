@@ -275,3 +275,20 @@ impl Alice {
         Scrape::parse(&response.text().await.unwrap())
     }
 }
+
+/// Adds `user` (when new) with `role` to the database of `config` and returns a new API key
+/// for them, as `alice user add` and `alice key create` would.
+pub async fn create_key(config: &Config, user: &str, role: alice_identity::Role) -> String {
+    let store = alice_store::Store::open(&config.database).await.unwrap();
+    let directory = alice_identity::Directory::new(store.identity(), &config.auth);
+    match directory.add_user(user, None, role).await {
+        Ok(_) | Err(alice_identity::IdentityError::UserExists(_)) => {}
+        Err(error) => panic!("cannot add {user}: {error}"),
+    }
+    let issued = directory
+        .create_key(user, alice_identity::KeyRequest::default())
+        .await
+        .unwrap();
+    store.close().await;
+    issued.key
+}

@@ -1,9 +1,9 @@
 """Alice's /v1 API through the official `openai` Python SDK, unchanged.
 
-Usage: python openai_sdk_check.py http://127.0.0.1:PORT/v1
+Usage: python openai_sdk_check.py http://127.0.0.1:PORT/v1 ALICE_API_KEY
 
 Run by tests/openai_sdk.rs (with Alice in front of the upstream simulator); it exits non-zero
-with a message saying which check failed and why, and prints "openai sdk: 3 checks passed"
+with a message saying which check failed and why, and prints "openai sdk: 4 checks passed"
 when all pass.
 """
 
@@ -80,24 +80,38 @@ def bad_requests_raise(client, openai):
             fail(f"{name} was accepted; expected openai.BadRequestError")
 
 
+def a_wrong_key_raises(openai, base_url):
+    """(d) Without a valid Alice key the SDK raises AuthenticationError (401)."""
+    stranger = openai.OpenAI(base_url=base_url, api_key="sk-not-an-alice-key", max_retries=0, timeout=30)
+    try:
+        stranger.chat.completions.create(model="alice", messages=MESSAGES)
+    except openai.AuthenticationError as error:
+        check(error.status_code == 401, f"wrong key: status {error.status_code}")
+        body = error.body if isinstance(error.body, dict) else {}
+        check("Bearer" in (body.get("message") or ""), f"wrong key: {error.body!r}")
+    else:
+        fail("a request with a wrong key was answered; expected openai.AuthenticationError")
+
+
 def main():
-    if len(sys.argv) != 2:
-        fail("usage: openai_sdk_check.py BASE_URL (e.g. http://127.0.0.1:8000/v1)")
+    if len(sys.argv) != 3:
+        fail("usage: openai_sdk_check.py BASE_URL API_KEY (e.g. http://127.0.0.1:8000/v1 alice_...)")
     try:
         import openai
     except ImportError:
         fail(f"the openai package is not installed for {sys.executable}; "
              "install it with: pip install 'openai>=1.50,<3'")
     client = openai.OpenAI(
-        base_url=sys.argv[1], api_key="not-needed", max_retries=0, timeout=30
+        base_url=sys.argv[1], api_key=sys.argv[2], max_retries=0, timeout=30
     )
     try:
         answer = plain_answer(client)
         streamed_answer(client, answer)
         bad_requests_raise(client, openai)
+        a_wrong_key_raises(openai, sys.argv[1])
     except openai.APIError as error:
         fail(f"the SDK raised {type(error).__name__}: {error}")
-    print("openai sdk: 3 checks passed")
+    print("openai sdk: 4 checks passed")
 
 
 if __name__ == "__main__":

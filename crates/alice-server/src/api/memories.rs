@@ -6,7 +6,6 @@ use crate::error::ApiError;
 use crate::http::json_body::JsonBody;
 use crate::http::paging::{PageQuery, next_offset, page};
 use crate::service::memory_commands::{forget_matching, memory_text};
-use crate::service::usernames::check_username;
 use alice_core::Config;
 use alice_store::{NewMemory, Store};
 use axum::Json;
@@ -83,9 +82,9 @@ pub async fn delete_many(
 
 pub async fn delete_one(
     State(store): State<Store>,
-    Path((user, id)): Path<(String, String)>,
+    UserPath(user): UserPath,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    check_username(&user)?;
     let id = Uuid::parse_str(&id)
         .map_err(|_| ApiError::invalid("id", format!("{id:?} is not a memory id (a UUID)")))?;
     match store.delete_memories(&user, &[id]).await? {

@@ -7,6 +7,7 @@ use crate::service::usernames::check_username;
 use alice_identity::Caller;
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
+use std::collections::HashMap;
 
 /// A checked user name from the path, whose data the caller may use.
 pub struct UserPath(pub String);
@@ -15,9 +16,12 @@ impl<S: Send + Sync> FromRequestParts<S> for UserPath {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Path(user) = Path::<String>::from_request_parts(parts, state)
+        let Path(mut params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
             .await
             .map_err(|rejection| ApiError::invalid("user", rejection.body_text()))?;
+        let user = params
+            .remove("user")
+            .ok_or_else(|| ApiError::invalid("user", "the path names no user"))?;
         check_username(&user)?;
         let caller = parts.extensions.get::<Caller>().ok_or_else(|| {
             ApiError::Unauthorized("send an API key as \"Authorization: Bearer alice_…\"".into())
