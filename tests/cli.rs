@@ -563,3 +563,65 @@ async fn with_no_backend_configured_alice_picks_the_embedded_model_or_says_how_t
     assert!(reply["completion_tokens"].as_u64().unwrap() > 0);
     assert!(terminate(&mut child).success());
 }
+
+#[tokio::test]
+async fn users_and_keys_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/alice.db", dir.path().display());
+    let env = [("ALICE_DATABASE__URL", url.as_str())];
+
+    let (ok, stdout, stderr) = alice_in(
+        dir.path(),
+        &["user", "add", "anna", "--display-name", "Anna A"],
+        &env,
+    );
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("added anna (user)"), "{stdout}");
+    let (ok, _, stderr) = alice_in(dir.path(), &["user", "add", "anna"], &env);
+    assert!(!ok);
+    assert!(stderr.contains("exists already"), "{stderr}");
+    let (ok, _, stderr) = alice_in(dir.path(), &["user", "add", "two words"], &env);
+    assert!(!ok, "{stderr}");
+
+    let (ok, stdout, stderr) = alice_in(
+        dir.path(),
+        &[
+            "key",
+            "create",
+            "anna",
+            "--label",
+            "laptop",
+            "--expires",
+            "90d",
+        ],
+        &env,
+    );
+    assert!(ok, "{stderr}");
+    // The key alone on the last line of stdout, once.
+    let key = stdout.lines().last().unwrap().to_owned();
+    let (id, _) = alice_identity::secrets::parse_key(&key).expect("an Alice key");
+    assert!(stderr.contains(id), "{stderr}");
+    let (ok, _, stderr) = alice_in(dir.path(), &["key", "create", "nobody"], &env);
+    assert!(!ok);
+    assert!(stderr.contains("alice user add nobody"), "{stderr}");
+
+    let (ok, listed, _) = alice_in(dir.path(), &["key", "list", "anna"], &env);
+    assert!(ok);
+    assert!(
+        listed.contains(id) && listed.contains("active") && listed.contains("laptop"),
+        "{listed}"
+    );
+    assert!(!listed.contains(&key), "a listing never shows a secret");
+    let (ok, users, _) = alice_in(dir.path(), &["user", "list"], &env);
+    assert!(ok);
+    assert!(users.contains("anna\tuser\t-"), "{users}");
+
+    let (ok, stdout, stderr) = alice_in(dir.path(), &["key", "revoke", id], &env);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("revoked"), "{stdout}");
+    let (ok, listed, _) = alice_in(dir.path(), &["key", "list"], &env);
+    assert!(ok);
+    assert!(listed.contains("revoked"), "{listed}");
+    let (ok, _, _) = alice_in(dir.path(), &["key", "revoke", id], &env);
+    assert!(!ok, "a key is revoked once");
+}

@@ -39,9 +39,20 @@ pub struct BenchArgs {
     #[arg(long, value_name = "NAME")]
     pub model: Option<String>,
 
-    /// Value of `user` in Alice's requests (conversations then belong to that user).
+    /// Value of `user` in Alice's requests (conversations then belong to that user; naming
+    /// another user than the key's own needs an admin's key).
     #[arg(long, value_name = "NAME")]
     pub user: Option<String>,
+
+    /// API key sent as `Authorization: Bearer KEY` (Alice's data/admin.key, or any key the
+    /// target wants); also sent to --metrics-url.
+    #[arg(
+        long,
+        env = "ALICE_BENCH_API_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    pub api_key: Option<String>,
 
     /// `max_tokens` in OpenAI requests.
     #[arg(long, value_name = "N")]

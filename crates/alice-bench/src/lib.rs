@@ -123,6 +123,7 @@ pub async fn run_until(
             api: args.api,
             model: args.model.clone(),
             user: args.user.clone(),
+            api_key: args.api_key.clone(),
             max_tokens: args.max_tokens,
             stream: args.stream,
             allow_remote: args.allow_remote,
@@ -134,7 +135,7 @@ pub async fn run_until(
     let probe = match (&args.pid, &args.metrics_url) {
         _ if !args.soak => None,
         (Some(pid), _) => Some(Probe::pid(*pid)),
-        (None, Some(url)) => Some(Probe::metrics(url)?),
+        (None, Some(url)) => Some(Probe::metrics(url, args.api_key.as_deref())?),
         (None, None) => None,
     };
     let seed = args

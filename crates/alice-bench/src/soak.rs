@@ -67,8 +67,9 @@ impl Probe {
         }
     }
 
-    pub fn metrics(url: &str) -> anyhow::Result<Self> {
+    pub fn metrics(url: &str, api_key: Option<&str>) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
+            .default_headers(crate::target::bearer_headers(api_key)?)
             .timeout(METRICS_TIMEOUT)
             .build()
             .context("cannot set up the HTTP client for --metrics-url")?;

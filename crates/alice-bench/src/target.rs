@@ -171,9 +171,23 @@ pub struct TargetSpec {
     pub api: Api,
     pub model: Option<String>,
     pub user: Option<String>,
+    /// Sent as `Authorization: Bearer …` with every request.
+    pub api_key: Option<String>,
     pub max_tokens: Option<u32>,
     pub stream: bool,
     pub allow_remote: bool,
+}
+
+/// The `Authorization` header of a bearer key, marked sensitive (kept out of debug output).
+pub fn bearer_headers(api_key: Option<&str>) -> anyhow::Result<reqwest::header::HeaderMap> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(key) = api_key {
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
+            .context("--api-key holds characters a header cannot carry")?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    Ok(headers)
 }
 
 /// A configured client for one target.
@@ -197,6 +211,7 @@ impl Target {
             );
         }
         let client = reqwest::Client::builder()
+            .default_headers(bearer_headers(spec.api_key.as_deref())?)
             .pool_max_idle_per_host(connections)
             .tcp_nodelay(true)
             .connect_timeout(timeout.min(CONNECT_TIMEOUT_CAP))

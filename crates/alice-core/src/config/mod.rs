@@ -47,11 +47,12 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_CONFIG_FILE: &str = "alice.toml";
 
 /// `ALICE_*` variables that are not configuration keys: the config file's path, the data
-/// directory of `scripts/fetch-model.sh` (see [`DEFAULT_EMBEDDED_MODEL_PATH`]), and every
-/// `ALICE_TEST_*` variable, which belong to the test suite (service URLs, tool paths).
+/// directory of `scripts/fetch-model.sh` (see [`DEFAULT_EMBEDDED_MODEL_PATH`]), every
+/// `ALICE_TEST_*` variable, which belong to the test suite (service URLs, tool paths), and
+/// `alice bench`'s own (`ALICE_BENCH_API_KEY`).
 fn is_config_variable(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    key != "config" && key != "data_dir" && !key.starts_with("test_")
+    key != "config" && key != "data_dir" && !key.starts_with("test_") && !key.starts_with("bench_")
 }
 
 /// Why a configuration could not be loaded. The message names the key and the problem.

@@ -182,3 +182,46 @@ fn deadlines_follow_the_path() {
     assert_eq!(d.for_path("/api/chatter"), Duration::from_secs(10));
     assert_eq!(d.for_path("/health"), Duration::from_secs(10));
 }
+
+#[test]
+fn auth_off_is_refused_unless_only_this_machine_can_reach_the_port() {
+    Jail::expect_with(|jail| {
+        jail.set_env("ALICE_AUTH__MODE", "off");
+        assert_eq!(Config::load(None).unwrap().auth.mode, AuthMode::Off);
+        jail.set_env("ALICE_SERVER__BIND", "0.0.0.0:8000");
+        let error = load_err();
+        assert!(error.contains("auth.mode"), "{error}");
+        assert!(error.contains("loopback"), "{error}");
+        Ok(())
+    });
+}
+
+#[test]
+fn auth_settings_come_from_the_file_with_their_keys_checked() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "alice.toml",
+            "[auth]\nkey_cache_ttl = \"1h\"\nmetrics_token = \"short\"\n\
+             [auth.limits.user]\nrequests_per_minute = 5\n\
+             [server]\ntrusted_proxies = [\"127.0.0.1/32\"]\n",
+        )?;
+        let error = load_err();
+        assert!(error.contains("auth.key_cache_ttl"), "{error}");
+        assert!(error.contains("auth.metrics_token"), "{error}");
+        jail.create_file(
+            "alice.toml",
+            "[auth.limits.user]\nrequests_per_minute = 5\n\
+             [server]\ntrusted_proxies = [\"127.0.0.1/32\", \"10.0.0.0/8\"]\n",
+        )?;
+        jail.set_env("ALICE_BENCH_API_KEY", "not a setting of the server");
+        let config = Config::load(None).unwrap();
+        assert_eq!(config.auth.limits.user.requests_per_minute, 5);
+        assert_eq!(
+            config.auth.limits.user.max_in_flight, 4,
+            "the rest keep their defaults"
+        );
+        assert_eq!(config.auth.limits.admin, Limits::UNLIMITED);
+        assert_eq!(config.server.trusted_proxies.len(), 2);
+        Ok(())
+    });
+}
