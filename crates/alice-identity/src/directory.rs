@@ -260,11 +260,6 @@ impl Directory {
         Ok(self.tables.count_admins().await? > 0)
     }
 
-    /// Deletes expired sessions; returns how many.
-    pub async fn delete_expired_sessions(&self) -> Result<u64, IdentityError> {
-        Ok(self.tables.delete_expired_sessions().await?)
-    }
-
     fn role_limits(&self, role: Role) -> Limits {
         match role {
             Role::User => self.limits.user,

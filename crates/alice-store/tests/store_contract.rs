@@ -88,6 +88,8 @@ contract! {
     check_system_metrics_round_trip,
     check_stats_count_rows,
     check_the_batcher_writes_every_turn_under_concurrency,
+    check_accounts_keys_and_sessions,
+    check_erasure_takes_keys_and_sessions,
 }
 
 /// A second way into the database under test, for rows the store has no method for.
@@ -1449,4 +1451,158 @@ async fn check_the_batcher_writes_every_turn_under_concurrency(store: &Store) {
     assert_eq!(counters.failed.load(Ordering::Relaxed), 0);
     let batches = counters.batches.load(Ordering::Relaxed);
     assert!((1..=51).contains(&batches), "{batches} batches");
+}
+
+async fn check_accounts_keys_and_sessions(store: &Store) {
+    let tables = store.identity();
+    assert_eq!(tables.count_admins().await.unwrap(), 0);
+    // A user known from a chat turn is a plain user without a password.
+    start(store, "lisa", "Hej", now()).await;
+    let admin = tables
+        .create_user("root", Some("Rot"), "admin")
+        .await
+        .unwrap();
+    assert_eq!((admin.role.as_str(), admin.has_password), ("admin", false));
+    assert!(matches!(
+        tables.create_user("root", None, "user").await,
+        Err(alice_store::StoreError::Duplicate(_))
+    ));
+    assert_eq!(tables.count_admins().await.unwrap(), 1);
+    let names: Vec<(String, String)> = tables
+        .accounts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.username, a.role))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("lisa".into(), "user".into()),
+            ("root".into(), "admin".into())
+        ]
+    );
+
+    assert!(
+        tables
+            .set_password_hash("lisa", "$argon2id$x")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !tables
+            .set_password_hash("nobody", "$argon2id$x")
+            .await
+            .unwrap()
+    );
+    let (account, hash) = tables.account_with_password("lisa").await.unwrap().unwrap();
+    assert!(account.has_password);
+    assert_eq!(hash.as_deref(), Some("$argon2id$x"));
+
+    let expires = (now() + Duration::days(90)).trunc_subsecs(3);
+    let key = alice_store::NewApiKey {
+        id: "0123456789ab".into(),
+        username: "lisa".into(),
+        label: "laptop".into(),
+        secret_hash: "ab".repeat(32),
+        created_at: now().trunc_subsecs(3),
+        expires_at: Some(expires),
+        limits: alice_store::KeyLimits {
+            requests_per_minute: Some(10),
+            tokens_per_minute: None,
+            max_in_flight: Some(2),
+        },
+    };
+    assert!(tables.create_api_key(&key).await.unwrap());
+    let nobodys = alice_store::NewApiKey {
+        id: "ffffffffffff".into(),
+        username: "nobody".into(),
+        ..key.clone()
+    };
+    assert!(
+        !tables.create_api_key(&nobodys).await.unwrap(),
+        "no key without its user"
+    );
+    let stored = tables.api_key("0123456789ab").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            stored.username.as_str(),
+            stored.role.as_str(),
+            stored.label.as_str()
+        ),
+        ("lisa", "user", "laptop")
+    );
+    assert_eq!(stored.secret_hash, key.secret_hash);
+    assert_eq!(stored.expires_at, Some(expires));
+    assert_eq!(stored.limits, key.limits);
+    assert_eq!(tables.api_keys(Some("lisa")).await.unwrap().len(), 1);
+    assert_eq!(tables.api_keys(Some("root")).await.unwrap().len(), 0);
+    assert_eq!(tables.api_keys(None).await.unwrap().len(), 1);
+    assert!(tables.revoke_api_key("0123456789ab").await.unwrap());
+    assert!(
+        !tables.revoke_api_key("0123456789ab").await.unwrap(),
+        "revoked once"
+    );
+    assert!(
+        tables
+            .api_key("0123456789ab")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+
+    let later = now() + Duration::hours(1);
+    assert!(tables.create_session("s1", "lisa", later).await.unwrap());
+    assert!(
+        tables
+            .create_session("s2", "lisa", now() - Duration::seconds(1))
+            .await
+            .unwrap()
+    );
+    assert!(!tables.create_session("s3", "nobody", later).await.unwrap());
+    assert_eq!(
+        tables.session("s1").await.unwrap().unwrap().username,
+        "lisa"
+    );
+    assert!(
+        tables.session("s2").await.unwrap().is_none(),
+        "an expired session proves nobody"
+    );
+    assert_eq!(tables.delete_expired_sessions().await.unwrap(), 1);
+    tables.delete_session("s1").await.unwrap();
+    assert!(tables.session("s1").await.unwrap().is_none());
+}
+
+async fn check_erasure_takes_keys_and_sessions(store: &Store) {
+    let tables = store.identity();
+    tables.create_user("mia", None, "user").await.unwrap();
+    tables.create_user("nils", None, "user").await.unwrap();
+    for (id, user) in [("aaaaaaaaaaaa", "mia"), ("bbbbbbbbbbbb", "nils")] {
+        let key = alice_store::NewApiKey {
+            id: id.into(),
+            username: user.into(),
+            label: String::new(),
+            secret_hash: "cd".repeat(32),
+            created_at: now(),
+            expires_at: None,
+            limits: alice_store::KeyLimits::default(),
+        };
+        assert!(tables.create_api_key(&key).await.unwrap());
+        assert!(
+            tables
+                .create_session(&format!("session-{user}"), user, now() + Duration::hours(1))
+                .await
+                .unwrap()
+        );
+    }
+    store.erase_user("mia").await.unwrap().unwrap();
+    assert!(tables.api_key("aaaaaaaaaaaa").await.unwrap().is_none());
+    assert!(tables.session("session-mia").await.unwrap().is_none());
+    assert!(
+        tables.api_key("bbbbbbbbbbbb").await.unwrap().is_some(),
+        "nils keeps his"
+    );
+    assert!(tables.session("session-nils").await.unwrap().is_some());
 }

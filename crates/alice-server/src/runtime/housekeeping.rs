@@ -1,6 +1,7 @@
 //! Background jobs on the database: the retention job (messages older than
-//! `database.retention` are deleted) and the Guardian's history (a downsampled sample written
-//! to `system_metrics` every `database.system_metrics_interval`). Both stop with the server.
+//! `database.retention` are deleted), expired web sessions deleted (every
+//! `database.retention_interval`), and the Guardian's history (a downsampled sample written to
+//! `system_metrics` every `database.system_metrics_interval`). All stop with the server.
 
 use alice_core::config::DatabaseConfig;
 use alice_guardian::{Guardian, Snapshot};
@@ -27,6 +28,11 @@ pub fn spawn(
             stop.clone(),
         )));
     }
+    tasks.push(tokio::spawn(expired_sessions(
+        store.clone(),
+        config.retention_interval,
+        stop.clone(),
+    )));
     if let Some(guardian) = guardian
         && !config.system_metrics_interval.is_zero()
     {
@@ -65,6 +71,23 @@ async fn retention(
                 conversations = report.conversations,
             ),
             Err(error) => tracing::warn!(evt = "retention_failed", error = %error),
+        }
+    }
+}
+
+/// Deletes web sessions that have expired now, then every `interval` (an expired session
+/// already proves nobody; this only keeps the table small).
+async fn expired_sessions(store: Store, interval: std::time::Duration, stop: CancellationToken) {
+    let mut ticks = tokio::time::interval(interval);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        match store.identity().delete_expired_sessions().await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(evt = "expired_sessions_deleted", sessions = deleted),
+            Err(error) => tracing::warn!(evt = "expired_sessions_failed", error = %error),
         }
     }
 }
