@@ -112,10 +112,10 @@ async fn every_route_refuses_a_caller_without_a_key_and_a_user_who_is_not_the_ow
             alice_server::http::authentication::Access::Admin
             | alice_server::http::authentication::Access::Metrics => &[403],
             alice_server::http::authentication::Access::Caller => match route.path {
-                // Another user's name, in the path or in the body.
-                p if p.contains("{user}") || p == "/api/chat" => &[403],
-                // Another user's conversation is one that does not exist.
-                p if p.contains("{id}") => &[404],
+                // Another user's name in the body: refused, saying why.
+                "/api/chat" => &[403],
+                // Another user's data or conversation is one that does not exist.
+                p if p.contains("{user}") || p.contains("{id}") => &[404],
                 // Eve's own: who she is, her session, the Guardian, OpenAI's API.
                 _ => &[200, 404],
             },
@@ -183,7 +183,7 @@ async fn another_users_memories_cannot_be_read_forgotten_or_planted() {
         None,
     )
     .await;
-    assert_eq!(status, 403, "{reply}");
+    assert_eq!(status, 404, "{reply}");
 
     let (_, memories) = send(
         &anna,

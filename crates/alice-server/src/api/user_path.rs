@@ -1,6 +1,6 @@
 //! The `{user}` of a path such as `/api/users/{user}/memories`, checked as every user name is
 //! ([`crate::service::usernames::check_username`]), and checked to be the caller's own (or
-//! the caller an admin), before the handler runs.
+//! the caller an admin; anyone else's is a 404), before the handler runs.
 
 use crate::error::ApiError;
 use crate::service::usernames::check_username;
@@ -26,11 +26,13 @@ impl<S: Send + Sync> FromRequestParts<S> for UserPath {
         let caller = parts.extensions.get::<Caller>().ok_or_else(|| {
             ApiError::Unauthorized("send an API key as \"Authorization: Bearer alice_…\"".into())
         })?;
+        // Another user's data answers as if they did not exist: a key must not learn which
+        // user names are taken.
         if !caller.may_act_for(&user) {
-            return Err(ApiError::Forbidden(format!(
-                "user {:?} may read and change only their own data, not {user:?}'s; use \
-                 /api/users/{}/…, or an admin's key",
-                caller.username, caller.username
+            return Err(ApiError::NotFound(format!(
+                "no user {user:?} whose data this key may use; a user's key reaches \
+                 /api/users/{}/… only (an admin's key reaches anyone's)",
+                caller.username
             )));
         }
         Ok(Self(user))
