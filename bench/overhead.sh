@@ -177,12 +177,14 @@ declare -A url=(
 
 # One measured run: warm-up (report discarded), then DURATION at the rate.
 run() { # MODE TARGET RATE
-    local mode="$1" target="$2" rate="$3" stream=() name="$1-$2-$3" start end
+    local mode="$1" target="$2" rate="$3" stream=() key=() name="$1-$2-$3" start end
     [ "$mode" = stream ] && stream=(--stream)
+    # Alice wants the admin key its first start wrote (an admin's key has no rate limits).
+    [ "$target" = alice ] && key=(--api-key "$(cat "$out/alice/data/admin.key")")
     curl -sf -X DELETE "$sim/sim/requests" >/dev/null || true # the simulator's request log
     wait_quiet
     local args=(bench --api openai --target "${url[$target]}" --model "$MODEL" --rate "$rate"
-        --seed 1 --max-in-flight "$MAX_IN_FLIGHT" --timeout "$TIMEOUT" --quiet "${stream[@]}")
+        --seed 1 --max-in-flight "$MAX_IN_FLIGHT" --timeout "$TIMEOUT" --quiet "${stream[@]}" "${key[@]}")
     "$alice" "${args[@]}" --duration "$WARMUP" > /dev/null 2>&1 || true
     start="$(date +%s.%N)"
     "$alice" "${args[@]}" --duration "$DURATION" --report "$out/reports/$name.json" \

@@ -41,6 +41,7 @@ for _ in $(seq 50); do curl -sf http://127.0.0.1:8099/health >/dev/null && break
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$alice/status"; }
 echo "alice RSS before load: $(rss_kib) KiB"
 hey -z "${seconds}s" -c 30 -q "$rate" -m POST -T application/json -d '{"message":"Hej Alice, hur mår du?"}' \
+    -H "Authorization: Bearer $(cat data/admin.key)" \
     http://127.0.0.1:8099/api/chat > "$work/hey.txt" &
 load=$!
 pids+=("$load")

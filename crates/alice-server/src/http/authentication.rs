@@ -211,11 +211,20 @@ pub async fn authenticate(
     if let Err(error) = allowed {
         return refuse(&request, error);
     }
-    if let Presented::Caller(caller) = presented {
-        request.extensions_mut().insert(caller);
-    }
-    next.run(request).await
+    let Presented::Caller(caller) = presented else {
+        return next.run(request).await;
+    };
+    let user = AuthenticatedUser(caller.username.clone());
+    request.extensions_mut().insert(caller);
+    let mut response = next.run(request).await;
+    response.extensions_mut().insert(user);
+    response
 }
+
+/// Who a response was for, for the request's log line (the request context, outside this
+/// layer, sees only the response).
+#[derive(Clone, Debug)]
+pub struct AuthenticatedUser(pub String);
 
 /// 401 for a credential that proves nobody; the reason goes to the log, not to the client
 /// (which key ids exist is nobody's business).

@@ -12,6 +12,7 @@
 //! which handlers measure through [`UpstreamTime`].
 
 use crate::error::{ApiError, RETRY_ADVICE, RetryAdvice};
+use crate::http::authentication::AuthenticatedUser;
 use crate::http::request_id::{self, REQUEST_ID, REQUEST_ID_HEADER, current_request_id};
 use crate::metrics::Metrics;
 use alice_core::Config;
@@ -132,11 +133,16 @@ pub async fn request_context(
             .into_response(),
         };
         let status = response.status().as_u16();
+        let user = response
+            .extensions()
+            .get::<AuthenticatedUser>()
+            .map(|user| user.0.as_str());
         tracing::info!(
             evt = "request_done",
             method = %method,
             path = %path,
             status,
+            user,
             duration_ms = received.elapsed().as_secs_f64() * 1000.0,
         );
         if let Ok(value) = HeaderValue::from_str(&current_request_id().unwrap_or_default()) {
