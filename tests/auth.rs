@@ -452,3 +452,39 @@ async fn the_page_logs_in_with_a_password_and_its_cookie_writes_only_from_alices
     assert_eq!(after.status(), 401, "the session ended with the logout");
     alice.stop().await;
 }
+
+#[tokio::test]
+async fn guessing_a_password_is_cut_short_after_a_few_tries() {
+    let sim = start_sim(Default::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = config(dir.path(), &sim.base_url());
+    settings.auth.max_failed_logins = 2;
+    create_key(&settings, "anna", Role::User).await;
+    {
+        let store = alice_store::Store::open(&settings.database).await.unwrap();
+        let directory = alice_identity::Directory::new(store.identity(), &settings.auth);
+        directory
+            .set_password("anna", "korrekt häst batteri")
+            .await
+            .unwrap();
+        store.close().await;
+    }
+    let alice = Alice::start(settings).await;
+    let login = |password: &'static str| {
+        reqwest::Client::new()
+            .post(alice.url("/api/auth/login"))
+            .json(&json!({"username": "anna", "password": password}))
+            .send()
+    };
+    for _ in 0..2 {
+        assert_eq!(login("gissning gissning").await.unwrap().status(), 401);
+    }
+    // Now even the right password is refused for a while, and the answer says for how long.
+    let refused = login("korrekt häst batteri").await.unwrap();
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["retry-after"], "900");
+    // A key still works: the lockout guards passwords only.
+    let (status, _) = alice.get("/api/auth/me").await;
+    assert_eq!(status, 200);
+    alice.stop().await;
+}

@@ -30,6 +30,12 @@ pub enum IdentityError {
     /// The user name and password do not match (which of them is wrong is not said).
     #[error("wrong user name or password")]
     WrongPassword,
+    /// Too many failed logins for this user name lately.
+    #[error("too many failed logins for {username:?}; try again in {retry_after:?}")]
+    LockedOut {
+        username: String,
+        retry_after: std::time::Duration,
+    },
     #[error("no user {0:?}")]
     NoSuchUser(String),
     #[error("user {0:?} exists already")]
@@ -57,6 +63,10 @@ pub struct Directory {
     limits: RoleLimits,
     session_ttl: chrono::Duration,
     keys: moka::future::Cache<String, Arc<ApiKeyRecord>>,
+    /// Failed logins per user name, forgotten `auth.login_lockout` after the first of them.
+    failed_logins: moka::future::Cache<String, Arc<std::sync::atomic::AtomicU32>>,
+    max_failed_logins: u32,
+    login_lockout: std::time::Duration,
 }
 
 impl Directory {
@@ -70,6 +80,12 @@ impl Directory {
                 .max_capacity(100_000)
                 .time_to_live(config.key_cache_ttl)
                 .build(),
+            failed_logins: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(config.login_lockout)
+                .build(),
+            max_failed_logins: config.max_failed_logins,
+            login_lockout: config.login_lockout,
         }
     }
 
@@ -133,6 +149,32 @@ impl Directory {
     /// Checks a user's password and starts a session: the token for the cookie, and who it
     /// proves.
     pub async fn log_in(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<(String, Caller), IdentityError> {
+        let failures = self
+            .failed_logins
+            .get_with(username.to_owned(), async { Arc::default() })
+            .await;
+        if failures.load(std::sync::atomic::Ordering::Relaxed) >= self.max_failed_logins {
+            return Err(IdentityError::LockedOut {
+                username: username.to_owned(),
+                retry_after: self.login_lockout,
+            });
+        }
+        let outcome = self.check_password_and_start(username, password).await;
+        match &outcome {
+            Err(IdentityError::WrongPassword) => {
+                failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            Ok(_) => self.failed_logins.invalidate(username).await,
+            Err(_) => {}
+        }
+        outcome
+    }
+
+    async fn check_password_and_start(
         &self,
         username: &str,
         password: &str,

@@ -35,6 +35,12 @@ pub struct AuthConfig {
     pub session_ttl: Duration,
     /// Marks session cookies `Secure` even when no trusted proxy says the request came over TLS.
     pub secure_cookies: bool,
+    /// Failed logins for one user name before further logins for it are refused for
+    /// `login_lockout` (a guessed password costs the guesser an argon2 round each, and this).
+    pub max_failed_logins: u32,
+    /// How long logins for a user name are refused after `max_failed_logins` failures.
+    #[serde(with = "humantime_serde")]
+    pub login_lockout: Duration,
     /// A bearer token that may read `/metrics` (for a Prometheus scraper) without being a user.
     pub metrics_token: Option<String>,
     /// Whether `/metrics` answers without any credentials.
@@ -99,6 +105,8 @@ impl Default for AuthConfig {
             key_cache_ttl: Duration::from_secs(10),
             session_ttl: Duration::from_secs(7 * 24 * 3600),
             secure_cookies: false,
+            max_failed_logins: 5,
+            login_lockout: Duration::from_secs(15 * 60),
             metrics_token: None,
             public_metrics: false,
             limits: RoleLimits::default(),
@@ -121,6 +129,11 @@ impl AuthConfig {
             self.session_ttl >= Duration::from_secs(60),
             "auth.session_ttl",
             "must be at least 1m",
+        );
+        problems.check(
+            self.max_failed_logins >= 1,
+            "auth.max_failed_logins",
+            "must be at least 1",
         );
         if let Some(token) = &self.metrics_token {
             problems.check(

@@ -33,6 +33,10 @@ pub async fn log_in(
     {
         Ok(session) => session,
         Err(IdentityError::Store(error)) => return Err(ApiError::Store(error)),
+        Err(IdentityError::LockedOut { retry_after, .. }) => {
+            tracing::warn!(evt = "login_locked_out", user = %body.username);
+            return Err(ApiError::TooManyLogins { retry_after });
+        }
         Err(error) => {
             tracing::info!(evt = "login_refused", user = %body.username, reason = %error);
             return Err(ApiError::Unauthorized(

@@ -76,6 +76,12 @@ pub enum ApiError {
     /// The database failed.
     #[error("database: {0}")]
     Store(#[from] StoreError),
+    /// Too many failed logins for one user name (`auth.max_failed_logins`).
+    #[error("too many failed logins")]
+    TooManyLogins {
+        /// `auth.login_lockout`.
+        retry_after: Duration,
+    },
     /// No credentials, or ones that prove nobody; says what to send.
     #[error("unauthorized: {0}")]
     Unauthorized(String),
@@ -139,6 +145,7 @@ impl ApiError {
                 }
             },
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::TooManyLogins { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Shed { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -174,6 +181,7 @@ impl ApiError {
                 StoreFailure::Statement => "database_error",
             },
             Self::Unauthorized(_) => "unauthorized",
+            Self::TooManyLogins { .. } => "too_many_logins",
             Self::Forbidden(_) => "forbidden",
             Self::Conflict(_) => "conflict",
             Self::Shed { .. } => "load_shed",
@@ -203,6 +211,9 @@ impl ApiError {
                 }
             },
             Self::Unauthorized(_) => "Logga in, eller skicka en API-nyckel.",
+            Self::TooManyLogins { .. } => {
+                "För många misslyckade inloggningar. Vänta en stund och försök igen."
+            }
             Self::Forbidden(_) => "Åtkomst nekad.",
             Self::Conflict(_) => "Det går inte just nu.",
             Self::Shed { .. } => {
@@ -267,6 +278,12 @@ impl ApiError {
             | Self::Forbidden(detail)
             | Self::Conflict(detail)
             | Self::NotFound(detail) => detail.clone(),
+            Self::TooManyLogins { retry_after } => format!(
+                "too many failed logins for this user name; logins for it are refused for {} s \
+                 (auth.max_failed_logins, auth.login_lockout); an admin can set a new password \
+                 with `alice user password <user>`",
+                whole_seconds(*retry_after)
+            ),
             Self::Internal => {
                 "an internal error occurred; the server log has the details under this request id"
                     .to_owned()
@@ -317,9 +334,9 @@ impl ApiError {
             Self::Store(error) if store_failure(error) == StoreFailure::Unavailable => {
                 Some(advice.unavailable)
             }
-            Self::Shed { retry_after, .. } | Self::Refused { retry_after, .. } => {
-                Some(*retry_after)
-            }
+            Self::Shed { retry_after, .. }
+            | Self::Refused { retry_after, .. }
+            | Self::TooManyLogins { retry_after } => Some(*retry_after),
             _ => None,
         }
     }
