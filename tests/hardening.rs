@@ -5,8 +5,10 @@
 
 mod common;
 
-use alice_upstream_sim::Faults;
+use alice_core::{BackendConfig, BackendKind};
+use alice_upstream_sim::{ERROR_PADDING, Faults, SimHandle};
 use common::{Alice, config, start_sim};
+use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -104,5 +106,123 @@ async fn a_connection_past_the_cap_waits_until_one_closes() {
     );
     drop(held);
     drop(third);
+    alice.stop().await;
+}
+
+/// A config whose one backend speaks OpenAI's API to the simulator at `sim`.
+fn openai_backend(config: &mut alice_core::Config, sim: &SimHandle) {
+    config.backends[0].name = "cloud".into();
+    config.backends[0].kind = BackendKind::Openai;
+    config.backends[0].url = format!("{}/v1", sim.base_url());
+}
+
+/// Small caps, so the tests read little.
+fn small_caps(backend: &mut BackendConfig) {
+    backend.max_event_bytes = 64 * 1024;
+    backend.max_answer_bytes = 1024 * 1024;
+}
+
+/// Checks that a client body carries nothing of the backend: no address, no name, none of
+/// its text.
+fn assert_scrubbed(body: &Value, sim: &SimHandle) {
+    let text = body.to_string();
+    let address = sim.base_url().trim_start_matches("http://").to_owned();
+    assert!(!text.contains(&address), "backend address in {text}");
+    assert!(!text.contains(ERROR_PADDING.trim()), "upstream text in {text}");
+    assert!(!text.contains("simulated"), "upstream text in {text}");
+    assert!(text.len() < 4096, "{} bytes of error body", text.len());
+}
+
+#[tokio::test]
+async fn a_mebibyte_of_upstream_error_text_reaches_no_client() {
+    let sim = start_sim(Faults {
+        error_rate: 1.0,
+        error_status: 500,
+        error_body_bytes: 1024 * 1024,
+        ..Faults::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let alice = Alice::start(config(dir.path(), &sim.base_url())).await;
+
+    let (status, body) = alice.chat(json!({ "message": "Hej" })).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["code"], "backend_failed");
+    assert!(body["request_id"].is_string(), "{body}");
+    assert_scrubbed(&body, &sim);
+
+    let (status, body) = alice
+        .post(
+            "/v1/chat/completions",
+            json!({ "model": "alice", "messages": [{ "role": "user", "content": "Hej" }] }),
+        )
+        .await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"]["code"], "backend_failed");
+    assert_scrubbed(&body, &sim);
+    alice.stop().await;
+}
+
+#[tokio::test]
+async fn a_never_ending_sse_event_is_cut_at_the_cap_and_the_next_backend_answers() {
+    let endless = start_sim(Faults {
+        endless_event: true,
+        ..Faults::default()
+    })
+    .await;
+    let healthy = start_sim(Faults::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path(), &endless.base_url());
+    openai_backend(&mut config, &endless);
+    small_caps(&mut config.backends[0]);
+    let mut fallback = config.backends[0].clone();
+    fallback.name = "ollama".into();
+    fallback.kind = BackendKind::Ollama;
+    fallback.url = healthy.base_url();
+    config.backends.push(fallback);
+
+    // Alone, the endless backend gets an error that says what failed, not what it sent.
+    let mut alone = config.clone();
+    alone.backends.truncate(1);
+    let alice = Alice::start(alone).await;
+    let (status, body) = alice.chat(json!({ "message": "Hej" })).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["code"], "backend_protocol");
+    assert_scrubbed(&body, &endless);
+    assert!(
+        common::eventually(BOUND, || endless.in_flight() == 0).await,
+        "Alice stopped reading the endless answer and closed it"
+    );
+    alice.stop().await;
+
+    // With a fallback, the cut comes before the first token, so the fallback answers.
+    let alice = Alice::start(config).await;
+    let (status, body) = alice.chat(json!({ "message": "Hej" })).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["model"], "ollama:gpt-oss:20b (failover)", "{body}");
+    assert!(
+        !body["response"].as_str().unwrap().contains("endless"),
+        "{body}"
+    );
+    assert!(common::eventually(BOUND, || endless.in_flight() == 0).await);
+    alice.stop().await;
+}
+
+#[tokio::test]
+async fn a_never_ending_ndjson_line_is_cut_at_the_cap() {
+    let endless = start_sim(Faults {
+        endless_event: true,
+        ..Faults::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path(), &endless.base_url());
+    small_caps(&mut config.backends[0]);
+    let alice = Alice::start(config).await;
+    let (status, body) = alice.chat(json!({ "message": "Hej" })).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["code"], "backend_protocol");
+    assert_scrubbed(&body, &endless);
+    assert!(common::eventually(BOUND, || endless.in_flight() == 0).await);
     alice.stop().await;
 }
