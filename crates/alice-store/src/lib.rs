@@ -9,7 +9,8 @@
 //!   [`Engine`] names the engine a configuration means, and the engines ([`SqliteStore`],
 //!   [`PostgresStore`]) live in `engine` with the SQL and row mapping they share;
 //! - [`search_terms`] turns Swedish text into the stemmed terms memories are searched by;
-//! - [`backup`] makes, restores and verifies backups.
+//! - [`backup`] makes, restores and verifies backups;
+//! - [`private_file`] creates the files of backups and exports readable by their owner alone.
 
 pub mod backend;
 pub mod backup;
@@ -17,6 +18,7 @@ pub mod batcher;
 mod engine;
 pub mod gdpr;
 mod model;
+pub mod private_file;
 pub mod search_terms;
 mod store;
 
@@ -24,6 +26,7 @@ pub use backend::StoreBackend;
 pub use batcher::{BatchCounters, BatchSettings};
 pub use engine::Engine;
 pub use engine::postgres::PostgresStore;
+pub use engine::postgres::url::redact_password;
 pub use engine::sqlite::SqliteStore;
 pub use model::{
     AgentExecution, ChatSession, Conversation, ConversationTarget, ConversationWithMessages,

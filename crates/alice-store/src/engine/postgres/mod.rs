@@ -9,7 +9,7 @@
 
 mod batch;
 mod rows;
-pub(crate) mod url;
+pub mod url;
 mod user_data;
 
 use crate::StoreError;
