@@ -226,3 +226,93 @@ async fn a_never_ending_ndjson_line_is_cut_at_the_cap() {
     assert!(common::eventually(BOUND, || endless.in_flight() == 0).await);
     alice.stop().await;
 }
+
+/// Plays a PostgreSQL server far enough to ask for a clear-text password; returns the
+/// password the client sent, if it sent one.
+async fn ask_for_password(stream: &mut TcpStream) -> Option<String> {
+    async fn message(stream: &mut TcpStream) -> Option<Vec<u8>> {
+        let length = stream.read_u32().await.ok()?;
+        let mut body = vec![0; usize::try_from(length).ok()?.checked_sub(4)?];
+        stream.read_exact(&mut body).await.ok()?;
+        Some(body)
+    }
+    const SSL_REQUEST: [u8; 4] = 80_877_103u32.to_be_bytes();
+    let mut startup = message(stream).await?;
+    if startup == SSL_REQUEST {
+        stream.write_all(b"N").await.ok()?;
+        startup = message(stream).await?;
+    }
+    assert!(startup.len() > 4, "a startup message");
+    // AuthenticationCleartextPassword.
+    stream.write_all(&[b'R', 0, 0, 0, 8, 0, 0, 0, 3]).await.ok()?;
+    let kind = stream.read_u8().await.ok()?;
+    let body = message(stream).await?;
+    assert_eq!(kind, b'p', "a password message");
+    let password = String::from_utf8_lossy(body.strip_suffix(&[0]).unwrap_or(&body)).into_owned();
+    let error = b"SFATAL\0C28P01\0Mpassword authentication failed\0\0";
+    let mut reply = vec![b'E'];
+    reply.extend_from_slice(&(u32::try_from(error.len()).unwrap() + 4).to_be_bytes());
+    reply.extend_from_slice(error);
+    let _ = stream.write_all(&reply).await;
+    Some(password)
+}
+
+#[tokio::test]
+async fn backup_verify_sends_no_password_to_a_server_named_only_by_the_manifest() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let mut passwords = Vec::new();
+        while let Ok(Ok((mut stream, _))) = tokio::time::timeout(BOUND, listener.accept()).await
+        {
+            passwords.push(ask_for_password(&mut stream).await);
+            break;
+        }
+        passwords
+    });
+
+    // A backup whose manifest names that server (anyone who can write the directory can).
+    let dir = tempfile::tempdir().unwrap();
+    let backup = dir.path().join("backup");
+    std::fs::create_dir(&backup).unwrap();
+    std::fs::write(backup.join("alice.dump"), b"").unwrap();
+    let manifest = json!({
+        "format_version": 1,
+        "created_at": "2026-01-01T00:00:00.000Z",
+        "alice_version": "0.1.0",
+        "engine": "postgres",
+        "schema_version": 1,
+        "source": format!("postgres://postgres:from-the-manifest@127.0.0.1:{port}/alice"),
+        "postgres_schema": "public",
+        "data_file": "alice.dump",
+        "data_sha256": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        "data_bytes": 0,
+        "checksum_algorithm": "postgres-rowtext-md5-sum-v1",
+        "tables": {},
+    });
+    std::fs::write(backup.join("manifest.json"), manifest.to_string()).unwrap();
+
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_alice"))
+        .args(["backup", "verify"])
+        .arg(&backup)
+        .current_dir(dir.path())
+        .env(
+            "ALICE_DATABASE__URL",
+            format!("sqlite://{}/alice.db", dir.path().display()),
+        )
+        .env("PGPASSWORD", "hunter2-geheim")
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(BOUND, output).await.unwrap().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let contacted = server.await.unwrap();
+    assert_eq!(contacted.len(), 1, "verify did try the manifest's server");
+    for sent in contacted.into_iter().flatten() {
+        assert!(
+            !sent.contains("hunter2") && !sent.contains("from-the-manifest"),
+            "the server named by the manifest got a password: {sent:?}"
+        );
+    }
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("database.url"), "says what to do: {stderr}");
+}
