@@ -202,7 +202,10 @@ async fn a_missing_model_gives_502_with_pull_advice() {
     assert_error_body(&body, "model_not_found");
     let detail = body["detail"].as_str().unwrap();
     assert!(detail.contains("ask for another model"), "{body}");
-    assert!(!detail.contains("mistral"), "the backend's setup stays in the log: {body}");
+    assert!(
+        !detail.contains("mistral"),
+        "the backend's setup stays in the log: {body}"
+    );
     alice.stop().await;
 }
 

@@ -146,7 +146,10 @@ pub(crate) async fn read_listing<B: Remote + ?Sized, T: serde::de::DeserializeOw
             ),
         )
     };
-    if response.content_length().is_some_and(|length| length > limit as u64) {
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit as u64)
+    {
         return Err(too_large());
     }
     let mut body = Vec::new();

@@ -71,10 +71,9 @@ where
     futures_util::stream::unfold(Some((bytes, 0usize)), move |state| async move {
         let (mut bytes, read) = state?;
         match bytes.next().await? {
-            Ok(chunk) if read + chunk.len() > limit => Some((
-                Err(std::io::Error::other(Overrun::Answer { limit })),
-                None,
-            )),
+            Ok(chunk) if read + chunk.len() > limit => {
+                Some((Err(std::io::Error::other(Overrun::Answer { limit })), None))
+            }
             Ok(chunk) => {
                 let read = read + chunk.len();
                 Some((Ok(chunk), Some((bytes, read))))
@@ -126,7 +125,9 @@ mod tests {
         answer_bytes: 40,
     };
 
-    fn chunks(parts: &[&'static [u8]]) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + Unpin + 'static {
+    fn chunks(
+        parts: &[&'static [u8]],
+    ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + Unpin + 'static {
         futures_util::stream::iter(
             parts
                 .iter()
@@ -145,7 +146,10 @@ mod tests {
     #[tokio::test]
     async fn lines_within_the_caps_are_read() {
         let read = read(&[b"eins\nzwei\r\n", b"drei\n"]).await;
-        assert_eq!(read, [Ok("eins".into()), Ok("zwei".into()), Ok("drei".into())]);
+        assert_eq!(
+            read,
+            [Ok("eins".into()), Ok("zwei".into()), Ok("drei".into())]
+        );
     }
 
     #[tokio::test]
@@ -159,7 +163,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_past_the_answer_cap_ends_with_a_protocol_error() {
-        let read = read(&[b"0123456789\n", b"0123456789\n", b"0123456789\n", b"0123456789\n"]).await;
+        let read = read(&[
+            b"0123456789\n",
+            b"0123456789\n",
+            b"0123456789\n",
+            b"0123456789\n",
+        ])
+        .await;
         let last = read.last().unwrap().clone().unwrap_err();
         assert_eq!(last.0, ErrorKind::Protocol);
         assert!(last.1.contains("max_answer_bytes"), "{}", last.1);

@@ -343,7 +343,11 @@ mod tests {
         let line = &lines(&captured)[0];
         for field in ["requested_model", "path"] {
             let text = line[field].as_str().unwrap();
-            assert_eq!(text.chars().count(), 65, "{field}: 64 characters and the mark");
+            assert_eq!(
+                text.chars().count(),
+                65,
+                "{field}: 64 characters and the mark"
+            );
             assert!(text.ends_with('…'), "{text}");
         }
         assert_eq!(line["short"], "ok");

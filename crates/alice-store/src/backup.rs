@@ -226,7 +226,10 @@ async fn create_in(
     run_blocking(move || {
         crate::private_file::create(&data_file)
             .map(drop)
-            .map_err(BackupError::io(format!("cannot create {}", data_file.display())))
+            .map_err(BackupError::io(format!(
+                "cannot create {}",
+                data_file.display()
+            )))
     })
     .await?;
     let snapshot = match engine {

@@ -183,7 +183,11 @@ pub(crate) struct EndlessEvent {
 
 /// A streamed answer that is one event without an end (`Faults::endless_event`). It stops when
 /// the client goes away (the body is dropped) or the simulator stops.
-pub(crate) fn endless_event(state: &Arc<SimState>, ticket: Ticket, event: EndlessEvent) -> Response {
+pub(crate) fn endless_event(
+    state: &Arc<SimState>,
+    ticket: Ticket,
+    event: EndlessEvent,
+) -> Response {
     let state = Arc::clone(state);
     let opening = futures_util::stream::once(async move {
         Ok::<_, std::io::Error>(bytes::Bytes::from_static(event.opening.as_bytes()))
@@ -191,12 +195,10 @@ pub(crate) fn endless_event(state: &Arc<SimState>, ticket: Ticket, event: Endles
     let repeated = futures_util::stream::repeat_with(move || {
         Ok(bytes::Bytes::from_static(event.repeated.as_bytes()))
     });
-    let body = opening
-        .chain(repeated)
-        .take_until(async move {
-            state.stopped(stop::GRACEFUL).await;
-            drop(ticket);
-        });
+    let body = opening.chain(repeated).take_until(async move {
+        state.stopped(stop::GRACEFUL).await;
+        drop(ticket);
+    });
     (
         StatusCode::OK,
         [(axum::http::header::CONTENT_TYPE, event.content_type)],
@@ -246,6 +248,9 @@ mod tests {
             padded_to: 4096,
         };
         assert!(long.message().len() >= 4096);
-        assert!(long.message().starts_with("simulated internal server error"));
+        assert!(
+            long.message()
+                .starts_with("simulated internal server error")
+        );
     }
 }

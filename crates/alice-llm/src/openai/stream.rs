@@ -330,7 +330,10 @@ mod tests {
         let mut sse = SseDecoder::new(64);
         for _ in 0..10 {
             sse.line("data: 0123456789").unwrap();
-            assert!(sse.line("").unwrap().is_some(), "each event is counted alone");
+            assert!(
+                sse.line("").unwrap().is_some(),
+                "each event is counted alone"
+            );
         }
     }
 

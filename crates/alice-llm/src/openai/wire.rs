@@ -7,7 +7,6 @@ use alice_core::ChatMessage;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-
 /// An error body in OpenAI's shape, or what the server sent instead.
 pub(super) fn error_text(body: &[u8]) -> ErrorText {
     let text = String::from_utf8_lossy(body);

@@ -486,7 +486,10 @@ mod tests {
             }
             assert!(text.contains("try again"), "{text}");
         }
-        assert!(failed().to_string().contains("CUDA"), "the log line keeps it");
+        assert!(
+            failed().to_string().contains("CUDA"),
+            "the log line keeps it"
+        );
     }
 
     #[tokio::test]

@@ -150,16 +150,17 @@ pub(super) async fn verify(
         None => manifest_server_options(&manifest.source)?,
     };
     let server_name = display_url(&server);
-    let mut maintenance = connect(&server, &server_name).await.map_err(|error| {
-        match server_url {
-            Some(_) => error,
-            None => BackupError::Other(format!(
-                "{error}. The backup names this server, and Alice sends no password to a \
+    let mut maintenance =
+        connect(&server, &server_name)
+            .await
+            .map_err(|error| match server_url {
+                Some(_) => error,
+                None => BackupError::Other(format!(
+                    "{error}. The backup names this server, and Alice sends no password to a \
                  server named only by a backup: set database.url to a PostgreSQL server (with \
                  its password) and verify there"
-            )),
-        }
-    })?;
+                )),
+            })?;
     let scratch = format!("alice_verify_{}", random_suffix());
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "CREATE DATABASE {}",

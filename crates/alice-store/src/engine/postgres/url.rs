@@ -43,7 +43,9 @@ fn without_password_parameter(url: &str, mask: Option<&str>) -> String {
     let parameters: Vec<String> = query
         .split('&')
         .filter_map(|parameter| {
-            let name = parameter.split_once('=').map_or(parameter, |(name, _)| name);
+            let name = parameter
+                .split_once('=')
+                .map_or(parameter, |(name, _)| name);
             if !name.eq_ignore_ascii_case("password") {
                 return Some(parameter.to_owned());
             }
