@@ -73,6 +73,52 @@ async fn a_client_that_stalls_halfway_through_its_headers_is_disconnected() {
 }
 
 #[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_the_keep_alive_timeout() {
+    let sim = start_sim(Faults::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path(), &sim.base_url());
+    config.server.header_read_timeout = Duration::from_secs(60);
+    config.server.keep_alive_timeout = Duration::from_millis(300);
+    let alice = Alice::start(config).await;
+
+    let mut idle = TcpStream::connect(alice.server.addr()).await.unwrap();
+    idle.write_all(HEALTH_REQUEST).await.unwrap();
+    let answer = read_response(&mut idle, BOUND).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // Nothing more is sent: the server closes the connection, and the read ends.
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(BOUND, idle.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "an idle connection must not stay open");
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+    alice.stop().await;
+}
+
+#[tokio::test]
+async fn a_streamed_answer_longer_than_the_keep_alive_timeout_is_not_cut() {
+    let sim = start_sim(Faults {
+        tokens_per_second: 10.0,
+        ..Faults::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path(), &sim.base_url());
+    config.server.keep_alive_timeout = Duration::from_millis(200);
+    let alice = Alice::start(config).await;
+    let response = alice
+        .http
+        .post(alice.url("/api/chat"))
+        .json(&json!({ "message": "Berätta något långsamt", "stream": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let events = common::parse_sse(&response.text().await.unwrap());
+    assert!(events.len() > 3, "{events:?}");
+    assert_eq!(events.last().unwrap().event, "done", "{events:?}");
+    alice.stop().await;
+}
+
+#[tokio::test]
 async fn a_connection_past_the_cap_waits_until_one_closes() {
     let sim = start_sim(Faults::default()).await;
     let dir = tempfile::tempdir().unwrap();
