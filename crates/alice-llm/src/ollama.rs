@@ -112,6 +112,7 @@ impl OllamaClient {
                 "the server at this backend's url does not speak Ollama's API; check the address"
                     .to_owned()
             }
+            ErrorKind::Stopped { .. } => crate::error::STOPPED_ADVICE.to_owned(),
             ErrorKind::TimedOut => {
                 "Ollama is too slow: a smaller model, fewer parallel requests, or longer \
                  backends[].first_token_timeout / idle_timeout"

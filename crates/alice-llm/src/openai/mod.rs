@@ -130,6 +130,7 @@ impl OpenAiClient {
             ErrorKind::Protocol => "The server at backends[].url does not speak OpenAI's chat \
                  API; check the address (it includes /v1, e.g. \"https://api.openai.com/v1\")"
                 .to_owned(),
+            ErrorKind::Stopped { .. } => crate::error::STOPPED_ADVICE.to_owned(),
             ErrorKind::TimedOut => "The server is too slow: a smaller model, or longer \
                  backends[].first_token_timeout / idle_timeout"
                 .to_owned(),

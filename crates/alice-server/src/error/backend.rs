@@ -39,6 +39,10 @@ pub(super) fn client_detail(kind: &ErrorKind) -> &'static str {
              than Alice accepts); try again, or ask the operator to check the backend (the \
              server log under this request id has the details)"
         }
+        ErrorKind::Stopped { .. } => {
+            "the answer was cut: the Guardian stopped generation to protect the machine; retry \
+             after the seconds in Retry-After (GET /api/guardian/status says why)"
+        }
         ErrorKind::TimedOut => {
             "the language-model backend did not answer in time; try again, perhaps with a \
              shorter question or a lower max_tokens"

@@ -120,7 +120,9 @@ impl ApiError {
             }
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Backend(error) => match error.kind {
-                ErrorKind::Unreachable | ErrorKind::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+                ErrorKind::Unreachable | ErrorKind::Busy { .. } | ErrorKind::Stopped { .. } => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
                 ErrorKind::ModelNotFound
                 | ErrorKind::Rejected { .. }
                 | ErrorKind::Failed { .. }
@@ -162,6 +164,7 @@ impl ApiError {
                 ErrorKind::StreamBroken => "backend_stream_broken",
                 ErrorKind::Protocol => "backend_protocol",
                 ErrorKind::TimedOut => "backend_timeout",
+                ErrorKind::Stopped { .. } => "guardian_stopped",
             },
             Self::DeadlineExceeded { .. } => "deadline_exceeded",
             Self::Store(error) => match store_failure(error) {
@@ -300,6 +303,10 @@ impl ApiError {
                 kind: ErrorKind::Busy { retry_after },
                 ..
             }) => Some(retry_after.unwrap_or(advice.backend_busy)),
+            Self::Backend(LlmError {
+                kind: ErrorKind::Stopped { retry_after },
+                ..
+            }) => Some(*retry_after),
             Self::Backend(LlmError {
                 kind: ErrorKind::Unreachable,
                 ..
