@@ -487,6 +487,7 @@ async fn run(config_path: Option<PathBuf>, command: ServerCommand) -> anyhow::Re
             max_file_bytes: config.log.max_file_bytes,
             max_files: config.log.max_files,
         },
+        max_field_chars: config.log.max_field_chars,
     })?;
     match command {
         ServerCommand::Serve { demo } => {

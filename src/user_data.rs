@@ -17,7 +17,9 @@ pub async fn export(config: &Config, user: &str, output: Option<&Path>) -> anyho
     let document = alice_store::gdpr::export_document(&data, engine, chrono::Utc::now());
     let text = serde_json::to_string_pretty(&document)?;
     match output {
-        Some(path) => std::fs::write(path, text + "\n")
+        // Owner-only (0600): the document is everything Alice holds about a person.
+        Some(path) => alice_store::private_file::create(path)
+            .and_then(|mut file| std::io::Write::write_all(&mut file, (text + "\n").as_bytes()))
             .with_context(|| format!("cannot write {}", path.display())),
         None => crate::write_stdout((text + "\n").as_bytes()),
     }

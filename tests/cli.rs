@@ -428,8 +428,10 @@ async fn user_export_and_forget_from_the_command_line() {
         .add_memory(
             "lisa",
             alice_store::NewMemory::new("Lisa spelar fiol", chrono::Utc::now()),
+            u32::MAX,
         )
         .await
+        .unwrap()
         .unwrap();
     store.close().await;
     let env = [("ALICE_DATABASE__URL", url.as_str())];

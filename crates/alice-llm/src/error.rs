@@ -21,9 +21,18 @@ pub enum ErrorKind {
     StreamBroken,
     /// No first token within `first_token_timeout`, or silence longer than `idle_timeout`.
     TimedOut,
-    /// The backend answered something that is not its protocol.
+    /// The backend answered something that is not its protocol (or more than Alice reads).
     Protocol,
+    /// Alice itself stopped the answer: the Guardian's emergency action cut generation to
+    /// protect the machine. Not the backend's failure, and not worth retrying until the
+    /// machine has recovered.
+    Stopped { retry_after: Duration },
 }
+
+/// What to do about an answer the Guardian stopped ([`ErrorKind::Stopped`]), whichever
+/// backend was answering.
+pub(crate) const STOPPED_ADVICE: &str =
+    "see GET /api/guardian/status; Alice answers again when the machine has recovered";
 
 /// A failure of one backend, with what to do about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,6 +72,7 @@ impl ErrorKind {
             ErrorKind::StreamBroken => "stream_broken",
             ErrorKind::TimedOut => "timed_out",
             ErrorKind::Protocol => "protocol",
+            ErrorKind::Stopped { .. } => "stopped",
         }
     }
 }
@@ -77,7 +87,10 @@ impl LlmError {
             | ErrorKind::Failed { .. }
             | ErrorKind::TimedOut
             | ErrorKind::StreamBroken => true,
-            ErrorKind::ModelNotFound | ErrorKind::Rejected { .. } | ErrorKind::Protocol => false,
+            ErrorKind::ModelNotFound
+            | ErrorKind::Rejected { .. }
+            | ErrorKind::Protocol
+            | ErrorKind::Stopped { .. } => false,
         }
     }
 
@@ -91,7 +104,9 @@ impl LlmError {
             | ErrorKind::TimedOut
             | ErrorKind::StreamBroken
             | ErrorKind::Protocol => true,
-            ErrorKind::ModelNotFound | ErrorKind::Rejected { .. } => false,
+            ErrorKind::ModelNotFound | ErrorKind::Rejected { .. } | ErrorKind::Stopped { .. } => {
+                false
+            }
         }
     }
 }

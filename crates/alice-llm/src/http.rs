@@ -129,6 +129,48 @@ pub(crate) async fn read_body_prefix(
     Ok(body)
 }
 
+/// Reads a listing or description (`/api/tags`, `/models`) of at most `limit` bytes as JSON.
+/// A larger body is not read past the limit: the backend has broken its protocol.
+pub(crate) async fn read_listing<B: Remote + ?Sized, T: serde::de::DeserializeOwned>(
+    backend: &B,
+    mut response: reqwest::Response,
+    limit: usize,
+    what: &str,
+) -> Result<T, LlmError> {
+    let too_large = || {
+        backend.error(
+            ErrorKind::Protocol,
+            format!(
+                "the answer to {what} was larger than {limit} bytes \
+                 (backends[].max_listing_bytes); it was not read"
+            ),
+        )
+    };
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| transport_error(backend, &e))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body).map_err(|e| {
+        backend.error(
+            ErrorKind::Protocol,
+            format!("unexpected answer to {what}: {e}"),
+        )
+    })
+}
+
 /// The pause a `Retry-After` header asks for, as of `now`.
 pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
@@ -147,6 +189,18 @@ pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration
     }
     let at = httpdate::parse_http_date(value).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Most characters of a backend's free text (a body in no known shape, a line that is not its
+/// protocol) kept in an error's detail, which goes to the log.
+pub(crate) const MAX_RAW_DETAIL_CHARS: usize = 500;
+
+/// At most [`MAX_RAW_DETAIL_CHARS`] characters of a text, marked when cut.
+pub(crate) fn clip(text: &str) -> String {
+    match text.char_indices().nth(MAX_RAW_DETAIL_CHARS) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
 }
 
 /// A reqwest error with the chain of its causes ("connection refused" sits in a source;

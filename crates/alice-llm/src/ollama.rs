@@ -9,7 +9,7 @@ use crate::http::{self, ErrorText, Remote};
 use crate::provider::{
     BackendHealth, ChatEvent, ChatRequest, ChatStream, Completion, FinishReason,
 };
-use crate::wire::{body_bytes, line_error, lines};
+use crate::wire::{StreamCaps, body_bytes, line_error, lines};
 use crate::{ErrorKind, LlmError, Provider};
 use alice_core::BackendConfig;
 use alice_core::ChatMessage;
@@ -28,6 +28,10 @@ pub struct OllamaClient {
     keep_alive: Value,
     /// `max_error_body_bytes`.
     error_body_limit: usize,
+    /// `max_event_bytes` and `max_answer_bytes`.
+    stream_caps: StreamCaps,
+    /// `max_listing_bytes`.
+    listing_limit: usize,
 }
 
 impl OllamaClient {
@@ -50,6 +54,8 @@ impl OllamaClient {
             model: config.model.clone(),
             keep_alive: keep_alive_value(&config.keep_alive),
             error_body_limit: config.max_error_body_bytes,
+            stream_caps: StreamCaps::of(config),
+            listing_limit: config.max_listing_bytes,
         })
     }
 
@@ -57,7 +63,8 @@ impl OllamaClient {
     pub async fn list_models(&self) -> Result<Vec<String>, LlmError> {
         let request = self.http.get(format!("{}/api/tags", self.base_url));
         let response = http::send(self, request).await?;
-        let tags: Tags = response.json().await.map_err(|e| self.protocol_error(&e))?;
+        let tags: Tags =
+            http::read_listing(self, response, self.listing_limit, "GET /api/tags").await?;
         Ok(tags.models.into_iter().map(|m| m.name).collect())
     }
 
@@ -69,7 +76,8 @@ impl OllamaClient {
             .post(format!("{}/api/show", self.base_url))
             .json(&serde_json::json!({ "model": self.model }));
         let response = http::send(self, request).await?;
-        let show: Show = response.json().await.map_err(|e| self.protocol_error(&e))?;
+        let show: Show =
+            http::read_listing(self, response, self.listing_limit, "POST /api/show").await?;
         Ok(show.model_info.and_then(|info| {
             info.iter()
                 .find(|(key, _)| key.ends_with(".context_length"))
@@ -104,6 +112,7 @@ impl OllamaClient {
                 "the server at this backend's url does not speak Ollama's API; check the address"
                     .to_owned()
             }
+            ErrorKind::Stopped { .. } => crate::error::STOPPED_ADVICE.to_owned(),
             ErrorKind::TimedOut => {
                 "Ollama is too slow: a smaller model, fewer parallel requests, or longer \
                  backends[].first_token_timeout / idle_timeout"
@@ -171,8 +180,8 @@ impl Provider for OllamaClient {
             .json(&body);
         let response = http::send(self, request).await?;
         let client = self.clone();
-        let bytes = body_bytes(response);
-        let lines = lines(bytes);
+        let caps = self.stream_caps;
+        let lines = lines(body_bytes(response, caps), caps);
         let events = futures_util::stream::unfold(
             (lines, client, false),
             |(mut lines, client, finished)| async move {
@@ -185,7 +194,10 @@ impl Provider for OllamaClient {
                             ErrorKind::StreamBroken,
                             "the stream ended before its final line".into(),
                         )),
-                        Some(Err(e)) => Err(client.error(ErrorKind::StreamBroken, line_error(&e))),
+                        Some(Err(e)) => {
+                            let (kind, detail) = line_error(&e, client.stream_caps);
+                            Err(client.error(kind, detail))
+                        }
                         Some(Ok(line)) if line.trim().is_empty() => continue,
                         Some(Ok(line)) => client.parse_line(&line),
                     };
@@ -279,7 +291,7 @@ impl OllamaClient {
 
     fn parse_line(&self, line: &str) -> Result<ChatEvent, LlmError> {
         let chunk: Chunk = serde_json::from_str(line)
-            .map_err(|e| self.protocol_error(&format!("{e} in line {line:?}")))?;
+            .map_err(|e| self.protocol_error(&format!("{e} in line {:?}", http::clip(line))))?;
         if let Some(error) = chunk.error {
             return Err(self.error(
                 ErrorKind::StreamBroken,
@@ -323,11 +335,11 @@ fn error_text(body: &[u8]) -> ErrorText {
     let text = String::from_utf8_lossy(body);
     let message = match serde_json::from_str::<Value>(&text) {
         Ok(Value::Object(map)) => match map.get("error") {
-            Some(Value::String(message)) => message.clone(),
+            Some(Value::String(message)) => http::clip(message),
             Some(other) => other.to_string(),
-            None => text.into_owned(),
+            None => http::clip(&text),
         },
-        _ => text.trim().to_owned(),
+        _ => http::clip(text.trim()),
     };
     ErrorText {
         message,

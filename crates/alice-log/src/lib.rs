@@ -10,6 +10,10 @@
 //! schema Alice promises (see docs/logging.md), hence this small layer. The file sink rotates by
 //! size ([`RotatingFile`]).
 //!
+//! No field is longer than `log.max_field_chars` characters: a request path, a model name a
+//! client sent, or a backend's error text is cut there (marked with `…`), so no client or
+//! backend can make one line huge.
+//!
 //! No line carries a Swedish identity number: each finished line is masked with
 //! [`alice_core::personal_number`] before it is written to any sink.
 
@@ -50,6 +54,8 @@ pub struct LogTargets<'a> {
     pub file: Option<&'a Path>,
     /// How `file` rotates; [`Rotation::NEVER`] appends forever.
     pub rotation: Rotation,
+    /// Longest text of one field, in characters (`log.max_field_chars`).
+    pub max_field_chars: usize,
 }
 
 /// Installs the NDJSON layer as the process-wide subscriber.
@@ -69,7 +75,7 @@ pub fn init(targets: LogTargets<'_>) -> Result<(), LogError> {
     }
     tracing_subscriber::registry()
         .with(filter)
-        .with(NdjsonLayer::new(sinks))
+        .with(NdjsonLayer::new(sinks).with_max_field_chars(targets.max_field_chars))
         .try_init()
         .map_err(|_| LogError::AlreadySet)
 }
@@ -77,12 +83,28 @@ pub fn init(targets: LogTargets<'_>) -> Result<(), LogError> {
 /// A `tracing` layer that writes each event as one JSON line to every sink.
 pub struct NdjsonLayer {
     sinks: Mutex<Vec<Box<dyn Write + Send>>>,
+    max_field_chars: usize,
 }
 
 impl NdjsonLayer {
+    /// A layer writing to `sinks`, its fields cut at the default `log.max_field_chars`.
     pub fn new(sinks: Vec<Box<dyn Write + Send>>) -> Self {
         Self {
             sinks: Mutex::new(sinks),
+            max_field_chars: alice_core::config::LogConfig::default().max_field_chars,
+        }
+    }
+
+    /// Cuts every field's text at `chars` characters.
+    pub fn with_max_field_chars(mut self, chars: usize) -> Self {
+        self.max_field_chars = chars;
+        self
+    }
+
+    fn visitor(&self) -> JsonVisitor {
+        JsonVisitor {
+            map: Map::new(),
+            max_chars: self.max_field_chars,
         }
     }
 
@@ -104,7 +126,7 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let mut fields = JsonVisitor::default();
+        let mut fields = self.visitor();
         attrs.record(&mut fields);
         if let Some(span) = ctx.span(id) {
             span.extensions_mut().insert(SpanFields(fields.map));
@@ -117,6 +139,7 @@ where
         if let Some(SpanFields(map)) = extensions.get_mut::<SpanFields>() {
             let mut visitor = JsonVisitor {
                 map: std::mem::take(map),
+                max_chars: self.max_field_chars,
             };
             values.record(&mut visitor);
             *map = visitor.map;
@@ -141,7 +164,7 @@ where
                 }
             }
         }
-        let mut fields = JsonVisitor::default();
+        let mut fields = self.visitor();
         event.record(&mut fields);
         line.extend(fields.map);
         line.insert(
@@ -195,12 +218,22 @@ fn mask_personal_numbers(value: &mut Value) {
 
 /// Turns `tracing` fields into JSON values, keeping numbers and booleans typed; the event's
 /// text lands in `msg`.
-#[derive(Default)]
 struct JsonVisitor {
     map: Map<String, Value>,
+    /// Longest text of one field.
+    max_chars: usize,
 }
 
 impl JsonVisitor {
+    /// A text field, cut at `max_chars` characters.
+    fn put_text(&mut self, field: &Field, text: &str) {
+        let value = match text.char_indices().nth(self.max_chars) {
+            Some((end, _)) => format!("{}…", &text[..end]),
+            None => text.to_owned(),
+        };
+        self.put(field, Value::String(value));
+    }
+
     fn put(&mut self, field: &Field, value: Value) {
         let name = match field.name() {
             "message" => "msg",
@@ -224,13 +257,13 @@ impl Visit for JsonVisitor {
         self.put(field, Value::from(value));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.put(field, Value::from(value));
+        self.put_text(field, value);
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.put(field, Value::String(value.to_string()));
+        self.put_text(field, &value.to_string());
     }
     fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
-        self.put(field, Value::String(format!("{value:?}")));
+        self.put_text(field, &format!("{value:?}"));
     }
 }
 
@@ -294,6 +327,30 @@ mod tests {
         let lines = lines(&captured);
         assert_eq!(lines[0]["evt"], "log");
         assert_eq!(lines[0]["msg"], "hello");
+    }
+
+    #[test]
+    fn long_fields_are_cut_on_spans_and_events() {
+        let captured = Captured::default();
+        let layer = NdjsonLayer::new(vec![Box::new(captured.clone())]).with_max_field_chars(64);
+        let subscriber = tracing_subscriber::registry().with(layer);
+        let model = "å".repeat(100_000);
+        let path = format!("/{}", "x".repeat(100_000));
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("openai", requested_model = %model);
+            span.in_scope(|| tracing::info!(evt = "request_done", path = %path, short = "ok"));
+        });
+        let line = &lines(&captured)[0];
+        for field in ["requested_model", "path"] {
+            let text = line[field].as_str().unwrap();
+            assert_eq!(
+                text.chars().count(),
+                65,
+                "{field}: 64 characters and the mark"
+            );
+            assert!(text.ends_with('…'), "{text}");
+        }
+        assert_eq!(line["short"], "ok");
     }
 
     #[test]
@@ -417,6 +474,7 @@ mod tests {
                 max_file_bytes: 52_428_800,
                 max_files: 10,
             },
+            max_field_chars: 1024,
         })
         .unwrap();
         tracing::info!(evt = "to_file", n = 1_u64);
@@ -437,6 +495,7 @@ mod tests {
             stdout: false,
             file: None,
             rotation: Rotation::NEVER,
+            max_field_chars: 1024,
         })
         .unwrap_err();
         assert!(err.to_string().starts_with("log.level"), "{err}");

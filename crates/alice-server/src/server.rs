@@ -1,6 +1,7 @@
 //! Starting and stopping an Alice: bind the port, open the database, build the router of
 //! backends, the Guardian (its own or a daemon's), the cache and the metrics, start the
-//! background work, and serve HTTP until [`RunningServer::shutdown`].
+//! background work, and serve HTTP (the accept loop is in `server/connections.rs`) until
+//! [`RunningServer::shutdown`].
 
 use crate::app::{app, route_access};
 use crate::http::authentication::Gatekeeper;
@@ -18,12 +19,13 @@ use alice_identity::Directory;
 use alice_identity::first_start::{FirstStartError, create_first_admin};
 use alice_llm::LlmRouter;
 use alice_store::Store;
-use axum::serve::ListenerExt;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+mod connections;
 
 /// Why Alice could not start.
 #[derive(Debug, thiserror::Error)]
@@ -66,16 +68,6 @@ async fn open_gatekeeper(config: &Config, store: &Store) -> Result<Gatekeeper, S
         ),
     }
     Ok(Gatekeeper::new(directory, &config.auth, route_access()))
-}
-
-/// Sets TCP_NODELAY on a client connection. A streamed answer goes out an event at a time, and
-/// without it Nagle's algorithm holds each small write back until the previous one is
-/// acknowledged: with delayed ACKs that added up to 40 ms between tokens (measured with
-/// `bench/overhead.sh`, docs/benchmarks.md).
-fn send_small_writes_at_once(stream: &mut TcpStream) {
-    if let Err(error) = stream.set_nodelay(true) {
-        tracing::debug!(%error, "cannot set TCP_NODELAY on a client connection");
-    }
 }
 
 /// A running Alice: its address, and a way to stop it.
@@ -226,6 +218,7 @@ async fn launch(config: Config, guardian: Option<Guardian>) -> Result<RunningSer
         (None, Some(remote)) => GuardianLink::remote(remote),
         (None, None) => GuardianLink::off(),
     };
+    let limits = connections::ConnectionLimits::from(&config.server);
     let state = AppState::new(
         ChatService {
             config: Arc::new(config),
@@ -239,16 +232,7 @@ async fn launch(config: Config, guardian: Option<Guardian>) -> Result<RunningSer
         gatekeeper,
     );
     let app = app(state);
-    let shutdown = stop.clone();
-    let server = tokio::spawn(async move {
-        // Peer addresses reach handlers, for the control API's loopback check.
-        axum::serve(
-            listener.tap_io(send_small_writes_at_once),
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
-    });
+    let server = tokio::spawn(connections::serve(listener, app, limits, stop.clone()));
     tracing::info!(evt = "listening", addr = %addr);
     Ok(RunningServer {
         addr,

@@ -74,8 +74,15 @@ pub trait StoreBackend: Send + Sync + std::fmt::Debug {
     /// Rows per table, schema version and size.
     async fn stats(&self) -> Result<StoreStats, StoreError>;
 
-    /// Stores a memory for a user (created when new).
-    async fn add_memory(&self, username: &str, memory: NewMemory) -> Result<Memory, StoreError>;
+    /// Stores a memory for a user (created when new), unless the user already has `max`
+    /// memories: then nothing is stored and the answer is None. Counting and storing are one
+    /// atomic step, so writers at the same moment cannot pass the cap together.
+    async fn add_memory(
+        &self,
+        username: &str,
+        memory: NewMemory,
+        max: u32,
+    ) -> Result<Option<Memory>, StoreError>;
 
     /// A user's memories, newest first.
     async fn memories(&self, username: &str, page: Page) -> Result<Vec<Memory>, StoreError>;

@@ -220,10 +220,26 @@ async fn create_in(
     engine: Engine,
     data_path: &Path,
 ) -> Result<Manifest, BackupError> {
+    // The data file is made owner-only before anything is written to it (VACUUM INTO takes
+    // an empty file, pg_dump truncates one), and again after, in case a tool replaced it.
+    let data_file = data_path.to_path_buf();
+    run_blocking(move || {
+        crate::private_file::create(&data_file)
+            .map(drop)
+            .map_err(BackupError::io(format!(
+                "cannot create {}",
+                data_file.display()
+            )))
+    })
+    .await?;
     let snapshot = match engine {
         Engine::Sqlite => sqlite::create(config, data_path).await?,
         Engine::Postgres => postgres::create(config, data_path).await?,
     };
+    crate::private_file::restrict(data_path).map_err(BackupError::io(format!(
+        "cannot make {} readable by its owner alone",
+        data_path.display()
+    )))?;
     let (data_sha256, data_bytes) = sha256_file(data_path).await?;
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
@@ -360,6 +376,10 @@ async fn prepare_dir(dir: &Path) -> Result<bool, BackupError> {
                     "cannot create the backup directory {}",
                     dir.display()
                 )))?;
+            crate::private_file::restrict_dir(dir).map_err(BackupError::io(format!(
+                "cannot make the backup directory {} usable by its owner alone",
+                dir.display()
+            )))?;
             Ok(true)
         }
         Err(source) => Err(BackupError::Io {

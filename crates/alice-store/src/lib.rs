@@ -10,7 +10,8 @@
 //!   [`PostgresStore`]) live in `engine` with the SQL and row mapping they share;
 //! - [`identity`] keeps accounts, API keys and web sessions (hashed) for `alice-identity`;
 //! - [`search_terms`] turns Swedish text into the stemmed terms memories are searched by;
-//! - [`backup`] makes, restores and verifies backups.
+//! - [`backup`] makes, restores and verifies backups;
+//! - [`private_file`] creates the files of backups and exports readable by their owner alone.
 
 pub mod backend;
 pub mod backup;
@@ -19,6 +20,7 @@ mod engine;
 pub mod gdpr;
 pub mod identity;
 mod model;
+pub mod private_file;
 pub mod search_terms;
 mod store;
 
@@ -26,6 +28,7 @@ pub use backend::StoreBackend;
 pub use batcher::{BatchCounters, BatchSettings};
 pub use engine::Engine;
 pub use engine::postgres::PostgresStore;
+pub use engine::postgres::url::redact_password;
 pub use engine::sqlite::SqliteStore;
 pub use identity::{Account, ApiKeyRecord, IdentityTables, KeyLimits, NewApiKey, SessionRecord};
 pub use model::{

@@ -207,6 +207,13 @@ async fn a_sqlite_backup_taken_under_writes_verifies_and_restores_exactly() {
         .await
         .unwrap();
     let during = writer.written() - before;
+    // The backup holds everyone's data: only its owner may read it, whatever the umask.
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&backup_dir), 0o700);
+    for file in [manifest.data_file.as_str(), "manifest.json"] {
+        assert_eq!(mode(&backup_dir.join(file)), 0o600, "{file}");
+    }
     writer.wait_for(writer.written() + 20).await;
     let total = 300 + writer.stop().await;
     pool.close().await;
@@ -627,6 +634,13 @@ async fn a_postgres_backup_taken_under_writes_verifies_and_restores_exactly() {
     let before = writer.written();
     let manifest = backup::create(&config, &backup_dir).await.unwrap();
     let during = writer.written() - before;
+    // The backup holds everyone's data: only its owner may read it, whatever the umask.
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&backup_dir), 0o700);
+    for file in [manifest.data_file.as_str(), "manifest.json"] {
+        assert_eq!(mode(&backup_dir.join(file)), 0o600, "{file}");
+    }
     writer.wait_for(writer.written() + 20).await;
     let total = 300 + writer.stop().await;
     println!("turns written while the backup ran: {during}; in all: {total}");

@@ -259,3 +259,26 @@ async fn closing_writes_what_is_queued_and_refuses_more() {
         .await;
     assert!(matches!(refused, Err(StoreError::Closed)), "{refused:?}");
 }
+
+#[tokio::test]
+async fn a_postgres_password_never_shows_in_an_open_error() {
+    // Nothing listens on port 1: the connection is refused, and the error names the URL.
+    for url in [
+        "postgres://alice:hemligt-1@127.0.0.1:1/alice",
+        "postgres://alice@127.0.0.1:1/alice?password=hemligt-2&sslmode=disable",
+    ] {
+        let config = DatabaseConfig {
+            url: url.into(),
+            acquire_timeout: std::time::Duration::from_secs(2),
+            ..DatabaseConfig::default()
+        };
+        let error = Store::open(&config).await.err().unwrap();
+        let text = format!("{error} {error:?}");
+        assert!(matches!(error, StoreError::Open { .. }), "{text}");
+        assert!(!text.contains("hemligt"), "{text}");
+        assert!(
+            text.contains("127.0.0.1:1"),
+            "still names the server: {text}"
+        );
+    }
+}

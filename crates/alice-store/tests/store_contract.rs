@@ -78,6 +78,7 @@ contract! {
     check_user_conversations_newest_active_first,
     check_recent_conversations_newest_active_first,
     check_memories_add_list_count,
+    check_the_memory_cap_holds_under_concurrent_writes,
     check_memory_search_understands_swedish,
     check_memory_search_without_words_matches_nothing,
     check_delete_memories_only_deletes_the_users_own,
@@ -415,8 +416,9 @@ fn page(offset: u32, limit: u32) -> Page {
 
 async fn remember(store: &Store, username: &str, content: &str, at: DateTime<Utc>) -> Memory {
     store
-        .add_memory(username, NewMemory::new(content, at))
+        .add_memory(username, NewMemory::new(content, at), u32::MAX)
         .await
+        .unwrap()
         .unwrap()
 }
 
@@ -844,7 +846,11 @@ async fn check_memories_add_list_count(store: &Store) {
     .await;
     let mut new = NewMemory::new("Jag är allergisk mot nötter", t0 + Duration::seconds(1));
     new.source_conversation_id = Some(conversation);
-    let first = store.add_memory("anna", new.clone()).await.unwrap();
+    let first = store
+        .add_memory("anna", new.clone(), u32::MAX)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(first.id, new.id);
     assert_eq!(first.username, "anna");
     assert_eq!(first.content, new.content);
@@ -885,6 +891,40 @@ async fn check_memories_add_list_count(store: &Store) {
             .unwrap()
             .is_empty()
     );
+}
+
+async fn check_the_memory_cap_holds_under_concurrent_writes(store: &Store) {
+    const CAP: u32 = 5;
+    let t0 = now();
+    // Writers at once for a user who does not exist yet: none may count before another's
+    // insert and slip past the cap.
+    let writers: Vec<_> = (0..40)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let memory = NewMemory::new(format!("Minne nummer {n}"), t0);
+                store.add_memory("anna", memory, CAP).await.unwrap()
+            })
+        })
+        .collect();
+    let mut stored = 0;
+    for writer in writers {
+        if writer.await.unwrap().is_some() {
+            stored += 1;
+        }
+    }
+    assert_eq!(stored, CAP, "exactly the cap was stored");
+    assert_eq!(store.count_memories("anna").await.unwrap(), u64::from(CAP));
+    let full = store
+        .add_memory("anna", NewMemory::new("En till", t0), CAP)
+        .await
+        .unwrap();
+    assert_eq!(full, None, "a full user gets nothing stored");
+    let other = store
+        .add_memory("bertil", NewMemory::new("Bertils minne", t0), CAP)
+        .await
+        .unwrap();
+    assert!(other.is_some(), "the cap is per user");
 }
 
 async fn check_memory_search_understands_swedish(store: &Store) {
@@ -1232,7 +1272,11 @@ async fn check_retention_deletes_old_messages_and_empty_conversations(store: &St
     let fresh = start(store, "bertil", "Nytt", now).await;
     let mut new = NewMemory::new("Något från ett gammalt samtal", old);
     new.source_conversation_id = Some(expired);
-    let memory = store.add_memory("anna", new).await.unwrap();
+    let memory = store
+        .add_memory("anna", new, u32::MAX)
+        .await
+        .unwrap()
+        .unwrap();
 
     let report = store.delete_messages_before(cutoff).await.unwrap();
     assert_eq!(

@@ -59,6 +59,13 @@ pub struct Faults {
     pub mid_stream_error_after: Option<usize>,
     /// Accept the request and never answer.
     pub hang: bool,
+    /// Injected failures' error text is padded to about this many bytes (a proxy's error page,
+    /// a backend dumping its state); 0 keeps Ollama's short messages.
+    pub error_body_bytes: usize,
+    /// A streamed answer is one event that never ends: OpenAI's API sends `data:` lines with
+    /// no blank line after them, Ollama's one NDJSON line with no line end, until the client
+    /// goes away or the simulator stops.
+    pub endless_event: bool,
     /// At most this many requests generate at once (like `OLLAMA_NUM_PARALLEL`); others queue.
     pub max_concurrent: Option<usize>,
     /// Queue length beyond `max_concurrent` (like `OLLAMA_MAX_QUEUE`); 0 means 512.

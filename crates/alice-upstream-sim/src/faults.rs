@@ -8,6 +8,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 
 use crate::config::Faults;
 use crate::gate::Entry;
@@ -40,8 +41,13 @@ pub(crate) enum Rejection {
     ModelNotFound(String),
     /// No slot and no room in the queue.
     QueueFull,
-    /// The error-rate roll failed the request with this status.
-    Injected { status: u16, model: String },
+    /// The error-rate roll failed the request with this status; its text is padded to
+    /// `padded_to` bytes.
+    Injected {
+        status: u16,
+        model: String,
+        padded_to: usize,
+    },
     /// The simulator is stopping: cut the connection.
     Stopped,
 }
@@ -63,15 +69,34 @@ impl Rejection {
         match self {
             Rejection::ModelNotFound(model) => model_not_found_message(model),
             Rejection::QueueFull => BUSY_MESSAGE.to_owned(),
-            Rejection::Injected { status, model } => match status {
-                503 => BUSY_MESSAGE.to_owned(),
-                404 => model_not_found_message(model),
-                500 => "simulated internal server error".to_owned(),
-                other => format!("simulated error (HTTP {other})"),
-            },
+            Rejection::Injected {
+                status,
+                model,
+                padded_to,
+            } => {
+                let message = match status {
+                    503 => BUSY_MESSAGE.to_owned(),
+                    404 => model_not_found_message(model),
+                    500 => "simulated internal server error".to_owned(),
+                    other => format!("simulated error (HTTP {other})"),
+                };
+                padded(message, *padded_to)
+            }
             Rejection::Stopped => "simulator is shutting down".to_owned(),
         }
     }
+}
+
+/// Filler that pads an injected error's text (`Faults::error_body_bytes`); tests look for it.
+pub const ERROR_PADDING: &str = " upstream-internal-detail";
+
+/// `message`, followed by [`ERROR_PADDING`] until it is at least `bytes` long.
+fn padded(mut message: String, bytes: usize) -> String {
+    if message.len() < bytes {
+        let repeats = (bytes - message.len()).div_ceil(ERROR_PADDING.len());
+        message.push_str(&ERROR_PADDING.repeat(repeats));
+    }
+    message
 }
 
 /// How the pipeline ended.
@@ -127,7 +152,11 @@ pub(crate) async fn admit(state: &Arc<SimState>, request: RecordedRequest) -> Ad
     if state.roll(faults.clamped_error_rate()) {
         let status = faults.effective_error_status();
         tracker.finish(&outcome::error(status));
-        return Admission::Reject(Rejection::Injected { status, model });
+        return Admission::Reject(Rejection::Injected {
+            status,
+            model,
+            padded_to: faults.error_body_bytes,
+        });
     }
 
     if faults.hang {
@@ -143,6 +172,39 @@ pub(crate) async fn hang(state: &SimState, ticket: Ticket) -> Response {
     state.stopped(stop::GRACEFUL).await;
     drop(ticket);
     cut_response()
+}
+
+/// How an endless event looks in one API: what opens it, and what repeats for ever.
+pub(crate) struct EndlessEvent {
+    pub content_type: &'static str,
+    pub opening: &'static str,
+    pub repeated: &'static str,
+}
+
+/// A streamed answer that is one event without an end (`Faults::endless_event`). It stops when
+/// the client goes away (the body is dropped) or the simulator stops.
+pub(crate) fn endless_event(
+    state: &Arc<SimState>,
+    ticket: Ticket,
+    event: EndlessEvent,
+) -> Response {
+    let state = Arc::clone(state);
+    let opening = futures_util::stream::once(async move {
+        Ok::<_, std::io::Error>(bytes::Bytes::from_static(event.opening.as_bytes()))
+    });
+    let repeated = futures_util::stream::repeat_with(move || {
+        Ok(bytes::Bytes::from_static(event.repeated.as_bytes()))
+    });
+    let body = opening.chain(repeated).take_until(async move {
+        state.stopped(stop::GRACEFUL).await;
+        drop(ticket);
+    });
+    (
+        StatusCode::OK,
+        [(axum::http::header::CONTENT_TYPE, event.content_type)],
+        Body::from_stream(body),
+    )
+        .into_response()
 }
 
 /// A response whose body fails at once, so the server drops the connection
@@ -172,6 +234,7 @@ mod tests {
         let injected = |status| Rejection::Injected {
             status,
             model: "m".into(),
+            padded_to: 0,
         };
         assert_eq!(injected(503).message(), BUSY_MESSAGE);
         assert_eq!(injected(503).status(), StatusCode::SERVICE_UNAVAILABLE);
@@ -179,5 +242,15 @@ mod tests {
         assert_eq!(injected(500).message(), "simulated internal server error");
         assert_eq!(injected(502).message(), "simulated error (HTTP 502)");
         assert_eq!(injected(502).status(), StatusCode::BAD_GATEWAY);
+        let long = Rejection::Injected {
+            status: 500,
+            model: "m".into(),
+            padded_to: 4096,
+        };
+        assert!(long.message().len() >= 4096);
+        assert!(
+            long.message()
+                .starts_with("simulated internal server error")
+        );
     }
 }

@@ -59,7 +59,7 @@ mod wire;
 
 pub use answer::{SimMessage, answer_for, prompt_token_count, tokenize};
 pub use config::{Faults, SimConfig};
-pub use faults::{BUSY_MESSAGE, mid_stream_message, model_not_found_message};
+pub use faults::{BUSY_MESSAGE, ERROR_PADDING, mid_stream_message, model_not_found_message};
 pub use record::{Api, RecordedRequest};
 pub use server::{SimHandle, spawn, spawn_local};
 pub use state::SimStats;

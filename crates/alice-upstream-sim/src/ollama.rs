@@ -169,6 +169,17 @@ pub(crate) async fn chat(State(state): State<Arc<SimState>>, body: Bytes) -> Res
         return Json(ChatLine::done(&model, "", reason, None)).into_response();
     }
 
+    if stream && ticket.faults.endless_event {
+        return faults::endless_event(
+            &state,
+            ticket,
+            faults::EndlessEvent {
+                content_type: "application/x-ndjson",
+                opening: "{\"message\":{\"role\":\"assistant\",\"content\":\"",
+                repeated: "endless endless endless endless endless endless endless ",
+            },
+        );
+    }
     let plan = Plan::new(&messages, limit, &stop);
     let generation = Generation::new(Arc::clone(&state), plan, ticket);
     if stream {

@@ -236,6 +236,17 @@ pub(crate) async fn chat_completions(State(state): State<Arc<SimState>>, body: B
         Admission::Hang(ticket) => return faults::hang(&state, ticket).await,
     };
 
+    if stream && ticket.faults.endless_event {
+        return faults::endless_event(
+            &state,
+            ticket,
+            faults::EndlessEvent {
+                content_type: "text/event-stream",
+                opening: "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\n",
+                repeated: "data: endless endless endless endless endless endless endless\n",
+            },
+        );
+    }
     let meta = StreamMeta {
         id: format!("chatcmpl-{}", state.next_completion_id()),
         created: now_unix(),

@@ -1049,3 +1049,62 @@ async fn a_queued_request_whose_client_leaves_gives_up_its_place() {
     holder.abort();
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn injected_errors_can_carry_a_huge_body() {
+    let sim = start(Faults {
+        error_rate: 1.0,
+        error_body_bytes: 256 * 1024,
+        ..Faults::default()
+    })
+    .await;
+    for path in ["/api/chat", "/v1/chat/completions"] {
+        let response = client()
+            .post(format!("{}{path}", sim.base_url()))
+            .json(&json!({ "model": "gpt-oss:20b", "messages": [{"role":"user","content":"hej"}] }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 500);
+        let body = response.text().await.unwrap();
+        assert!(body.len() >= 256 * 1024, "{path}: {} bytes", body.len());
+        assert!(body.contains("simulated internal server error"), "{path}");
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_endless_event_goes_on_until_the_client_leaves() {
+    let sim = start(Faults {
+        endless_event: true,
+        ..Faults::default()
+    })
+    .await;
+    for (path, stream_field) in [("/api/chat", None), ("/v1/chat/completions", Some(true))] {
+        let mut body =
+            json!({ "model": "gpt-oss:20b", "messages": [{"role":"user","content":"hej"}] });
+        if let Some(stream) = stream_field {
+            body["stream"] = json!(stream);
+        }
+        let response = client()
+            .post(format!("{}{path}", sim.base_url()))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let mut bytes = response.bytes_stream();
+        let mut read = Vec::new();
+        while read.len() < 512 * 1024 {
+            read.extend_from_slice(&bytes.next().await.unwrap().unwrap());
+        }
+        let text = String::from_utf8_lossy(&read);
+        match path {
+            "/api/chat" => assert!(!text.contains('\n'), "one line without an end"),
+            _ => assert!(!text.contains("\n\n"), "one event without an end"),
+        }
+        drop(bytes);
+        wait_until("in_flight back to 0", || sim.in_flight() == 0).await;
+    }
+    sim.shutdown().await;
+}

@@ -54,6 +54,16 @@ pub struct BackendConfig {
     /// Most bytes of a failed response's body that are read (for its error message); the rest
     /// is never downloaded.
     pub max_error_body_bytes: usize,
+    /// Largest single event of a streamed answer, in bytes: one NDJSON line (Ollama), or one
+    /// server-sent event with all its lines (OpenAI). A token is a few hundred bytes; a backend
+    /// that sends more has failed, and reading stops there.
+    pub max_event_bytes: usize,
+    /// Most bytes of one streamed answer, all events together; reading stops there and the
+    /// answer fails.
+    pub max_answer_bytes: usize,
+    /// Largest answer to a listing or description request (Ollama's `/api/tags` and
+    /// `/api/show`, OpenAI's `/models`), in bytes; a larger one is not read and the probe fails.
+    pub max_listing_bytes: usize,
     /// The Retry-After a client is given when this backend's slots and queue are full.
     #[serde(with = "humantime_serde")]
     pub busy_retry_after: Duration,
@@ -101,6 +111,9 @@ impl Default for BackendConfig {
             queue_depth: 16,
             queue_timeout: Duration::from_secs(10),
             max_error_body_bytes: 64 * 1024,
+            max_event_bytes: 1024 * 1024,
+            max_answer_bytes: 16 * 1024 * 1024,
+            max_listing_bytes: 4 * 1024 * 1024,
             busy_retry_after: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(3),
             first_token_timeout: Duration::from_secs(20),
@@ -207,6 +220,21 @@ pub(super) fn validate(backends: &[BackendConfig]) -> Vec<String> {
             (256..=16 * 1024 * 1024).contains(&backend.max_error_body_bytes),
             &key("max_error_body_bytes"),
             "must be between 256 and 16777216 bytes",
+        );
+        problems.check(
+            (1024..=64 * 1024 * 1024).contains(&backend.max_event_bytes),
+            &key("max_event_bytes"),
+            "must be between 1024 and 67108864 bytes",
+        );
+        problems.check(
+            backend.max_answer_bytes >= backend.max_event_bytes,
+            &key("max_answer_bytes"),
+            "must be at least max_event_bytes",
+        );
+        problems.check(
+            backend.max_listing_bytes >= 1024,
+            &key("max_listing_bytes"),
+            "must be at least 1024 bytes",
         );
         problems.check(
             (1..=1024).contains(&backend.max_concurrent),

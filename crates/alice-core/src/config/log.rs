@@ -1,4 +1,5 @@
-//! `[log]`: the NDJSON log's level, where it goes and how its file is rotated.
+//! `[log]`: the NDJSON log's level, where it goes, how its file is rotated and how long a
+//! field may be.
 
 use super::checks::Problems;
 use serde::{Deserialize, Serialize};
@@ -19,6 +20,9 @@ pub struct LogConfig {
     /// Log files kept, the live one included (`alice.log`, `alice.log.1` … `.{max_files-1}`);
     /// 1 keeps no history. Disk use stays within about `max_file_bytes × max_files`.
     pub max_files: u32,
+    /// Longest text of one field of a line, in characters; longer ones (a request path, a
+    /// model name a client sent, a backend's error text) are cut and end in `…`.
+    pub max_field_chars: usize,
 }
 
 impl Default for LogConfig {
@@ -29,6 +33,7 @@ impl Default for LogConfig {
             file: None,
             max_file_bytes: 50 * 1024 * 1024,
             max_files: 10,
+            max_field_chars: 1024,
         }
     }
 }
@@ -52,6 +57,11 @@ impl LogConfig {
             (1..=1000).contains(&self.max_files),
             "log.max_files",
             "must be between 1 (no rotated files kept) and 1000",
+        );
+        problems.check(
+            self.max_field_chars >= 64,
+            "log.max_field_chars",
+            "must be at least 64 characters",
         );
         problems.into_list()
     }

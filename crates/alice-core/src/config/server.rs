@@ -38,7 +38,9 @@ pub struct ServerConfig {
     /// How long a client may take to send a request's headers before the connection is closed.
     #[serde(with = "humantime_serde")]
     pub header_read_timeout: Duration,
-    /// How long an idle keep-alive connection is kept open.
+    /// How long an idle keep-alive connection is kept open. The header-read timer also runs
+    /// while a kept-alive connection waits for its next request, so an idle connection closes
+    /// after the shorter of the two.
     #[serde(with = "humantime_serde")]
     pub keep_alive_timeout: Duration,
     /// Most client connections open at once; more wait to be accepted.
@@ -95,6 +97,11 @@ impl ServerConfig {
         problems.check(
             self.header_read_timeout >= Duration::from_millis(100),
             "server.header_read_timeout",
+            "must be at least 100ms",
+        );
+        problems.check(
+            self.keep_alive_timeout >= Duration::from_millis(100),
+            "server.keep_alive_timeout",
             "must be at least 100ms",
         );
         problems.check(

@@ -19,7 +19,7 @@ mod wire;
 
 use crate::http::{self, ErrorText, Remote, describe_transport};
 use crate::provider::{BackendHealth, ChatRequest, ChatStream};
-use crate::wire::body_bytes;
+use crate::wire::{StreamCaps, body_bytes};
 use crate::{ErrorKind, LlmError, Provider};
 use alice_core::BackendConfig;
 use async_trait::async_trait;
@@ -47,6 +47,10 @@ pub struct OpenAiClient {
     has_key: bool,
     /// `max_error_body_bytes`.
     error_body_limit: usize,
+    /// `max_event_bytes` and `max_answer_bytes`.
+    stream_caps: StreamCaps,
+    /// `max_listing_bytes`.
+    listing_limit: usize,
 }
 
 impl OpenAiClient {
@@ -83,6 +87,8 @@ impl OpenAiClient {
             api_key_env: config.api_key_env.clone(),
             has_key,
             error_body_limit: config.max_error_body_bytes,
+            stream_caps: StreamCaps::of(config),
+            listing_limit: config.max_listing_bytes,
         })
     }
 
@@ -90,15 +96,8 @@ impl OpenAiClient {
     pub async fn list_models(&self) -> Result<Vec<String>, LlmError> {
         let request = self.http.get(format!("{}/models", self.base_url));
         let response = http::send(self, request).await?;
-        let models: ModelList = response.json().await.map_err(|e| {
-            self.error(
-                ErrorKind::Protocol,
-                format!(
-                    "unexpected answer to GET /models: {}",
-                    describe_transport(&e)
-                ),
-            )
-        })?;
+        let models: ModelList =
+            http::read_listing(self, response, self.listing_limit, "GET /models").await?;
         Ok(models.data.into_iter().map(|m| m.id).collect())
     }
 
@@ -131,6 +130,7 @@ impl OpenAiClient {
             ErrorKind::Protocol => "The server at backends[].url does not speak OpenAI's chat \
                  API; check the address (it includes /v1, e.g. \"https://api.openai.com/v1\")"
                 .to_owned(),
+            ErrorKind::Stopped { .. } => crate::error::STOPPED_ADVICE.to_owned(),
             ErrorKind::TimedOut => "The server is too slow: a smaller model, or longer \
                  backends[].first_token_timeout / idle_timeout"
                 .to_owned(),
@@ -238,7 +238,7 @@ impl Provider for OpenAiClient {
                 format!("expected an event stream for stream=true but got JSON: {body}"),
             ));
         }
-        let bytes = body_bytes(response);
+        let bytes = body_bytes(response, self.stream_caps);
         Ok(chat_events(self.clone(), bytes))
     }
 

@@ -2,9 +2,10 @@
 //! JSON chunk, until `data: [DONE]`.
 
 use super::OpenAiClient;
-use super::wire::{StreamChunk, clip, error_value_text};
+use super::wire::{StreamChunk, error_value_text};
+use crate::http::clip;
 use crate::provider::{ChatEvent, ChatStream, Completion, FinishReason};
-use crate::wire::{Lines, line_error, lines};
+use crate::wire::{Lines, Overrun, line_error, lines};
 use crate::{ErrorKind, LlmError};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -14,10 +15,11 @@ pub(super) fn chat_events<S>(client: OpenAiClient, bytes: S) -> ChatStream
 where
     S: Stream<Item = Result<Bytes, std::io::Error>> + Send + Unpin + 'static,
 {
-    let lines = lines(bytes);
+    let caps = client.stream_caps;
+    let lines = lines(bytes, caps);
     let state = Decoding {
         lines,
-        sse: SseDecoder::default(),
+        sse: SseDecoder::new(caps.event_bytes),
         chunks: ChunkParser::default(),
         client,
     };
@@ -26,12 +28,16 @@ where
         loop {
             let data = match state.lines.next().await {
                 Some(Ok(line)) => match state.sse.line(&line) {
-                    Some(data) => data,
-                    None => continue,
+                    Ok(Some(data)) => data,
+                    Ok(None) => continue,
+                    Err(overrun) => {
+                        let error = state.client.error(ErrorKind::Protocol, overrun.to_string());
+                        return Some((Err(error), None));
+                    }
                 },
                 Some(Err(e)) => {
-                    let error = state.client.error(ErrorKind::StreamBroken, line_error(&e));
-                    return Some((Err(error), None));
+                    let (kind, detail) = line_error(&e, state.client.stream_caps);
+                    return Some((Err(state.client.error(kind, detail)), None));
                 }
                 // Some servers close right after `data: [DONE]` without the blank line; an
                 // event left open at the end is still read, and if it was not [DONE] the next
@@ -69,20 +75,38 @@ struct Decoding<S> {
 
 /// Gathers the `data:` fields of one server-sent event until the blank line that ends it.
 /// Comment lines (`: keep-alive`) and the fields OpenAI does not use (`event`, `id`, `retry`)
-/// are skipped.
-#[derive(Debug, Default)]
+/// are skipped. An event whose lines add up to more than `limit` bytes
+/// (`backends[].max_event_bytes`) is an error: a server that never ends its event must not make
+/// Alice hold it all.
+#[derive(Debug)]
 struct SseDecoder {
     data: Option<String>,
+    /// Bytes of the event so far, every line with its line ending.
+    size: usize,
+    limit: usize,
 }
 
 impl SseDecoder {
+    fn new(limit: usize) -> Self {
+        Self {
+            data: None,
+            size: 0,
+            limit,
+        }
+    }
+
     /// Takes one line without its line ending; returns the event's data when the line ends one.
-    fn line(&mut self, line: &str) -> Option<String> {
+    fn line(&mut self, line: &str) -> Result<Option<String>, Overrun> {
         if line.is_empty() {
-            return self.data.take();
+            self.size = 0;
+            return Ok(self.data.take());
+        }
+        self.size += line.len() + 1;
+        if self.size > self.limit {
+            return Err(Overrun::Event { limit: self.limit });
         }
         if line.starts_with(':') {
-            return None;
+            return Ok(None);
         }
         // "data:x" and "data: x" are the same field; only one space is dropped.
         let (field, value) = match line.split_once(':') {
@@ -98,7 +122,7 @@ impl SseDecoder {
                 None => self.data = Some(value.to_owned()),
             }
         }
-        None
+        Ok(None)
     }
 
     /// The data of an event still open when the body ended.
@@ -276,21 +300,41 @@ mod tests {
 
     #[test]
     fn sse_lines_follow_the_spec() {
-        let mut sse = SseDecoder::default();
-        assert_eq!(sse.line(": keep-alive"), None);
+        let mut sse = SseDecoder::new(1024);
+        assert_eq!(sse.line(": keep-alive").unwrap(), None);
         assert_eq!(
-            sse.line(""),
+            sse.line("").unwrap(),
             None,
             "a blank line with no data dispatches nothing"
         );
-        assert_eq!(sse.line("event: message"), None);
-        assert_eq!(sse.line("id: 7"), None);
-        assert_eq!(sse.line("data:first"), None);
-        assert_eq!(sse.line("data:  second"), None);
-        assert_eq!(sse.line("").as_deref(), Some("first\n second"));
-        assert_eq!(sse.line("data"), None);
-        assert_eq!(sse.line("").as_deref(), Some(""));
+        assert_eq!(sse.line("event: message").unwrap(), None);
+        assert_eq!(sse.line("id: 7").unwrap(), None);
+        assert_eq!(sse.line("data:first").unwrap(), None);
+        assert_eq!(sse.line("data:  second").unwrap(), None);
+        assert_eq!(sse.line("").unwrap().as_deref(), Some("first\n second"));
+        assert_eq!(sse.line("data").unwrap(), None);
+        assert_eq!(sse.line("").unwrap().as_deref(), Some(""));
         assert_eq!(sse.finish(), None);
+    }
+
+    #[test]
+    fn an_event_of_many_lines_past_the_cap_is_an_error() {
+        let mut sse = SseDecoder::new(64);
+        for _ in 0..3 {
+            assert_eq!(sse.line("data: 0123456789").unwrap(), None);
+        }
+        assert!(matches!(
+            sse.line("data: 0123456789"),
+            Err(Overrun::Event { limit: 64 })
+        ));
+        let mut sse = SseDecoder::new(64);
+        for _ in 0..10 {
+            sse.line("data: 0123456789").unwrap();
+            assert!(
+                sse.line("").unwrap().is_some(),
+                "each event is counted alone"
+            );
+        }
     }
 
     #[tokio::test]

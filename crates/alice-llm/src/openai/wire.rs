@@ -2,13 +2,10 @@
 //! are on the wire, and OpenAI's error body (`{"error": {"message", "type", "code"}}`) with the
 //! other shapes compatible servers send instead.
 
-use crate::http::ErrorText;
+use crate::http::{ErrorText, clip};
 use alice_core::ChatMessage;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-
-/// Most characters of a body that is not OpenAI's error shape kept in an error's detail.
-pub(super) const MAX_RAW_DETAIL_CHARS: usize = 500;
 
 /// An error body in OpenAI's shape, or what the server sent instead.
 pub(super) fn error_text(body: &[u8]) -> ErrorText {
@@ -19,7 +16,7 @@ pub(super) fn error_text(body: &[u8]) -> ErrorText {
             // Some compatible servers put the message at the top level.
             None => match map.get("message").and_then(Value::as_str) {
                 Some(message) => ErrorText {
-                    message: message.to_owned(),
+                    message: clip(message),
                     code: None,
                 },
                 None => raw_text(&text),
@@ -33,14 +30,14 @@ pub(super) fn error_text(body: &[u8]) -> ErrorText {
 pub(super) fn error_value_text(error: &Value) -> ErrorText {
     match error {
         Value::String(message) => ErrorText {
-            message: message.clone(),
+            message: clip(message),
             code: None,
         },
         Value::Object(fields) => ErrorText {
             message: fields
                 .get("message")
                 .and_then(Value::as_str)
-                .map_or_else(|| error.to_string(), str::to_owned),
+                .map_or_else(|| clip(&error.to_string()), clip),
             // `code` is a string at OpenAI, a number at some others.
             code: fields.get("code").and_then(|code| match code {
                 Value::String(code) => Some(code.clone()),
@@ -65,14 +62,6 @@ fn raw_text(text: &str) -> ErrorText {
             clip(text)
         },
         code: None,
-    }
-}
-
-/// At most [`MAX_RAW_DETAIL_CHARS`] characters of a text, marked when cut.
-pub(super) fn clip(text: &str) -> String {
-    match text.char_indices().nth(MAX_RAW_DETAIL_CHARS) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_owned(),
     }
 }
 
@@ -135,6 +124,7 @@ pub(super) struct ModelEntry {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use crate::http::MAX_RAW_DETAIL_CHARS;
 
     #[test]
     fn error_bodies_are_read_in_their_several_shapes() {

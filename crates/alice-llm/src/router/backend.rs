@@ -262,14 +262,10 @@ impl Backend {
         LlmError {
             backend: self.config.name.clone(),
             url: self.provider.url().to_owned(),
-            kind: ErrorKind::Busy {
-                retry_after: Some(retry_after),
-            },
+            kind: ErrorKind::Stopped { retry_after },
             detail: "the answer was cut: the Guardian stopped generation to protect the machine"
                 .into(),
-            advice: "see GET /api/guardian/status; Alice answers again when the machine has \
-                     recovered"
-                .into(),
+            advice: crate::error::STOPPED_ADVICE.into(),
         }
     }
 

@@ -49,14 +49,14 @@ pub async fn add(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let content = memory_text(&config.memory, &body.content)?;
     let limit = config.memory.max_per_user;
-    if store.count_memories(&user).await? >= u64::from(limit) {
-        return Err(ApiError::Conflict(format!(
-            "{user} already has {limit} memories (memory.max_per_user); delete some first"
-        )));
-    }
     let memory = store
-        .add_memory(&user, NewMemory::new(content, Utc::now()))
-        .await?;
+        .add_memory(&user, NewMemory::new(content, Utc::now()), limit)
+        .await?
+        .ok_or_else(|| {
+            ApiError::Conflict(format!(
+                "{user} already has {limit} memories (memory.max_per_user); delete some first"
+            ))
+        })?;
     Ok((StatusCode::CREATED, Json(json!(memory))))
 }
 

@@ -4,9 +4,11 @@
 //! a new variant cannot compile until someone decides its status code. Bodies are
 //! `{error, detail, request_id}` (plus `field` for input errors): `error` is Swedish text an end
 //! user can be shown, `detail` is English for the operator or developer and says what to do.
-//! Internal error text (database messages and the like) goes to the log, never to the client.
+//! Internal error text (database messages, a backend's name, address and error text) goes to
+//! the log, never to the client.
 //! [`openai::OpenAiError`] is the same errors in OpenAI's body shape, for `/v1`.
 
+mod backend;
 pub mod openai;
 
 use crate::http::request_id::current_request_id;
@@ -128,7 +130,9 @@ impl ApiError {
             }
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Backend(error) => match error.kind {
-                ErrorKind::Unreachable | ErrorKind::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+                ErrorKind::Unreachable | ErrorKind::Busy { .. } | ErrorKind::Stopped { .. } => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
                 ErrorKind::ModelNotFound
                 | ErrorKind::Rejected { .. }
                 | ErrorKind::Failed { .. }
@@ -172,6 +176,7 @@ impl ApiError {
                 ErrorKind::StreamBroken => "backend_stream_broken",
                 ErrorKind::Protocol => "backend_protocol",
                 ErrorKind::TimedOut => "backend_timeout",
+                ErrorKind::Stopped { .. } => "guardian_stopped",
             },
             Self::DeadlineExceeded { .. } => "deadline_exceeded",
             Self::Store(error) => match store_failure(error) {
@@ -245,7 +250,7 @@ impl ApiError {
             Self::MethodNotAllowed { method, path } => {
                 format!("{path} does not take {method}; see the README for the API")
             }
-            Self::Backend(error) => error.to_string(),
+            Self::Backend(error) => backend::client_detail(&error.kind).to_owned(),
             Self::DeadlineExceeded { path, timeout } => format!(
                 "{path} did not finish within its deadline of {} ms (deadlines.* in the config)",
                 timeout.as_millis()
@@ -305,10 +310,6 @@ impl ApiError {
                 body["path"] = json!(path);
                 body["timeout_ms"] = json!(timeout.as_millis() as u64);
             }
-            Self::Backend(error) => {
-                body["backend"] = json!(error.backend);
-                body["backend_url"] = json!(error.url);
-            }
             Self::Shed { mode, retry_after } | Self::Refused { mode, retry_after } => {
                 body["guardian_mode"] = json!(mode);
                 body["guardian_status"] = json!(self.guardian_status());
@@ -327,6 +328,10 @@ impl ApiError {
                 kind: ErrorKind::Busy { retry_after },
                 ..
             }) => Some(retry_after.unwrap_or(advice.backend_busy)),
+            Self::Backend(LlmError {
+                kind: ErrorKind::Stopped { retry_after },
+                ..
+            }) => Some(*retry_after),
             Self::Backend(LlmError {
                 kind: ErrorKind::Unreachable,
                 ..
@@ -496,6 +501,33 @@ mod tests {
             .await;
         assert_eq!(outage.headers()[header::RETRY_AFTER], "42");
         assert_eq!(busy.headers()[header::RETRY_AFTER], "2");
+    }
+
+    #[tokio::test]
+    async fn a_backend_failure_tells_the_client_neither_the_backend_nor_its_words() {
+        let failed = || {
+            ApiError::Backend(LlmError {
+                backend: "gpu-box".into(),
+                url: "http://10.1.2.3:11434".into(),
+                kind: ErrorKind::Failed { status: 500 },
+                detail: "HTTP 500: CUDA out of memory at /opt/models/secret.gguf".into(),
+                advice: "see Ollama's log".into(),
+            })
+        };
+        for body in [
+            body_of(failed().into_response()).await,
+            body_of(OpenAiError::from(failed()).into_response()).await,
+        ] {
+            let text = body.to_string();
+            for leak in ["gpu-box", "10.1.2.3", "CUDA", "secret.gguf", "Ollama"] {
+                assert!(!text.contains(leak), "{leak} in {text}");
+            }
+            assert!(text.contains("try again"), "{text}");
+        }
+        assert!(
+            failed().to_string().contains("CUDA"),
+            "the log line keeps it"
+        );
     }
 
     #[tokio::test]

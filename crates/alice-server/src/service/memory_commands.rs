@@ -154,25 +154,24 @@ pub async fn execute(
     };
     match command {
         MemoryCommand::Remember(text) => {
-            let count = store.count_memories(username).await?;
-            if count >= u64::from(settings.max_per_user) {
-                return Ok(say(
-                    format!(
-                        "Jag har redan {count} minnen sparade om dig, vilket är gränsen. Be \
-                         mig glömma något först."
-                    ),
-                    format!(
-                        "I already keep {count} memories about you, which is the limit. Ask \
-                         me to forget something first."
-                    ),
-                ));
-            }
             let text = memory_text(settings, &text)?;
             let mut memory = NewMemory::new(text.clone(), Utc::now());
             // A conversation this turn starts is written after the memory; link only to one
             // that exists already.
             memory.source_conversation_id = (!starts_conversation).then_some(conversation_id);
-            store.add_memory(username, memory).await?;
+            let limit = settings.max_per_user;
+            if store.add_memory(username, memory, limit).await?.is_none() {
+                return Ok(say(
+                    format!(
+                        "Jag har redan {limit} minnen sparade om dig, vilket är gränsen. Be \
+                         mig glömma något först."
+                    ),
+                    format!(
+                        "I already keep {limit} memories about you, which is the limit. Ask \
+                         me to forget something first."
+                    ),
+                ));
+            }
             Ok(say(
                 format!("Okej, det kommer jag ihåg: {text}"),
                 format!("Okay, I will remember that: {text}"),

@@ -134,7 +134,7 @@ pub(super) async fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<()
 
 fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write as _;
-    let mut file = std::fs::File::create(path)?;
+    let mut file = crate::private_file::create(path)?;
     file.write_all(bytes)?;
     file.sync_all()
 }

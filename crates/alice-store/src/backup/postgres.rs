@@ -4,7 +4,12 @@
 //!
 //! The external tools get the connection through libpq's environment (`PGHOST`, `PGPORT`,
 //! `PGUSER`, `PGDATABASE`, `PGPASSWORD`, `PGSSLMODE`), so a password never shows in a process
-//! list, and `--no-password`, so they fail instead of prompting.
+//! list, and `--no-password`, so they fail instead of prompting. They get exactly the password
+//! of the session Alice opens, never a `PGPASSWORD` of Alice's own environment.
+//!
+//! A backup's manifest names the server it came from, and anyone who can write a backup
+//! directory can write its manifest. Verifying on that server (no server configured) therefore
+//! sends no password at all: neither the configured one nor `PGPASSWORD`.
 
 use super::checksum::{compare, hex};
 use super::{BackupError, MIGRATIONS_TABLE, Manifest, Snapshot, TableSummary, random_suffix};
@@ -140,9 +145,22 @@ pub(super) async fn verify(
     server_url: Option<&str>,
 ) -> Result<(String, BTreeMap<String, TableSummary>), BackupError> {
     let schema = backup_schema(manifest)?.to_owned();
-    let server = connect_options(server_url.unwrap_or(&manifest.source), None)?;
+    let server = match server_url {
+        Some(url) => connect_options(url, None)?,
+        None => manifest_server_options(&manifest.source)?,
+    };
     let server_name = display_url(&server);
-    let mut maintenance = connect(&server, &server_name).await?;
+    let mut maintenance =
+        connect(&server, &server_name)
+            .await
+            .map_err(|error| match server_url {
+                Some(_) => error,
+                None => BackupError::Other(format!(
+                    "{error}. The backup names this server, and Alice sends no password to a \
+                 server named only by a backup: set database.url to a PostgreSQL server (with \
+                 its password) and verify there"
+                )),
+            })?;
     let scratch = format!("alice_verify_{}", random_suffix());
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "CREATE DATABASE {}",
@@ -207,6 +225,12 @@ fn backup_schema(manifest: &Manifest) -> Result<&str, BackupError> {
             dir: PathBuf::from(&manifest.data_file),
             problem: "its PostgreSQL manifest names no schema".into(),
         })
+}
+
+/// Connection options for the server a manifest names: its address and user, and no password,
+/// whatever the manifest or `PGPASSWORD` says.
+fn manifest_server_options(source: &str) -> Result<PgConnectOptions, BackupError> {
+    Ok(connect_options(&without_password(source), None)?.password(""))
 }
 
 /// Connection options for our own sessions: the URL, Alice's schema first on the search path
@@ -427,6 +451,8 @@ async fn run_tool(
 ) -> Result<String, BackupError> {
     let output = tokio::process::Command::new(program)
         .args(&args)
+        // Only the password of the session the tool stands for (in `env`), if it has one.
+        .env_remove("PGPASSWORD")
         .envs(env)
         .stdin(Stdio::null())
         .kill_on_drop(true)
@@ -489,8 +515,11 @@ fn libpq_env(options: &PgConnectOptions) -> Vec<(&'static str, String)> {
     if let Some(database) = options.get_database() {
         env.push(("PGDATABASE", database.to_owned()));
     }
-    if let Some(password) = options.to_url_lossy().password() {
-        env.push(("PGPASSWORD", percent_decode(password)));
+    match options.to_url_lossy().password().filter(|p| !p.is_empty()) {
+        Some(password) => env.push(("PGPASSWORD", percent_decode(password))),
+        // No password for this session: nor one from ~/.pgpass, which sqlx has already read
+        // for the servers Alice is configured with.
+        None => env.push(("PGPASSFILE", "/dev/null".to_owned())),
     }
     env
 }

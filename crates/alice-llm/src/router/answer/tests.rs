@@ -196,8 +196,8 @@ async fn an_emergency_cut_frees_the_slot_without_blaming_the_backend() {
     let error = stream.next().await.unwrap().unwrap_err();
     assert_eq!(
         error.kind,
-        ErrorKind::Busy {
-            retry_after: Some(Duration::from_secs(9))
+        ErrorKind::Stopped {
+            retry_after: Duration::from_secs(9)
         },
         "the client is told the Retry-After the router was given"
     );

@@ -11,6 +11,23 @@ fn urls_lose_their_password() {
 }
 
 #[test]
+fn a_server_named_by_a_manifest_gets_no_password() {
+    let options =
+        manifest_server_options("postgres://anna:stolen@evil.example:5432/alice").unwrap();
+    assert_eq!(
+        display_url(&options),
+        "postgres://anna@evil.example:5432/alice"
+    );
+    let env = libpq_env(&options);
+    assert!(env.iter().all(|(name, _)| *name != "PGPASSWORD"), "{env:?}");
+    assert!(
+        env.contains(&("PGPASSFILE", "/dev/null".to_owned())),
+        "{env:?}"
+    );
+    assert!(!options.to_url_lossy().to_string().contains("stolen"));
+}
+
+#[test]
 fn only_schema_entries_are_left_out_of_the_restore_list() {
     let list = "; Archive created\n\
                 6; 2615 16387 SCHEMA - alice postgres\n\

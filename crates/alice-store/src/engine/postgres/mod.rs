@@ -9,7 +9,7 @@
 
 mod batch;
 mod rows;
-pub(crate) mod url;
+pub mod url;
 mod user_data;
 
 use crate::StoreError;
@@ -202,13 +202,26 @@ impl StoreBackend for PostgresStore {
         })
     }
 
-    async fn add_memory(&self, username: &str, memory: NewMemory) -> Result<Memory, StoreError> {
+    async fn add_memory(
+        &self,
+        username: &str,
+        memory: NewMemory,
+        max: u32,
+    ) -> Result<Option<Memory>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let user_ids = batch::ensure_users(&mut tx, &[(username, memory.created_at)]).await?;
         let user_id = batch::user_id_of(&user_ids, username)?;
+        // The user's row is locked until commit: another instance adding a memory for the same
+        // user waits here, and then counts this one (each statement of READ COMMITTED sees what
+        // was committed before it began).
+        sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
         let row = sqlx::query(
             "INSERT INTO memories (id, user_id, content, created_at, source_conversation_id)
-             VALUES ($1, $2, $3, $4, $5)
+             SELECT $1, $2, $3, $4, $5
+             WHERE (SELECT count(*) FROM memories WHERE user_id = $2) < $7
              RETURNING id, $6::text AS username, content, created_at, source_conversation_id",
         )
         .bind(memory.id)
@@ -217,11 +230,16 @@ impl StoreBackend for PostgresStore {
         .bind(memory.created_at)
         .bind(memory.source_conversation_id)
         .bind(username)
-        .fetch_one(&mut *tx)
+        .bind(i64::from(max))
+        .fetch_optional(&mut *tx)
         .await?;
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
         let stored = memory_from(&row)?;
         tx.commit().await?;
-        Ok(stored)
+        Ok(Some(stored))
     }
 
     async fn memories(&self, username: &str, page: Page) -> Result<Vec<Memory>, StoreError> {

@@ -201,13 +201,21 @@ impl StoreBackend for SqliteStore {
         })
     }
 
-    async fn add_memory(&self, username: &str, memory: NewMemory) -> Result<Memory, StoreError> {
+    async fn add_memory(
+        &self,
+        username: &str,
+        memory: NewMemory,
+        max: u32,
+    ) -> Result<Option<Memory>, StoreError> {
+        // BEGIN IMMEDIATE takes the database's write lock at once, so no other writer runs
+        // between this transaction's count and its insert.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let user_id = batch::ensure_user(&mut tx, username, memory.created_at).await?;
-        sqlx::query(
+        let inserted = sqlx::query(
             "INSERT INTO memories (id, user_id, content, search_text, created_at,
                  source_conversation_id)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+             SELECT $1, $2, $3, $4, $5, $6
+             WHERE (SELECT count(*) FROM memories WHERE user_id = $2) < $7",
         )
         .bind(memory.id.to_string())
         .bind(user_id)
@@ -215,16 +223,22 @@ impl StoreBackend for SqliteStore {
         .bind(search_text(&memory.content))
         .bind(memory.created_at)
         .bind(memory.source_conversation_id.map(|id| id.to_string()))
+        .bind(i64::from(max))
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
         tx.commit().await?;
-        Ok(Memory {
+        Ok(Some(Memory {
             id: memory.id,
             username: username.to_owned(),
             content: memory.content,
             created_at: memory.created_at,
             source_conversation_id: memory.source_conversation_id,
-        })
+        }))
     }
 
     async fn memories(&self, username: &str, page: Page) -> Result<Vec<Memory>, StoreError> {
