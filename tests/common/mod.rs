@@ -279,16 +279,23 @@ impl Alice {
 /// Adds `user` (when new) with `role` to the database of `config` and returns a new API key
 /// for them, as `alice user add` and `alice key create` would.
 pub async fn create_key(config: &Config, user: &str, role: alice_identity::Role) -> String {
+    create_key_with(config, user, role, alice_identity::KeyRequest::default()).await
+}
+
+/// Like [`create_key`], with the key's label, expiry and limits.
+pub async fn create_key_with(
+    config: &Config,
+    user: &str,
+    role: alice_identity::Role,
+    request: alice_identity::KeyRequest,
+) -> String {
     let store = alice_store::Store::open(&config.database).await.unwrap();
     let directory = alice_identity::Directory::new(store.identity(), &config.auth);
     match directory.add_user(user, None, role).await {
         Ok(_) | Err(alice_identity::IdentityError::UserExists(_)) => {}
         Err(error) => panic!("cannot add {user}: {error}"),
     }
-    let issued = directory
-        .create_key(user, alice_identity::KeyRequest::default())
-        .await
-        .unwrap();
+    let issued = directory.create_key(user, request).await.unwrap();
     store.close().await;
     issued.key
 }

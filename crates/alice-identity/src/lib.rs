@@ -8,11 +8,14 @@
 //! - [`Directory`]: users, keys and sessions over the store's identity tables, and the check
 //!   of a presented key or cookie;
 //! - [`first_start`]: the `admin` user and key created when a database has no users;
+//! - [`limits`]: requests and tokens per minute (GCRA, in-process or in Redis) and requests in
+//!   flight, per key;
 //! - [`Caller`]: the user a request is made by, their role and limits.
 
 mod caller;
 mod directory;
 pub mod first_start;
+pub mod limits;
 pub mod passwords;
 pub mod secrets;
 

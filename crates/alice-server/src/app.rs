@@ -2,7 +2,7 @@
 //! the handler behind it) and the layers around it, outermost first: CORS (only for
 //! `server.cors_allowed_origins`, so blocked and error responses carry it too) → request
 //! context (id, span, deadline → 504) → authentication (401 / 403 by the route's
-//! [`Access`]) → admission gate (429 / 503 by the Guardian's state) → panic catcher (→ 500
+//! [`Access`]) → rate limit (429 per key) → admission gate (429 / 503 by the Guardian's state) → panic catcher (→ 500
 //! with the request id) → body limit → routes.
 
 use crate::api::{
@@ -12,7 +12,7 @@ use crate::api::{
 use crate::error::ApiError;
 use crate::http::authentication::{self, Access, RouteAccess};
 use crate::http::json_body::BodyLimit;
-use crate::http::{admission, request_context, request_id};
+use crate::http::{admission, rate_limit, request_context, request_id};
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -35,6 +35,10 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             admission::admission_gate,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit::rate_limit,
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -17,6 +17,7 @@ use alice_core::config::AuthMode;
 use alice_guardian::{Guardian, ProcSampler, Sampler};
 use alice_identity::Directory;
 use alice_identity::first_start::{FirstStartError, create_first_admin};
+use alice_identity::limits::{Limiter, RedisBudgets};
 use alice_llm::LlmRouter;
 use alice_store::Store;
 use std::net::SocketAddr;
@@ -45,6 +46,25 @@ pub enum StartError {
     Cache(#[from] alice_cache::CacheError),
     #[error("{0}")]
     FirstAdmin(#[from] FirstStartError),
+    #[error("cannot set up the rate limiter's Redis (cache.redis_url): {0}")]
+    Limiter(String),
+}
+
+/// The per-key limiter: budgets in Redis when `cache.redis_url` is set (shared by every
+/// instance), else in this process.
+fn open_limiter(config: &Config) -> Result<Limiter, StartError> {
+    let redis = match &config.cache.redis_url {
+        Some(url) => Some(
+            RedisBudgets::new(
+                url,
+                &config.auth.redis_key_prefix,
+                config.cache.redis_timeout,
+            )
+            .map_err(|error| StartError::Limiter(error.to_string()))?,
+        ),
+        None => None,
+    };
+    Ok(Limiter::new(redis))
 }
 
 /// The directory of users and keys over the store, with the first admin created when the
@@ -219,6 +239,7 @@ async fn launch(config: Config, guardian: Option<Guardian>) -> Result<RunningSer
         (None, None) => GuardianLink::off(),
     };
     let limits = connections::ConnectionLimits::from(&config.server);
+    let limiter = open_limiter(&config)?;
     let state = AppState::new(
         ChatService {
             config: Arc::new(config),
@@ -230,6 +251,7 @@ async fn launch(config: Config, guardian: Option<Guardian>) -> Result<RunningSer
             cache: AnswerCache::new(cache),
         },
         gatekeeper,
+        limiter,
     );
     let app = app(state);
     let server = tokio::spawn(connections::serve(listener, app, limits, stop.clone()));

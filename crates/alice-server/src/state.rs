@@ -9,6 +9,7 @@ use crate::service::ChatService;
 use crate::service::answer_cache::AnswerCache;
 use crate::service::brain_settings::BrainSettings;
 use alice_core::Config;
+use alice_identity::limits::Limiter;
 use alice_llm::LlmRouter;
 use alice_store::Store;
 use axum::extract::FromRef;
@@ -20,19 +21,21 @@ use tokio::time::Instant;
 pub struct StartedAt(pub Instant);
 
 /// The state of the whole router: the chat service, which holds every other piece, the
-/// authentication layer's gatekeeper, and the start time.
+/// authentication layer's gatekeeper, the per-key limiter, and the start time.
 #[derive(Clone, FromRef)]
 pub struct AppState {
     pub chat: ChatService,
     pub gatekeeper: Gatekeeper,
+    pub limiter: Limiter,
     pub started: StartedAt,
 }
 
 impl AppState {
-    pub fn new(chat: ChatService, gatekeeper: Gatekeeper) -> Self {
+    pub fn new(chat: ChatService, gatekeeper: Gatekeeper, limiter: Limiter) -> Self {
         Self {
             chat,
             gatekeeper,
+            limiter,
             started: StartedAt(Instant::now()),
         }
     }

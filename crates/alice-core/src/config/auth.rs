@@ -47,6 +47,9 @@ pub struct AuthConfig {
     pub public_metrics: bool,
     /// Limits of each role; a key may override them.
     pub limits: RoleLimits,
+    /// Prefix of the rate limiter's keys in Redis (with `cache.redis_url` set, every instance
+    /// counts against the same budgets there).
+    pub redis_key_prefix: String,
 }
 
 /// The limits of each role.
@@ -110,6 +113,7 @@ impl Default for AuthConfig {
             metrics_token: None,
             public_metrics: false,
             limits: RoleLimits::default(),
+            redis_key_prefix: "alice:limits:v1".to_owned(),
         }
     }
 }
@@ -142,6 +146,11 @@ impl AuthConfig {
                 "must be at least 16 characters (it guards /metrics)",
             );
         }
+        problems.check(
+            !self.redis_key_prefix.is_empty(),
+            "auth.redis_key_prefix",
+            "must not be empty",
+        );
         problems.check(
             !self.admin_key_file.as_os_str().is_empty(),
             "auth.admin_key_file",

@@ -78,6 +78,13 @@ pub enum ApiError {
     /// The database failed.
     #[error("database: {0}")]
     Store(#[from] StoreError),
+    /// The caller's key is over one of its limits (`auth.limits`, or the key's own).
+    #[error("rate limited: {what}")]
+    RateLimited {
+        /// Which limit, e.g. "60 requests per minute".
+        what: String,
+        retry_after: Duration,
+    },
     /// Too many failed logins for one user name (`auth.max_failed_logins`).
     #[error("too many failed logins")]
     TooManyLogins {
@@ -149,7 +156,7 @@ impl ApiError {
                 }
             },
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::TooManyLogins { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyLogins { .. } | Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Shed { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -187,6 +194,7 @@ impl ApiError {
             },
             Self::Unauthorized(_) => "unauthorized",
             Self::TooManyLogins { .. } => "too_many_logins",
+            Self::RateLimited { .. } => "rate_limit_exceeded",
             Self::Forbidden(_) => "forbidden",
             Self::Conflict(_) => "conflict",
             Self::Shed { .. } => "load_shed",
@@ -218,6 +226,9 @@ impl ApiError {
             Self::Unauthorized(_) => "Logga in, eller skicka en API-nyckel.",
             Self::TooManyLogins { .. } => {
                 "För många misslyckade inloggningar. Vänta en stund och försök igen."
+            }
+            Self::RateLimited { .. } => {
+                "Du har skickat för många frågor på kort tid. Vänta en stund och försök igen."
             }
             Self::Forbidden(_) => "Åtkomst nekad.",
             Self::Conflict(_) => "Det går inte just nu.",
@@ -283,6 +294,12 @@ impl ApiError {
             | Self::Forbidden(detail)
             | Self::Conflict(detail)
             | Self::NotFound(detail) => detail.clone(),
+            Self::RateLimited { what, retry_after } => format!(
+                "this key is over its limit of {what}; retry after {} s (the x-ratelimit-* \
+                 headers say how much is left); an admin can raise it per role \
+                 (auth.limits.*) or per key (alice key create --requests-per-minute ...)",
+                whole_seconds(*retry_after)
+            ),
             Self::TooManyLogins { retry_after } => format!(
                 "too many failed logins for this user name; logins for it are refused for {} s \
                  (auth.max_failed_logins, auth.login_lockout); an admin can set a new password \
@@ -341,7 +358,8 @@ impl ApiError {
             }
             Self::Shed { retry_after, .. }
             | Self::Refused { retry_after, .. }
-            | Self::TooManyLogins { retry_after } => Some(*retry_after),
+            | Self::TooManyLogins { retry_after }
+            | Self::RateLimited { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }
@@ -390,8 +408,11 @@ fn store_failure(error: &StoreError) -> StoreFailure {
     }
 }
 
+/// Seconds for Retry-After, rounded up (a client told to wait 19 s of 19.4 s would come back
+/// too soon), at least 1.
 fn whole_seconds(duration: Duration) -> u64 {
-    duration.as_secs().max(1)
+    let seconds = duration.as_secs() + u64::from(duration.subsec_nanos() > 0);
+    seconds.max(1)
 }
 
 impl ApiError {

@@ -8,5 +8,6 @@ pub mod authentication;
 pub mod json_body;
 pub mod loopback;
 pub mod paging;
+pub mod rate_limit;
 pub mod request_context;
 pub mod request_id;

@@ -42,6 +42,17 @@ pub struct RequestContext {
     pub path: String,
     /// Time spent waiting on backends so far.
     pub upstream: Arc<UpstreamTime>,
+    /// Prompt and completion tokens the answer used, told by the chat paths when it is done;
+    /// the rate limiter charges them to the caller's token budget.
+    pub tokens: Arc<AtomicU64>,
+}
+
+impl RequestContext {
+    /// Notes the tokens the answer used.
+    pub fn used_tokens(&self, prompt: Option<u64>, completion: Option<u64>) {
+        let used = prompt.unwrap_or(0).saturating_add(completion.unwrap_or(0));
+        self.tokens.fetch_add(used, Ordering::Relaxed);
+    }
 }
 
 /// Time a request spent waiting on backends: in the router (queue, retries, first token) and
@@ -115,6 +126,7 @@ pub async fn request_context(
         timeout,
         path: path.clone(),
         upstream: upstream.clone(),
+        tokens: Arc::default(),
     };
     request.extensions_mut().insert(context);
 

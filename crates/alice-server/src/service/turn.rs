@@ -334,6 +334,7 @@ pub async fn finish(
     let answered_at = Utc::now();
     let total_ms = millis(context.received.elapsed());
     record_chat_metrics(service, "native", context, &generation);
+    context.used_tokens(completion.prompt_tokens, completion.completion_tokens);
 
     let mut user = NewMessage::new(turn.user_message, turn.user_message_at);
     user.prompt_tokens = completion.prompt_tokens.map(to_i64);

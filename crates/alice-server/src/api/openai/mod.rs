@@ -224,6 +224,7 @@ fn log_done(
     let millis =
         |duration: std::time::Duration| u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
     generation::record_chat_metrics(service, "openai", context, generation);
+    context.used_tokens(completion.prompt_tokens, completion.completion_tokens);
     tracing::info!(
         parent: span,
         evt = "chat_done",
