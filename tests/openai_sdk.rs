@@ -39,13 +39,27 @@ async fn openai_sdk_end_to_end() {
     };
     let sim = start_sim(Faults::default()).await;
     let dir = tempfile::tempdir().unwrap();
-    let alice = Alice::start(config(dir.path(), &sim.base_url())).await;
+    let settings = config(dir.path(), &sim.base_url());
+    let limited = common::create_key_with(
+        &settings,
+        "lena",
+        alice_identity::Role::User,
+        alice_identity::KeyRequest {
+            limits: alice_store::KeyLimits {
+                requests_per_minute: Some(1),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    )
+    .await;
+    let alice = Alice::start(settings).await;
     let base = format!("{}/v1", alice.base);
     let key = alice.admin_key.clone();
 
     // The script blocks; it runs on a blocking thread while this runtime serves Alice.
     let (status, stdout, stderr) =
-        tokio::task::spawn_blocking(move || run_script(&python, &base, &key))
+        tokio::task::spawn_blocking(move || run_script(&python, &base, &key, &limited))
             .await
             .unwrap();
     alice.stop().await;
@@ -54,7 +68,7 @@ async fn openai_sdk_end_to_end() {
         "the SDK check failed ({status}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
     );
     assert!(
-        stdout.contains("openai sdk: 4 checks passed"),
+        stdout.contains("openai sdk: 5 checks passed"),
         "unexpected output:\n{stdout}\n{stderr}"
     );
     eprintln!("{}", stdout.trim());
@@ -66,12 +80,14 @@ fn run_script(
     python: &std::ffi::OsStr,
     base: &str,
     key: &str,
+    limited: &str,
 ) -> (std::process::ExitStatus, String, String) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/openai_sdk_check.py");
     let child = Command::new(python)
         .arg(script)
         .arg(base)
         .arg(key)
+        .arg(limited)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -1,9 +1,9 @@
 """Alice's /v1 API through the official `openai` Python SDK, unchanged.
 
-Usage: python openai_sdk_check.py http://127.0.0.1:PORT/v1 ALICE_API_KEY
+Usage: python openai_sdk_check.py http://127.0.0.1:PORT/v1 ALICE_API_KEY LIMITED_KEY
 
 Run by tests/openai_sdk.rs (with Alice in front of the upstream simulator); it exits non-zero
-with a message saying which check failed and why, and prints "openai sdk: 4 checks passed"
+with a message saying which check failed and why, and prints "openai sdk: 5 checks passed"
 when all pass.
 """
 
@@ -93,9 +93,25 @@ def a_wrong_key_raises(openai, base_url):
         fail("a request with a wrong key was answered; expected openai.AuthenticationError")
 
 
+def over_the_limit_raises(openai, base_url, limited_key):
+    """(e) A key over its requests per minute raises RateLimitError (429), with OpenAI's headers."""
+    client = openai.OpenAI(base_url=base_url, api_key=limited_key, max_retries=0, timeout=30)
+    client.chat.completions.create(model="alice", messages=MESSAGES)
+    try:
+        client.chat.completions.create(model="alice", messages=MESSAGES)
+    except openai.RateLimitError as error:
+        headers = error.response.headers
+        check(error.status_code == 429, f"limit: status {error.status_code}")
+        check(headers.get("x-ratelimit-limit-requests") == "1", f"limit: headers {dict(headers)!r}")
+        check(headers.get("x-ratelimit-remaining-requests") == "0", f"limit: headers {dict(headers)!r}")
+        check(int(headers.get("retry-after", "0")) >= 1, f"limit: headers {dict(headers)!r}")
+    else:
+        fail("a second request of a key limited to one per minute was answered; expected openai.RateLimitError")
+
+
 def main():
-    if len(sys.argv) != 3:
-        fail("usage: openai_sdk_check.py BASE_URL API_KEY (e.g. http://127.0.0.1:8000/v1 alice_...)")
+    if len(sys.argv) != 4:
+        fail("usage: openai_sdk_check.py BASE_URL API_KEY LIMITED_KEY (a key limited to 1 request per minute)")
     try:
         import openai
     except ImportError:
@@ -109,9 +125,10 @@ def main():
         streamed_answer(client, answer)
         bad_requests_raise(client, openai)
         a_wrong_key_raises(openai, sys.argv[1])
+        over_the_limit_raises(openai, sys.argv[1], sys.argv[3])
     except openai.APIError as error:
         fail(f"the SDK raised {type(error).__name__}: {error}")
-    print("openai sdk: 4 checks passed")
+    print("openai sdk: 5 checks passed")
 
 
 if __name__ == "__main__":
