@@ -627,3 +627,34 @@ async fn users_and_keys_from_the_command_line() {
     let (ok, _, _) = alice_in(dir.path(), &["key", "revoke", id], &env);
     assert!(!ok, "a key is revoked once");
 }
+
+/// A spoofed X-Forwarded-For from a peer that is not a trusted proxy is not who the log says
+/// asked; from a trusted proxy, the rightmost untrusted hop is. (Nothing is granted for an
+/// address either way: roles come from keys.)
+#[tokio::test]
+async fn forwarded_for_is_believed_only_from_trusted_proxies() {
+    for (trusted, expected) in [
+        (None, "127.0.0.1"),
+        (Some(r#"["127.0.0.1/32"]"#), "203.0.113.5"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let envs: Vec<(&str, &str)> = trusted
+            .map(|cidrs| vec![("ALICE_SERVER__TRUSTED_PROXIES", cidrs)])
+            .unwrap_or_default();
+        let (mut child, base, lines) = spawn_alice(dir.path(), &["serve", "--demo"], &envs);
+        let response = admin_http(dir.path())
+            .get(format!("{base}/api/auth/me"))
+            .header("x-forwarded-for", "6.6.6.6, 203.0.113.5")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let done = wait_for_event(&lines, "request_done");
+        assert_eq!(
+            done["client"], expected,
+            "trusted proxies {trusted:?}: {done}"
+        );
+        assert_eq!(done["user"], "admin", "{done}");
+        assert!(terminate(&mut child).success());
+    }
+}

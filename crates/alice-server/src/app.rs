@@ -1,7 +1,8 @@
 //! The whole HTTP application: the route table (every path Alice serves, who may call it and
 //! the handler behind it) and the layers around it, outermost first: CORS (only for
 //! `server.cors_allowed_origins`, so blocked and error responses carry it too) → request
-//! context (id, span, deadline → 504) → authentication (401 / 403 by the route's
+//! context (id, span, deadline → 504, the client's address) → browser defences (421 for a
+//! foreign Host, 415 for a body that is not JSON) → authentication (401 / 403 by the route's
 //! [`Access`]) → rate limit (429 per key) → admission gate (429 / 503 by the Guardian's state) → panic catcher (→ 500
 //! with the request id) → body limit → routes.
 
@@ -12,7 +13,7 @@ use crate::api::{
 use crate::error::ApiError;
 use crate::http::authentication::{self, Access, RouteAccess};
 use crate::http::json_body::BodyLimit;
-use crate::http::{admission, rate_limit, request_context, request_id};
+use crate::http::{admission, browser_defences, rate_limit, request_context, request_id};
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -43,6 +44,10 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authentication::authenticate,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            browser_defences::browser_defences,
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

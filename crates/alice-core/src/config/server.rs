@@ -27,9 +27,9 @@ pub struct ServerConfig {
     /// Retry-After when no backend can be reached, or the database does not answer.
     #[serde(with = "humantime_serde")]
     pub unavailable_retry_after: Duration,
-    /// Host names (with or without a port) a request's `Host` header may carry; others get 421.
-    /// Empty (the default): the bind address, `localhost`, `127.0.0.1` and `[::1]`. `"*"`
-    /// allows any host (behind a proxy that checks it).
+    /// Host names (with or without a port) a request's `Host` header may carry besides IP
+    /// addresses and `localhost`, which are always allowed; other names get 421 (DNS
+    /// rebinding). `"*"` allows any host (behind a proxy that checks it).
     pub allowed_hosts: Vec<String>,
     /// Networks of proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed, e.g.
     /// `["127.0.0.1/32"]` for an nginx on this machine. Empty (the default): the peer address

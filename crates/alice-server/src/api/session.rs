@@ -1,10 +1,12 @@
 //! The page's login: `POST /api/auth/login` checks a user's password and sets the session
-//! cookie (HttpOnly, SameSite=Strict, Secure when asked); `POST /api/auth/logout` ends the
+//! cookie (HttpOnly, SameSite=Strict; Secure with `auth.secure_cookies` or when a trusted
+//! proxy says the request came over TLS); `POST /api/auth/logout` ends the
 //! session; `GET /api/auth/me` says who the credential of a request proves. API keys need
 //! none of this: they are sent with every request.
 
 use crate::error::ApiError;
 use crate::http::authentication::{Gatekeeper, SESSION_COOKIE, session_cookie};
+use crate::http::client_addr::ClientAddr;
 use crate::http::json_body::JsonBody;
 use alice_identity::{Caller, Credential, IdentityError};
 use axum::extract::{Request, State};
@@ -24,6 +26,7 @@ pub struct LoginBody {
 
 pub async fn log_in(
     State(gate): State<Gatekeeper>,
+    client: Option<Extension<ClientAddr>>,
     JsonBody(body): JsonBody<LoginBody>,
 ) -> Result<Response, ApiError> {
     let (token, caller) = match gate
@@ -51,7 +54,8 @@ pub async fn log_in(
         "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
         gate.session_ttl().as_secs()
     );
-    if gate.secure_cookies() {
+    let over_tls = client.is_some_and(|Extension(client)| client.forwarded_https);
+    if gate.secure_cookies() || over_tls {
         cookie.push_str("; Secure");
     }
     let mut response = Json(who(&caller)).into_response();

@@ -78,6 +78,12 @@ pub enum ApiError {
     /// The database failed.
     #[error("database: {0}")]
     Store(#[from] StoreError),
+    /// The request's Host is not one Alice answers to (`server.allowed_hosts`).
+    #[error("misdirected: {0}")]
+    MisdirectedHost(String),
+    /// A body that is not JSON.
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(String),
     /// The caller's key is over one of its limits (`auth.limits`, or the key's own).
     #[error("rate limited: {what}")]
     RateLimited {
@@ -156,6 +162,8 @@ impl ApiError {
                 }
             },
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::MisdirectedHost(_) => StatusCode::MISDIRECTED_REQUEST,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyLogins { .. } | Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -193,6 +201,8 @@ impl ApiError {
                 StoreFailure::Statement => "database_error",
             },
             Self::Unauthorized(_) => "unauthorized",
+            Self::MisdirectedHost(_) => "misdirected_host",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::TooManyLogins { .. } => "too_many_logins",
             Self::RateLimited { .. } => "rate_limit_exceeded",
             Self::Forbidden(_) => "forbidden",
@@ -224,6 +234,8 @@ impl ApiError {
                 }
             },
             Self::Unauthorized(_) => "Logga in, eller skicka en API-nyckel.",
+            Self::MisdirectedHost(_) => "Alice svarar inte på den här adressen.",
+            Self::UnsupportedMediaType(_) => "Förfrågan måste skickas som JSON.",
             Self::TooManyLogins { .. } => {
                 "För många misslyckade inloggningar. Vänta en stund och försök igen."
             }
@@ -291,6 +303,8 @@ impl ApiError {
                 whole_seconds(*retry_after)
             ),
             Self::Unauthorized(detail)
+            | Self::MisdirectedHost(detail)
+            | Self::UnsupportedMediaType(detail)
             | Self::Forbidden(detail)
             | Self::Conflict(detail)
             | Self::NotFound(detail) => detail.clone(),

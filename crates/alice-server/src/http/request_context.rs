@@ -13,16 +13,18 @@
 
 use crate::error::{ApiError, RETRY_ADVICE, RetryAdvice};
 use crate::http::authentication::AuthenticatedUser;
+use crate::http::client_addr;
 use crate::http::request_id::{self, REQUEST_ID, REQUEST_ID_HEADER, current_request_id};
 use crate::metrics::Metrics;
 use alice_core::Config;
 use alice_llm::RoutedStream;
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -117,6 +119,12 @@ pub async fn request_context(
         .map_or("unmatched", MatchedPath::as_str)
         .to_owned();
     let method = request.method().clone();
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    let client = client_addr::resolve(peer, request.headers(), &config.server.trusted_proxies);
+    request.extensions_mut().insert(client);
     let timeout = config.deadlines.for_path(&path);
     let upstream = Arc::new(UpstreamTime::default());
     let context = RequestContext {
@@ -155,6 +163,7 @@ pub async fn request_context(
             path = %path,
             status,
             user,
+            client = client.ip.map(tracing::field::display),
             duration_ms = received.elapsed().as_secs_f64() * 1000.0,
         );
         if let Ok(value) = HeaderValue::from_str(&current_request_id().unwrap_or_default()) {
