@@ -202,18 +202,31 @@ async fn a_keys_requests_in_flight_are_capped() {
                 .status()
         }
     });
-    // While the first waits on the model, a second is refused at once.
-    let second = common::until(Duration::from_secs(5), || async {
-        anna.post(&chat)
-            .json(&json!({"message": "Hej igen"}))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            == 429
+    // Once the first is at the model, a second is refused at once.
+    let at_the_model = common::until(Duration::from_secs(5), || async {
+        sim.requests().len() == 1
     })
     .await;
-    assert!(second, "a second request while one is in flight");
+    assert!(at_the_model, "the first request reached the simulator");
+    let second = anna
+        .post(&chat)
+        .json(&json!({"message": "Hej igen"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        second.status(),
+        429,
+        "a second request while one is in flight"
+    );
+    let body: Value = second.json().await.unwrap();
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("1 requests in flight"),
+        "{body}"
+    );
     assert_eq!(slow.await.unwrap(), 200);
     // The slot is given back when the answer is done.
     let after = anna

@@ -7,6 +7,7 @@
 use crate::error::ApiError;
 use crate::error::openai::OpenAiError;
 use crate::http::request_context::RequestContext;
+use crate::metrics::Metrics;
 use alice_core::config::Limits;
 use alice_identity::Caller;
 use alice_identity::limits::{Admitted, Decision, Limiter, Refusal};
@@ -16,11 +17,17 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// The layer: admit or refuse, then charge the answer's tokens when it is done.
-pub async fn rate_limit(State(limiter): State<Limiter>, request: Request, next: Next) -> Response {
+pub async fn rate_limit(
+    State(limiter): State<Limiter>,
+    State(metrics): State<Arc<Metrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let Some(caller) = request
         .extensions()
         .get::<Caller>()
@@ -35,7 +42,14 @@ pub async fn rate_limit(State(limiter): State<Limiter>, request: Request, next: 
         .map(|context| context.tokens.clone());
     let admitted = match limiter.admit(&caller).await {
         Ok(admitted) => admitted,
-        Err(refusal) => return refuse(&request, &caller, refusal),
+        Err(refusal) => {
+            metrics.record_rate_limited(match refusal {
+                Refusal::Requests(_) => "requests",
+                Refusal::Tokens(_) => "tokens",
+                Refusal::InFlight { .. } => "in_flight",
+            });
+            return refuse(&request, &caller, refusal);
+        }
     };
     let Admitted {
         requests,
@@ -68,7 +82,7 @@ pub async fn rate_limit(State(limiter): State<Limiter>, request: Request, next: 
 struct AnswerDone {
     limiter: Limiter,
     caller: Caller,
-    tokens: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+    tokens: Option<Arc<std::sync::atomic::AtomicU64>>,
     _permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 

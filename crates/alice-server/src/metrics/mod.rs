@@ -65,6 +65,12 @@ struct StoreLabels {
     outcome: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabel {
+    /// "requests", "tokens" or "in_flight".
+    limit: &'static str,
+}
+
 fn latency_histogram() -> Histogram {
     Histogram::new(latency_buckets())
 }
@@ -80,6 +86,7 @@ pub struct Metrics {
     first_token: HistogramFamily<ApiLabel>,
     upstream: HistogramFamily<ApiLabel>,
     store_write: HistogramFamily<StoreLabels>,
+    rate_limited: Family<LimitLabel, Counter>,
     /// The router's own series; handed to the router when it is built.
     llm: LlmMetrics,
     /// The cache's series; handed to the cache when it is built.
@@ -134,6 +141,12 @@ impl Metrics {
             "Time to write to the store, per operation and outcome (a turn is one transaction)",
             store_write.clone(),
         );
+        let rate_limited = Family::<LimitLabel, Counter>::default();
+        registry.register(
+            "rate_limited_requests",
+            "Requests refused with 429 by a key's limits (auth.limits), by the limit they hit",
+            rate_limited.clone(),
+        );
         let llm = LlmMetrics::register(&mut registry);
         let cache = CacheMetrics::register(&mut registry);
         Self {
@@ -144,6 +157,7 @@ impl Metrics {
             first_token,
             upstream,
             store_write,
+            rate_limited,
             llm,
             cache,
             windows: LatencyWindows::new(Instant::now()),
@@ -221,6 +235,11 @@ impl Metrics {
                 outcome: if ok { "ok" } else { "error" },
             })
             .observe(took.as_secs_f64());
+    }
+
+    /// A request refused by a key's `limit` ("requests", "tokens" or "in_flight").
+    pub(crate) fn record_rate_limited(&self, limit: &'static str) {
+        self.rate_limited.get_or_create(&LimitLabel { limit }).inc();
     }
 
     /// Percentiles and rates of the last 1, 5 and 15 minutes.
