@@ -62,6 +62,16 @@ impl OpenAiError {
     }
 }
 
+/// The response to an error refused by a layer before any handler ran: OpenAI's shape under
+/// `/v1`, Alice's own everywhere else (the handlers of each surface choose theirs themselves).
+pub fn response_for(path: &str, error: ApiError) -> Response {
+    if path == "/v1" || path.starts_with("/v1/") {
+        OpenAiError::from(error).into_response()
+    } else {
+        error.into_response()
+    }
+}
+
 impl From<ApiError> for OpenAiError {
     fn from(error: ApiError) -> Self {
         Self {

@@ -14,13 +14,13 @@
 //! `x-request-id`, from the request context); under `/v1` the body is OpenAI's error object.
 
 use crate::error::ApiError;
-use crate::error::openai::OpenAiError;
+use crate::error::openai::response_for;
 use crate::runtime::guardian_link::GuardianLink;
 use alice_core::Config;
 use alice_guardian::GuardianState;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use std::sync::Arc;
 
 /// What the gate does with a request.
@@ -93,11 +93,7 @@ pub async fn admission_gate(
         guardian_mode = %mode,
         path,
     );
-    if under(path, "/v1") {
-        OpenAiError::from(refusal).into_response()
-    } else {
-        refusal.into_response()
-    }
+    response_for(path, refusal)
 }
 
 #[cfg(test)]

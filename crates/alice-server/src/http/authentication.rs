@@ -15,13 +15,13 @@
 //! `user` ([`crate::service::turn`]).
 
 use crate::error::ApiError;
-use crate::error::openai::OpenAiError;
+use crate::error::openai::response_for;
 use alice_core::config::{AuthConfig, AuthMode};
 use alice_identity::{Caller, Credential, Directory, IdentityError, Role};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -183,7 +183,7 @@ pub async fn authenticate(
         // A bad credential on a public route is ignored: /health must answer a balancer
         // that sends a stale key.
         Err(_) if access == Access::Public => Presented::Nothing,
-        Err(error) => return refuse(&request, error),
+        Err(error) => return response_for(request.uri().path(), error),
     };
     let allowed = match (&presented, access) {
         (_, Access::Public) => Ok(()),
@@ -209,7 +209,7 @@ pub async fn authenticate(
         )),
     };
     if let Err(error) = allowed {
-        return refuse(&request, error);
+        return response_for(request.uri().path(), error);
     }
     let Presented::Caller(caller) = presented else {
         return next.run(request).await;
@@ -239,15 +239,6 @@ fn refusal(error: IdentityError) -> ApiError {
                     .to_owned(),
             )
         }
-    }
-}
-
-fn refuse(request: &Request, error: ApiError) -> Response {
-    let path = request.uri().path();
-    if path == "/v1" || path.starts_with("/v1/") {
-        OpenAiError::from(error).into_response()
-    } else {
-        error.into_response()
     }
 }
 

@@ -11,12 +11,12 @@
 //! Both run before authentication, so a refused request costs no key lookup.
 
 use crate::error::ApiError;
-use crate::error::openai::OpenAiError;
+use crate::error::openai::response_for;
 use alice_core::Config;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -35,32 +35,19 @@ pub async fn browser_defences(
         && !host_allowed(&host, &config.server.allowed_hosts)
     {
         tracing::info!(evt = "foreign_host_refused", host = %host);
-        return refuse(
-            &request,
-            ApiError::MisdirectedHost(format!(
+        return response_for(request.uri().path(), ApiError::MisdirectedHost(format!(
                 "Alice does not answer to the host {host:?}; use its IP address or localhost, or \
                  add the name to server.allowed_hosts"
             )),
         );
     }
     if has_body(request.method(), request.headers()) && !is_json(request.headers()) {
-        return refuse(
-            &request,
-            ApiError::UnsupportedMediaType(
+        return response_for(request.uri().path(), ApiError::UnsupportedMediaType(
                 "send the body as JSON with \"Content-Type: application/json\"".to_owned(),
             ),
         );
     }
     next.run(request).await
-}
-
-fn refuse(request: &Request, error: ApiError) -> Response {
-    let path = request.uri().path();
-    if path == "/v1" || path.starts_with("/v1/") {
-        OpenAiError::from(error).into_response()
-    } else {
-        error.into_response()
-    }
 }
 
 /// Whether `host` (a Host header: a name or address, maybe with a port) is one to answer.

@@ -5,7 +5,7 @@
 //! its body ends (a stream's last event), and the in-flight slot is given back then too.
 
 use crate::error::ApiError;
-use crate::error::openai::OpenAiError;
+use crate::error::openai::response_for;
 use crate::http::request_context::RequestContext;
 use crate::metrics::Metrics;
 use alice_core::config::Limits;
@@ -15,7 +15,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use futures_util::StreamExt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -131,12 +131,7 @@ fn refuse(request: &Request, caller: &Caller, refusal: Refusal) -> Response {
         limit = %what,
     );
     let error = ApiError::RateLimited { what, retry_after };
-    let path = request.uri().path();
-    let mut response = if path == "/v1" || path.starts_with("/v1/") {
-        OpenAiError::from(error).into_response()
-    } else {
-        error.into_response()
-    };
+    let mut response = response_for(request.uri().path(), error);
     write_headers(response.headers_mut(), requests, tokens);
     response
 }
