@@ -23,26 +23,12 @@ async fn open(config: &Config) -> anyhow::Result<(Store, Directory)> {
     Ok((store, directory))
 }
 
-fn check_name(user: &str) -> anyhow::Result<()> {
-    let fine = !user.is_empty()
-        && user.chars().count() <= 64
-        && user
-            .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
-    anyhow::ensure!(
-        fine,
-        "a user name is 1 to 64 letters, digits or . _ - @ (no spaces), not {user:?}"
-    );
-    Ok(())
-}
-
 pub async fn add_user(
     config: &Config,
     user: &str,
     admin: bool,
     display_name: Option<&str>,
 ) -> anyhow::Result<()> {
-    check_name(user)?;
     let (store, directory) = open(config).await?;
     let role = if admin { Role::Admin } else { Role::User };
     let added = directory.add_user(user, display_name, role).await;

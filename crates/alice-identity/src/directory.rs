@@ -40,6 +40,8 @@ pub enum IdentityError {
     NoSuchUser(String),
     #[error("user {0:?} exists already")]
     UserExists(String),
+    #[error("{rule}, not {0:?}", rule = crate::usernames::USERNAME_RULE)]
+    InvalidUsername(String),
     #[error("stored role {0:?} is not user or admin")]
     UnknownRole(String),
     #[error(transparent)]
