@@ -36,9 +36,6 @@ pub async fn create_first_admin(
     if directory.has_admin().await? {
         return Ok(None);
     }
-    if key_file.exists() {
-        return Err(FirstStartError::KeyFileExists(key_file.to_owned()));
-    }
     let write_error = |source| FirstStartError::Write {
         path: key_file.to_owned(),
         source,
@@ -47,7 +44,13 @@ pub async fn create_first_admin(
         std::fs::create_dir_all(dir).map_err(write_error)?;
     }
     // Open the file first: a key that cannot be written must not be created.
-    let mut file = owner_only_new_file(key_file).map_err(write_error)?;
+    let mut file = owner_only_new_file(key_file).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::AlreadyExists {
+            FirstStartError::KeyFileExists(key_file.to_owned())
+        } else {
+            write_error(source)
+        }
+    })?;
     let created = async {
         directory
             .add_user("admin", Some("Administrator"), Role::Admin)
@@ -88,4 +91,66 @@ pub fn owner_only_new_file(path: &Path) -> std::io::Result<std::fs::File> {
         options.mode(0o600);
     }
     options.open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use alice_core::config::{AuthConfig, DatabaseConfig};
+
+    async fn directory(dir: &Path) -> (alice_store::Store, Directory) {
+        let database = DatabaseConfig {
+            url: format!("sqlite://{}/alice.db", dir.display()),
+            ..DatabaseConfig::default()
+        };
+        let store = alice_store::Store::open(&database).await.unwrap();
+        let directory = Directory::new(store.identity(), &AuthConfig::default());
+        (store, directory)
+    }
+
+    #[tokio::test]
+    async fn the_first_admin_key_is_written_once_for_its_owner_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, directory) = directory(dir.path()).await;
+        let file = dir.path().join("keys/admin.key");
+        assert_eq!(
+            create_first_admin(&directory, &file).await.unwrap(),
+            Some(file.clone())
+        );
+        let key = std::fs::read_to_string(&file).unwrap();
+        let caller = directory.authenticate_key(key.trim()).await.unwrap();
+        assert_eq!(
+            (caller.username.as_str(), caller.is_admin()),
+            ("admin", true)
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // With an admin in the database, nothing more is made.
+        assert_eq!(create_first_admin(&directory, &file).await.unwrap(), None);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_key_file_left_from_another_database_is_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, directory) = directory(dir.path()).await;
+        let file = dir.path().join("admin.key");
+        std::fs::write(&file, "alice_old\n").unwrap();
+        let error = create_first_admin(&directory, &file).await.unwrap_err();
+        assert!(
+            matches!(error, FirstStartError::KeyFileExists(_)),
+            "{error}"
+        );
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "alice_old\n");
+        assert!(
+            !directory.has_admin().await.unwrap(),
+            "no admin whose key nobody has"
+        );
+        store.close().await;
+    }
 }

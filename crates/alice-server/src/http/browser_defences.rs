@@ -35,14 +35,18 @@ pub async fn browser_defences(
         && !host_allowed(&host, &config.server.allowed_hosts)
     {
         tracing::info!(evt = "foreign_host_refused", host = %host);
-        return response_for(request.uri().path(), ApiError::MisdirectedHost(format!(
+        return response_for(
+            request.uri().path(),
+            ApiError::MisdirectedHost(format!(
                 "Alice does not answer to the host {host:?}; use its IP address or localhost, or \
                  add the name to server.allowed_hosts"
             )),
         );
     }
     if has_body(request.method(), request.headers()) && !is_json(request.headers()) {
-        return response_for(request.uri().path(), ApiError::UnsupportedMediaType(
+        return response_for(
+            request.uri().path(),
+            ApiError::UnsupportedMediaType(
                 "send the body as JSON with \"Content-Type: application/json\"".to_owned(),
             ),
         );
