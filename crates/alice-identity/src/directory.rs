@@ -233,6 +233,9 @@ impl Directory {
         display_name: Option<&str>,
         role: Role,
     ) -> Result<Account, IdentityError> {
+        if !crate::usernames::is_valid_username(username) {
+            return Err(IdentityError::InvalidUsername(username.to_owned()));
+        }
         match self
             .tables
             .create_user(username, display_name, role.as_str())
