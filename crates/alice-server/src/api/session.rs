@@ -29,26 +29,16 @@ pub async fn log_in(
     client: Option<Extension<ClientAddr>>,
     JsonBody(body): JsonBody<LoginBody>,
 ) -> Result<Response, ApiError> {
-    let (token, caller) = match gate
+    let (token, caller) = gate
         .directory()
         .log_in(&body.username, &body.password)
         .await
-    {
-        Ok(session) => session,
-        Err(IdentityError::Store(error)) => return Err(ApiError::Store(error)),
-        Err(IdentityError::LockedOut { retry_after, .. }) => {
-            tracing::warn!(evt = "login_locked_out", user = %body.username);
-            return Err(ApiError::TooManyLogins { retry_after });
-        }
-        Err(error) => {
-            tracing::info!(evt = "login_refused", user = %body.username, reason = %error);
-            return Err(ApiError::Unauthorized(
-                "wrong user name or password; an admin sets passwords with `alice user \
-                 password <user>`"
-                    .to_owned(),
-            ));
-        }
-    };
+        .map_err(|error| {
+            if !matches!(error, IdentityError::Store(_)) {
+                tracing::info!(evt = "login_refused", user = %body.username, reason = %error);
+            }
+            ApiError::from(error)
+        })?;
     tracing::info!(evt = "logged_in", user = %caller.username);
     let mut cookie = format!(
         "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
@@ -68,13 +58,7 @@ pub async fn log_out(
     request: Request,
 ) -> Result<Response, ApiError> {
     if let Some(token) = session_cookie(request.headers()) {
-        gate.directory()
-            .log_out(token)
-            .await
-            .map_err(|error| match error {
-                IdentityError::Store(error) => ApiError::Store(error),
-                _ => ApiError::Internal,
-            })?;
+        gate.directory().log_out(token).await?;
     }
     let mut response = Json(json!({ "logged_out": true })).into_response();
     set_cookie(

@@ -14,6 +14,7 @@ pub mod openai;
 use crate::http::request_id::current_request_id;
 use alice_core::config::ServerConfig;
 use alice_guardian::GuardianState;
+use alice_identity::IdentityError;
 use alice_llm::{ErrorKind, LlmError};
 use alice_store::StoreError;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -433,6 +434,40 @@ impl ApiError {
     /// Whether this is a refusal by the Guardian, which the admission gate has logged.
     fn is_admission(&self) -> bool {
         matches!(self, Self::Shed { .. } | Self::Refused { .. })
+    }
+}
+
+/// Every [`IdentityError`] by name, so a new one cannot compile until it has a meaning here.
+/// Why a credential was refused stays in the log; the client is told what to send.
+impl From<IdentityError> for ApiError {
+    fn from(error: IdentityError) -> Self {
+        match error {
+            IdentityError::UnknownKey
+            | IdentityError::RevokedKey { .. }
+            | IdentityError::ExpiredKey { .. }
+            | IdentityError::UnknownSession => Self::Unauthorized(
+                "the API key or session is not valid (unknown, revoked, expired or logged out); \
+                 send a current key as \"Authorization: Bearer alice_…\""
+                    .to_owned(),
+            ),
+            IdentityError::WrongPassword => Self::Unauthorized(
+                "wrong user name or password; an admin sets passwords with `alice user \
+                 password <user>`"
+                    .to_owned(),
+            ),
+            IdentityError::LockedOut { retry_after, .. } => Self::TooManyLogins { retry_after },
+            IdentityError::NoSuchUser(user) => Self::NotFound(format!("no user {user:?}")),
+            IdentityError::UserExists(user) => {
+                Self::Conflict(format!("user {user:?} exists already"))
+            }
+            error @ IdentityError::InvalidUsername(_) => Self::invalid("user", error.to_string()),
+            IdentityError::Password(error) => Self::invalid("password", error.to_string()),
+            // A role the database should never hold: a bug or a hand-edited row.
+            IdentityError::UnknownRole(role) => {
+                Self::Store(StoreError::Corrupt(format!("users.role is {role:?}")))
+            }
+            IdentityError::Store(error) => Self::Store(error),
+        }
     }
 }
 

@@ -226,20 +226,13 @@ pub async fn authenticate(
 #[derive(Clone, Debug)]
 pub struct AuthenticatedUser(pub String);
 
-/// 401 for a credential that proves nobody; the reason goes to the log, not to the client
-/// (which key ids exist is nobody's business).
+/// A credential that proves nobody: why goes to the log, not to the client (which key ids
+/// exist is nobody's business).
 fn refusal(error: IdentityError) -> ApiError {
-    match error {
-        IdentityError::Store(error) => ApiError::Store(error),
-        error => {
-            tracing::info!(evt = "credential_refused", reason = %error);
-            ApiError::Unauthorized(
-                "the API key or session is not valid (unknown, revoked, expired or logged out); \
-                 send a current key as \"Authorization: Bearer alice_…\""
-                    .to_owned(),
-            )
-        }
+    if !matches!(error, IdentityError::Store(_)) {
+        tracing::info!(evt = "credential_refused", reason = %error);
     }
+    ApiError::from(error)
 }
 
 fn is_write(method: &Method) -> bool {
