@@ -584,7 +584,10 @@ async fn users_and_keys_from_the_command_line() {
     assert!(stderr.contains("exists already"), "{stderr}");
     let (ok, _, stderr) = alice_in(dir.path(), &["user", "add", "two words"], &env);
     assert!(!ok, "{stderr}");
-    assert!(stderr.contains("no spaces"), "the refusal says what a name may be: {stderr}");
+    assert!(
+        stderr.contains("no spaces"),
+        "the refusal says what a name may be: {stderr}"
+    );
 
     let (ok, stdout, stderr) = alice_in(
         dir.path(),

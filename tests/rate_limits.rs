@@ -177,7 +177,8 @@ async fn a_keys_requests_in_flight_are_capped() {
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let settings = config(dir.path(), &sim.base_url());
+    let mut settings = config(dir.path(), &sim.base_url());
+    settings.auth.in_flight_retry_after = Duration::from_secs(3);
     let anna = client_with_key(
         &create_key_with(
             &settings,
@@ -219,6 +220,7 @@ async fn a_keys_requests_in_flight_are_capped() {
         429,
         "a second request while one is in flight"
     );
+    assert_eq!(second.headers()["retry-after"], "3", "auth.in_flight_retry_after");
     let body: Value = second.json().await.unwrap();
     assert!(
         body["detail"]

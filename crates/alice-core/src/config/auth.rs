@@ -47,6 +47,10 @@ pub struct AuthConfig {
     pub public_metrics: bool,
     /// Limits of each role; a key may override them.
     pub limits: RoleLimits,
+    /// Retry-After of a request refused because its key has `max_in_flight` requests running
+    /// (when one ends is not known beforehand).
+    #[serde(with = "humantime_serde")]
+    pub in_flight_retry_after: Duration,
     /// Prefix of the rate limiter's keys in Redis (with `cache.redis_url` set, every instance
     /// counts against the same budgets there).
     pub redis_key_prefix: String,
@@ -113,6 +117,7 @@ impl Default for AuthConfig {
             metrics_token: None,
             public_metrics: false,
             limits: RoleLimits::default(),
+            in_flight_retry_after: Duration::from_secs(1),
             redis_key_prefix: "alice:limits:v1".to_owned(),
         }
     }
@@ -146,6 +151,11 @@ impl AuthConfig {
                 "must be at least 16 characters (it guards /metrics)",
             );
         }
+        problems.check(
+            self.in_flight_retry_after >= Duration::from_secs(1),
+            "auth.in_flight_retry_after",
+            "must be at least 1s (Retry-After counts whole seconds)",
+        );
         problems.check(
             !self.redis_key_prefix.is_empty(),
             "auth.redis_key_prefix",

@@ -8,6 +8,7 @@ use crate::error::ApiError;
 use crate::error::openai::response_for;
 use crate::http::request_context::RequestContext;
 use crate::metrics::Metrics;
+use alice_core::Config;
 use alice_core::config::Limits;
 use alice_identity::Caller;
 use alice_identity::limits::{Admitted, Decision, Limiter, Refusal};
@@ -24,6 +25,7 @@ use std::time::Duration;
 /// The layer: admit or refuse, then charge the answer's tokens when it is done.
 pub async fn rate_limit(
     State(limiter): State<Limiter>,
+    State(config): State<Arc<Config>>,
     State(metrics): State<Arc<Metrics>>,
     request: Request,
     next: Next,
@@ -48,7 +50,12 @@ pub async fn rate_limit(
                 Refusal::Tokens(_) => "tokens",
                 Refusal::InFlight { .. } => "in_flight",
             });
-            return refuse(&request, &caller, refusal);
+            return refuse(
+                &request,
+                &caller,
+                refusal,
+                config.auth.in_flight_retry_after,
+            );
         }
     };
     let Admitted {
@@ -103,7 +110,12 @@ impl Drop for AnswerDone {
     }
 }
 
-fn refuse(request: &Request, caller: &Caller, refusal: Refusal) -> Response {
+fn refuse(
+    request: &Request,
+    caller: &Caller,
+    refusal: Refusal,
+    in_flight_retry_after: Duration,
+) -> Response {
     let (what, retry_after, requests, tokens) = match &refusal {
         Refusal::Requests(decision) => (
             format!("{} requests per minute", caller.limits.requests_per_minute),
@@ -119,7 +131,7 @@ fn refuse(request: &Request, caller: &Caller, refusal: Refusal) -> Response {
         ),
         Refusal::InFlight { limit } => (
             format!("{limit} requests in flight at once"),
-            Duration::from_secs(1),
+            in_flight_retry_after,
             None,
             None,
         ),
