@@ -7,7 +7,7 @@
 mod common;
 
 use alice_identity::Role;
-use common::{Alice, client_with_key, config, create_key, start_sim};
+use common::{Alice, client_with_key, config, create_key, set_password, start_sim};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -366,15 +366,7 @@ async fn the_page_logs_in_with_a_password_and_its_cookie_writes_only_from_alices
     let dir = tempfile::tempdir().unwrap();
     let settings = config(dir.path(), &sim.base_url());
     create_key(&settings, "anna", Role::User).await;
-    {
-        let store = alice_store::Store::open(&settings.database).await.unwrap();
-        let directory = alice_identity::Directory::new(store.identity(), &settings.auth);
-        directory
-            .set_password("anna", "korrekt häst batteri")
-            .await
-            .unwrap();
-        store.close().await;
-    }
+    set_password(&settings, "anna", "korrekt häst batteri").await;
     let alice = Alice::start(settings).await;
     let browser = reqwest::Client::new();
 
@@ -460,15 +452,7 @@ async fn guessing_a_password_is_cut_short_after_a_few_tries() {
     let mut settings = config(dir.path(), &sim.base_url());
     settings.auth.max_failed_logins = 2;
     create_key(&settings, "anna", Role::User).await;
-    {
-        let store = alice_store::Store::open(&settings.database).await.unwrap();
-        let directory = alice_identity::Directory::new(store.identity(), &settings.auth);
-        directory
-            .set_password("anna", "korrekt häst batteri")
-            .await
-            .unwrap();
-        store.close().await;
-    }
+    set_password(&settings, "anna", "korrekt häst batteri").await;
     let alice = Alice::start(settings).await;
     let login = |password: &'static str| {
         reqwest::Client::new()

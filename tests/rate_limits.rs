@@ -220,7 +220,11 @@ async fn a_keys_requests_in_flight_are_capped() {
         429,
         "a second request while one is in flight"
     );
-    assert_eq!(second.headers()["retry-after"], "3", "auth.in_flight_retry_after");
+    assert_eq!(
+        second.headers()["retry-after"],
+        "3",
+        "auth.in_flight_retry_after"
+    );
     let body: Value = second.json().await.unwrap();
     assert!(
         body["detail"]

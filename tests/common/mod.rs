@@ -299,3 +299,11 @@ pub async fn create_key_with(
     store.close().await;
     issued.key
 }
+
+/// Sets a user's web password in the database of `config`, as `alice user password` would.
+pub async fn set_password(config: &Config, user: &str, password: &str) {
+    let store = alice_store::Store::open(&config.database).await.unwrap();
+    let directory = alice_identity::Directory::new(store.identity(), &config.auth);
+    directory.set_password(user, password).await.unwrap();
+    store.close().await;
+}
