@@ -14,7 +14,7 @@ use alice_identity::Caller;
 use alice_identity::limits::{Admitted, Decision, Limiter, Refusal};
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 use futures_util::StreamExt;
@@ -150,28 +150,23 @@ fn refuse(
 
 /// OpenAI's rate-limit headers for the budgets a request was checked against.
 fn write_headers(headers: &mut HeaderMap, requests: Option<&Decision>, tokens: Option<&Decision>) {
-    for (unit, decision) in [("requests", requests), ("tokens", tokens)] {
+    const REQUESTS: [&str; 3] = [
+        "x-ratelimit-limit-requests",
+        "x-ratelimit-remaining-requests",
+        "x-ratelimit-reset-requests",
+    ];
+    const TOKENS: [&str; 3] = [
+        "x-ratelimit-limit-tokens",
+        "x-ratelimit-remaining-tokens",
+        "x-ratelimit-reset-tokens",
+    ];
+    for (names, decision) in [(REQUESTS, requests), (TOKENS, tokens)] {
         let Some(decision) = decision else { continue };
-        for (name, value) in [
-            (
-                format!("x-ratelimit-limit-{unit}"),
-                decision.limit.to_string(),
-            ),
-            (
-                format!("x-ratelimit-remaining-{unit}"),
-                decision.remaining.to_string(),
-            ),
-            (
-                format!("x-ratelimit-reset-{unit}"),
-                openai_duration(decision.reset),
-            ),
-        ] {
-            if let (Ok(name), Ok(value)) = (
-                axum::http::HeaderName::try_from(name),
-                HeaderValue::from_str(&value),
-            ) {
-                headers.insert(name, value);
-            }
+        let [limit, remaining, reset] = names.map(HeaderName::from_static);
+        headers.insert(limit, HeaderValue::from(decision.limit));
+        headers.insert(remaining, HeaderValue::from(decision.remaining));
+        if let Ok(value) = HeaderValue::from_str(&openai_duration(decision.reset)) {
+            headers.insert(reset, value);
         }
     }
 }
