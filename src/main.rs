@@ -373,9 +373,9 @@ async fn backup(config_path: Option<PathBuf>, args: BackupArgs) -> anyhow::Resul
     match (args.command, args.dir) {
         (Some(BackupCommand::Verify { dir }), _) => {
             let report = if database.is_postgres() {
-                backup::verify_on_server(&dir, &database.url).await?
+                backup::verify_on_server(&dir, &database.url, &database.erasure_log).await?
             } else {
-                backup::verify(&dir).await?
+                backup::verify(&dir, &database.erasure_log).await?
             };
             let integrity = report
                 .integrity_check
@@ -398,6 +398,7 @@ async fn backup(config_path: Option<PathBuf>, args: BackupArgs) -> anyhow::Resul
                 version(report.schema_version),
                 report.data_sha256
             )?;
+            write_erasures(&mut out, &report.erasures, "a restore would apply")?;
         }
         (None, Some(dir)) => {
             let manifest = backup::create(database, &dir).await?;
@@ -445,7 +446,41 @@ async fn restore(config_path: Option<PathBuf>, dir: &std::path::Path) -> anyhow:
         report.total_rows(),
         version(report.schema_version)
     )?;
+    write_erasures(&mut out, &report.erasures, "applied")?;
     write_stdout(&out)
+}
+
+/// The erasure log's part of a restore or verification: each tombstone newer than the backup,
+/// and what it erased from the restored database.
+fn write_erasures(
+    out: &mut Vec<u8>,
+    erasures: &[alice_store::erasure_log::Applied],
+    verb: &str,
+) -> std::io::Result<()> {
+    use std::io::Write as _;
+    if erasures.is_empty() {
+        return writeln!(out, "erasure log: no erasure newer than the backup");
+    }
+    writeln!(
+        out,
+        "erasure log: {} erasures newer than the backup {verb}:",
+        erasures.len()
+    )?;
+    for erasure in erasures {
+        writeln!(
+            out,
+            "  tombstone {} (erased {}): {} users, {} conversations, {} messages, {} memories",
+            erasure.tombstone,
+            erasure
+                .erased_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            erasure.users,
+            erasure.erased.conversations,
+            erasure.erased.messages,
+            erasure.erased.memories
+        )?;
+    }
+    Ok(())
 }
 
 fn write_tables(

@@ -7,30 +7,48 @@ use alice_core::Config;
 use anyhow::Context;
 use std::path::Path;
 
-/// Writes the user's export document to `output` (standard output when None).
+/// Writes the user's export document to `output` (standard output when None), streamed from
+/// one database snapshot.
 pub async fn export(config: &Config, user: &str, output: Option<&Path>) -> anyhow::Result<()> {
     let store = alice_store::Store::open(&config.database).await?;
-    let data = store.export_user(user).await?;
-    let engine = store.engine().as_str();
-    store.close().await;
-    let data = data.with_context(|| format!("no user {user:?} in the database"))?;
-    let document = alice_store::gdpr::export_document(&data, engine, chrono::Utc::now());
-    let text = serde_json::to_string_pretty(&document)?;
-    match output {
-        // Owner-only (0600): the document is everything Alice holds about a person.
-        Some(path) => alice_store::private_file::create(path)
-            .and_then(|mut file| std::io::Write::write_all(&mut file, (text + "\n").as_bytes()))
-            .with_context(|| format!("cannot write {}", path.display())),
-        None => crate::write_stdout((text + "\n").as_bytes()),
+    let written = async {
+        let document = alice_store::gdpr::export(&*store, user, chrono::Utc::now())
+            .await?
+            .with_context(|| format!("no user {user:?} in the database"))?;
+        match output {
+            // Owner-only (0600): the document is everything Alice holds about a person.
+            Some(path) => {
+                let file = alice_store::private_file::create(path)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                let mut file = std::io::BufWriter::new(file);
+                document
+                    .write_to(&mut file)
+                    .await
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                file.into_inner()
+                    .map_err(std::io::IntoInnerError::into_error)?
+                    .sync_all()
+                    .with_context(|| format!("cannot write {}", path.display()))
+            }
+            None => {
+                let stdout = std::io::stdout();
+                let mut out = stdout.lock();
+                Ok(document.write_to(&mut out).await?)
+            }
+        }
     }
+    .await;
+    store.close().await;
+    written
 }
 
 /// Erases the user and prints what was deleted.
 pub async fn forget(config: &Config, user: &str) -> anyhow::Result<()> {
     let store = alice_store::Store::open(&config.database).await?;
-    let report = store.erase_user(user).await;
+    let report = store.erase(user, "cli").await;
     store.close().await;
     let report = report?.with_context(|| format!("no user {user:?} in the database"))?;
+    let counts = report.counts();
     let redis = match (&config.cache.redis_url, report.cache_keys.is_empty()) {
         (Some(_), false) => {
             let cache = alice_cache::ResponseCache::new(
@@ -49,13 +67,16 @@ pub async fn forget(config: &Config, user: &str) -> anyhow::Result<()> {
     };
     let summary = format!(
         "erased {user}: {} conversations, {} messages, {} memories, {} chat sessions, \
-         {} agent executions; {} cached answers ({redis})\n",
-        report.conversations,
-        report.messages,
-        report.memories,
-        report.chat_sessions,
-        report.agent_executions,
+         {} agent executions; {} cached answers ({redis}); tombstone {} in the database and \
+         {}\n",
+        counts.conversations,
+        counts.messages,
+        counts.memories,
+        counts.chat_sessions,
+        counts.agent_executions,
         report.cache_keys.len(),
+        report.tombstone.id,
+        config.database.erasure_log.display(),
     );
     crate::write_stdout(summary.as_bytes())
 }

@@ -456,10 +456,50 @@ async fn user_export_and_forget_from_the_command_line() {
     assert_eq!(export["memories"][0]["content"], "Lisa spelar fiol");
     assert!(export.to_string().contains("mrk9931qz"));
 
+    let (ok, _, stderr) = alice_in(dir.path(), &["backup", "backups/before"], &env);
+    assert!(ok, "{stderr}");
+
     let (ok, stdout, stderr) = alice_in(dir.path(), &["user", "forget", "lisa"], &env);
     assert!(ok, "{stderr}");
     assert!(
         stdout.starts_with("erased lisa: 1 conversations, 2 messages, 1 memories"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("data/erasures.ndjson"), "{stdout}");
+    let log = std::fs::read_to_string(dir.path().join("data/erasures.ndjson")).unwrap();
+    assert_eq!(log.lines().count(), 1, "{log}");
+    assert!(!log.contains("lisa"), "the tombstone names nobody: {log}");
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(dir.path().join("data/erasures.ndjson"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // The backup from before the erasure still holds lisa; a restore of it erases her again.
+    let elsewhere_url = format!("sqlite://{}/elsewhere/alice.db", dir.path().display());
+    let elsewhere = [("ALICE_DATABASE__URL", elsewhere_url.as_str())];
+    let (ok, stdout, stderr) = alice_in(dir.path(), &["restore", "backups/before"], &elsewhere);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("erasure log: 1 erasures newer than the backup applied"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(": 1 users, 1 conversations, 2 messages"),
+        "{stdout}"
+    );
+    let restored = std::fs::read(dir.path().join("elsewhere/alice.db")).unwrap();
+    assert!(
+        !restored.windows(9).any(|w| w == b"mrk9931qz"),
+        "the erased text came back with the restore"
+    );
+    let (ok, stdout, _) = alice_in(dir.path(), &["user", "export", "max"], &elsewhere);
+    assert!(ok && stdout.contains("Max fråga"), "{stdout}");
+    let (ok, stdout, stderr) = alice_in(dir.path(), &["backup", "verify", "backups/before"], &env);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("erasure log: 1 erasures newer than the backup a restore would apply"),
         "{stdout}"
     );
     let (ok, _, stderr) = alice_in(dir.path(), &["user", "export", "lisa"], &env);

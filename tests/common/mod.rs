@@ -24,6 +24,7 @@ pub fn config(dir: &Path, backend_url: &str) -> Config {
     config.database.url = format!("sqlite://{}/alice.db", dir.display());
     // The first start creates user admin and writes its key here; the harness sends it.
     config.auth.admin_key_file = dir.join("admin.key");
+    config.database.erasure_log = dir.join("erasures.ndjson");
     config.backends[0].url = backend_url.to_owned();
     config.backends[0].model = MODEL.to_owned();
     config.backends[0].probe_interval = Duration::from_millis(200);

@@ -3,9 +3,11 @@
 //! needs to know which one it talks to.
 
 use crate::StoreError;
+use crate::erasure_log::{ErasureKey, Tombstone};
+use crate::gdpr::ExportSnapshot;
 use crate::model::{
-    Conversation, ErasureReport, Memory, MemoryMatch, NewMemory, NewTurn, Page, RecordedTurn,
-    RetentionReport, StoreStats, StoredMessage, SystemMetricSample, User, UserData,
+    Conversation, ErasureCause, ErasureReport, Memory, MemoryMatch, NewMemory, NewTurn, Page,
+    RecordedTurn, RetentionReport, StoreStats, StoredMessage, SystemMetricSample, User,
 };
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -103,12 +105,30 @@ pub trait StoreBackend: Send + Sync + std::fmt::Debug {
     /// Deletes these memories of the user; returns how many there were.
     async fn delete_memories(&self, username: &str, ids: &[Uuid]) -> Result<u64, StoreError>;
 
-    /// Everything held about a user, or None for a user the database does not know.
-    async fn export_user(&self, username: &str) -> Result<Option<UserData>, StoreError>;
+    /// A read snapshot of everything held about a user, for the streamed GDPR export
+    /// ([`crate::gdpr::export`]); None for a user the database does not know.
+    async fn export_snapshot(
+        &self,
+        username: &str,
+    ) -> Result<Option<Box<dyn ExportSnapshot>>, StoreError>;
 
     /// Erases a user and everything that names them, so that no trace is left in the database
-    /// files (SQLite rewrites itself); None for a user the database does not know.
-    async fn erase_user(&self, username: &str) -> Result<Option<ErasureReport>, StoreError>;
+    /// files (SQLite rewrites itself), and records the erasure's tombstone in the same
+    /// transaction ([`crate::erasure_log`]); None for a user the database does not know.
+    async fn erase_user(
+        &self,
+        username: &str,
+        cause: &ErasureCause,
+    ) -> Result<Option<ErasureReport>, StoreError>;
+
+    /// The database's erasure key, which names people in tombstones.
+    async fn erasure_key(&self) -> Result<ErasureKey, StoreError>;
+
+    /// Every tombstone the database holds, oldest first.
+    async fn erasure_log(&self) -> Result<Vec<Tombstone>, StoreError>;
+
+    /// Records a tombstone (of an erasure applied elsewhere) unless it is held already.
+    async fn record_tombstone(&self, tombstone: &Tombstone) -> Result<(), StoreError>;
 
     /// Deletes messages written before `cutoff`, and conversations left empty.
     async fn delete_messages_before(

@@ -1,12 +1,19 @@
 //! Backups: make one while Alice serves, restore one into an empty database, and verify one by
 //! restoring it into a scratch database.
 //!
-//! A backup is a directory with two files:
+//! A backup is a directory with three files:
 //! - the data file: `alice.db` (SQLite, written by `VACUUM INTO`) or `alice.dump` (PostgreSQL,
 //!   `pg_dump --format=custom`);
+//! - `erasures.ndjson`: the erasure log as the snapshot held it ([`crate::erasure_log`]);
 //! - `manifest.json` ([`Manifest`]): when it was made, the engine, the schema version (the
 //!   highest version in `_sqlx_migrations`), the row count and a content checksum of every table,
-//!   and the sha256 of the data file.
+//!   and the sha256 of the data file and of the erasure log's copy.
+//!
+//! A restore and a verification apply the erasure log to what they restore: every tombstone
+//! erased after the backup was taken, from the configured `database.erasure_log` and from the
+//! backups beside this one, is applied before the database is put in place (or, for
+//! PostgreSQL, before the restore reports success; on failure the restored tables are dropped
+//! again), so an erased person does not come back with an old backup.
 //!
 //! The counts and checksums describe exactly the data in the backup, also when other connections
 //! write while it is made: for SQLite they are computed from the backup file itself; for
@@ -32,9 +39,11 @@ mod sqlite;
 
 pub use crate::engine::Engine;
 pub use manifest::{
-    FORMAT_VERSION, MANIFEST_FILE, Manifest, POSTGRES_DATA_FILE, SQLITE_DATA_FILE, TableSummary,
+    ErasureLogCopy, FORMAT_VERSION, MANIFEST_FILE, Manifest, POSTGRES_DATA_FILE, SQLITE_DATA_FILE,
+    TableSummary,
 };
 
+use crate::erasure_log::{self, Applied, ErasureLogError, Tombstone};
 use alice_core::config::DatabaseConfig;
 use checksum::sha256_file;
 use manifest::write_manifest;
@@ -49,8 +58,10 @@ pub struct RestoreReport {
     pub engine: Engine,
     pub schema_version: Option<i64>,
     /// The restored tables, as counted and checksummed after the restore (equal to the
-    /// manifest's).
+    /// manifest's), before the erasure log was applied.
     pub tables: BTreeMap<String, TableSummary>,
+    /// The erasures applied to the restored database: every tombstone newer than the backup.
+    pub erasures: Vec<Applied>,
 }
 
 impl RestoreReport {
@@ -71,6 +82,9 @@ pub struct VerifyReport {
     /// SQLite: the result of `PRAGMA integrity_check` ("ok"); None for PostgreSQL.
     pub integrity_check: Option<String>,
     pub tables: BTreeMap<String, TableSummary>,
+    /// The erasures a restore of this backup would apply (they were applied to the scratch
+    /// database).
+    pub erasures: Vec<Applied>,
 }
 
 impl VerifyReport {
@@ -179,6 +193,11 @@ pub enum BackupError {
         status: String,
         stderr: String,
     },
+    #[error(
+        "the restored database was not put to use, because the erasure log could not be applied \
+         to it: {0}"
+    )]
+    Erasures(#[from] ErasureLogError),
     #[error("{0}")]
     Other(String),
 }
@@ -206,6 +225,7 @@ pub async fn create(config: &DatabaseConfig, dir: &Path) -> Result<Manifest, Bac
         // A failed backup leaves nothing behind that could pass for one: the directory is as
         // it was, so the same command can simply be run again.
         let _ = tokio::fs::remove_file(&data_path).await;
+        let _ = tokio::fs::remove_file(dir.join(erasure_log::BACKUP_FILE)).await;
         let _ = tokio::fs::remove_file(dir.join(format!("{MANIFEST_FILE}.tmp"))).await;
         if created_dir {
             let _ = tokio::fs::remove_dir(dir).await;
@@ -241,6 +261,7 @@ async fn create_in(
         data_path.display()
     )))?;
     let (data_sha256, data_bytes) = sha256_file(data_path).await?;
+    let erasure_log = write_erasure_copy(dir, snapshot.tombstones).await?;
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
         created_at: snapshot
@@ -260,9 +281,100 @@ async fn create_in(
         }
         .to_owned(),
         tables: snapshot.tables,
+        erasure_log: Some(erasure_log),
     };
     write_manifest(dir, &manifest).await?;
     Ok(manifest)
+}
+
+/// Writes the snapshot's erasure log beside the manifest.
+async fn write_erasure_copy(
+    dir: &Path,
+    tombstones: Vec<Tombstone>,
+) -> Result<ErasureLogCopy, BackupError> {
+    let path = dir.join(erasure_log::BACKUP_FILE);
+    let count = u64::try_from(tombstones.len()).unwrap_or(u64::MAX);
+    let file = path.clone();
+    run_blocking(move || Ok(erasure_log::write(&file, &tombstones)?)).await?;
+    let (sha256, _) = sha256_file(&path).await?;
+    Ok(ErasureLogCopy {
+        file: erasure_log::BACKUP_FILE.to_owned(),
+        tombstones: count,
+        sha256,
+    })
+}
+
+/// The erasures a restore of a backup must apply: the tombstones gathered for it, and when the
+/// backup was taken (only those erased later are applied).
+pub(super) struct PendingErasures {
+    tombstones: Vec<Tombstone>,
+    taken_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl PendingErasures {
+    fn gather(
+        backup_dir: &Path,
+        manifest: &Manifest,
+        log_file: &Path,
+    ) -> Result<Self, BackupError> {
+        if let Some(copy) = &manifest.erasure_log {
+            check_erasure_copy(backup_dir, copy)?;
+        }
+        Ok(Self {
+            tombstones: erasure_log::gather(backup_dir, log_file)?,
+            taken_at: manifest.taken_at()?,
+        })
+    }
+
+    /// Whether any tombstone is newer than the backup (and so may have to be applied).
+    fn any(&self) -> bool {
+        self.tombstones
+            .iter()
+            .any(|tombstone| tombstone.erased_at > self.taken_at)
+    }
+
+    /// Opens the restored database (applying pending migrations) and applies the erasures.
+    /// With none newer than the backup there is nothing to apply, and the database is left
+    /// as restored (its migrations run when Alice next opens it).
+    async fn apply_to(&self, database: &DatabaseConfig) -> Result<Vec<Applied>, BackupError> {
+        if !self.any() {
+            return Ok(Vec::new());
+        }
+        let store = crate::Store::open(database)
+            .await
+            .map_err(ErasureLogError::from)?;
+        let applied = erasure_log::apply(&store, &self.tombstones, self.taken_at).await;
+        store.close().await;
+        if let Ok(applied) = &applied {
+            for erasure in applied {
+                tracing::info!(
+                    evt = "restore_erasure_applied",
+                    tombstone = %erasure.tombstone,
+                    users = erasure.users,
+                    messages = erasure.erased.messages,
+                );
+            }
+        }
+        Ok(applied?)
+    }
+}
+
+/// Checks the erasure log's copy in a backup against the manifest.
+fn check_erasure_copy(backup_dir: &Path, copy: &ErasureLogCopy) -> Result<(), BackupError> {
+    let path = backup_dir.join(&copy.file);
+    let bytes = std::fs::read(&path).map_err(BackupError::io(format!(
+        "cannot read the backup's erasure log {}",
+        path.display()
+    )))?;
+    let found = checksum::hex(&<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    if found != copy.sha256 {
+        return Err(BackupError::DataChecksum {
+            file: copy.file.clone(),
+            expected: copy.sha256.clone(),
+            found,
+        });
+    }
+    Ok(())
 }
 
 /// Restores the backup in `backup_dir` into the target database, which must be empty (no
@@ -281,15 +393,17 @@ pub async fn restore(
             target: engine,
         });
     }
-    let (target, tables) = match engine {
-        Engine::Sqlite => sqlite::restore(&data_path, &manifest, target).await?,
-        Engine::Postgres => postgres::restore(&data_path, &manifest, target).await?,
+    let erasures = PendingErasures::gather(backup_dir, &manifest, &target.erasure_log)?;
+    let (target, tables, erasures) = match engine {
+        Engine::Sqlite => sqlite::restore(&data_path, &manifest, target, &erasures).await?,
+        Engine::Postgres => postgres::restore(&data_path, &manifest, target, &erasures).await?,
     };
     Ok(RestoreReport {
         target,
         engine,
         schema_version: manifest.schema_version,
         tables,
+        erasures,
     })
 }
 
@@ -301,8 +415,8 @@ pub async fn restore(
 /// `alice_verify_<random>` on the server the backup was made from (the manifest's `source`,
 /// which has no password: give it through `PGPASSWORD` or `~/.pgpass`, or use
 /// [`verify_on_server`]); the user needs the CREATEDB privilege.
-pub async fn verify(backup_dir: &Path) -> Result<VerifyReport, BackupError> {
-    verify_inner(backup_dir, None).await
+pub async fn verify(backup_dir: &Path, erasure_log: &Path) -> Result<VerifyReport, BackupError> {
+    verify_inner(backup_dir, None, erasure_log).await
 }
 
 /// [`verify`], with the PostgreSQL scratch database created through `server_url` (a
@@ -311,24 +425,29 @@ pub async fn verify(backup_dir: &Path) -> Result<VerifyReport, BackupError> {
 pub async fn verify_on_server(
     backup_dir: &Path,
     server_url: &str,
+    erasure_log: &Path,
 ) -> Result<VerifyReport, BackupError> {
-    verify_inner(backup_dir, Some(server_url)).await
+    verify_inner(backup_dir, Some(server_url), erasure_log).await
 }
 
 async fn verify_inner(
     backup_dir: &Path,
     server_url: Option<&str>,
+    erasure_log: &Path,
 ) -> Result<VerifyReport, BackupError> {
     let manifest = Manifest::read(backup_dir)?;
     let data_path = check_data_file(backup_dir, &manifest).await?;
-    let (scratch, integrity_check, tables) = match manifest.engine {
+    let erasures = PendingErasures::gather(backup_dir, &manifest, erasure_log)?;
+    let (scratch, integrity_check, tables, erasures) = match manifest.engine {
         Engine::Sqlite => {
-            let (scratch, integrity, tables) = sqlite::verify(&data_path, &manifest).await?;
-            (scratch, Some(integrity), tables)
+            let (scratch, integrity, tables, applied) =
+                sqlite::verify(&data_path, &manifest, &erasures).await?;
+            (scratch, Some(integrity), tables, applied)
         }
         Engine::Postgres => {
-            let (scratch, tables) = postgres::verify(&data_path, &manifest, server_url).await?;
-            (scratch, None, tables)
+            let (scratch, tables, applied) =
+                postgres::verify(&data_path, &manifest, server_url, &erasures).await?;
+            (scratch, None, tables, applied)
         }
     };
     Ok(VerifyReport {
@@ -338,6 +457,7 @@ async fn verify_inner(
         data_sha256: manifest.data_sha256.clone(),
         integrity_check,
         tables,
+        erasures,
     })
 }
 
@@ -348,10 +468,16 @@ struct Snapshot {
     postgres_schema: Option<String>,
     schema_version: Option<i64>,
     tables: BTreeMap<String, TableSummary>,
+    /// The erasure log as the snapshot held it.
+    tombstones: Vec<Tombstone>,
 }
 
-/// The migrations table: bookkeeping, so its rows do not make a restore target "not empty".
+/// The migrations table.
 const MIGRATIONS_TABLE: &str = "_sqlx_migrations";
+/// Tables a freshly migrated, empty database already has rows in (the migrations' own record,
+/// and the erasure key a migration makes), so their rows do not make a restore target "not
+/// empty".
+const BOOKKEEPING_TABLES: [&str; 2] = [MIGRATIONS_TABLE, "erasure_key"];
 
 /// Creates `dir` (and its parents) or accepts it when it exists and is empty; returns whether
 /// it created it.

@@ -10,13 +10,17 @@
 //!   [`PostgresStore`]) live in `engine` with the SQL and row mapping they share;
 //! - [`identity`] keeps accounts, API keys and web sessions (hashed) for `alice-identity`;
 //! - [`search_terms`] turns Swedish text into the stemmed terms memories are searched by;
-//! - [`backup`] makes, restores and verifies backups;
+//! - [`gdpr`] streams a user's export document; [`erasure_log`] keeps the tombstones that keep
+//!   an erased person erased after a restore;
+//! - [`backup`] makes, restores and verifies backups (and applies the erasure log to what it
+//!   restores);
 //! - [`private_file`] creates the files of backups and exports readable by their owner alone.
 
 pub mod backend;
 pub mod backup;
 pub mod batcher;
 mod engine;
+pub mod erasure_log;
 pub mod gdpr;
 pub mod identity;
 mod model;
@@ -32,9 +36,9 @@ pub use engine::postgres::url::redact_password;
 pub use engine::sqlite::SqliteStore;
 pub use identity::{Account, ApiKeyRecord, IdentityTables, KeyLimits, NewApiKey, SessionRecord};
 pub use model::{
-    AgentExecution, ChatSession, Conversation, ConversationTarget, ConversationWithMessages,
+    AgentExecution, ChatSession, Conversation, ConversationTarget, ErasureCause, ErasureCounts,
     ErasureReport, Memory, MemoryMatch, NewMemory, NewMessage, NewTurn, Page, RecordedTurn,
-    RetentionReport, StoreStats, StoredMessage, SystemMetricSample, User, UserData,
+    RetentionReport, StoreStats, StoredMessage, SystemMetricSample, User,
 };
 pub use store::{Store, batch_settings};
 

@@ -1,5 +1,6 @@
 //! The rows the store reads and writes, as Rust types.
 
+use crate::erasure_log::Tombstone;
 use alice_core::{BrownoutLevel, Role};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -189,35 +190,54 @@ pub struct AgentExecution {
     pub metadata: serde_json::Value,
 }
 
-/// A conversation with all its messages, for an export.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ConversationWithMessages {
-    #[serde(flatten)]
-    pub conversation: Conversation,
-    pub messages: Vec<StoredMessage>,
-}
-
-/// Everything the database holds about one user (GDPR article 15).
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct UserData {
-    pub user: User,
-    pub conversations: Vec<ConversationWithMessages>,
-    pub memories: Vec<Memory>,
-    pub chat_sessions: Vec<ChatSession>,
-    pub agent_executions: Vec<AgentExecution>,
-}
-
-/// What erasing a user deleted (GDPR article 17).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct ErasureReport {
+/// How many rows of each kind an erasure deleted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ErasureCounts {
     pub users: u64,
     pub conversations: u64,
     pub messages: u64,
     pub memories: u64,
     pub chat_sessions: u64,
     pub agent_executions: u64,
+}
+
+impl ErasureCounts {
+    /// Adds another erasure's counts to these.
+    pub fn add(&mut self, other: &ErasureCounts) {
+        self.users += other.users;
+        self.conversations += other.conversations;
+        self.messages += other.messages;
+        self.memories += other.memories;
+        self.chat_sessions += other.chat_sessions;
+        self.agent_executions += other.agent_executions;
+    }
+}
+
+/// Why a user is erased, which decides the tombstone the erasure leaves
+/// ([`crate::erasure_log`]).
+#[derive(Clone, Debug)]
+pub enum ErasureCause {
+    /// Someone asked now (`cli`, `api:<username>`): a new tombstone is written.
+    Request { by: String },
+    /// A restore applies an erasure again: the erasure's own tombstone is recorded.
+    Replay(Tombstone),
+}
+
+/// What erasing a user deleted (GDPR article 17).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ErasureReport {
+    /// The erasure's tombstone, as recorded in the database; its counts are what was deleted
+    /// now (for a replayed erasure: from the restored database).
+    pub tombstone: Tombstone,
     /// Response-cache keys of the user's answers, for the caller to erase from the cache.
     pub cache_keys: Vec<String>,
+}
+
+impl ErasureReport {
+    /// What was deleted.
+    pub fn counts(&self) -> &ErasureCounts {
+        &self.tombstone.counts
+    }
 }
 
 /// What the retention job deleted.

@@ -25,6 +25,18 @@ pub fn create(path: &Path) -> io::Result<File> {
     Ok(file)
 }
 
+/// Opens `path` for appending (created when missing), readable by its owner alone: a log that
+/// grows, such as the erasure log.
+pub fn append(path: &Path) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(FILE_MODE)
+        .open(path)?;
+    file.set_permissions(Permissions::from_mode(FILE_MODE))?;
+    Ok(file)
+}
+
 /// Makes an existing file (one another program wrote, such as `pg_dump`) readable by its
 /// owner alone.
 pub fn restrict(path: &Path) -> io::Result<()> {

@@ -8,9 +8,11 @@ use crate::batcher::{BatchCounters, BatchSettings, WriteBatcher};
 use crate::engine::Engine;
 use crate::engine::postgres::PostgresStore;
 use crate::engine::sqlite::SqliteStore;
-use crate::model::{NewTurn, RecordedTurn};
+use crate::erasure_log;
+use crate::model::{ErasureCause, ErasureReport, NewTurn, RecordedTurn};
 use alice_core::config::DatabaseConfig;
 use std::ops::Deref;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Alice's database: an engine and the batcher that writes turns to it. Cheap to clone.
@@ -18,6 +20,8 @@ use std::sync::Arc;
 pub struct Store {
     backend: Arc<dyn StoreBackend>,
     batcher: Arc<WriteBatcher>,
+    /// The erasure log file (`database.erasure_log`).
+    erasure_log: PathBuf,
 }
 
 impl Store {
@@ -28,13 +32,25 @@ impl Store {
             Engine::Postgres => Arc::new(PostgresStore::open(config).await?),
             Engine::Sqlite => Arc::new(SqliteStore::open(config).await?),
         };
-        Ok(Self::with_backend(backend, batch_settings(config)))
+        Ok(Self::with_backend(
+            backend,
+            batch_settings(config),
+            config.erasure_log.clone(),
+        ))
     }
 
-    /// A store over an opened engine, with its own batcher.
-    pub fn with_backend(backend: Arc<dyn StoreBackend>, settings: BatchSettings) -> Self {
+    /// A store over an opened engine, with its own batcher, logging erasures to `erasure_log`.
+    pub fn with_backend(
+        backend: Arc<dyn StoreBackend>,
+        settings: BatchSettings,
+        erasure_log: PathBuf,
+    ) -> Self {
         let batcher = Arc::new(WriteBatcher::start(Arc::clone(&backend), settings));
-        Self { backend, batcher }
+        Self {
+            backend,
+            batcher,
+            erasure_log,
+        }
     }
 
     /// Writes a user message and its answer, creating the conversation (and its user) when the
@@ -51,6 +67,31 @@ impl Store {
     /// The batcher's counters (batches, turns written, turns failed).
     pub fn batch_counters(&self) -> &BatchCounters {
         self.batcher.counters()
+    }
+
+    /// Erases a user at someone's request ([`ErasureCause::Request`]): the user and everything
+    /// that names them go, the tombstone is written in the same transaction and then appended
+    /// to the erasure log file `database.erasure_log` ([`crate::erasure_log`]). A failure to
+    /// append is logged and not returned: the erasure is done and its tombstone is in the
+    /// database (and goes beside the next backup's manifest).
+    pub async fn erase(
+        &self,
+        username: &str,
+        by: &str,
+    ) -> Result<Option<ErasureReport>, StoreError> {
+        let cause = ErasureCause::Request { by: by.to_owned() };
+        let Some(report) = self.backend.erase_user(username, &cause).await? else {
+            return Ok(None);
+        };
+        let (path, tombstone) = (self.erasure_log.clone(), report.tombstone.clone());
+        let appended =
+            tokio::task::spawn_blocking(move || erasure_log::append(&path, &tombstone)).await;
+        match appended {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(evt = "erasure_log_append_failed", error = %error),
+            Err(error) => tracing::error!(evt = "erasure_log_append_failed", error = %error),
+        }
+        Ok(Some(report))
     }
 
     /// Writes every queued turn, then closes the connections.

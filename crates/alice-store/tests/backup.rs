@@ -22,6 +22,14 @@ use std::time::Duration;
 // ---------------------------------------------------------------------------------------------
 // SQLite
 
+/// An erasure log that does not exist: these databases have had no erasure.
+fn no_erasure_log() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!(
+        "alice-no-erasure-log-{}.ndjson",
+        std::process::id()
+    ))
+}
+
 fn sqlite_config(path: &Path) -> DatabaseConfig {
     DatabaseConfig {
         url: format!("sqlite://{}", path.display()),
@@ -236,15 +244,19 @@ async fn a_sqlite_backup_taken_under_writes_verifies_and_restores_exactly() {
     assert!(manifest.tables.keys().all(|t| !t.starts_with("sqlite_")));
     // The manifest on disk is the one returned.
     assert_eq!(Manifest::read(&backup_dir).unwrap(), manifest);
-    // Nothing but the two files: no -wal or -shm next to the backup.
+    // Nothing but the three files: no -wal or -shm next to the backup.
     let mut files: Vec<String> = std::fs::read_dir(&backup_dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     files.sort();
-    assert_eq!(files, ["alice.db", "manifest.json"]);
+    assert_eq!(files, ["alice.db", "erasures.ndjson", "manifest.json"]);
+    let copy = manifest.erasure_log.as_ref().unwrap();
+    assert_eq!(copy.tombstones, 0, "a database without an erasure log has none");
 
-    let verified = backup::verify(&backup_dir).await.unwrap();
+    let verified = backup::verify(&backup_dir, &no_erasure_log())
+        .await
+        .unwrap();
     assert_eq!(verified.tables, manifest.tables);
     assert_eq!(verified.integrity_check.as_deref(), Some("ok"));
     assert!(
@@ -303,7 +315,10 @@ async fn a_damaged_sqlite_backup_is_refused_by_restore_and_verify() {
         assert!(message.contains(part), "{message}");
     }
     assert!(!target.exists(), "nothing was restored");
-    let error = backup::verify(&backup_dir).await.unwrap_err().to_string();
+    let error = backup::verify(&backup_dir, &no_erasure_log())
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
         error.contains("does not match its manifest checksum"),
         "{error}"
@@ -337,12 +352,18 @@ async fn a_damaged_sqlite_backup_is_refused_by_restore_and_verify() {
         serde_json::to_string(&manifest).unwrap(),
     )
     .unwrap();
-    let error = backup::verify(&backup_dir).await.unwrap_err().to_string();
+    let error = backup::verify(&backup_dir, &no_erasure_log())
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("table messages"), "{error}");
     assert!(error.contains("checksum"), "{error}");
 
     // Not a backup at all.
-    let error = backup::verify(dir.path()).await.unwrap_err().to_string();
+    let error = backup::verify(dir.path(), &no_erasure_log())
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("is not an Alice backup"), "{error}");
 }
 
@@ -660,7 +681,9 @@ async fn a_postgres_backup_taken_under_writes_verifies_and_restores_exactly() {
         manifest.source
     );
 
-    let verified = backup::verify(&backup_dir).await.unwrap();
+    let verified = backup::verify(&backup_dir, &no_erasure_log())
+        .await
+        .unwrap();
     assert_eq!(verified.tables, manifest.tables);
     let scratch_db = verified
         .scratch
@@ -797,7 +820,10 @@ async fn a_damaged_postgres_backup_is_refused_and_an_empty_schema_takes_a_restor
         0,
         "untouched"
     );
-    let error = backup::verify(&damaged).await.unwrap_err().to_string();
+    let error = backup::verify(&damaged, &no_erasure_log())
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
         error.contains("does not match its manifest checksum"),
         "{error}"

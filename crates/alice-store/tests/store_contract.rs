@@ -11,8 +11,8 @@
 use alice_core::config::DatabaseConfig;
 use alice_core::{BrownoutLevel, Role};
 use alice_store::{
-    ConversationTarget, Memory, MemoryMatch, NewMemory, NewMessage, NewTurn, Page, RetentionReport,
-    Store, StoreError, StoredMessage, SystemMetricSample,
+    ConversationTarget, ErasureCause, Memory, MemoryMatch, NewMemory, NewMessage, NewTurn, Page,
+    RetentionReport, Store, StoreError, StoredMessage, SystemMetricSample,
 };
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -83,6 +83,9 @@ contract! {
     check_memory_search_without_words_matches_nothing,
     check_delete_memories_only_deletes_the_users_own,
     check_export_holds_everything,
+    check_export_pages_through_more_than_a_page,
+    check_erasure_leaves_a_tombstone_without_the_name,
+    check_applying_tombstones_erases_again,
     check_export_and_erase_cover_sessions_and_agent_runs(raw),
     check_erase_removes_the_user_and_nothing_else,
     check_retention_deletes_old_messages_and_empty_conversations,
@@ -1069,6 +1072,29 @@ async fn check_delete_memories_only_deletes_the_users_own(store: &Store) {
 // ---------------------------------------------------------------------------------------------
 // GDPR: export and erasure.
 
+/// The streamed export document of a user, parsed; None for a user the database does not know.
+async fn export(store: &Store, user: &str) -> Option<serde_json::Value> {
+    let document = alice_store::gdpr::export(&**store, user, now())
+        .await
+        .unwrap()?;
+    let mut bytes = Vec::new();
+    document.write_to(&mut bytes).await.unwrap();
+    Some(serde_json::from_slice(&bytes).expect("the export is one JSON document"))
+}
+
+fn json_ids(values: &serde_json::Value) -> BTreeSet<Uuid> {
+    values
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|value| Uuid::parse_str(value["id"].as_str().unwrap()).unwrap())
+        .collect()
+}
+
+fn request() -> ErasureCause {
+    ErasureCause::Request { by: "test".into() }
+}
+
 async fn check_export_holds_everything(store: &Store) {
     let t0 = now();
     let first = start(store, "anna", "Första samtalet", t0).await;
@@ -1076,43 +1102,203 @@ async fn check_export_holds_everything(store: &Store) {
     let second = start(store, "anna", "Andra samtalet", t0 + Duration::minutes(2)).await;
     let bertils = start(store, "bertil", "Bertils samtal", t0).await;
     let memory = remember(store, "anna", "Jag bor i Kiruna", t0).await;
-    let other = remember(store, "anna", "Jag spelar fiol", t0 + Duration::seconds(1)).await;
+    let other = remember(
+        store,
+        "anna",
+        "Mitt personnummer är 19121212-1212",
+        t0 + Duration::seconds(1),
+    )
+    .await;
     remember(store, "bertil", "Bertil bor i Malmö", t0).await;
 
-    let data = store
-        .export_user("anna")
-        .await
-        .unwrap()
-        .expect("anna exists");
-    assert_eq!(data.user, store.user("anna").await.unwrap().unwrap());
-    let exported: BTreeSet<Uuid> = data
-        .conversations
-        .iter()
-        .map(|c| c.conversation.id)
-        .collect();
+    let document = export(store, "anna").await.expect("anna exists");
+    assert_eq!(document["format"], "alice-user-export/2");
+    assert_eq!(
+        document["user"],
+        serde_json::json!(store.user("anna").await.unwrap().unwrap())
+    );
+    let exported = json_ids(&document["conversations"]);
     assert_eq!(exported, BTreeSet::from([first, second]));
     assert!(!exported.contains(&bertils));
-    for conversation in &data.conversations {
-        let id = conversation.conversation.id;
+    for conversation in document["conversations"].as_array().unwrap() {
+        let id = Uuid::parse_str(conversation["id"].as_str().unwrap()).unwrap();
+        let stored = store.conversation(id).await.unwrap().unwrap();
+        assert_eq!(conversation["title"], serde_json::json!(stored.title));
+        let expected: Vec<serde_json::Value> = store
+            .messages(id, 0, 100)
+            .await
+            .unwrap()
+            .iter()
+            .map(|message| {
+                let mut value = serde_json::json!(message);
+                value["contains_personal_identity_number"] = serde_json::json!(false);
+                value
+            })
+            .collect();
         assert_eq!(
-            Some(&conversation.conversation),
-            store.conversation(id).await.unwrap().as_ref()
-        );
-        assert_eq!(
-            conversation.messages,
-            store.messages(id, 0, 100).await.unwrap(),
+            conversation["messages"],
+            serde_json::json!(expected),
             "every message, in order"
         );
     }
-    let messages: usize = data.conversations.iter().map(|c| c.messages.len()).sum();
-    assert_eq!(messages, 6);
-    let memories: BTreeSet<Uuid> = data.memories.iter().map(|m| m.id).collect();
-    assert_eq!(memories, BTreeSet::from([memory.id, other.id]));
-    assert!(data.memories.contains(&memory));
-    assert!(data.chat_sessions.is_empty());
-    assert!(data.agent_executions.is_empty());
+    assert_eq!(document["counts"]["conversations"], 2);
+    assert_eq!(document["counts"]["messages"], 6);
+    assert_eq!(document["counts"]["memories"], 2);
+    assert_eq!(
+        json_ids(&document["memories"]),
+        BTreeSet::from([memory.id, other.id])
+    );
+    let flagged: Vec<&serde_json::Value> = document["memories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|memory| memory["contains_personal_identity_number"] == true)
+        .collect();
+    assert_eq!(flagged.len(), 1);
+    assert_eq!(flagged[0]["id"], serde_json::json!(other.id));
+    assert_eq!(
+        document["personal_identity_numbers"]["texts"]["memories"],
+        1
+    );
+    assert_eq!(
+        document["personal_identity_numbers"]["texts"]["messages"],
+        0
+    );
+    assert_eq!(document["chat_sessions"], serde_json::json!([]));
+    assert_eq!(document["agent_executions"], serde_json::json!([]));
 
-    assert!(store.export_user("okänd").await.unwrap().is_none());
+    assert!(export(store, "okänd").await.is_none());
+}
+
+async fn check_export_pages_through_more_than_a_page(store: &Store) {
+    let page = alice_store::gdpr::PAGE as usize;
+    let t0 = now();
+    let long = start(store, "anna", "Ett långt samtal", t0).await;
+    // More messages in one conversation, and more conversations, than one page holds.
+    let turns = page / 2 + 3;
+    for n in 1..turns {
+        continue_with(
+            store,
+            long,
+            &format!("Fråga {n}"),
+            t0 + Duration::seconds(n as i64),
+        )
+        .await;
+    }
+    let conversations = page + 7;
+    let mut started = BTreeSet::from([long]);
+    let batch: Vec<NewTurn> = (1..conversations)
+        .map(|n| {
+            turn(
+                new_conversation("anna"),
+                &format!("Samtal {n}"),
+                "Svar",
+                t0 + Duration::milliseconds(n as i64),
+            )
+        })
+        .collect();
+    let recorded =
+        futures_util::future::join_all(batch.into_iter().map(|turn| store.record_turn(turn))).await;
+    for turn in recorded {
+        started.insert(turn.unwrap().conversation_id);
+    }
+
+    let document = export(store, "anna").await.unwrap();
+    assert_eq!(json_ids(&document["conversations"]), started);
+    assert_eq!(document["counts"]["conversations"], conversations as u64);
+    let long_one = document["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|conversation| conversation["id"] == serde_json::json!(long))
+        .unwrap();
+    let seqs: Vec<i64> = long_one["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|message| message["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        seqs,
+        (1..=(turns as i64 * 2)).collect::<Vec<_>>(),
+        "each once, in order"
+    );
+    assert_eq!(
+        document["counts"]["messages"],
+        (turns * 2 + (conversations - 1) * 2) as u64
+    );
+}
+
+async fn check_erasure_leaves_a_tombstone_without_the_name(store: &Store) {
+    let t0 = now();
+    start(store, "anna", "Hej", t0).await;
+    remember(store, "anna", "Jag bor i Kiruna", t0).await;
+    let report = store.erase_user("anna", &request()).await.unwrap().unwrap();
+    let key = store.erasure_key().await.unwrap();
+    let log = store.erasure_log().await.unwrap();
+    assert_eq!(log.len(), 1);
+    let tombstone = &log[0];
+    assert_eq!(tombstone, &report.tombstone);
+    assert_eq!(tombstone.subject, key.subject("anna"));
+    assert_eq!(tombstone.key_id, key.id());
+    assert_eq!(tombstone.erased_by, "test");
+    assert_eq!(tombstone.counts.conversations, 1);
+    assert_eq!(tombstone.counts.messages, 2);
+    assert_eq!(tombstone.counts.memories, 1);
+    let text = serde_json::to_string(tombstone).unwrap();
+    assert!(!text.contains("anna"), "{text}");
+
+    // Recording a tombstone again changes nothing.
+    store.record_tombstone(tombstone).await.unwrap();
+    assert_eq!(store.erasure_log().await.unwrap().len(), 1);
+    assert_eq!(store.stats().await.unwrap().rows["users"], 0);
+}
+
+async fn check_applying_tombstones_erases_again(store: &Store) {
+    use alice_store::erasure_log::{self, ErasureLogError};
+    let t0 = now();
+    start(store, "anna", "Min portkod är 4711", t0).await;
+    start(store, "bertil", "Hej", t0).await;
+    let key = store.erasure_key().await.unwrap();
+    let counts = alice_store::ErasureCounts::default();
+    let anna = key.tombstone("anna", "cli", counts.clone());
+    let taken_at = anna.erased_at - Duration::seconds(1);
+
+    // A tombstone made with another key cannot be matched: nothing is erased.
+    let mut foreign = key.tombstone("bertil", "cli", counts.clone());
+    foreign.key_id = "0000000000000000".into();
+    let error = erasure_log::apply(store, &[anna.clone(), foreign], taken_at)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, ErasureLogError::KeyMismatch { .. }),
+        "{error}"
+    );
+    assert!(store.user("anna").await.unwrap().is_some());
+
+    // One older than the backup is not applied again (its person may have come back since).
+    let mut older = key.tombstone("bertil", "cli", counts.clone());
+    older.erased_at = taken_at - Duration::days(1);
+    let applied = erasure_log::apply(store, &[anna.clone(), older], taken_at)
+        .await
+        .unwrap();
+    assert_eq!(applied.len(), 1);
+    assert_eq!(applied[0].tombstone, anna.id);
+    assert_eq!(applied[0].users, 1);
+    assert_eq!(applied[0].erased.messages, 2);
+    assert!(store.user("anna").await.unwrap().is_none());
+    assert!(store.user("bertil").await.unwrap().is_some());
+    let log = store.erasure_log().await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0], anna, "the original tombstone, as it was");
+
+    // Held now, so applying it again does nothing.
+    assert!(
+        erasure_log::apply(store, &[anna], taken_at)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn check_export_and_erase_cover_sessions_and_agent_runs(store: &Store, raw: &Raw) {
@@ -1123,36 +1309,39 @@ async fn check_export_and_erase_cover_sessions_and_agent_runs(store: &Store, raw
     raw.add_chat_session("bertil", "tab-2", "röst", t0).await;
     raw.add_agent_run("anna", "run-1", conversation, t0).await;
 
-    let data = store.export_user("anna").await.unwrap().unwrap();
-    assert_eq!(data.chat_sessions.len(), 1, "{:?}", data.chat_sessions);
-    let session = &data.chat_sessions[0];
-    assert_eq!(session.id, "tab-1");
-    assert_eq!(session.client.as_deref(), Some("webb"));
-    assert_eq!(session.started_at, t0);
-    assert_eq!(session.last_seen_at, t0);
-    assert_eq!(session.ended_at, None);
-    assert_eq!(session.metadata, serde_json::json!({ "device": "kök" }));
+    let document = export(store, "anna").await.unwrap();
+    let sessions = document["chat_sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    let session = &sessions[0];
+    assert_eq!(session["id"], "tab-1");
+    assert_eq!(session["client"], "webb");
+    assert_eq!(session["started_at"], serde_json::json!(t0));
+    assert_eq!(session["last_seen_at"], serde_json::json!(t0));
+    assert_eq!(session["ended_at"], serde_json::Value::Null);
+    assert_eq!(session["metadata"], serde_json::json!({ "device": "kök" }));
+    let runs = document["agent_executions"].as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let run = &runs[0];
+    assert_eq!(run["id"], "run-1");
+    assert_eq!(run["conversation_id"], serde_json::json!(conversation));
+    assert_eq!(run["agent"], "väder");
+    assert_eq!(run["status"], "succeeded");
+    assert_eq!(run["input"], "Vädret i Umeå?");
+    assert_eq!(run["output"], "Snö.");
     assert_eq!(
-        data.agent_executions.len(),
-        1,
-        "{:?}",
-        data.agent_executions
+        run["finished_at"],
+        serde_json::json!(t0 + Duration::seconds(2))
     );
-    let run = &data.agent_executions[0];
-    assert_eq!(run.id, "run-1");
-    assert_eq!(run.conversation_id, Some(conversation));
-    assert_eq!(run.agent, "väder");
-    assert_eq!(run.status, "succeeded");
-    assert_eq!(run.input, "Vädret i Umeå?");
-    assert_eq!(run.output.as_deref(), Some("Snö."));
-    assert_eq!(run.finished_at, Some(t0 + Duration::seconds(2)));
-    assert_eq!(run.metadata, serde_json::json!({}));
+    assert_eq!(run["metadata"], serde_json::json!({}));
+    assert_eq!(run["contains_personal_identity_number"], false);
+    assert_eq!(document["counts"]["chat_sessions"], 1);
+    assert_eq!(document["counts"]["agent_executions"], 1);
 
-    let report = store.erase_user("anna").await.unwrap().unwrap();
-    assert_eq!(report.chat_sessions, 1);
-    assert_eq!(report.agent_executions, 1);
-    let bertil = store.export_user("bertil").await.unwrap().unwrap();
-    assert_eq!(bertil.chat_sessions.len(), 1);
+    let report = store.erase_user("anna", &request()).await.unwrap().unwrap();
+    assert_eq!(report.counts().chat_sessions, 1);
+    assert_eq!(report.counts().agent_executions, 1);
+    let bertil = export(store, "bertil").await.unwrap();
+    assert_eq!(bertil["chat_sessions"].as_array().unwrap().len(), 1);
     let rows = store.stats().await.unwrap().rows;
     assert_eq!(rows["chat_sessions"], 1);
     assert_eq!(rows["agent_executions"], 0);
@@ -1192,17 +1381,18 @@ async fn check_erase_removes_the_user_and_nothing_else(store: &Store) {
     let bertils_memory = remember(store, "bertil", "Bertils hund heter Rex", t0).await;
 
     let mut report = store
-        .erase_user("anna")
+        .erase_user("anna", &request())
         .await
         .unwrap()
         .expect("anna exists");
     report.cache_keys.sort();
-    assert_eq!(report.users, 1);
-    assert_eq!(report.conversations, 2);
-    assert_eq!(report.messages, 6);
-    assert_eq!(report.memories, 2);
-    assert_eq!(report.chat_sessions, 0);
-    assert_eq!(report.agent_executions, 0);
+    let counts = report.counts();
+    assert_eq!(counts.users, 1);
+    assert_eq!(counts.conversations, 2);
+    assert_eq!(counts.messages, 6);
+    assert_eq!(counts.memories, 2);
+    assert_eq!(counts.chat_sessions, 0);
+    assert_eq!(counts.agent_executions, 0);
     assert_eq!(
         report.cache_keys,
         vec!["key-1", "key-2"],
@@ -1222,7 +1412,7 @@ async fn check_erase_removes_the_user_and_nothing_else(store: &Store) {
             .unwrap()
             .is_empty()
     );
-    assert!(store.export_user("anna").await.unwrap().is_none());
+    assert!(export(store, "anna").await.is_none());
     assert!(
         store
             .user_conversations("anna", page(0, 10))
@@ -1247,8 +1437,20 @@ async fn check_erase_removes_the_user_and_nothing_else(store: &Store) {
     assert_eq!(rows["messages"], 2);
     assert_eq!(rows["memories"], 1);
 
-    assert!(store.erase_user("anna").await.unwrap().is_none());
-    assert!(store.erase_user("okänd").await.unwrap().is_none());
+    assert!(
+        store
+            .erase_user("anna", &request())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .erase_user("okänd", &request())
+            .await
+            .unwrap()
+            .is_none()
+    );
     // The name can be used again, from scratch.
     let fresh = start(store, "anna", "Hej igen", now()).await;
     assert_eq!(
@@ -1641,7 +1843,7 @@ async fn check_erasure_takes_keys_and_sessions(store: &Store) {
                 .unwrap()
         );
     }
-    store.erase_user("mia").await.unwrap().unwrap();
+    store.erase_user("mia", &request()).await.unwrap().unwrap();
     assert!(tables.api_key("aaaaaaaaaaaa").await.unwrap().is_none());
     assert!(tables.session("session-mia").await.unwrap().is_none());
     assert!(

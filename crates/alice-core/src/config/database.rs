@@ -3,6 +3,7 @@
 
 use super::checks::Problems;
 use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// SQLite's `synchronous` pragma.
@@ -56,6 +57,11 @@ pub struct DatabaseConfig {
     /// How often a downsampled Guardian sample is written to `system_metrics`; zero writes none.
     #[serde(with = "humantime_serde")]
     pub system_metrics_interval: Duration,
+    /// The erasure log file: every erasure's tombstone (no personal data) is appended here as
+    /// well as kept in the database, and `alice restore` reads it to erase again whoever a
+    /// restored backup still holds. Keep it where the backups are, or at least not only on the
+    /// disk the database is on.
+    pub erasure_log: PathBuf,
 }
 
 impl DatabaseConfig {
@@ -132,6 +138,7 @@ impl Default for DatabaseConfig {
             retention: Duration::ZERO,
             retention_interval: Duration::from_secs(3600),
             system_metrics_interval: Duration::from_secs(60),
+            erasure_log: PathBuf::from("data/erasures.ndjson"),
         }
     }
 }

@@ -63,12 +63,36 @@ pub struct Manifest {
     pub checksum_algorithm: String,
     /// Every table, by name: its rows and checksum.
     pub tables: BTreeMap<String, TableSummary>,
+    /// The copy of the erasure log beside the manifest ([`crate::erasure_log::BACKUP_FILE`]);
+    /// absent in backups made before Alice kept one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erasure_log: Option<ErasureLogCopy>,
+}
+
+/// The erasure log's copy in a backup: its file, how many tombstones and its sha256.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErasureLogCopy {
+    pub file: String,
+    pub tombstones: u64,
+    pub sha256: String,
 }
 
 impl Manifest {
     /// Rows in all tables together.
     pub fn total_rows(&self) -> u64 {
         self.tables.values().map(|t| t.rows).sum()
+    }
+
+    /// When the backup's snapshot was taken.
+    pub fn taken_at(&self) -> Result<chrono::DateTime<chrono::Utc>, BackupError> {
+        chrono::DateTime::parse_from_rfc3339(&self.created_at)
+            .map(|time| time.with_timezone(&chrono::Utc))
+            .map_err(|error| {
+                BackupError::Other(format!(
+                    "the manifest's created_at {:?} is not a time ({error}): the backup is damaged",
+                    self.created_at
+                ))
+            })
     }
 
     /// Reads and checks `manifest.json` in a backup directory.

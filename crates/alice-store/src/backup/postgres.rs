@@ -12,9 +12,14 @@
 //! sends no password at all: neither the configured one nor `PGPASSWORD`.
 
 use super::checksum::{compare, hex};
-use super::{BackupError, MIGRATIONS_TABLE, Manifest, Snapshot, TableSummary, random_suffix};
+use super::{
+    BOOKKEEPING_TABLES, BackupError, MIGRATIONS_TABLE, Manifest, PendingErasures, Snapshot,
+    TableSummary, random_suffix,
+};
 use crate::engine::postgres::url::without_password;
 use crate::engine::quote_identifier;
+use crate::engine::rows::tombstone_from;
+use crate::erasure_log::{Applied, Tombstone};
 use alice_core::config::DatabaseConfig;
 use sha2::{Digest, Sha256};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
@@ -90,26 +95,55 @@ pub(super) async fn create(
         ],
         libpq_env(&options),
     );
-    let summary = read_summary(&mut transaction, &schema);
+    let summary = async {
+        let (schema_version, tables) = read_summary(&mut transaction, &schema).await?;
+        let tombstones = if tables.contains_key("erasures") {
+            read_tombstones(&mut transaction, &schema).await?
+        } else {
+            Vec::new()
+        };
+        Ok::<_, BackupError>((schema_version, tables, tombstones))
+    };
     let (dumped, summary) = tokio::join!(dump, summary);
     let _ = transaction.rollback().await;
     let _ = connection.close().await;
     dumped?;
-    let (schema_version, tables) = summary?;
+    let (schema_version, tables, tombstones) = summary?;
     Ok(Snapshot {
         taken_at,
         source,
         postgres_schema: Some(schema),
         schema_version,
         tables,
+        tombstones,
     })
+}
+
+/// The erasure log in the snapshot being backed up.
+async fn read_tombstones(
+    connection: &mut PgConnection,
+    schema: &str,
+) -> Result<Vec<Tombstone>, BackupError> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT id, subject, key_id, erased_at, erased_by, counts FROM {}.erasures \
+         ORDER BY erased_at, id",
+        quote_identifier(schema)
+    )))
+    .fetch_all(&mut *connection)
+    .await
+    .map_err(BackupError::db("cannot read the erasure log"))?;
+    rows.iter()
+        .map(tombstone_from)
+        .collect::<Result<_, _>>()
+        .map_err(|error| BackupError::Other(format!("the erasure log is damaged: {error}")))
 }
 
 pub(super) async fn restore(
     data_path: &Path,
     manifest: &Manifest,
     target: &DatabaseConfig,
-) -> Result<(String, BTreeMap<String, TableSummary>), BackupError> {
+    erasures: &PendingErasures,
+) -> Result<(String, BTreeMap<String, TableSummary>, Vec<Applied>), BackupError> {
     let backup_schema = backup_schema(manifest)?;
     let options = connect_options(&target.url, target.schema.as_deref())?;
     let url = display_url(&options);
@@ -136,15 +170,59 @@ pub(super) async fn restore(
     let _ = connection.close().await;
     let (_, tables) = summary?;
     compare("restore", &manifest.tables, &tables)?;
-    Ok((target_name, tables))
+    match erasures.apply_to(target).await {
+        Ok(applied) => Ok((target_name, tables, applied)),
+        Err(error) => {
+            // Nothing may use a database in which an erased person is back: the restored
+            // tables go again (the target was empty before the restore).
+            let mut connection = connect(&options, &url).await?;
+            let dropped = drop_tables(&mut connection, &schema).await;
+            let _ = connection.close().await;
+            if let Err(drop_error) = dropped {
+                tracing::error!(evt = "restore_drop_failed", error = %drop_error);
+                return Err(BackupError::Other(format!(
+                    "{error}; and the restored tables could not be dropped ({drop_error}): \
+                     drop every table of schema {schema} by hand before Alice starts"
+                )));
+            }
+            Err(error)
+        }
+    }
+}
+
+/// Drops every table of Alice's schema (after a restore that must not be used).
+async fn drop_tables(connection: &mut PgConnection, schema: &str) -> Result<(), BackupError> {
+    let names = tables(&mut *connection, schema).await?;
+    for table in names {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP TABLE IF EXISTS {}.{} CASCADE",
+            quote_identifier(schema),
+            quote_identifier(&table)
+        )))
+        .execute(&mut *connection)
+        .await
+        .map_err(BackupError::db(format!("cannot drop table {table}")))?;
+    }
+    Ok(())
 }
 
 pub(super) async fn verify(
     data_path: &Path,
     manifest: &Manifest,
     server_url: Option<&str>,
-) -> Result<(String, BTreeMap<String, TableSummary>), BackupError> {
+    erasures: &PendingErasures,
+) -> Result<(String, BTreeMap<String, TableSummary>, Vec<Applied>), BackupError> {
     let schema = backup_schema(manifest)?.to_owned();
+    if server_url.is_none() && erasures.any() {
+        // Applying them means opening a store on the scratch database, with a password from
+        // the environment: never for a server named only by the backup.
+        return Err(BackupError::Other(
+            "the erasure log holds erasures newer than this backup, and they are applied to the \
+             scratch database, which needs a server Alice may log in to: set database.url to a \
+             PostgreSQL server (with its password) and verify there"
+                .into(),
+        ));
+    }
     let server = match server_url {
         Some(url) => connect_options(url, None)?,
         None => manifest_server_options(&manifest.source)?,
@@ -187,7 +265,13 @@ pub(super) async fn verify(
         let _ = connection.close().await;
         let (_, tables) = summary?;
         compare("verify", &manifest.tables, &tables)?;
-        Ok(tables)
+        let scratch_database = DatabaseConfig {
+            url: with_database(server_url.unwrap_or_default(), &scratch),
+            schema: Some(schema.clone()),
+            ..DatabaseConfig::default()
+        };
+        let applied = erasures.apply_to(&scratch_database).await?;
+        Ok((tables, applied))
     }
     .await;
     // Always dropped, whatever the outcome; FORCE ends a session a failed step may have left.
@@ -199,7 +283,7 @@ pub(super) async fn verify(
     .await;
     let _ = maintenance.close().await;
     match (result, dropped) {
-        (Ok(tables), Ok(_)) => Ok((scratch_name, tables)),
+        (Ok((tables, applied)), Ok(_)) => Ok((scratch_name, tables, applied)),
         (Ok(_), Err(error)) => Err(BackupError::Other(format!(
             "the backup verified, but the scratch database {scratch} on {server_name} could not \
              be dropped ({error}): drop it by hand (DROP DATABASE {scratch})"
@@ -225,6 +309,25 @@ fn backup_schema(manifest: &Manifest) -> Result<&str, BackupError> {
             dir: PathBuf::from(&manifest.data_file),
             problem: "its PostgreSQL manifest names no schema".into(),
         })
+}
+
+/// `url` naming database `name` instead of its own (its user, password, host and parameters
+/// kept).
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map_or(0, |at| at + 3);
+    let path_start = base[authority_start..]
+        .find('/')
+        .map_or(base.len(), |at| authority_start + at);
+    let mut out = format!("{}/{}", &base[..path_start], percent_encode(name));
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
 }
 
 /// Connection options for the server a manifest names: its address and user, and no password,
@@ -277,7 +380,10 @@ async fn refuse_unless_empty(
     target_name: &str,
 ) -> Result<bool, BackupError> {
     let names = tables(&mut *connection, schema).await?;
-    for table in names.iter().filter(|name| *name != MIGRATIONS_TABLE) {
+    for table in names
+        .iter()
+        .filter(|name| !BOOKKEEPING_TABLES.contains(&name.as_str()))
+    {
         let rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT count(*) FROM {}.{}",
             quote_identifier(schema),

@@ -4,10 +4,13 @@
 
 use super::checksum::{RowDigest, compare};
 use super::{
-    BackupError, MIGRATIONS_TABLE, Manifest, Snapshot, TableSummary, random_suffix, run_blocking,
-    sync_dir,
+    BOOKKEEPING_TABLES, BackupError, MIGRATIONS_TABLE, Manifest, PendingErasures, Snapshot,
+    TableSummary, random_suffix, run_blocking, sync_dir,
 };
 use crate::engine::quote_identifier;
+use crate::engine::rows::tombstone_from;
+use crate::engine::sql;
+use crate::erasure_log::{Applied, Tombstone};
 use alice_core::config::DatabaseConfig;
 use futures_util::TryStreamExt as _;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
@@ -59,9 +62,18 @@ pub(super) async fn create(
     })
     .await?;
     // Counted from the copy itself, so the manifest describes exactly what the backup holds.
-    let (schema_version, tables) = {
+    let (schema_version, tables, tombstones) = {
         let mut copy = open_file(data_path, true).await?;
-        let result = read_summary(&mut copy).await;
+        let result = async {
+            let (schema_version, tables) = read_summary(&mut copy).await?;
+            let tombstones = if tables.contains_key("erasures") {
+                read_tombstones(&mut copy).await?
+            } else {
+                Vec::new()
+            };
+            Ok::<_, BackupError>((schema_version, tables, tombstones))
+        }
+        .await;
         let _ = copy.close().await;
         result?
     };
@@ -71,14 +83,28 @@ pub(super) async fn create(
         postgres_schema: None,
         schema_version,
         tables,
+        tombstones,
     })
+}
+
+/// The erasure log a backup copy holds.
+async fn read_tombstones(connection: &mut SqliteConnection) -> Result<Vec<Tombstone>, BackupError> {
+    let rows = sqlx::query(sql::ERASURE_LOG)
+        .fetch_all(&mut *connection)
+        .await
+        .map_err(BackupError::db("cannot read the erasure log"))?;
+    rows.iter()
+        .map(tombstone_from)
+        .collect::<Result<_, _>>()
+        .map_err(|error| BackupError::Other(format!("the erasure log is damaged: {error}")))
 }
 
 pub(super) async fn restore(
     data_path: &Path,
     manifest: &Manifest,
     target: &DatabaseConfig,
-) -> Result<(String, BTreeMap<String, TableSummary>), BackupError> {
+    erasures: &PendingErasures,
+) -> Result<(String, BTreeMap<String, TableSummary>, Vec<Applied>), BackupError> {
     let target_path = database_path(&target.url)?;
     if target_path.as_os_str() == ":memory:" || target_path.as_os_str().is_empty() {
         return Err(BackupError::Url {
@@ -113,19 +139,29 @@ pub(super) async fn restore(
         result?.1
     };
     compare("restore", &manifest.tables, &tables)?;
+    // The erasure log is applied to the copy, so the target only ever holds a database in which
+    // everyone erased since the backup is erased again.
+    let copy = DatabaseConfig {
+        url: format!("sqlite://{}", temporary.display()),
+        ..target.clone()
+    };
+    let applied = erasures.apply_to(&copy).await?;
+    let _copy_journal = [
+        RemoveOnDrop(suffixed(&temporary, "-wal")),
+        RemoveOnDrop(suffixed(&temporary, "-shm")),
+    ];
     let (from, to) = (temporary.clone(), target_path.clone());
     run_blocking(move || {
         let context = |what: &str| format!("cannot {what} {}", to.display());
         // A -wal left by the old file would be replayed into the new one: remove it first.
         for suffix in ["-wal", "-shm", "-journal"] {
-            let mut stale = to.clone().into_os_string();
-            stale.push(suffix);
+            let stale = suffixed(&to, suffix);
             match std::fs::remove_file(&stale) {
                 Ok(()) => {}
                 Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
                 Err(source) => {
                     return Err(BackupError::Io {
-                        context: format!("cannot remove {}", PathBuf::from(stale).display()),
+                        context: format!("cannot remove {}", stale.display()),
                         source,
                     });
                 }
@@ -137,13 +173,21 @@ pub(super) async fn restore(
         sync_dir(&dir).map_err(BackupError::io(context("sync the directory of")))
     })
     .await?;
-    Ok((target_name, tables))
+    Ok((target_name, tables, applied))
+}
+
+/// `path` with `suffix` appended to its file name (SQLite's `-wal` and `-shm` files).
+fn suffixed(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
 }
 
 pub(super) async fn verify(
     data_path: &Path,
     manifest: &Manifest,
-) -> Result<(String, String, BTreeMap<String, TableSummary>), BackupError> {
+    erasures: &PendingErasures,
+) -> Result<(String, String, BTreeMap<String, TableSummary>, Vec<Applied>), BackupError> {
     let scratch_dir = std::env::temp_dir().join(format!("alice-verify-{}", random_suffix()));
     tokio::fs::create_dir_all(&scratch_dir)
         .await
@@ -173,7 +217,18 @@ pub(super) async fn verify(
     }
     .await;
     let _ = connection.close().await;
-    Ok((scratch.display().to_string(), "ok".to_owned(), result?))
+    let tables = result?;
+    let copy = DatabaseConfig {
+        url: format!("sqlite://{}", scratch.display()),
+        ..DatabaseConfig::default()
+    };
+    let applied = erasures.apply_to(&copy).await?;
+    Ok((
+        scratch.display().to_string(),
+        "ok".to_owned(),
+        tables,
+        applied,
+    ))
 }
 
 /// The file a `sqlite://` URL names.
@@ -239,7 +294,7 @@ async fn refuse_unless_empty(path: &Path, target_name: &str) -> Result<(), Backu
             "cannot list the tables of {target_name}"
         )))?;
         for table in names {
-            if table == MIGRATIONS_TABLE {
+            if BOOKKEEPING_TABLES.contains(&table.as_str()) {
                 continue;
             }
             let rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(

@@ -1,9 +1,11 @@
 //! The two database engines and what they have in common: [`Engine`] names which one a
 //! configuration means (the one place that decides it, for the store and for backups alike);
 //! [`sql`] holds the statements both run as they are, [`rows`] the mapping of their rows to the
-//! model and [`shared_queries`] the queries they run alike; [`sqlite`] and [`postgres`] are the
+//! model and [`shared_queries`] the queries they run alike and [`export_snapshot`] the paged reads of a
+//! GDPR export; [`sqlite`] and [`postgres`] are the
 //! engines themselves.
 
+pub(crate) mod export_snapshot;
 pub(crate) mod identity_queries;
 pub(crate) mod postgres;
 pub(crate) mod rows;

@@ -3,6 +3,7 @@
 //! engine says how to read the column through [`StoredRow`].
 
 use crate::StoreError;
+use crate::erasure_log::Tombstone;
 use crate::model::{
     AgentExecution, ChatSession, Conversation, Memory, StoredMessage, SystemMetricSample, User,
 };
@@ -42,6 +43,19 @@ impl Metadata {
     pub(crate) fn json(brownout_level: Option<BrownoutLevel>) -> serde_json::Value {
         serde_json::json!(Metadata { brownout_level })
     }
+}
+
+pub(crate) fn tombstone_from(row: &impl StoredRow) -> Result<Tombstone, StoreError> {
+    let counts = row.json("counts")?;
+    Ok(Tombstone {
+        id: row.uuid("id")?,
+        subject: row.get("subject")?,
+        key_id: row.get("key_id")?,
+        erased_at: row.get("erased_at")?,
+        erased_by: row.get("erased_by")?,
+        counts: serde_json::from_value(counts)
+            .map_err(|e| StoreError::Corrupt(format!("erasures.counts: {e}")))?,
+    })
 }
 
 pub(crate) fn conversation_from(row: &impl StoredRow) -> Result<Conversation, StoreError> {

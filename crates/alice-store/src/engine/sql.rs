@@ -34,7 +34,7 @@ macro_rules! memory_query {
     };
 }
 
-pub(crate) use {conversation_query, memory_query, message_columns};
+pub(crate) use {conversation_query, memory_query};
 
 /// Alice's tables, as `stats` reports them.
 pub(crate) const TABLES: [&str; 7] = [
@@ -83,6 +83,18 @@ pub(crate) const MESSAGES_AFTER: &str = concat!(
 /// A user's profile (and row id) by name.
 pub(crate) const USER: &str = "SELECT id, username, display_name, language, timezone, preferences, created_at \
      FROM users WHERE username = $1";
+
+/// The database's erasure key (made by a migration), as hex.
+pub(crate) const ERASURE_KEY: &str = "SELECT key_hex FROM erasure_key WHERE id = 1";
+
+/// Records a tombstone unless the log holds it already.
+pub(crate) const RECORD_TOMBSTONE: &str = "INSERT INTO erasures \
+     (id, subject, key_id, erased_at, erased_by, counts) VALUES ($1, $2, $3, $4, $5, $6) \
+     ON CONFLICT (id) DO NOTHING";
+
+/// The whole erasure log, oldest first.
+pub(crate) const ERASURE_LOG: &str = "SELECT id, subject, key_id, erased_at, erased_by, counts \
+     FROM erasures ORDER BY erased_at, id";
 
 /// A user's row id by name.
 pub(crate) const USER_ID: &str = "SELECT id FROM users WHERE username = $1";

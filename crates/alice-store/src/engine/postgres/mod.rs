@@ -4,7 +4,7 @@
 //! their own (`database.schema`), so Alice can share a database with other applications.
 //!
 //! This file opens the pool and implements [`StoreBackend`]; [`batch`] writes batches of turns,
-//! [`user_data`] exports and erases a user, [`rows`] reads rows for the shared mapping and
+//! [`user_data`] erases a user, [`rows`] reads rows for the shared mapping and
 //! [`url`] keeps passwords out of messages.
 
 mod batch;
@@ -14,13 +14,16 @@ mod user_data;
 
 use crate::StoreError;
 use crate::backend::{Engine, StoreBackend};
+use crate::engine::export_snapshot::PostgresExport;
 use crate::engine::quote_identifier;
-use crate::engine::rows::memory_from;
+use crate::engine::rows::{memory_from, tombstone_from};
 use crate::engine::shared_queries::SharedQueries;
 use crate::engine::sql::{self, memory_query};
+use crate::erasure_log::{ErasureKey, Tombstone};
+use crate::gdpr::ExportSnapshot;
 use crate::model::{
-    Conversation, ErasureReport, Memory, MemoryMatch, NewMemory, NewTurn, Page, RecordedTurn,
-    RetentionReport, StoreStats, StoredMessage, SystemMetricSample, User, UserData,
+    Conversation, ErasureCause, ErasureReport, Memory, MemoryMatch, NewMemory, NewTurn, Page,
+    RecordedTurn, RetentionReport, StoreStats, StoredMessage, SystemMetricSample, User,
 };
 use alice_core::config::DatabaseConfig;
 use chrono::{DateTime, Utc};
@@ -301,12 +304,46 @@ impl StoreBackend for PostgresStore {
         Ok(deleted.rows_affected())
     }
 
-    async fn export_user(&self, username: &str) -> Result<Option<UserData>, StoreError> {
-        self.export_user_data(username).await
+    async fn export_snapshot(
+        &self,
+        username: &str,
+    ) -> Result<Option<Box<dyn ExportSnapshot>>, StoreError> {
+        Ok(PostgresExport::open(&self.pool, username)
+            .await?
+            .map(|snapshot| Box::new(snapshot) as Box<dyn ExportSnapshot>))
     }
 
-    async fn erase_user(&self, username: &str) -> Result<Option<ErasureReport>, StoreError> {
-        self.erase_user_data(username).await
+    async fn erase_user(
+        &self,
+        username: &str,
+        cause: &ErasureCause,
+    ) -> Result<Option<ErasureReport>, StoreError> {
+        self.erase_user_data(username, cause).await
+    }
+
+    async fn erasure_key(&self) -> Result<ErasureKey, StoreError> {
+        let hex: String = sqlx::query_scalar(sql::ERASURE_KEY)
+            .fetch_one(&self.pool)
+            .await?;
+        ErasureKey::from_hex(&hex)
+    }
+
+    async fn erasure_log(&self) -> Result<Vec<Tombstone>, StoreError> {
+        let rows = sqlx::query(sql::ERASURE_LOG).fetch_all(&self.pool).await?;
+        rows.iter().map(tombstone_from).collect()
+    }
+
+    async fn record_tombstone(&self, tombstone: &Tombstone) -> Result<(), StoreError> {
+        sqlx::query(sql::RECORD_TOMBSTONE)
+            .bind(tombstone.id)
+            .bind(&tombstone.subject)
+            .bind(&tombstone.key_id)
+            .bind(tombstone.erased_at)
+            .bind(&tombstone.erased_by)
+            .bind(sqlx::types::Json(&tombstone.counts))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn delete_messages_before(

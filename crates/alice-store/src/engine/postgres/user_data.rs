@@ -1,115 +1,18 @@
-//! A user's data in PostgreSQL, for the GDPR: everything exported from one snapshot, or
-//! everything erased and vacuumed out of the tables' pages.
+//! Erasing a user in PostgreSQL (GDPR article 17), vacuumed out of the tables' pages, with the
+//! erasure's tombstone written in the same transaction.
 
 use super::PostgresStore;
 use crate::StoreError;
-use crate::engine::rows::{
-    conversation_from, execution_from, memory_from, message_from, session_from, user_from,
-};
-use crate::engine::sql::{self, conversation_query, memory_query, message_columns};
-use crate::model::{ConversationWithMessages, ErasureReport, StoredMessage, UserData};
+use crate::engine::sql;
+use crate::erasure_log::{ErasureKey, Tombstone};
+use crate::model::{ErasureCause, ErasureCounts, ErasureReport};
 use sqlx::Row;
-use std::collections::HashMap;
-use uuid::Uuid;
 
 impl PostgresStore {
-    pub(super) async fn export_user_data(
-        &self,
-        username: &str,
-    ) -> Result<Option<UserData>, StoreError> {
-        // One snapshot, so the export is consistent while turns keep being written.
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            .await?;
-        let Some(row) = sqlx::query(sql::USER)
-            .bind(username)
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let user = user_from(&row)?;
-        let user_id: i64 = row.try_get("id")?;
-
-        let mut messages: HashMap<Uuid, Vec<StoredMessage>> = HashMap::new();
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            message_columns!(),
-            " FROM messages m JOIN conversations c ON c.id = m.conversation_id
-             WHERE c.user_id = $1 ORDER BY m.conversation_id, m.seq"
-        ))
-        .bind(user_id)
-        .fetch_all(&mut *tx)
-        .await?;
-        for row in &rows {
-            let message = message_from(row)?;
-            messages
-                .entry(message.conversation_id)
-                .or_default()
-                .push(message);
-        }
-        let conversations = sqlx::query(concat!(
-            conversation_query!(),
-            "WHERE c.user_id = $1 ORDER BY c.started_at, c.id"
-        ))
-        .bind(user_id)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|row| {
-            let conversation = conversation_from(row)?;
-            Ok(ConversationWithMessages {
-                messages: messages.remove(&conversation.id).unwrap_or_default(),
-                conversation,
-            })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
-
-        let memories = sqlx::query(concat!(
-            memory_query!(),
-            "WHERE m.user_id = $1 ORDER BY m.created_at, m.id"
-        ))
-        .bind(user_id)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(memory_from)
-        .collect::<Result<Vec<_>, _>>()?;
-        let chat_sessions = sqlx::query(
-            "SELECT id, client, started_at, last_seen_at, ended_at, metadata
-             FROM chat_sessions WHERE user_id = $1 ORDER BY started_at, id",
-        )
-        .bind(user_id)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(session_from)
-        .collect::<Result<Vec<_>, _>>()?;
-        let agent_executions = sqlx::query(
-            "SELECT id, conversation_id, agent, status, input, output, started_at, finished_at,
-                    metadata
-             FROM agent_executions WHERE user_id = $1 ORDER BY started_at, id",
-        )
-        .bind(user_id)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(execution_from)
-        .collect::<Result<Vec<_>, _>>()?;
-        tx.commit().await?;
-        Ok(Some(UserData {
-            user,
-            conversations,
-            memories,
-            chat_sessions,
-            agent_executions,
-        }))
-    }
-
     pub(super) async fn erase_user_data(
         &self,
         username: &str,
+        cause: &ErasureCause,
     ) -> Result<Option<ErasureReport>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let Some(user_id) =
@@ -147,22 +50,45 @@ impl PostgresStore {
         .bind(user_id)
         .fetch_all(&mut *tx)
         .await?;
-        // Everything else goes with the user: ON DELETE CASCADE.
-        let users = sqlx::query(sql::DELETE_USER)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
         let count = |column: &str| -> Result<u64, StoreError> {
             Ok(u64::try_from(counts.try_get::<i64, _>(column)?).unwrap_or(0))
         };
-        let report = ErasureReport {
-            users,
+        let counts = ErasureCounts {
+            users: 1,
             conversations: count("conversations")?,
             messages: count("messages")?,
             memories: count("memories")?,
             chat_sessions: count("chat_sessions")?,
             agent_executions: count("agent_executions")?,
+        };
+        let key: String = sqlx::query_scalar(sql::ERASURE_KEY)
+            .fetch_one(&mut *tx)
+            .await?;
+        let tombstone = match cause {
+            ErasureCause::Request { by } => {
+                ErasureKey::from_hex(&key)?.tombstone(username, by, counts.clone())
+            }
+            ErasureCause::Replay(tombstone) => tombstone.clone(),
+        };
+        sqlx::query(sql::RECORD_TOMBSTONE)
+            .bind(tombstone.id)
+            .bind(&tombstone.subject)
+            .bind(&tombstone.key_id)
+            .bind(tombstone.erased_at)
+            .bind(&tombstone.erased_by)
+            .bind(sqlx::types::Json(&tombstone.counts))
+            .execute(&mut *tx)
+            .await?;
+        // Everything else goes with the user: ON DELETE CASCADE.
+        sqlx::query(sql::DELETE_USER)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        let report = ErasureReport {
+            tombstone: Tombstone {
+                counts,
+                ..tombstone
+            },
             cache_keys,
         };
         tx.commit().await?;

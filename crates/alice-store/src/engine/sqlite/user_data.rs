@@ -1,94 +1,17 @@
-//! A user's data in SQLite, for the GDPR: everything exported, or everything erased so that
-//! no trace is left in the database file.
+//! Erasing a user in SQLite (GDPR article 17) so that no trace is left in the database file,
+//! with the erasure's tombstone written in the same transaction.
 
 use super::SqliteStore;
 use crate::StoreError;
-use crate::backend::StoreBackend;
-use crate::engine::rows::{
-    conversation_from, execution_from, memory_from, message_from, session_from,
-};
-use crate::engine::sql::{self, conversation_query, memory_query, message_columns};
-use crate::model::{ConversationWithMessages, ErasureReport, UserData};
+use crate::engine::sql;
+use crate::erasure_log::{ErasureKey, Tombstone};
+use crate::model::{ErasureCause, ErasureCounts, ErasureReport};
 
 impl SqliteStore {
-    pub(super) async fn export_user_data(
-        &self,
-        username: &str,
-    ) -> Result<Option<UserData>, StoreError> {
-        let Some(user) = self.user(username).await? else {
-            return Ok(None);
-        };
-        let conversations = sqlx::query(concat!(
-            conversation_query!(),
-            "WHERE u.username = $1 ORDER BY c.started_at, c.id"
-        ))
-        .bind(username)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut with_messages = Vec::with_capacity(conversations.len());
-        for row in &conversations {
-            let conversation = conversation_from(row)?;
-            let messages = sqlx::query(concat!(
-                "SELECT ",
-                message_columns!(),
-                " FROM messages m WHERE m.conversation_id = $1 ORDER BY m.seq"
-            ))
-            .bind(conversation.id.to_string())
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(message_from)
-            .collect::<Result<_, _>>()?;
-            with_messages.push(ConversationWithMessages {
-                conversation,
-                messages,
-            });
-        }
-        let memories = sqlx::query(concat!(
-            memory_query!(),
-            "WHERE u.username = $1 ORDER BY m.created_at, m.number"
-        ))
-        .bind(username)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(memory_from)
-        .collect::<Result<_, _>>()?;
-        let chat_sessions = sqlx::query(
-            "SELECT s.id, s.client, s.started_at, s.last_seen_at, s.ended_at, s.metadata
-             FROM chat_sessions s JOIN users u ON u.id = s.user_id
-             WHERE u.username = $1 ORDER BY s.started_at",
-        )
-        .bind(username)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(session_from)
-        .collect::<Result<_, _>>()?;
-        let agent_executions = sqlx::query(
-            "SELECT a.id, a.conversation_id, a.agent, a.status, a.input, a.output,
-                    a.started_at, a.finished_at, a.metadata
-             FROM agent_executions a JOIN users u ON u.id = a.user_id
-             WHERE u.username = $1 ORDER BY a.started_at",
-        )
-        .bind(username)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(execution_from)
-        .collect::<Result<_, _>>()?;
-        Ok(Some(UserData {
-            user,
-            conversations: with_messages,
-            memories,
-            chat_sessions,
-            agent_executions,
-        }))
-    }
-
     pub(super) async fn erase_user_data(
         &self,
         username: &str,
+        cause: &ErasureCause,
     ) -> Result<Option<ErasureReport>, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let user_id: Option<i64> = sqlx::query_scalar(sql::USER_ID)
@@ -125,6 +48,33 @@ impl SqliteStore {
         .bind(user_id)
         .fetch_all(&mut *tx)
         .await?;
+        let unsigned = |n: i64| u64::try_from(n).unwrap_or(0);
+        let counts = ErasureCounts {
+            users: 1,
+            conversations: unsigned(conversations),
+            messages: unsigned(messages),
+            memories: unsigned(memories),
+            chat_sessions: unsigned(chat_sessions),
+            agent_executions: unsigned(agent_executions),
+        };
+        let key: String = sqlx::query_scalar(sql::ERASURE_KEY)
+            .fetch_one(&mut *tx)
+            .await?;
+        let tombstone = match cause {
+            ErasureCause::Request { by } => {
+                ErasureKey::from_hex(&key)?.tombstone(username, by, counts.clone())
+            }
+            ErasureCause::Replay(tombstone) => tombstone.clone(),
+        };
+        sqlx::query(sql::RECORD_TOMBSTONE)
+            .bind(tombstone.id.to_string())
+            .bind(&tombstone.subject)
+            .bind(&tombstone.key_id)
+            .bind(tombstone.erased_at)
+            .bind(&tombstone.erased_by)
+            .bind(sqlx::types::Json(&tombstone.counts))
+            .execute(&mut *tx)
+            .await?;
         // Foreign keys cascade from the user to everything that names them.
         sqlx::query(sql::DELETE_USER)
             .bind(user_id)
@@ -132,14 +82,11 @@ impl SqliteStore {
             .await?;
         tx.commit().await?;
         self.scrub().await?;
-        let unsigned = |n: i64| u64::try_from(n).unwrap_or(0);
         Ok(Some(ErasureReport {
-            users: 1,
-            conversations: unsigned(conversations),
-            messages: unsigned(messages),
-            memories: unsigned(memories),
-            chat_sessions: unsigned(chat_sessions),
-            agent_executions: unsigned(agent_executions),
+            tombstone: Tombstone {
+                counts,
+                ..tombstone
+            },
             cache_keys,
         }))
     }
