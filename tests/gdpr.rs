@@ -104,10 +104,17 @@ async fn erase_leaves_no_trace(
     assert_eq!(export["user"]["language"], "sv");
     let first_question = &export["conversations"][0]["messages"][0];
     assert_eq!(first_question["contains_personal_identity_number"], true);
+    let flagged = export["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|conversation| conversation["messages"].as_array().unwrap())
+        .filter(|message| message["contains_personal_identity_number"] == true)
+        .count();
     assert_eq!(
-        export["personal_identity_numbers"]["texts"]["messages"], 1,
-        "{}",
-        export["personal_identity_numbers"]
+        export["personal_identity_numbers"]["texts"]["messages"],
+        json!(flagged),
+        "the summary counts the marked messages"
     );
 
     let before = dump();

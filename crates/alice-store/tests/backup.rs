@@ -252,7 +252,10 @@ async fn a_sqlite_backup_taken_under_writes_verifies_and_restores_exactly() {
     files.sort();
     assert_eq!(files, ["alice.db", "erasures.ndjson", "manifest.json"]);
     let copy = manifest.erasure_log.as_ref().unwrap();
-    assert_eq!(copy.tombstones, 0, "a database without an erasure log has none");
+    assert_eq!(
+        copy.tombstones, 0,
+        "a database without an erasure log has none"
+    );
 
     let verified = backup::verify(&backup_dir, &no_erasure_log())
         .await
