@@ -9,6 +9,7 @@
 //!   [`Engine`] names the engine a configuration means, and the engines ([`SqliteStore`],
 //!   [`PostgresStore`]) live in `engine` with the SQL and row mapping they share;
 //! - [`identity`] keeps accounts, API keys and web sessions (hashed) for `alice-identity`;
+//! - [`idempotency`] keeps the answers of chat requests a client may retry (`Idempotency-Key`);
 //! - [`search_terms`] turns Swedish text into the stemmed terms memories are searched by;
 //! - [`backup`] makes, restores and verifies backups;
 //! - [`private_file`] creates the files of backups and exports readable by their owner alone.
@@ -18,6 +19,7 @@ pub mod backup;
 pub mod batcher;
 mod engine;
 pub mod gdpr;
+pub mod idempotency;
 pub mod identity;
 mod model;
 pub mod private_file;
@@ -30,6 +32,7 @@ pub use engine::Engine;
 pub use engine::postgres::PostgresStore;
 pub use engine::postgres::url::redact_password;
 pub use engine::sqlite::SqliteStore;
+pub use idempotency::{Claim, ClaimOutcome, IdempotencyTables, NewClaim, StoredAnswer};
 pub use identity::{Account, ApiKeyRecord, IdentityTables, KeyLimits, NewApiKey, SessionRecord};
 pub use model::{
     AgentExecution, ChatSession, Conversation, ConversationTarget, ConversationWithMessages,

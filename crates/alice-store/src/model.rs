@@ -216,6 +216,8 @@ pub struct ErasureReport {
     pub memories: u64,
     pub chat_sessions: u64,
     pub agent_executions: u64,
+    /// Kept answers of idempotent chat requests (`Idempotency-Key`), which hold answer text.
+    pub idempotency_records: u64,
     /// Response-cache keys of the user's answers, for the caller to erase from the cache.
     pub cache_keys: Vec<String>,
 }

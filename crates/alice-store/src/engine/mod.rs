@@ -4,6 +4,7 @@
 //! model and [`shared_queries`] the queries they run alike; [`sqlite`] and [`postgres`] are the
 //! engines themselves.
 
+pub(crate) mod idempotency_queries;
 pub(crate) mod identity_queries;
 pub(crate) mod postgres;
 pub(crate) mod rows;

@@ -134,7 +134,9 @@ impl PostgresStore {
                     (SELECT count(*) FROM chat_sessions WHERE user_id = $1) AS chat_sessions,
                     (SELECT count(*) FROM agent_executions
                      WHERE user_id = $1 OR conversation_id IN
-                         (SELECT id FROM conversations WHERE user_id = $1)) AS agent_executions",
+                         (SELECT id FROM conversations WHERE user_id = $1)) AS agent_executions,
+                    (SELECT count(*) FROM idempotency_records WHERE user_id = $1)
+                        AS idempotency_records",
         )
         .bind(user_id)
         .fetch_one(&mut *tx)
@@ -163,6 +165,7 @@ impl PostgresStore {
             memories: count("memories")?,
             chat_sessions: count("chat_sessions")?,
             agent_executions: count("agent_executions")?,
+            idempotency_records: count("idempotency_records")?,
             cache_keys,
         };
         tx.commit().await?;
@@ -171,7 +174,8 @@ impl PostgresStore {
         // (VACUUM FULL would rewrite the files, but it locks the tables: that is left to the
         // operator.) The erasure is committed, so a failure here is only worth a warning.
         if let Err(error) = sqlx::raw_sql(
-            "VACUUM users, conversations, messages, memories, chat_sessions, agent_executions",
+            "VACUUM users, conversations, messages, memories, chat_sessions, agent_executions, \
+             idempotency_records",
         )
         .execute(&self.pool)
         .await

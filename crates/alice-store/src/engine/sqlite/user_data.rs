@@ -117,6 +117,10 @@ impl SqliteStore {
         let agent_executions = count("SELECT COUNT(*) FROM agent_executions WHERE user_id = $1")
             .fetch_one(&mut *tx)
             .await?;
+        let idempotency_records =
+            count("SELECT COUNT(*) FROM idempotency_records WHERE user_id = $1")
+                .fetch_one(&mut *tx)
+                .await?;
         let cache_keys: Vec<String> = sqlx::query_scalar(
             "SELECT DISTINCT cache_key FROM messages WHERE cache_key IS NOT NULL AND
                  conversation_id IN (SELECT id FROM conversations WHERE user_id = $1)
@@ -140,6 +144,7 @@ impl SqliteStore {
             memories: unsigned(memories),
             chat_sessions: unsigned(chat_sessions),
             agent_executions: unsigned(agent_executions),
+            idempotency_records: unsigned(idempotency_records),
             cache_keys,
         }))
     }
