@@ -59,6 +59,7 @@ pub async fn erase(
             "memories": report.memories,
             "chat_sessions": report.chat_sessions,
             "agent_executions": report.agent_executions,
+            "idempotency_records": report.idempotency_records,
             "cache_keys": report.cache_keys.len(),
         },
         "cache": cache,
