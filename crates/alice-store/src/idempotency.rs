@@ -24,6 +24,9 @@ pub struct NewClaim<'a> {
     /// What the request is (route and body, hashed), so a different request under the same key
     /// is told apart from a retry.
     pub fingerprint: &'a str,
+    /// Whose turn the answer is: the caller, or the user an admin acts for. Erasing either
+    /// user erases the record, since it holds the answer's text.
+    pub subject: &'a str,
     /// Until when the claim holds if it is neither completed, released nor renewed.
     pub running_until: DateTime<Utc>,
 }

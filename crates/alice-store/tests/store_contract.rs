@@ -1665,6 +1665,7 @@ fn new_claim<'a>(username: &'a str, key: &'a str, fingerprint: &'a str) -> NewCl
         username,
         key,
         fingerprint,
+        subject: username,
         running_until: now() + Duration::minutes(1),
     }
 }
@@ -1937,48 +1938,61 @@ async fn check_concurrent_idempotency_claims_have_one_winner(store: &Store) {
     assert_eq!(won, 1);
 }
 
+/// Claims a key and keeps `text` as its answer for an hour.
+async fn answered(records: &alice_store::IdempotencyTables, claim: NewClaim<'_>, text: &str) {
+    let held = claimed(records.claim(&claim).await.unwrap());
+    let until = now() + Duration::hours(1);
+    assert!(records.complete(&held, &answer(text), until).await.unwrap());
+}
+
 async fn check_erasure_takes_idempotency_records(store: &Store) {
     let records = store.idempotency();
-    let until = now() + Duration::hours(1);
-    let mias = claimed(
-        records
-            .claim(&new_claim("mia", "k-8", "fp-a"))
-            .await
-            .unwrap(),
-    );
-    assert!(
-        records
-            .complete(&mias, &answer("Mias svar"), until)
-            .await
-            .unwrap()
-    );
+    answered(&records, new_claim("mia", "k-8", "fp-a"), "Mias svar").await;
     claimed(
         records
             .claim(&new_claim("mia", "k-9", "fp-a"))
             .await
             .unwrap(),
     );
-    let nils = claimed(
-        records
-            .claim(&new_claim("nils", "k-8", "fp-a"))
-            .await
-            .unwrap(),
-    );
-    assert!(
-        records
-            .complete(&nils, &answer("Nils svar"), until)
-            .await
-            .unwrap()
-    );
+    answered(&records, new_claim("nils", "k-8", "fp-a"), "Nils svar").await;
+    // An admin's request for mia holds mia's answer: it goes with her, not with the admin.
+    let for_mia = NewClaim {
+        subject: "mia",
+        ..new_claim("root", "k-8", "fp-a")
+    };
+    answered(&records, for_mia, "Svar till Mia").await;
+    let for_nils = NewClaim {
+        subject: "nils",
+        ..new_claim("root", "k-9", "fp-a")
+    };
+    answered(&records, for_nils, "Svar till Nils").await;
 
     let report = store.erase_user("mia").await.unwrap().unwrap();
-    assert_eq!(report.idempotency_records, 2);
+    assert_eq!(report.idempotency_records, 3);
     // Mia's answers are gone: her key runs anew, for a user created afresh.
     claimed(
         records
             .claim(&new_claim("mia", "k-8", "fp-a"))
             .await
             .unwrap(),
+    );
+    assert!(
+        store.user("root").await.unwrap().is_some(),
+        "the admin stays"
+    );
+    claimed(
+        records
+            .claim(&new_claim("root", "k-8", "fp-a"))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        records
+            .claim(&new_claim("root", "k-9", "fp-a"))
+            .await
+            .unwrap(),
+        ClaimOutcome::Completed(answer("Svar till Nils")),
+        "the admin's answer for nils stays"
     );
     assert_eq!(
         records

@@ -135,13 +135,16 @@ async fn answer_once(request: Request, next: Next) -> Result<Response, ApiError>
         .get::<BodyLimit>()
         .map_or(usize::MAX, |l| l.0);
     let body = read_body(body, limit).await?;
-    let fingerprint = fingerprint(parts.uri.path(), &body);
+    let path = parts.uri.path();
+    let json = serde_json::from_slice::<Value>(&body).ok();
+    let fingerprint = fingerprint(path, &body, json.as_ref());
     let outcome = shared
         .tables
         .claim(&NewClaim {
             username: &username,
             key: &key,
             fingerprint: &fingerprint,
+            subject: subject_of(path, json.as_ref(), &username),
             running_until: after(settings.lease),
         })
         .await?;
@@ -251,18 +254,18 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     })
 }
 
-/// What the request is: SHA-256 of its path and its body's canonical JSON (the body as it is
-/// when it is not JSON), in hex.
-fn fingerprint(path: &str, body: &[u8]) -> String {
+/// What the request is: SHA-256 of its path and its body's canonical JSON (`json`, the body
+/// parsed; the body as it is when it is not JSON), in hex.
+fn fingerprint(path: &str, body: &[u8], json: Option<&Value>) -> String {
     let mut hash = Sha256::new();
     hash.update(path.as_bytes());
     hash.update(b"\n");
-    match serde_json::from_slice::<Value>(body) {
-        Ok(json) => {
+    match json {
+        Some(json) => {
             hash.update(b"json\n");
-            write_canonical(&json, &mut hash);
+            write_canonical(json, &mut hash);
         }
-        Err(_) => {
+        None => {
             hash.update(b"raw\n");
             hash.update(body);
         }
@@ -271,6 +274,19 @@ fn fingerprint(path: &str, body: &[u8]) -> String {
         .iter()
         .map(|byte| format!("{byte:02x}"))
         .collect()
+}
+
+/// Whose turn the answer is, so that erasing that user erases the kept answer: on `/api/chat`
+/// the user the body names (only an admin may name another user; anyone else's request is
+/// refused by the handler, and its key released), otherwise the caller. `/v1`'s `user` is a
+/// client's label, not an Alice user.
+fn subject_of<'a>(path: &str, json: Option<&'a Value>, caller: &'a str) -> &'a str {
+    if path != "/api/chat" {
+        return caller;
+    }
+    json.and_then(|body| body.get("user"))
+        .and_then(Value::as_str)
+        .unwrap_or(caller)
 }
 
 /// `value` as JSON with every object's keys sorted and no whitespace, into the hash.
@@ -507,6 +523,9 @@ mod tests {
 
     #[test]
     fn the_fingerprint_ignores_spacing_and_key_order_but_not_content_or_path() {
+        let fingerprint = |path: &str, body: &[u8]| {
+            super::fingerprint(path, body, serde_json::from_slice(body).ok().as_ref())
+        };
         let a = fingerprint(
             "/api/chat",
             br#"{"message":"Hej","user":"anna","n":[1,{"b":2,"a":1}]}"#,
@@ -536,6 +555,19 @@ mod tests {
             fingerprint("/api/chat", b"not json"),
             fingerprint("/api/chat", b"not  json")
         );
+    }
+
+    #[test]
+    fn the_subject_is_the_user_an_admin_chats_for_on_the_native_route_only() {
+        let body = serde_json::json!({"message": "Hej", "user": "anna"});
+        assert_eq!(subject_of("/api/chat", Some(&body), "admin"), "anna");
+        assert_eq!(
+            subject_of("/v1/chat/completions", Some(&body), "admin"),
+            "admin"
+        );
+        let own = serde_json::json!({"message": "Hej"});
+        assert_eq!(subject_of("/api/chat", Some(&own), "bo"), "bo");
+        assert_eq!(subject_of("/api/chat", None, "bo"), "bo");
     }
 
     #[test]

@@ -12,10 +12,12 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool,
 /// A claim's first try: a new record, or a record that has expired taken over. Nothing is
 /// written when a live record holds the key (or the user does not exist).
 const CLAIM: &str = "INSERT INTO idempotency_records \
-         (user_id, idempotency_key, fingerprint, claim_token, state, created_at, expires_at) \
-     SELECT id, $2, $3, $4, 'running', $5, $6 FROM users WHERE username = $1 \
+         (user_id, idempotency_key, fingerprint, claim_token, subject, state, created_at, \
+          expires_at) \
+     SELECT id, $2, $3, $4, $7, 'running', $5, $6 FROM users WHERE username = $1 \
      ON CONFLICT (user_id, idempotency_key) DO UPDATE SET \
          fingerprint = excluded.fingerprint, claim_token = excluded.claim_token, \
+         subject = excluded.subject, \
          state = 'running', created_at = excluded.created_at, expires_at = excluded.expires_at, \
          status = NULL, content_type = NULL, body = NULL \
      WHERE idempotency_records.expires_at <= excluded.created_at";
@@ -69,6 +71,7 @@ where
                 .bind(token)
                 .bind(now)
                 .bind(claim.running_until)
+                .bind(claim.subject)
                 .execute(self.0)
                 .await?;
             if done.changed_rows() > 0 {

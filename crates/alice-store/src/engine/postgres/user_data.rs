@@ -135,10 +135,11 @@ impl PostgresStore {
                     (SELECT count(*) FROM agent_executions
                      WHERE user_id = $1 OR conversation_id IN
                          (SELECT id FROM conversations WHERE user_id = $1)) AS agent_executions,
-                    (SELECT count(*) FROM idempotency_records WHERE user_id = $1)
-                        AS idempotency_records",
+                    (SELECT count(*) FROM idempotency_records
+                     WHERE user_id = $1 OR subject = $2) AS idempotency_records",
         )
         .bind(user_id)
+        .bind(username)
         .fetch_one(&mut *tx)
         .await?;
         let cache_keys: Vec<String> = sqlx::query_scalar(
@@ -149,6 +150,11 @@ impl PostgresStore {
         .bind(user_id)
         .fetch_all(&mut *tx)
         .await?;
+        // Kept answers of turns an admin asked for on the user's behalf hold their text too.
+        sqlx::query(sql::DELETE_IDEMPOTENCY_RECORDS_ABOUT)
+            .bind(username)
+            .execute(&mut *tx)
+            .await?;
         // Everything else goes with the user: ON DELETE CASCADE.
         let users = sqlx::query(sql::DELETE_USER)
             .bind(user_id)

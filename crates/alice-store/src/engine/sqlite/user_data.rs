@@ -117,10 +117,13 @@ impl SqliteStore {
         let agent_executions = count("SELECT COUNT(*) FROM agent_executions WHERE user_id = $1")
             .fetch_one(&mut *tx)
             .await?;
-        let idempotency_records =
-            count("SELECT COUNT(*) FROM idempotency_records WHERE user_id = $1")
-                .fetch_one(&mut *tx)
-                .await?;
+        let idempotency_records: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM idempotency_records WHERE user_id = $1 OR subject = $2",
+        )
+        .bind(user_id)
+        .bind(username)
+        .fetch_one(&mut *tx)
+        .await?;
         let cache_keys: Vec<String> = sqlx::query_scalar(
             "SELECT DISTINCT cache_key FROM messages WHERE cache_key IS NOT NULL AND
                  conversation_id IN (SELECT id FROM conversations WHERE user_id = $1)
@@ -129,6 +132,11 @@ impl SqliteStore {
         .bind(user_id)
         .fetch_all(&mut *tx)
         .await?;
+        // Kept answers of turns an admin asked for on the user's behalf hold their text too.
+        sqlx::query(sql::DELETE_IDEMPOTENCY_RECORDS_ABOUT)
+            .bind(username)
+            .execute(&mut *tx)
+            .await?;
         // Foreign keys cascade from the user to everything that names them.
         sqlx::query(sql::DELETE_USER)
             .bind(user_id)
