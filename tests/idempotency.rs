@@ -465,3 +465,40 @@ async fn a_request_that_fails_its_own_checks_is_not_kept() {
     assert!(sim.requests().is_empty());
     alice.stop().await;
 }
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_refused_with_413_as_without_a_key() {
+    let sim = start_sim(Faults::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = config(dir.path(), &sim.base_url());
+    settings.server.body_limit_bytes = 1024;
+    let alice = Alice::start(settings).await;
+    let large = json!({ "message": "ö".repeat(1024) }).to_string();
+    for key in [Some("k-10"), None] {
+        let mut request = alice
+            .http
+            .post(alice.url("/api/chat"))
+            .header("content-type", "application/json")
+            .body(large.clone());
+        if let Some(key) = key {
+            request = request.header(KEY, key);
+        }
+        let (status, _, refusal) = read(request.send().await.unwrap()).await;
+        assert_eq!(status, 413, "{key:?}: {refusal}");
+        assert_eq!(json_of(&refusal)["code"], "payload_too_large");
+    }
+    // Refused before the key was claimed: it is free for a request that fits.
+    let (status, replayed, _) = read(
+        send(
+            &alice.http,
+            &alice,
+            "/api/chat",
+            "k-10",
+            r#"{"message": "Hej"}"#,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((status, replayed), (200, false));
+    alice.stop().await;
+}
