@@ -1,5 +1,5 @@
-//! GDPR over HTTP: a user with conversations, memories and cached answers is exported (every
-//! marker string is in the document) and erased (no marker string is left in the database's
+//! GDPR over HTTP: a user with conversations, memories, cached answers and an answer kept for
+//! an idempotent retry is exported (every marker string is in the document) and erased (no marker string is left in the database's
 //! files, or in a pg_dump of PostgreSQL, and their cached answers are gone), while another
 //! user's data stays. A backup taken before the erasure is then restored into an empty
 //! database, and the same scan finds nothing of the erased user there either: the restore
@@ -35,13 +35,20 @@ async fn populate(alice: &Alice, user: &str, markers: &[&str]) {
         None,
     )
     .await;
-    chat(
-        alice,
-        user,
-        &format!("Och {} då?", markers[1]),
-        first["conversation_id"].as_str(),
-    )
-    .await;
+    // Sent as a retry-safe request: its kept answer quotes the marker, under the admin's key.
+    let second = alice
+        .http
+        .post(alice.url("/api/chat"))
+        .header("idempotency-key", format!("retry-{user}"))
+        .json(&json!({
+            "message": format!("Och {} då?", markers[1]),
+            "user": user,
+            "conversation_id": first["conversation_id"],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.status(), 200);
     chat(
         alice,
         user,
@@ -138,6 +145,7 @@ async fn erase_leaves_no_trace(
     assert_eq!(report["erased"]["messages"], 8);
     assert_eq!(report["erased"]["memories"], 2);
     assert_eq!(report["erased"]["cache_keys"], 1);
+    assert_eq!(report["erased"]["idempotency_records"], 1);
     assert_eq!(report["cache"]["local"], 1, "{report}");
 
     let after = dump();

@@ -4,7 +4,9 @@
 //! context (id, span, deadline → 504, the client's address) → browser defences (421 for a
 //! foreign Host, 415 for a body that is not JSON) → authentication (401 / 403 by the route's
 //! [`Access`]) → rate limit (429 per key) → admission gate (429 / 503 by the Guardian's state) → panic catcher (→ 500
-//! with the request id) → body limit → routes.
+//! with the request id) → body limit → routes; on the two chat routes, idempotent retries
+//! ([`idempotency`]: replay, 409, 422 for a request with an `Idempotency-Key`) run last, with
+//! the caller known.
 
 use crate::api::{
     brain, cache, chat, conversations, db, guardian, health, memories, metrics, openai, session,
@@ -12,12 +14,14 @@ use crate::api::{
 };
 use crate::error::ApiError;
 use crate::http::authentication::{self, Access, RouteAccess};
+use crate::http::idempotency::{self, Idempotency};
 use crate::http::json_body::BodyLimit;
 use crate::http::{admission, browser_defences, rate_limit, request_context, request_id};
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::Method;
+use axum::middleware::from_fn;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, any, delete, get, post};
 
@@ -25,9 +29,15 @@ use axum::routing::{MethodRouter, any, delete, get, post};
 pub fn app(state: AppState) -> Router {
     let body_limit = state.chat.config.server.body_limit_bytes;
     let cors = cors(&state.chat.config.server.cors_allowed_origins);
+    let idempotency = Idempotency::new(
+        state.chat.store.idempotency(),
+        state.chat.metrics.clone(),
+        &state.chat.config,
+    );
     routes()
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::Extension(idempotency))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::Extension(BodyLimit(body_limit)))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
@@ -210,7 +220,12 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             delete(memories::delete_one),
         ),
         // Chat, and the caller's own conversations.
-        route(Method::POST, "/api/chat", Caller, post(chat::chat)),
+        route(
+            Method::POST,
+            "/api/chat",
+            Caller,
+            post(chat::chat).route_layer(from_fn(idempotency::idempotent)),
+        ),
         route(
             Method::GET,
             "/api/conversations/{id}",
@@ -228,7 +243,9 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             Method::POST,
             "/v1/chat/completions",
             Caller,
-            post(openai::chat_completions).fallback(openai::method_not_allowed),
+            post(openai::chat_completions)
+                .route_layer(from_fn(idempotency::idempotent))
+                .fallback(openai::method_not_allowed),
         ),
         route(
             Method::GET,
@@ -284,10 +301,12 @@ fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
             header::CONTENT_TYPE,
             header::AUTHORIZATION,
             request_id::REQUEST_ID_HEADER,
+            idempotency::IDEMPOTENCY_KEY,
         ])
         .expose_headers([
             request_id::REQUEST_ID_HEADER,
             header::RETRY_AFTER,
+            idempotency::IDEMPOTENT_REPLAYED,
             HeaderName::from_static("x-guardian-mode"),
             HeaderName::from_static("x-guardian-status"),
         ])

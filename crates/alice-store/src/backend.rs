@@ -23,6 +23,10 @@ pub trait StoreBackend: Send + Sync + std::fmt::Debug {
     /// The identity tables of this database: accounts, API keys, web sessions.
     fn identity(&self) -> crate::identity::IdentityTables;
 
+    /// The idempotency records of this database: kept answers of chat requests that may be
+    /// retried.
+    fn idempotency(&self) -> crate::idempotency::IdempotencyTables;
+
     /// Checks that the database answers a query.
     async fn ping(&self) -> Result<(), StoreError>;
 

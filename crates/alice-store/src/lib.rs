@@ -9,6 +9,7 @@
 //!   [`Engine`] names the engine a configuration means, and the engines ([`SqliteStore`],
 //!   [`PostgresStore`]) live in `engine` with the SQL and row mapping they share;
 //! - [`identity`] keeps accounts, API keys and web sessions (hashed) for `alice-identity`;
+//! - [`idempotency`] keeps the answers of chat requests a client may retry (`Idempotency-Key`);
 //! - [`search_terms`] turns Swedish text into the stemmed terms memories are searched by;
 //! - [`gdpr`] streams a user's export document; [`erasure_log`] keeps the tombstones that keep
 //!   an erased person erased after a restore;
@@ -22,6 +23,7 @@ pub mod batcher;
 mod engine;
 pub mod erasure_log;
 pub mod gdpr;
+pub mod idempotency;
 pub mod identity;
 mod model;
 pub mod private_file;
@@ -34,6 +36,7 @@ pub use engine::Engine;
 pub use engine::postgres::PostgresStore;
 pub use engine::postgres::url::redact_password;
 pub use engine::sqlite::SqliteStore;
+pub use idempotency::{Claim, ClaimOutcome, IdempotencyTables, NewClaim, StoredAnswer};
 pub use identity::{Account, ApiKeyRecord, IdentityTables, KeyLimits, NewApiKey, SessionRecord};
 pub use model::{
     AgentExecution, ChatSession, Conversation, ConversationTarget, ErasureCause, ErasureCounts,

@@ -199,6 +199,9 @@ pub struct ErasureCounts {
     pub memories: u64,
     pub chat_sessions: u64,
     pub agent_executions: u64,
+    /// Kept answers of idempotent chat requests (`Idempotency-Key`), which hold answer text.
+    #[serde(default)]
+    pub idempotency_records: u64,
 }
 
 impl ErasureCounts {
@@ -210,6 +213,7 @@ impl ErasureCounts {
         self.memories += other.memories;
         self.chat_sessions += other.chat_sessions;
         self.agent_executions += other.agent_executions;
+        self.idempotency_records += other.idempotency_records;
     }
 }
 

@@ -11,8 +11,9 @@
 use alice_core::config::DatabaseConfig;
 use alice_core::{BrownoutLevel, Role};
 use alice_store::{
-    ConversationTarget, ErasureCause, Memory, MemoryMatch, NewMemory, NewMessage, NewTurn, Page,
-    RetentionReport, Store, StoreError, StoredMessage, SystemMetricSample,
+    Claim, ClaimOutcome, ConversationTarget, ErasureCause, Memory, MemoryMatch, NewClaim,
+    NewMemory, NewMessage, NewTurn, Page, RetentionReport, Store, StoreError, StoredAnswer,
+    StoredMessage, SystemMetricSample,
 };
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -94,6 +95,11 @@ contract! {
     check_the_batcher_writes_every_turn_under_concurrency,
     check_accounts_keys_and_sessions,
     check_erasure_takes_keys_and_sessions,
+    check_an_idempotency_key_is_claimed_completed_and_replayed,
+    check_a_released_idempotency_key_runs_again,
+    check_expired_idempotency_records_are_taken_over_and_deleted,
+    check_concurrent_idempotency_claims_have_one_winner,
+    check_erasure_takes_idempotency_records,
 }
 
 /// A second way into the database under test, for rows the store has no method for.
@@ -1851,4 +1857,351 @@ async fn check_erasure_takes_keys_and_sessions(store: &Store) {
         "nils keeps his"
     );
     assert!(tables.session("session-nils").await.unwrap().is_some());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Idempotency records.
+
+fn new_claim<'a>(username: &'a str, key: &'a str, fingerprint: &'a str) -> NewClaim<'a> {
+    NewClaim {
+        username,
+        key,
+        fingerprint,
+        subject: username,
+        running_until: now() + Duration::minutes(1),
+    }
+}
+
+fn claimed(outcome: ClaimOutcome) -> Claim {
+    match outcome {
+        ClaimOutcome::Claimed(claim) => claim,
+        other => panic!("expected a claim, got {other:?}"),
+    }
+}
+
+fn answer(text: &str) -> StoredAnswer {
+    StoredAnswer {
+        status: 200,
+        content_type: Some("text/event-stream".into()),
+        body: text.as_bytes().to_vec(),
+    }
+}
+
+async fn check_an_idempotency_key_is_claimed_completed_and_replayed(store: &Store) {
+    let records = store.idempotency();
+    let claim = claimed(
+        records
+            .claim(&new_claim("olle", "k-1", "fp-a"))
+            .await
+            .unwrap(),
+    );
+    assert_eq!((claim.username(), claim.key()), ("olle", "k-1"));
+    assert!(
+        store.user("olle").await.unwrap().is_some(),
+        "a claim creates a user the database did not know"
+    );
+    assert_eq!(
+        records
+            .claim(&new_claim("olle", "k-1", "fp-a"))
+            .await
+            .unwrap(),
+        ClaimOutcome::Running
+    );
+    assert_eq!(
+        records
+            .claim(&new_claim("olle", "k-1", "fp-b"))
+            .await
+            .unwrap(),
+        ClaimOutcome::Mismatch,
+        "a different request under a running key"
+    );
+    // Another user's key of the same name is another record.
+    let pers = claimed(
+        records
+            .claim(&new_claim("per", "k-1", "fp-b"))
+            .await
+            .unwrap(),
+    );
+
+    let kept = answer("event: done\ndata: {\"svar\": \"Hej då! \u{1F44B}\"}\n\n");
+    let until = now() + Duration::hours(24);
+    assert!(records.complete(&claim, &kept, until).await.unwrap());
+    assert!(
+        !records.complete(&claim, &kept, until).await.unwrap(),
+        "a completed record is completed once"
+    );
+    assert!(!records.release(&claim).await.unwrap(), "nor released");
+    assert_eq!(
+        records
+            .claim(&new_claim("olle", "k-1", "fp-a"))
+            .await
+            .unwrap(),
+        ClaimOutcome::Completed(kept.clone())
+    );
+    assert_eq!(
+        records
+            .claim(&new_claim("olle", "k-1", "fp-b"))
+            .await
+            .unwrap(),
+        ClaimOutcome::Mismatch,
+        "a different request under a completed key"
+    );
+    let binary = StoredAnswer {
+        status: 201,
+        content_type: None,
+        body: vec![0, 159, 255, 10],
+    };
+    assert!(records.complete(&pers, &binary, until).await.unwrap());
+    assert_eq!(
+        records
+            .claim(&new_claim("per", "k-1", "fp-b"))
+            .await
+            .unwrap(),
+        ClaimOutcome::Completed(binary)
+    );
+    assert_eq!(records.delete_expired().await.unwrap(), 0);
+}
+
+async fn check_a_released_idempotency_key_runs_again(store: &Store) {
+    let records = store.idempotency();
+    let first = claimed(
+        records
+            .claim(&new_claim("olle", "k-2", "fp-a"))
+            .await
+            .unwrap(),
+    );
+    assert!(records.release(&first).await.unwrap());
+    assert!(!records.release(&first).await.unwrap());
+    // Released, the key is free for any request, the same or another.
+    let second = claimed(
+        records
+            .claim(&new_claim("olle", "k-2", "fp-b"))
+            .await
+            .unwrap(),
+    );
+    assert_ne!(first, second, "each claim has its own token");
+    assert!(
+        !records
+            .complete(&first, &answer("old"), now() + Duration::hours(1))
+            .await
+            .unwrap(),
+        "a released claim cannot complete the record someone else holds now"
+    );
+    assert_eq!(
+        records
+            .claim(&new_claim("olle", "k-2", "fp-b"))
+            .await
+            .unwrap(),
+        ClaimOutcome::Running
+    );
+}
+
+async fn check_expired_idempotency_records_are_taken_over_and_deleted(store: &Store) {
+    let records = store.idempotency();
+    // A running claim whose lease has passed was abandoned: a retry takes it over.
+    let abandoned = claimed(
+        records
+            .claim(&NewClaim {
+                running_until: now() - Duration::seconds(1),
+                ..new_claim("olle", "k-3", "fp-a")
+            })
+            .await
+            .unwrap(),
+    );
+    let taker = claimed(
+        records
+            .claim(&new_claim("olle", "k-3", "fp-a"))
+            .await
+            .unwrap(),
+    );
+    assert!(
+        !records
+            .complete(&abandoned, &answer("late"), now() + Duration::hours(1))
+            .await
+            .unwrap(),
+        "the abandoned request can no longer complete it"
+    );
+    assert!(
+        !records
+            .renew(&abandoned, now() + Duration::hours(1))
+            .await
+            .unwrap()
+    );
+    assert!(!records.release(&abandoned).await.unwrap());
+    // A renewed lease holds off a takeover.
+    assert!(
+        records
+            .renew(&taker, now() - Duration::seconds(1))
+            .await
+            .unwrap()
+    );
+    let renewed = claimed(
+        records
+            .claim(&new_claim("olle", "k-3", "fp-a"))
+            .await
+            .unwrap(),
+    );
+    assert!(
+        records
+            .renew(&renewed, now() + Duration::hours(1))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        records
+            .claim(&new_claim("olle", "k-3", "fp-a"))
+            .await
+            .unwrap(),
+        ClaimOutcome::Running
+    );
+
+    // A completed answer past its time is not replayed; the key runs again, for any request.
+    let old = claimed(
+        records
+            .claim(&new_claim("olle", "k-4", "fp-a"))
+            .await
+            .unwrap(),
+    );
+    assert!(
+        records
+            .complete(&old, &answer("old"), now() - Duration::seconds(1))
+            .await
+            .unwrap()
+    );
+    claimed(
+        records
+            .claim(&new_claim("olle", "k-4", "fp-b"))
+            .await
+            .unwrap(),
+    );
+
+    let stale = claimed(
+        records
+            .claim(&new_claim("olle", "k-5", "fp-a"))
+            .await
+            .unwrap(),
+    );
+    assert!(
+        records
+            .complete(&stale, &answer("stale"), now() - Duration::seconds(1))
+            .await
+            .unwrap()
+    );
+    let live = claimed(
+        records
+            .claim(&new_claim("olle", "k-6", "fp-a"))
+            .await
+            .unwrap(),
+    );
+    assert!(
+        records
+            .complete(&live, &answer("live"), now() + Duration::hours(1))
+            .await
+            .unwrap()
+    );
+    // k-3 (running) and k-4 (running again) and k-6 live; k-5 expired.
+    assert_eq!(records.delete_expired().await.unwrap(), 1);
+    assert_eq!(
+        records
+            .claim(&new_claim("olle", "k-6", "fp-a"))
+            .await
+            .unwrap(),
+        ClaimOutcome::Completed(answer("live"))
+    );
+    claimed(
+        records
+            .claim(&new_claim("olle", "k-5", "fp-a"))
+            .await
+            .unwrap(),
+    );
+}
+
+async fn check_concurrent_idempotency_claims_have_one_winner(store: &Store) {
+    let records = store.idempotency();
+    // The user exists first, so every claim races for the record alone.
+    claimed(
+        records
+            .claim(&new_claim("olle", "warm-up", "fp"))
+            .await
+            .unwrap(),
+    );
+    let claims = (0..8).map(|_| {
+        let records = records.clone();
+        tokio::spawn(async move { records.claim(&new_claim("olle", "k-7", "fp-a")).await })
+    });
+    let mut won = 0;
+    for outcome in futures_util::future::join_all(claims).await {
+        match outcome.unwrap().unwrap() {
+            ClaimOutcome::Claimed(_) => won += 1,
+            ClaimOutcome::Running => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(won, 1);
+}
+
+/// Claims a key and keeps `text` as its answer for an hour.
+async fn answered(records: &alice_store::IdempotencyTables, claim: NewClaim<'_>, text: &str) {
+    let held = claimed(records.claim(&claim).await.unwrap());
+    let until = now() + Duration::hours(1);
+    assert!(records.complete(&held, &answer(text), until).await.unwrap());
+}
+
+async fn check_erasure_takes_idempotency_records(store: &Store) {
+    let records = store.idempotency();
+    answered(&records, new_claim("mia", "k-8", "fp-a"), "Mias svar").await;
+    claimed(
+        records
+            .claim(&new_claim("mia", "k-9", "fp-a"))
+            .await
+            .unwrap(),
+    );
+    answered(&records, new_claim("nils", "k-8", "fp-a"), "Nils svar").await;
+    // An admin's request for mia holds mia's answer: it goes with her, not with the admin.
+    let for_mia = NewClaim {
+        subject: "mia",
+        ..new_claim("root", "k-8", "fp-a")
+    };
+    answered(&records, for_mia, "Svar till Mia").await;
+    let for_nils = NewClaim {
+        subject: "nils",
+        ..new_claim("root", "k-9", "fp-a")
+    };
+    answered(&records, for_nils, "Svar till Nils").await;
+
+    let report = store.erase_user("mia", &request()).await.unwrap().unwrap();
+    assert_eq!(report.counts().idempotency_records, 3);
+    // Mia's answers are gone: her key runs anew, for a user created afresh.
+    claimed(
+        records
+            .claim(&new_claim("mia", "k-8", "fp-a"))
+            .await
+            .unwrap(),
+    );
+    assert!(
+        store.user("root").await.unwrap().is_some(),
+        "the admin stays"
+    );
+    claimed(
+        records
+            .claim(&new_claim("root", "k-8", "fp-a"))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        records
+            .claim(&new_claim("root", "k-9", "fp-a"))
+            .await
+            .unwrap(),
+        ClaimOutcome::Completed(answer("Svar till Nils")),
+        "the admin's answer for nils stays"
+    );
+    assert_eq!(
+        records
+            .claim(&new_claim("nils", "k-8", "fp-a"))
+            .await
+            .unwrap(),
+        ClaimOutcome::Completed(answer("Nils svar")),
+        "nils keeps his"
+    );
 }

@@ -1,8 +1,10 @@
 //! `[chat]`: how a chat request becomes a model request: context window, answer length,
-//! temperature, history, the system prompt and the smaller models brownout falls back to.
+//! temperature, history, the system prompt and the smaller models brownout falls back to; and
+//! how retries of a chat request with an `Idempotency-Key` are answered.
 
 use super::checks::Problems;
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
 /// How a chat request becomes a model request.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -25,6 +27,21 @@ pub struct ChatConfig {
     pub smaller_model: Option<String>,
     /// The model asked for under EMERGENCY; not set: `smaller_model`, or the configured one.
     pub smallest_model: Option<String>,
+    /// Longest `Idempotency-Key` accepted, in characters (visible ASCII).
+    pub idempotency_key_max_chars: usize,
+    /// Largest answer kept for replay, in bytes; a larger one is answered but not kept, so a
+    /// retry runs again.
+    pub idempotency_max_answer_bytes: usize,
+    /// How long a kept answer is replayed to a retry with the same key.
+    #[serde(with = "humantime_serde")]
+    pub idempotency_ttl: Duration,
+    /// Retry-After of a retry that arrives while the first request is still being answered.
+    #[serde(with = "humantime_serde")]
+    pub idempotency_retry_after: Duration,
+    /// A request holding a key counts as abandoned (its instance died) when it has neither
+    /// answered nor streamed anything for `deadlines.chat` plus this; a retry may then run it.
+    #[serde(with = "humantime_serde")]
+    pub idempotency_abandon_margin: Duration,
 }
 
 impl Default for ChatConfig {
@@ -40,6 +57,11 @@ impl Default for ChatConfig {
                     .to_owned(),
             smaller_model: None,
             smallest_model: None,
+            idempotency_key_max_chars: 255,
+            idempotency_max_answer_bytes: 1024 * 1024,
+            idempotency_ttl: Duration::from_secs(24 * 60 * 60),
+            idempotency_retry_after: Duration::from_secs(1),
+            idempotency_abandon_margin: Duration::from_secs(30),
         }
     }
 }
@@ -73,6 +95,26 @@ impl ChatConfig {
             self.history_messages <= 1000,
             "chat.history_messages",
             "must be at most 1000",
+        );
+        problems.check(
+            (1..=4096).contains(&self.idempotency_key_max_chars),
+            "chat.idempotency_key_max_chars",
+            "must be between 1 and 4096 characters",
+        );
+        problems.check(
+            self.idempotency_max_answer_bytes >= 1,
+            "chat.idempotency_max_answer_bytes",
+            "must be at least 1 byte",
+        );
+        problems.check(
+            !self.idempotency_ttl.is_zero(),
+            "chat.idempotency_ttl",
+            "must be longer than 0s",
+        );
+        problems.check(
+            self.idempotency_retry_after >= Duration::from_secs(1),
+            "chat.idempotency_retry_after",
+            "must be at least 1s (Retry-After counts whole seconds)",
         );
         problems.into_list()
     }

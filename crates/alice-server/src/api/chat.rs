@@ -135,9 +135,11 @@ fn sse_events(
 }
 
 /// An `error` event: the error body, logged under the request's span (the stream is polled
-/// outside the request's task-local scope, so the request id is set here).
+/// outside the request's task-local scope, so the request id is set here), and noted in the
+/// request's context, so that the failed answer is not kept for a retry.
 fn error_event(span: &Span, context: &RequestContext, error: &ApiError) -> Event {
     tracing::warn!(parent: span, evt = "stream_failed", code = error.code(), error = %error);
+    context.fail_midstream();
     let mut body: Value = error.body();
     body["request_id"] = json!(context.request_id);
     body["status"] = json!(error.status().as_u16());

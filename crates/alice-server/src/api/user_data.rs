@@ -69,6 +69,7 @@ pub async fn erase(
             "memories": counts.memories,
             "chat_sessions": counts.chat_sessions,
             "agent_executions": counts.agent_executions,
+            "idempotency_records": counts.idempotency_records,
             "cache_keys": report.cache_keys.len(),
         },
         "cache": cache,

@@ -122,6 +122,19 @@ pub enum ApiError {
         /// `guardian.refuse_retry_after`.
         retry_after: Duration,
     },
+    /// An `Idempotency-Key` header that is not 1 to `max_chars` visible ASCII characters.
+    #[error("invalid Idempotency-Key")]
+    InvalidIdempotencyKey { max_chars: usize },
+    /// The `Idempotency-Key` was used by this caller for a different request (another body or
+    /// route) within `chat.idempotency_ttl`.
+    #[error("Idempotency-Key reused for a different request")]
+    IdempotencyKeyReused,
+    /// The first request with this `Idempotency-Key` is still being answered.
+    #[error("the request with this Idempotency-Key is still being answered")]
+    IdempotentRequestRunning {
+        /// `chat.idempotency_retry_after`.
+        retry_after: Duration,
+    },
     /// A bug: a handler panicked.
     #[error("internal error")]
     Internal,
@@ -170,6 +183,9 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Shed { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Refused { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::InvalidIdempotencyKey { .. } => StatusCode::BAD_REQUEST,
+            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::IdempotentRequestRunning { .. } => StatusCode::CONFLICT,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -210,6 +226,9 @@ impl ApiError {
             Self::Conflict(_) => "conflict",
             Self::Shed { .. } => "load_shed",
             Self::Refused { .. } => "guardian_refused",
+            Self::InvalidIdempotencyKey { .. } => "invalid_idempotency_key",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
+            Self::IdempotentRequestRunning { .. } => "idempotent_request_running",
             Self::Internal => "internal",
         }
     }
@@ -250,6 +269,15 @@ impl ApiError {
             }
             Self::Refused { .. } => {
                 "Alice har pausat för att skydda datorn. Försök igen om en stund."
+            }
+            Self::InvalidIdempotencyKey { .. } => {
+                "Idempotency-Key är ogiltig. Skicka en nyckel av synliga ASCII-tecken, till exempel ett UUID."
+            }
+            Self::IdempotencyKeyReused => {
+                "Idempotency-Key har redan använts för en annan förfrågan. Skicka en ny nyckel."
+            }
+            Self::IdempotentRequestRunning { .. } => {
+                "Den första förfrågan med samma Idempotency-Key besvaras fortfarande. Vänta en stund och försök igen."
             }
             Self::Internal => "Ett internt fel inträffade. Försök igen.",
         }
@@ -321,6 +349,20 @@ impl ApiError {
                  with `alice user password <user>`",
                 whole_seconds(*retry_after)
             ),
+            Self::InvalidIdempotencyKey { max_chars } => format!(
+                "Idempotency-Key must be 1 to {max_chars} visible ASCII characters (no spaces or \
+                 control characters), e.g. a UUID; use a new key for each new request and the \
+                 same key only to retry it (chat.idempotency_key_max_chars)"
+            ),
+            Self::IdempotencyKeyReused => "this Idempotency-Key was used for a different request \
+                 (another body or path) within chat.idempotency_ttl; send a new key with a new \
+                 request, and reuse a key only to retry the request it was made for"
+                .to_owned(),
+            Self::IdempotentRequestRunning { retry_after } => format!(
+                "the first request with this Idempotency-Key is still being answered; retry \
+                 after {} s with the same key to get its answer (chat.idempotency_retry_after)",
+                whole_seconds(*retry_after)
+            ),
             Self::Internal => {
                 "an internal error occurred; the server log has the details under this request id"
                     .to_owned()
@@ -374,6 +416,7 @@ impl ApiError {
             Self::Shed { retry_after, .. }
             | Self::Refused { retry_after, .. }
             | Self::TooManyLogins { retry_after }
+            | Self::IdempotentRequestRunning { retry_after }
             | Self::RateLimited { retry_after, .. } => Some(*retry_after),
             _ => None,
         }

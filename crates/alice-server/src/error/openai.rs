@@ -1,8 +1,8 @@
 //! Alice's errors as OpenAI's API reports them, for `/v1`: `{"error": {message, type, param,
 //! code}}`, so the official SDKs raise the right exception with Alice's message. Status,
-//! `Retry-After` and the log line stay [`ApiError`]'s; only the body's shape (and 422 → 400:
-//! OpenAI answers invalid requests with 400, and the SDKs raise `BadRequestError` for it)
-//! differ.
+//! `Retry-After` and the log line stay [`ApiError`]'s; only the body's shape (and 422 → 400 for
+//! invalid input: OpenAI answers invalid requests with 400, and the SDKs raise
+//! `BadRequestError` for it) differ. A reused `Idempotency-Key` stays 422 here too.
 
 use crate::error::ApiError;
 use axum::body::Body;
@@ -29,9 +29,12 @@ impl OpenAiError {
     }
 
     pub fn status(&self) -> StatusCode {
-        match self.error.status() {
-            StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
-            status => status,
+        match (self.error.as_ref(), self.error.status()) {
+            // A key reused for another request is 422 on every route, as the Idempotency-Key
+            // draft (draft-ietf-httpapi-idempotency-key-header) has it; it is no invalid input.
+            (ApiError::IdempotencyKeyReused, status) => status,
+            (_, StatusCode::UNPROCESSABLE_ENTITY) => StatusCode::BAD_REQUEST,
+            (_, status) => status,
         }
     }
 

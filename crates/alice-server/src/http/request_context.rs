@@ -26,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -47,6 +47,9 @@ pub struct RequestContext {
     /// Prompt and completion tokens the answer used, told by the chat paths when it is done;
     /// the rate limiter charges them to the caller's token budget.
     pub tokens: Arc<AtomicU64>,
+    /// Set by the chat paths when a streamed answer failed after its 200 head went out (the
+    /// stream then ends with an error event): the idempotency layer must not keep it.
+    pub failed_midstream: Arc<AtomicBool>,
 }
 
 impl RequestContext {
@@ -54,6 +57,11 @@ impl RequestContext {
     pub fn used_tokens(&self, prompt: Option<u64>, completion: Option<u64>) {
         let used = prompt.unwrap_or(0).saturating_add(completion.unwrap_or(0));
         self.tokens.fetch_add(used, Ordering::Relaxed);
+    }
+
+    /// Notes that the streamed answer failed after it began.
+    pub fn fail_midstream(&self) {
+        self.failed_midstream.store(true, Ordering::Relaxed);
     }
 }
 
@@ -135,6 +143,7 @@ pub async fn request_context(
         path: path.clone(),
         upstream: upstream.clone(),
         tokens: Arc::default(),
+        failed_midstream: Arc::default(),
     };
     request.extensions_mut().insert(context);
 

@@ -66,6 +66,13 @@ struct StoreLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    /// What happened to a request with an `Idempotency-Key`: "stored", "replayed", "conflict",
+    /// "mismatch" or "released".
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LimitLabel {
     /// "requests", "tokens" or "in_flight".
     limit: &'static str,
@@ -87,6 +94,7 @@ pub struct Metrics {
     upstream: HistogramFamily<ApiLabel>,
     store_write: HistogramFamily<StoreLabels>,
     rate_limited: Family<LimitLabel, Counter>,
+    idempotency: Family<OutcomeLabel, Counter>,
     /// The router's own series; handed to the router when it is built.
     llm: LlmMetrics,
     /// The cache's series; handed to the cache when it is built.
@@ -147,6 +155,14 @@ impl Metrics {
             "Requests refused with 429 by a key's limits (auth.limits), by the limit they hit",
             rate_limited.clone(),
         );
+        let idempotency = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "idempotency",
+            "Chat requests with an Idempotency-Key, by outcome: answer stored for replay, \
+             replayed, refused while the first still runs (409) or for another request under \
+             the key (422), or key released so a retry runs again",
+            idempotency.clone(),
+        );
         let llm = LlmMetrics::register(&mut registry);
         let cache = CacheMetrics::register(&mut registry);
         Self {
@@ -158,6 +174,7 @@ impl Metrics {
             upstream,
             store_write,
             rate_limited,
+            idempotency,
             llm,
             cache,
             windows: LatencyWindows::new(Instant::now()),
@@ -240,6 +257,14 @@ impl Metrics {
     /// A request refused by a key's `limit` ("requests", "tokens" or "in_flight").
     pub(crate) fn record_rate_limited(&self, limit: &'static str) {
         self.rate_limited.get_or_create(&LimitLabel { limit }).inc();
+    }
+
+    /// A request with an `Idempotency-Key` and what became of it: "stored", "replayed",
+    /// "conflict", "mismatch" or "released".
+    pub(crate) fn record_idempotency(&self, outcome: &'static str) {
+        self.idempotency
+            .get_or_create(&OutcomeLabel { outcome })
+            .inc();
     }
 
     /// Percentiles and rates of the last 1, 5 and 15 minutes.

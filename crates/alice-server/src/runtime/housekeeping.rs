@@ -1,6 +1,6 @@
 //! Background jobs on the database: the retention job (messages older than
-//! `database.retention` are deleted), expired web sessions deleted (every
-//! `database.retention_interval`), and the Guardian's history (a downsampled sample written to
+//! `database.retention` are deleted), expired web sessions and idempotency records deleted
+//! (every `database.retention_interval`), and the Guardian's history (a downsampled sample written to
 //! `system_metrics` every `database.system_metrics_interval`). All stop with the server.
 
 use alice_core::config::DatabaseConfig;
@@ -29,6 +29,11 @@ pub fn spawn(
         )));
     }
     tasks.push(tokio::spawn(expired_sessions(
+        store.clone(),
+        config.retention_interval,
+        stop.clone(),
+    )));
+    tasks.push(tokio::spawn(expired_idempotency_records(
         store.clone(),
         config.retention_interval,
         stop.clone(),
@@ -88,6 +93,28 @@ async fn expired_sessions(store: Store, interval: std::time::Duration, stop: Can
             Ok(0) => {}
             Ok(deleted) => tracing::info!(evt = "expired_sessions_deleted", sessions = deleted),
             Err(error) => tracing::warn!(evt = "expired_sessions_failed", error = %error),
+        }
+    }
+}
+
+/// Deletes idempotency records that have expired now, then every `interval`: kept answers
+/// older than `chat.idempotency_ttl` (no longer replayed, but holding answer text) and claims
+/// abandoned by an instance that died.
+async fn expired_idempotency_records(
+    store: Store,
+    interval: std::time::Duration,
+    stop: CancellationToken,
+) {
+    let mut ticks = tokio::time::interval(interval);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        match store.idempotency().delete_expired().await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(evt = "expired_idempotency_deleted", records = deleted),
+            Err(error) => tracing::warn!(evt = "expired_idempotency_failed", error = %error),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! engines themselves.
 
 pub(crate) mod export_snapshot;
+pub(crate) mod idempotency_queries;
 pub(crate) mod identity_queries;
 pub(crate) mod postgres;
 pub(crate) mod rows;

@@ -106,6 +106,11 @@ pub(crate) const COUNT_MEMORIES: &str =
 /// Deletes a user by row id; everything that names them goes with them (ON DELETE CASCADE).
 pub(crate) const DELETE_USER: &str = "DELETE FROM users WHERE id = $1";
 
+/// Deletes the idempotency records whose answer is the turn of user `$1` (by name), whoever
+/// asked for it; the user's own records go with the user (ON DELETE CASCADE).
+pub(crate) const DELETE_IDEMPOTENCY_RECORDS_ABOUT: &str =
+    "DELETE FROM idempotency_records WHERE subject = $1";
+
 /// Writes one downsampled Guardian sample.
 pub(crate) const INSERT_SYSTEM_METRIC: &str = "INSERT INTO system_metrics (recorded_at, guardian_state, brownout_level, ram_pct, cpu_pct, \
          disk_pct, samples) \

@@ -196,7 +196,7 @@ fn sse_chunks(
                     yield Ok(Event::default().data("[DONE]"));
                     break;
                 }
-                Err(error) => yield Ok(error_chunk(&span, error.into())),
+                Err(error) => yield Ok(error_chunk(&span, &context, error.into())),
             }
         }
     }
@@ -206,9 +206,11 @@ fn data(chunk: &Value) -> Event {
     Event::default().data(chunk.to_string())
 }
 
-/// An error chunk in OpenAI's shape, logged as a failed stream.
-fn error_chunk(span: &Span, error: OpenAiError) -> Event {
+/// An error chunk in OpenAI's shape, logged as a failed stream and noted in the request's
+/// context, so that the failed answer is not kept for a retry.
+fn error_chunk(span: &Span, context: &RequestContext, error: OpenAiError) -> Event {
     tracing::warn!(parent: span, evt = "stream_failed", code = error.code(), error = %error);
+    context.fail_midstream();
     data(&error.body())
 }
 

@@ -106,6 +106,10 @@ impl StoreBackend for PostgresStore {
         crate::identity::IdentityTables::postgres(self.pool.clone())
     }
 
+    fn idempotency(&self) -> crate::idempotency::IdempotencyTables {
+        crate::idempotency::IdempotencyTables::postgres(self.pool.clone())
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.shared().ping().await
     }

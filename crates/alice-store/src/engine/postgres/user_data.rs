@@ -37,9 +37,12 @@ impl PostgresStore {
                     (SELECT count(*) FROM chat_sessions WHERE user_id = $1) AS chat_sessions,
                     (SELECT count(*) FROM agent_executions
                      WHERE user_id = $1 OR conversation_id IN
-                         (SELECT id FROM conversations WHERE user_id = $1)) AS agent_executions",
+                         (SELECT id FROM conversations WHERE user_id = $1)) AS agent_executions,
+                    (SELECT count(*) FROM idempotency_records
+                     WHERE user_id = $1 OR subject = $2) AS idempotency_records",
         )
         .bind(user_id)
+        .bind(username)
         .fetch_one(&mut *tx)
         .await?;
         let cache_keys: Vec<String> = sqlx::query_scalar(
@@ -60,6 +63,7 @@ impl PostgresStore {
             memories: count("memories")?,
             chat_sessions: count("chat_sessions")?,
             agent_executions: count("agent_executions")?,
+            idempotency_records: count("idempotency_records")?,
         };
         let key: String = sqlx::query_scalar(sql::ERASURE_KEY)
             .fetch_one(&mut *tx)
@@ -77,6 +81,11 @@ impl PostgresStore {
             .bind(tombstone.erased_at)
             .bind(&tombstone.erased_by)
             .bind(sqlx::types::Json(&tombstone.counts))
+            .execute(&mut *tx)
+            .await?;
+        // Kept answers of turns an admin asked for on the user's behalf hold their text too.
+        sqlx::query(sql::DELETE_IDEMPOTENCY_RECORDS_ABOUT)
+            .bind(username)
             .execute(&mut *tx)
             .await?;
         // Everything else goes with the user: ON DELETE CASCADE.
@@ -97,7 +106,8 @@ impl PostgresStore {
         // (VACUUM FULL would rewrite the files, but it locks the tables: that is left to the
         // operator.) The erasure is committed, so a failure here is only worth a warning.
         if let Err(error) = sqlx::raw_sql(
-            "VACUUM users, conversations, messages, memories, chat_sessions, agent_executions",
+            "VACUUM users, conversations, messages, memories, chat_sessions, agent_executions, \
+             idempotency_records",
         )
         .execute(&self.pool)
         .await

@@ -118,6 +118,10 @@ impl StoreBackend for SqliteStore {
         crate::identity::IdentityTables::sqlite(self.pool.clone())
     }
 
+    fn idempotency(&self) -> crate::idempotency::IdempotencyTables {
+        crate::idempotency::IdempotencyTables::sqlite(self.pool.clone())
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.shared().ping().await
     }

@@ -40,6 +40,13 @@ impl SqliteStore {
         let agent_executions = count("SELECT COUNT(*) FROM agent_executions WHERE user_id = $1")
             .fetch_one(&mut *tx)
             .await?;
+        let idempotency_records: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM idempotency_records WHERE user_id = $1 OR subject = $2",
+        )
+        .bind(user_id)
+        .bind(username)
+        .fetch_one(&mut *tx)
+        .await?;
         let cache_keys: Vec<String> = sqlx::query_scalar(
             "SELECT DISTINCT cache_key FROM messages WHERE cache_key IS NOT NULL AND
                  conversation_id IN (SELECT id FROM conversations WHERE user_id = $1)
@@ -56,6 +63,7 @@ impl SqliteStore {
             memories: unsigned(memories),
             chat_sessions: unsigned(chat_sessions),
             agent_executions: unsigned(agent_executions),
+            idempotency_records: unsigned(idempotency_records),
         };
         let key: String = sqlx::query_scalar(sql::ERASURE_KEY)
             .fetch_one(&mut *tx)
@@ -73,6 +81,11 @@ impl SqliteStore {
             .bind(tombstone.erased_at)
             .bind(&tombstone.erased_by)
             .bind(sqlx::types::Json(&tombstone.counts))
+            .execute(&mut *tx)
+            .await?;
+        // Kept answers of turns an admin asked for on the user's behalf hold their text too.
+        sqlx::query(sql::DELETE_IDEMPOTENCY_RECORDS_ABOUT)
+            .bind(username)
             .execute(&mut *tx)
             .await?;
         // Foreign keys cascade from the user to everything that names them.
