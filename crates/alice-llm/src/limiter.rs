@@ -1,12 +1,19 @@
-//! Bounded concurrency per backend, with a bounded, timed FIFO queue in front of it.
+//! Bounded concurrency per backend, with a bounded, timed and fair queue in front of it.
 //!
 //! A model server slows down for everyone when it takes more work than it has slots for (Ollama
 //! queues internally, then answers 503). Alice keeps its own count: at most `max_concurrent`
-//! requests go to a backend at once; up to `queue_depth` more wait, first come first served
-//! (tokio's semaphore is fair). A request is refused *at once* rather than left waiting when
-//! the queue is full, or when the wait it can expect (how long slots are held, on average,
-//! times its place in the queue) would pass its deadline or `queue_timeout`. Refused requests
-//! fail over to the next backend or get 503 with Retry-After.
+//! requests go to a backend at once; up to `queue_depth` more wait. A request is refused *at
+//! once* rather than left waiting when the queue is full, or when the wait it can expect (how
+//! long slots are held, on average, times the number of requests that will be served before
+//! it) would pass its deadline or `queue_timeout`. Refused requests fail over to the next
+//! backend or get 503 with Retry-After.
+//!
+//! The queue is fair between clients (the user a request is for; [`crate::ChatRequest`]'s
+//! `client`): each client waits in a queue of its own, and a freed slot goes to the clients in
+//! turn (round robin), first come first served within one client. So one client that sends 40
+//! requests at once does not make another client's single request wait behind all 40: it is
+//! served at the second slot that comes free. A client's place, for the expected wait, is
+//! counted the same way.
 //!
 //! With adaptive concurrency on, the limit itself moves (AIMD): after every `sample_size`
 //! completed answers, one slot more if their p95 was within `target_p95`, a quarter fewer (at
@@ -14,11 +21,10 @@
 //! back: no running answer is cut.
 
 use alice_core::config::AdaptiveConcurrencyConfig;
-use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 /// Weight of the newest sample in the moving average of slot hold times.
@@ -38,10 +44,8 @@ pub enum Refusal {
 /// The concurrency limit and queue of one backend.
 #[derive(Debug)]
 pub struct Limiter {
-    slots: Arc<Semaphore>,
     queue_depth: usize,
     queue_timeout: Duration,
-    waiting: AtomicUsize,
     control: Mutex<Control>,
     adaptive: Option<AdaptiveConcurrencyConfig>,
 }
@@ -50,20 +54,90 @@ pub struct Limiter {
 struct Control {
     /// The limit in force.
     limit: usize,
-    /// Permits the semaphore holds in all, free and taken; above `limit` while a lowered
-    /// limit waits for taken slots to come back.
-    issued: usize,
+    /// Slots taken; above `limit` while a lowered limit waits for taken slots to come back.
+    in_use: usize,
+    /// Requests waiting now (their [`Waiter`]s are alive).
+    waiting: usize,
+    turns: FairQueue,
     /// Moving average of how long a slot is held, in seconds; None until one came back.
     mean_hold_s: Option<f64>,
     /// Answer times since the last adjustment (adaptive only).
     samples: Vec<Duration>,
 }
 
+/// Waiting requests, a queue per client, served in turn.
+#[derive(Debug, Default)]
+struct FairQueue {
+    /// Each client's waiting requests, oldest first: the sender that hands one its slot. A
+    /// client has an entry exactly while it is in `rotation`.
+    queues: HashMap<Arc<str>, VecDeque<oneshot::Sender<()>>>,
+    /// Clients with someone waiting, the next to be served first.
+    rotation: VecDeque<Arc<str>>,
+}
+
+impl FairQueue {
+    fn push(&mut self, client: &str, grant: oneshot::Sender<()>) {
+        match self.queues.get_mut(client) {
+            Some(queue) => {
+                // Requests that stopped waiting (timed out, cancelled) go when seen.
+                queue.retain(|waiting| !waiting.is_closed());
+                queue.push_back(grant);
+            }
+            None => {
+                let client: Arc<str> = Arc::from(client);
+                self.queues
+                    .insert(Arc::clone(&client), VecDeque::from([grant]));
+                self.rotation.push_back(client);
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.rotation.is_empty()
+    }
+
+    /// The next request to serve: the oldest of the client whose turn it is; that client then
+    /// goes to the back of the rotation.
+    fn pop(&mut self) -> Option<oneshot::Sender<()>> {
+        while let Some(client) = self.rotation.pop_front() {
+            let Some(queue) = self.queues.get_mut(&client) else {
+                continue;
+            };
+            let next = queue.pop_front();
+            if queue.is_empty() {
+                self.queues.remove(&client);
+            } else {
+                self.rotation.push_back(client);
+            }
+            if next.is_some() {
+                return next;
+            }
+        }
+        None
+    }
+
+    /// How many requests will be served before a new one of `client`, itself included: its
+    /// own queue's requests and one more, plus, from every other client, as many as that
+    /// (round robin), or all they have.
+    fn place_for(&self, client: &str) -> usize {
+        let live = |queue: &VecDeque<oneshot::Sender<()>>| {
+            queue.iter().filter(|waiting| !waiting.is_closed()).count()
+        };
+        let own = self.queues.get(client).map_or(0, live) + 1;
+        let others: usize = self
+            .queues
+            .iter()
+            .filter(|(name, _)| name.as_ref() != client)
+            .map(|(_, queue)| live(queue).min(own))
+            .sum();
+        own + others
+    }
+}
+
 /// A slot on a backend. Dropping it returns it; [`Slot::completed`] also counts its time
 /// towards adaptive concurrency.
 #[derive(Debug)]
 pub struct Slot {
-    permit: Option<OwnedSemaphorePermit>,
     limiter: Arc<Limiter>,
     taken: Instant,
 }
@@ -77,21 +151,24 @@ impl Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let held = self.taken.elapsed();
-        if let Some(permit) = self.permit.take()
-            && self.limiter.give_back(held)
-        {
-            permit.forget();
-        }
+        self.limiter.give_back(Some(self.taken.elapsed()));
     }
 }
 
-/// Decrements the waiting count however the wait ends (also when the caller is cancelled).
-struct Waiting<'a>(&'a AtomicUsize);
+/// A request in the queue. However its wait ends (a slot, a timeout, the caller cancelled),
+/// dropping it takes it off the count, and a slot handed to it that it did not take goes back.
+struct Waiter<'a> {
+    limiter: &'a Limiter,
+    grant: oneshot::Receiver<()>,
+    served: bool,
+}
 
-impl Drop for Waiting<'_> {
+impl Drop for Waiter<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        self.limiter.control().waiting -= 1;
+        if !self.served && self.grant.try_recv().is_ok() {
+            self.limiter.give_back(None);
+        }
     }
 }
 
@@ -106,13 +183,13 @@ impl Limiter {
     ) -> Arc<Self> {
         let limit = adaptive.as_ref().map_or(max_concurrent, |a| a.initial);
         Arc::new(Self {
-            slots: Arc::new(Semaphore::new(limit)),
             queue_depth,
             queue_timeout,
-            waiting: AtomicUsize::new(0),
             control: Mutex::new(Control {
                 limit,
-                issued: limit,
+                in_use: 0,
+                waiting: 0,
+                turns: FairQueue::default(),
                 mean_hold_s: None,
                 samples: Vec::new(),
             }),
@@ -131,75 +208,83 @@ impl Limiter {
 
     /// Requests holding a slot now.
     pub fn in_flight(&self) -> usize {
-        self.control()
-            .issued
-            .saturating_sub(self.slots.available_permits())
+        self.control().in_use
     }
 
     /// Requests waiting for a slot now.
     pub fn queued(&self) -> usize {
-        self.waiting.load(Ordering::SeqCst)
+        self.control().waiting
     }
 
-    /// Takes a slot, waiting in the queue if need be, or says at once why not.
-    pub async fn acquire(self: &Arc<Self>, deadline: Option<Instant>) -> Result<Slot, Refusal> {
-        if let Ok(permit) = self.slots.clone().try_acquire_owned() {
-            return Ok(self.slot(permit));
-        }
+    /// Takes a slot for `client`, waiting in its queue if need be, or says at once why not.
+    pub async fn acquire(
+        self: &Arc<Self>,
+        client: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Slot, Refusal> {
         let now = Instant::now();
         let mut limit = now + self.queue_timeout;
         if let Some(deadline) = deadline {
             limit = limit.min(deadline);
         }
-        let place = self.waiting.fetch_add(1, Ordering::SeqCst) + 1;
-        let _waiting = Waiting(&self.waiting);
-        if place > self.queue_depth {
-            return Err(Refusal::QueueFull);
-        }
-        if let Some(expected) = self.expected_wait(place)
-            && now + expected > limit
-        {
-            return Err(Refusal::WaitTooLong { expected });
-        }
-        match tokio::time::timeout_at(limit, self.slots.clone().acquire_owned()).await {
-            Ok(Ok(permit)) => Ok(self.slot(permit)),
-            // The semaphore is never closed; treat it like a timeout all the same.
+        let grant = {
+            let mut control = self.control();
+            if control.in_use < control.limit && control.turns.is_empty() {
+                control.in_use += 1;
+                return Ok(self.slot());
+            }
+            if control.waiting >= self.queue_depth {
+                return Err(Refusal::QueueFull);
+            }
+            let place = control.turns.place_for(client);
+            if let Some(expected) = expected_wait(&control, place)
+                && now + expected > limit
+            {
+                return Err(Refusal::WaitTooLong { expected });
+            }
+            let (grant, granted) = oneshot::channel();
+            control.turns.push(client, grant);
+            control.waiting += 1;
+            // A slot may be free behind requests that stopped waiting: served in turn now.
+            hand_out(&mut control);
+            granted
+        };
+        let mut waiter = Waiter {
+            limiter: self,
+            grant,
+            served: false,
+        };
+        match tokio::time::timeout_at(limit, &mut waiter.grant).await {
+            Ok(Ok(())) => {
+                waiter.served = true;
+                Ok(self.slot())
+            }
+            // The sender is never dropped unsent but by a pop that found this waiter gone;
+            // treat it like a timeout all the same.
             Ok(Err(_)) | Err(_) => Err(Refusal::TimedOut),
         }
     }
 
-    fn slot(self: &Arc<Self>, permit: OwnedSemaphorePermit) -> Slot {
+    fn slot(self: &Arc<Self>) -> Slot {
         Slot {
-            permit: Some(permit),
             limiter: Arc::clone(self),
             taken: Instant::now(),
         }
     }
 
-    /// The wait a request at `place` in the queue can expect: every `limit` requests ahead of
-    /// it take one mean hold time.
-    fn expected_wait(&self, place: usize) -> Option<Duration> {
-        let control = self.control();
-        let mean = control.mean_hold_s?;
-        let rounds = place.div_ceil(control.limit.max(1)) as f64;
-        Duration::try_from_secs_f64(mean * rounds).ok()
-    }
-
-    /// Records how long a slot was held; true when the slot must not return to the pool
-    /// because a lowered limit is still above its target.
-    fn give_back(&self, held: Duration) -> bool {
+    /// A slot comes back (held for `held`, when it served a request): it goes to the next
+    /// waiting request in turn, if the limit allows.
+    fn give_back(&self, held: Option<Duration>) {
         let mut control = self.control();
-        let sample = held.as_secs_f64();
-        control.mean_hold_s = Some(match control.mean_hold_s {
-            None => sample,
-            Some(old) => old + HOLD_TIME_WEIGHT * (sample - old),
-        });
-        if control.issued > control.limit {
-            control.issued -= 1;
-            true
-        } else {
-            false
+        if let Some(held) = held {
+            let sample = held.as_secs_f64();
+            control.mean_hold_s = Some(match control.mean_hold_s {
+                None => sample,
+                Some(old) => old + HOLD_TIME_WEIGHT * (sample - old),
+            });
         }
+        control.in_use = control.in_use.saturating_sub(1);
+        hand_out(&mut control);
     }
 
     /// Counts a completed answer's time; every `sample_size` of them, moves the limit.
@@ -221,15 +306,9 @@ impl Limiter {
         } else {
             (old + 1).min(adaptive.max)
         };
+        // A raised limit serves waiting requests now; a lowered one as slots come back.
         control.limit = new;
-        if new > control.issued {
-            self.slots.add_permits(new - control.issued);
-            control.issued = new;
-        } else if control.issued > new {
-            // Free slots go now; taken ones as they come back (see give_back).
-            let forgotten = self.slots.forget_permits(control.issued - new);
-            control.issued -= forgotten;
-        }
+        hand_out(&mut control);
         if new != old {
             tracing::info!(
                 evt = "concurrency_limit_changed",
@@ -242,6 +321,28 @@ impl Limiter {
     }
 }
 
+/// Gives free slots to waiting requests, in turn, while the limit allows.
+fn hand_out(control: &mut Control) {
+    while control.in_use < control.limit {
+        let Some(grant) = control.turns.pop() else {
+            break;
+        };
+        control.in_use += 1;
+        if grant.send(()).is_err() {
+            // It stopped waiting before its turn came: the slot goes to the next.
+            control.in_use -= 1;
+        }
+    }
+}
+
+/// The wait a request that `place - 1` others will be served before can expect: every `limit`
+/// of them take one mean hold time.
+fn expected_wait(control: &Control, place: usize) -> Option<Duration> {
+    let mean = control.mean_hold_s?;
+    let rounds = place.div_ceil(control.limit.max(1)) as f64;
+    Duration::try_from_secs_f64(mean * rounds).ok()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -250,17 +351,20 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn slots_then_queue_then_refusal() {
         let limiter = Limiter::new(2, 1, Duration::from_secs(10), None);
-        let a = limiter.acquire(None).await.unwrap();
-        let _b = limiter.acquire(None).await.unwrap();
+        let a = limiter.acquire("anna", None).await.unwrap();
+        let _b = limiter.acquire("anna", None).await.unwrap();
         assert_eq!(limiter.in_flight(), 2);
 
         let queued = {
             let limiter = limiter.clone();
-            tokio::spawn(async move { limiter.acquire(None).await })
+            tokio::spawn(async move { limiter.acquire("anna", None).await })
         };
         tokio::task::yield_now().await;
         assert_eq!(limiter.queued(), 1);
-        assert_eq!(limiter.acquire(None).await.unwrap_err(), Refusal::QueueFull);
+        assert_eq!(
+            limiter.acquire("anna", None).await.unwrap_err(),
+            Refusal::QueueFull
+        );
         assert_eq!(
             limiter.queued(),
             1,
@@ -276,20 +380,23 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_wait_past_the_queue_timeout_ends_with_a_refusal() {
         let limiter = Limiter::new(1, 4, Duration::from_millis(500), None);
-        let _held = limiter.acquire(None).await.unwrap();
+        let _held = limiter.acquire("anna", None).await.unwrap();
         let started = Instant::now();
-        assert_eq!(limiter.acquire(None).await.unwrap_err(), Refusal::TimedOut);
+        assert_eq!(
+            limiter.acquire("anna", None).await.unwrap_err(),
+            Refusal::TimedOut
+        );
         assert_eq!(started.elapsed(), Duration::from_millis(500));
     }
 
     #[tokio::test(start_paused = true)]
     async fn the_deadline_bounds_the_wait() {
         let limiter = Limiter::new(1, 4, Duration::from_secs(10), None);
-        let _held = limiter.acquire(None).await.unwrap();
+        let _held = limiter.acquire("anna", None).await.unwrap();
         let started = Instant::now();
         let deadline = started + Duration::from_millis(200);
         assert_eq!(
-            limiter.acquire(Some(deadline)).await.unwrap_err(),
+            limiter.acquire("anna", Some(deadline)).await.unwrap_err(),
             Refusal::TimedOut
         );
         assert_eq!(started.elapsed(), Duration::from_millis(200));
@@ -299,13 +406,13 @@ mod tests {
     async fn an_expected_wait_past_the_deadline_is_refused_without_waiting() {
         let limiter = Limiter::new(1, 4, Duration::from_secs(10), None);
         // Teach it that a slot is held for 2 s.
-        let slot = limiter.acquire(None).await.unwrap();
+        let slot = limiter.acquire("anna", None).await.unwrap();
         tokio::time::advance(Duration::from_secs(2)).await;
         drop(slot);
-        let _held = limiter.acquire(None).await.unwrap();
+        let _held = limiter.acquire("anna", None).await.unwrap();
         let started = Instant::now();
         let refusal = limiter
-            .acquire(Some(started + Duration::from_secs(1)))
+            .acquire("anna", Some(started + Duration::from_secs(1)))
             .await
             .unwrap_err();
         assert_eq!(
@@ -320,16 +427,91 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_cancelled_waiter_gives_up_its_place() {
         let limiter = Limiter::new(1, 1, Duration::from_secs(10), None);
-        let _held = limiter.acquire(None).await.unwrap();
+        let _held = limiter.acquire("anna", None).await.unwrap();
         let waiter = {
             let limiter = limiter.clone();
-            tokio::spawn(async move { limiter.acquire(None).await })
+            tokio::spawn(async move { limiter.acquire("anna", None).await })
         };
         tokio::task::yield_now().await;
         assert_eq!(limiter.queued(), 1);
         waiter.abort();
         let _ = waiter.await;
         assert_eq!(limiter.queued(), 0);
+    }
+
+    /// The order in which the requests of `clients` (each with its name and how many it sends,
+    /// all at once, in that order) get one of `slots` slots, each held for a second.
+    async fn served_order(slots: usize, clients: &[(&'static str, usize)]) -> Vec<&'static str> {
+        let limiter = Limiter::new(slots, 256, Duration::from_secs(600), None);
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for &(client, count) in clients {
+            for _ in 0..count {
+                let (limiter, order) = (limiter.clone(), order.clone());
+                tasks.push(tokio::spawn(async move {
+                    let slot = limiter.acquire(client, None).await.unwrap();
+                    order.lock().unwrap().push(client);
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    drop(slot);
+                }));
+                tokio::task::yield_now().await;
+            }
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        order.lock().unwrap().clone()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_request_is_not_kept_waiting_behind_another_clients_forty() {
+        let order = served_order(3, &[("a", 40), ("b", 1)]).await;
+        let b = order.iter().position(|client| *client == "b").unwrap();
+        // a's first three take the slots; of the next free slots one goes to a (whose turn it
+        // is) and one to b. In a first-come queue b would be 41st.
+        assert!(b <= 5, "b was served {}th: {order:?}", b + 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn clients_take_turns_and_each_keeps_its_own_order() {
+        let order = served_order(1, &[("a", 3), ("b", 3), ("c", 1)]).await;
+        assert_eq!(order, ["a", "a", "b", "c", "a", "b", "b"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_expected_wait_counts_only_those_served_before() {
+        let limiter = Limiter::new(1, 64, Duration::from_secs(600), None);
+        // Teach it that a slot is held for 1 s.
+        let slot = limiter.acquire("a", None).await.unwrap();
+        tokio::time::advance(Duration::from_secs(1)).await;
+        drop(slot);
+        let _held = limiter.acquire("a", None).await.unwrap();
+        let mut waiting = Vec::new();
+        for _ in 0..20 {
+            let limiter = limiter.clone();
+            waiting.push(tokio::spawn(
+                async move { limiter.acquire("a", None).await },
+            ));
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(limiter.queued(), 20);
+        // Twenty of a's are ahead in the queue, but b is served second: a 2 s wait fits in 3.
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let b = {
+            let limiter = limiter.clone();
+            tokio::spawn(async move { limiter.acquire("b", Some(deadline)).await })
+        };
+        tokio::task::yield_now().await;
+        assert_eq!(limiter.queued(), 21, "b waits instead of being refused");
+        // A second client a's size would wait past it.
+        assert!(matches!(
+            limiter.acquire("a", Some(deadline)).await,
+            Err(Refusal::WaitTooLong { .. })
+        ));
+        b.abort();
+        for task in waiting {
+            task.abort();
+        }
     }
 
     fn adaptive() -> Option<AdaptiveConcurrencyConfig> {
@@ -346,7 +528,7 @@ mod tests {
     /// Completes `n` answers that each take `took`, one after another.
     async fn answers(limiter: &Arc<Limiter>, n: usize, took: Duration) {
         for _ in 0..n {
-            let slot = limiter.acquire(None).await.unwrap();
+            let slot = limiter.acquire("anna", None).await.unwrap();
             tokio::time::advance(took).await;
             slot.completed();
         }
@@ -373,11 +555,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_lowered_limit_waits_for_taken_slots_instead_of_cutting_them() {
         let limiter = Limiter::new(3, 16, Duration::from_secs(10), adaptive());
-        let held: Vec<Slot> = futures_util::future::join_all((0..5).map(|_| limiter.acquire(None)))
-            .await
-            .into_iter()
-            .map(Result::unwrap)
-            .collect();
+        let held: Vec<Slot> =
+            futures_util::future::join_all((0..5).map(|_| limiter.acquire("anna", None)))
+                .await
+                .into_iter()
+                .map(Result::unwrap)
+                .collect();
         assert_eq!(limiter.in_flight(), 5);
         // Five slow answers from a second limiter's worth of samples: feed them directly.
         for _ in 0..5 {
@@ -387,14 +570,18 @@ mod tests {
         assert_eq!(limiter.in_flight(), 5, "running answers keep their slots");
         drop(held);
         assert_eq!(limiter.in_flight(), 0);
-        let now: Vec<Slot> = futures_util::future::join_all((0..3).map(|_| limiter.acquire(None)))
-            .await
-            .into_iter()
-            .map(Result::unwrap)
-            .collect();
+        let now: Vec<Slot> =
+            futures_util::future::join_all((0..3).map(|_| limiter.acquire("anna", None)))
+                .await
+                .into_iter()
+                .map(Result::unwrap)
+                .collect();
         assert_eq!(limiter.in_flight(), 3);
         assert_eq!(
-            limiter.acquire(Some(Instant::now())).await.unwrap_err(),
+            limiter
+                .acquire("anna", Some(Instant::now()))
+                .await
+                .unwrap_err(),
             Refusal::TimedOut,
             "the fourth waits: the limit is 3 now"
         );

@@ -22,6 +22,16 @@ pub struct ChatRequest {
     /// Ask for this model instead of the backend's configured one (a brownout's smaller
     /// model, or an operator's switch through the control API).
     pub model: Option<String>,
+    /// Who the request is for (the authenticated user): a backend's queue takes turns between
+    /// clients ([`crate::limiter`]). Requests without one share one turn.
+    pub client: Option<String>,
+}
+
+impl ChatRequest {
+    /// The client whose turn this request waits in.
+    pub fn queue_client(&self) -> &str {
+        self.client.as_deref().unwrap_or("")
+    }
 }
 
 /// Why generation ended.

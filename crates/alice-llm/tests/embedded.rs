@@ -72,6 +72,7 @@ fn ask(question: &str, max_tokens: u32) -> ChatRequest {
         stop: Vec::new(),
         deadline: None,
         model: None,
+        client: None,
     }
 }
 

@@ -33,6 +33,7 @@ fn request(max_tokens: u32) -> ChatRequest {
         stop: Vec::new(),
         deadline: None,
         model: None,
+        client: None,
     }
 }
 

@@ -57,6 +57,7 @@ fn request(deadline: Duration) -> ChatRequest {
         stop: Vec::new(),
         deadline: Some(Instant::now() + deadline),
         model: None,
+        client: None,
     }
 }
 

@@ -36,6 +36,7 @@ async fn a_missing_model_file_says_how_to_get_one() {
         stop: Vec::new(),
         deadline: None,
         model: None,
+        client: None,
     };
     let error = client.chat_stream(request).await.err().unwrap();
     assert_eq!(error.kind, ErrorKind::ModelNotFound);

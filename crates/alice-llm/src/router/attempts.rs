@@ -56,7 +56,11 @@ impl LlmRouter {
                 let backend = &self.backends[index];
                 let name = backend.config.name.as_str();
                 let asked_for_slot = Instant::now();
-                let slot = match backend.limiter.acquire(deadline).await {
+                let slot = match backend
+                    .limiter
+                    .acquire(request.queue_client(), deadline)
+                    .await
+                {
                     Ok(slot) => {
                         self.metrics.queue_wait(name, asked_for_slot.elapsed());
                         slot

@@ -139,7 +139,8 @@ impl Backend {
     /// Asks for a short answer, only if a slot is free at once, and times its first token
     /// (giving up at twice the allowed time).
     async fn generation_probe(&self) -> GenerationProbe {
-        let Ok(_slot) = self.limiter.acquire(Some(Instant::now())).await else {
+        // Its own turn in the queue: no user's name can have parentheses.
+        let Ok(_slot) = self.limiter.acquire("(probe)", Some(Instant::now())).await else {
             return GenerationProbe::Skipped;
         };
         let started = Instant::now();
@@ -154,6 +155,7 @@ impl Backend {
             stop: Vec::new(),
             deadline: None,
             model: None,
+            client: None,
         };
         let first = async {
             let mut stream = self.provider.chat_stream(request).await?;

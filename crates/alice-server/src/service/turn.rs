@@ -111,6 +111,8 @@ impl PreparedTurn {
             stop: Vec::new(),
             deadline: Some(context.deadline),
             model: service.model_for(&self.preset),
+            // The backend's queue takes turns between users; anonymous turns share one.
+            client: self.username.clone(),
         }
     }
 }

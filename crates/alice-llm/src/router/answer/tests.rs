@@ -89,7 +89,7 @@ async fn start(
     mpsc::UnboundedSender<Result<ChatEvent, LlmError>>,
     RoutedStream,
 ) {
-    let slot = backend.limiter.acquire(None).await.unwrap();
+    let slot = backend.limiter.acquire("anna", None).await.unwrap();
     let (tx, rest) = rest();
     let stream = answer_stream(
         Arc::clone(backend),

@@ -40,6 +40,7 @@ use crate::service::context_budget;
 use crate::service::generation::{self, Generation};
 use crate::service::turn;
 use crate::state::StartedAt;
+use alice_identity::Caller;
 use alice_llm::{AnsweredBy, ChatRequest, Completion, LlmRouter, RoutedEvent, RoutedStream};
 use axum::extract::{FromRequest, Request, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -65,6 +66,7 @@ const MAX_LOGGED_USER_CHARS: usize = 64;
 pub async fn chat_completions(
     State(service): State<ChatService>,
     Extension(context): Extension<RequestContext>,
+    Extension(caller): Extension<Caller>,
     OpenAiJson(body): OpenAiJson<CompletionBody>,
 ) -> Result<Response, OpenAiError> {
     let user: Option<String> = body
@@ -76,12 +78,17 @@ pub async fn chat_completions(
         user = user.as_deref(),
         requested_model = %body.model
     );
-    answer(service, context, body).instrument(span).await
+    answer(service, context, caller.username, body)
+        .instrument(span)
+        .await
 }
 
+/// `client` is the caller, whose turn the request waits in at the backend (the body's `user`
+/// is only a label).
 async fn answer(
     service: ChatService,
     context: RequestContext,
+    client: String,
     body: CompletionBody,
 ) -> Result<Response, OpenAiError> {
     let settings = &service.config.chat;
@@ -107,6 +114,7 @@ async fn answer(
         stop: plan.stop,
         deadline: Some(context.deadline),
         model: service.model_for(&preset),
+        client: Some(client),
     };
     // A request that came with history (trimmed or not) is a conversation: not shareable.
     let share = answers::shareable(&service, &request, preset.level, plan.dropped > 0);

@@ -1,0 +1,81 @@
+//! The backend's queue takes turns between users: one user who sends twenty requests at once
+//! does not make another user's single request wait behind all twenty. Over real HTTP, with the
+//! simulator as a backend of three slots, each answer held for 300 ms. The test counts how
+//! many of the first user's answers finish before the second user's one; with a first-come
+//! queue it would be at least seventeen.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use alice_identity::{KeyRequest, Role};
+use alice_store::KeyLimits;
+use alice_upstream_sim::Faults;
+use common::{Alice, MODEL, client_with_key, config, create_key, create_key_with, start_sim};
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+async fn ask(http: &reqwest::Client, alice: &Alice, question: String) {
+    let response = http
+        .post(alice.url("/v1/chat/completions"))
+        .json(&json!({"model": MODEL, "messages": [{"role": "user", "content": question}]}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    assert_eq!(status, 200, "{}", response.text().await.unwrap());
+}
+
+#[tokio::test]
+async fn a_single_request_is_served_in_turn_not_behind_another_users_twenty() {
+    let sim = start_sim(Faults {
+        latency_ms: 300,
+        ..Faults::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path(), &sim.base_url());
+    config.backends[0].max_concurrent = 3;
+    config.backends[0].queue_depth = 64;
+    config.backends[0].queue_timeout = Duration::from_secs(60);
+    config.deadlines.chat = Duration::from_secs(60);
+    let alice = Arc::new(Alice::start(config.clone()).await);
+    // Ada's key lets her have twenty requests in flight (a user's default is four).
+    let unlimited = KeyRequest {
+        limits: KeyLimits {
+            requests_per_minute: Some(0),
+            tokens_per_minute: Some(0),
+            max_in_flight: Some(0),
+        },
+        ..KeyRequest::default()
+    };
+    let ada = client_with_key(&create_key_with(&config, "ada", Role::User, unlimited).await);
+    let bo = client_with_key(&create_key(&config, "bo", Role::User).await);
+
+    let finished = Arc::new(AtomicUsize::new(0));
+    let flood: Vec<_> = (0..20)
+        .map(|n| {
+            let (alice, ada, finished) = (alice.clone(), ada.clone(), finished.clone());
+            tokio::spawn(async move {
+                ask(&ada, &alice, format!("Ada frågar nummer {n}")).await;
+                finished.fetch_add(1, Ordering::SeqCst);
+            })
+        })
+        .collect();
+    // Bo asks once Ada's twenty are in: three answering, seventeen waiting.
+    assert!(
+        common::eventually(Duration::from_secs(10), || sim.requests().len() >= 3).await,
+        "ada's first three never reached the backend"
+    );
+    ask(&bo, &alice, "Bo frågar en gång".into()).await;
+    let before_bo = finished.load(Ordering::SeqCst);
+    for task in flood {
+        task.await.unwrap();
+    }
+    assert!(
+        before_bo <= 6,
+        "{before_bo} of ada's answers finished before bo's one: bo waited behind her queue"
+    );
+    Arc::into_inner(alice).unwrap().stop().await;
+}
