@@ -7,7 +7,8 @@
 //!   LLM backends;
 //! - [`latency_buckets`]: the one bucket layout of every latency histogram;
 //! - [`normalise`]: the prompt text as the response cache's key sees it;
-//! - [`personal_number`]: finding and masking Swedish personal identity numbers.
+//! - [`personal_number`]: finding and masking Swedish personal identity numbers;
+//! - [`usernames`]: what a user name may be.
 
 pub mod brownout;
 pub mod chat;
@@ -15,6 +16,7 @@ pub mod config;
 pub mod latency_buckets;
 pub mod normalise;
 pub mod personal_number;
+pub mod usernames;
 
 pub use brownout::BrownoutLevel;
 pub use chat::{ChatMessage, Role};
