@@ -30,11 +30,16 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Invalid> {
     })
 }
 
-/// The first name in backticks in a serde message such as "missing field `message`".
+/// The field a serde message at the top level names: "missing field `message`", "unknown
+/// field `mesage`, expected ...", "duplicate field `user`". Other messages are about the body
+/// as a whole, and the backticks in them may be the client's own text
+/// (`"invalid type: string \"`x`\""`), so they name no field.
 fn quoted_field(message: &str) -> Option<String> {
-    let start = message.find('`')? + 1;
-    let end = start + message[start..].find('`')?;
-    Some(message[start..end].to_owned())
+    let quoted = ["missing field `", "unknown field `", "duplicate field `"]
+        .iter()
+        .find_map(|prefix| message.strip_prefix(prefix))?;
+    let name = &quoted[..quoted.find('`')?];
+    (!name.is_empty()).then(|| name.to_owned())
 }
 
 #[cfg(test)]
@@ -66,5 +71,16 @@ mod tests {
         assert_eq!(field_of(r#"{"message": "hej", "mesage": "x"}"#), "mesage");
         assert_eq!(field_of(r#"{"message": "#), "body");
         assert_eq!(field_of("  "), "body");
+    }
+
+    /// Found by fuzzing (`fuzz/fuzz_targets/native_body.rs`, `openai_body.rs`): a body that
+    /// is a JSON string with backticks in it had the text between them taken for the field,
+    /// and `{"": 1}` named the field "", which the OpenAI error shows as `param: ""`.
+    #[test]
+    fn only_a_named_field_is_a_field() {
+        assert_eq!(field_of(r#""see `message`""#), "body");
+        assert_eq!(field_of(r#""dev,``""#), "body");
+        assert_eq!(field_of(r#"{"": 1, "message": "hej"}"#), "body");
+        assert_eq!(field_of(r#"{"message": "a", "message": "b"}"#), "message");
     }
 }
