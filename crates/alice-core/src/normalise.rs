@@ -194,7 +194,7 @@ mod tests {
 
     /// An invisible character between a letter and its combining mark was dropped only after
     /// composition, so the first pass left "a" + U+0308 apart and a second pass made "ä" of
-    /// them (found by fuzzing; `fuzz/fuzz_targets/normalise.rs` checks this on every input).
+    /// them (reported by fuzzing; `fuzz/fuzz_targets/normalise.rs` checks this on every input).
     /// Likewise for an apostrophe dropped between a Greek letter and U+0345. The key of a
     /// prompt must not change when it is normalised again.
     #[test]
