@@ -37,7 +37,7 @@ fi
 # the cold build and every execution slower (docs/fuzzing.md has the figures).
 build_start=$SECONDS
 cargo fuzz build --sanitizer none
-echo "fuzz: built ${#targets[@]} targets in $((SECONDS - build_start)) s"
+echo "fuzz: built the targets in $((SECONDS - build_start)) s"
 
 scratch="${ALICE_FUZZ_KEEP:-$(mktemp -d -t alice-fuzz.XXXXXX)}"
 mkdir -p "$scratch"
