@@ -2,7 +2,8 @@
 //! shareable requests in flight at the same time share one backend call.
 //!
 //! - [`classifier`]: may this request's answer be shared with anyone who asks the same thing?
-//! - [`normalise`]: the prompt text as the cache key sees it.
+//! - [`normalise`] (in `alice-core`, where it builds without the tiers' Redis and moka): the
+//!   prompt text as the cache key sees it.
 //! - [`key`]: the key, over everything that decides what the answer says.
 //! - [`local`] and [`redis_tier`]: the in-process tier and the optional shared one.
 //! - [`coalescer`]: the requests in flight, and replaying one call's events to every request
@@ -18,15 +19,14 @@ pub mod coalescer;
 pub mod key;
 pub mod local;
 pub mod metrics;
-pub mod normalise;
 pub mod redis_tier;
 
+pub use alice_core::normalise::{self, normalise_prompt};
 pub use answer::CachedAnswer;
 pub use classifier::{Reason, Verdict, classify};
 pub use coalescer::{Coalescer, FlightReader, FlightWriter, Joined};
 pub use key::{CacheKey, KeyParts};
 pub use metrics::CacheMetrics;
-pub use normalise::normalise_prompt;
 
 use alice_core::config::CacheConfig;
 use local::LocalTier;

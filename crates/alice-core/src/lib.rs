@@ -5,14 +5,20 @@
 //! - [`brownout`]: the brownout levels;
 //! - [`chat`]: the chat message types that travel from the HTTP API through the store to the
 //!   LLM backends;
-//! - [`latency_buckets`]: the one bucket layout of every latency histogram.
+//! - [`latency_buckets`]: the one bucket layout of every latency histogram;
+//! - [`normalise`]: the prompt text as the response cache's key sees it;
+//! - [`personal_number`]: finding and masking Swedish personal identity numbers;
+//! - [`usernames`]: what a user name may be.
 
 pub mod brownout;
 pub mod chat;
 pub mod config;
 pub mod latency_buckets;
+pub mod normalise;
 pub mod personal_number;
+pub mod usernames;
 
 pub use brownout::BrownoutLevel;
 pub use chat::{ChatMessage, Role};
 pub use config::{BackendConfig, BackendKind, Config, ConfigError};
+pub use normalise::normalise_prompt;

@@ -7,7 +7,8 @@
 //! - [`passwords`]: web passwords, hashed with argon2id;
 //! - [`Directory`]: users, keys and sessions over the store's identity tables, and the check
 //!   of a presented key or cookie;
-//! - [`usernames`]: what a user name may be;
+//! - [`usernames`]: what a user name may be (the rule is `alice-core`'s, as requests are
+//!   checked by it too);
 //! - [`first_start`]: the `admin` user and key created when a database has no users;
 //! - [`limits`]: requests and tokens per minute (GCRA, in-process or in Redis) and requests in
 //!   flight, per key;
@@ -19,7 +20,7 @@ pub mod first_start;
 pub mod limits;
 pub mod passwords;
 pub mod secrets;
-pub mod usernames;
+pub use alice_core::usernames;
 
 pub use caller::{Caller, Credential, Role};
 pub use directory::{Directory, IdentityError, KeyRequest};

@@ -29,6 +29,15 @@ pub enum ErrorKind {
     Stopped { retry_after: Duration },
 }
 
+impl From<alice_decode::FailureKind> for ErrorKind {
+    fn from(kind: alice_decode::FailureKind) -> Self {
+        match kind {
+            alice_decode::FailureKind::Protocol => ErrorKind::Protocol,
+            alice_decode::FailureKind::StreamBroken => ErrorKind::StreamBroken,
+        }
+    }
+}
+
 /// What to do about an answer the Guardian stopped ([`ErrorKind::Stopped`]), whichever
 /// backend was answering.
 pub(crate) const STOPPED_ADVICE: &str =

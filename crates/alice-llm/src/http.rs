@@ -9,22 +9,7 @@ use crate::{ErrorKind, LlmError};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use std::time::{Duration, SystemTime};
 
-/// What a backend's error body said, read in the backend's own wire format.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct ErrorText {
-    pub(crate) message: String,
-    /// A machine-readable error code, where the format has one (OpenAI's `code`).
-    pub(crate) code: Option<String>,
-}
-
-impl std::fmt::Display for ErrorText {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.code {
-            Some(code) => write!(f, "{} (code {code})", self.message),
-            None => f.write_str(&self.message),
-        }
-    }
-}
+pub(crate) use alice_decode::text::{ErrorText, clip};
 
 /// A remote backend as the plumbing sees it.
 pub(crate) trait Remote {
@@ -189,18 +174,6 @@ pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration
     }
     let at = httpdate::parse_http_date(value).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-/// Most characters of a backend's free text (a body in no known shape, a line that is not its
-/// protocol) kept in an error's detail, which goes to the log.
-pub(crate) const MAX_RAW_DETAIL_CHARS: usize = 500;
-
-/// At most [`MAX_RAW_DETAIL_CHARS`] characters of a text, marked when cut.
-pub(crate) fn clip(text: &str) -> String {
-    match text.char_indices().nth(MAX_RAW_DETAIL_CHARS) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_owned(),
-    }
 }
 
 /// A reqwest error with the chain of its causes ("connection refused" sits in a source;

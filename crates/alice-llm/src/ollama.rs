@@ -1,20 +1,18 @@
 //! Ollama's native API, as a client.
 //!
 //! Alice uses `/api/chat` rather than Ollama's OpenAI-compatible endpoint because only the native
-//! one takes `options.num_ctx` and `keep_alive`. The response is NDJSON: one JSON object per
-//! line, the last with `done: true`. An error *during* a stream keeps HTTP 200 and arrives as an
-//! `{"error": "..."}` line, so every line is checked for one.
+//! one takes `options.num_ctx` and `keep_alive`. The response is NDJSON, decoded by
+//! [`alice_decode::ndjson`]: one JSON object per line, the last with `done: true`, and an error
+//! during the stream arrives as an `{"error": "..."}` line.
 
 use crate::http::{self, ErrorText, Remote};
-use crate::provider::{
-    BackendHealth, ChatEvent, ChatRequest, ChatStream, Completion, FinishReason,
-};
-use crate::wire::{StreamCaps, body_bytes, line_error, lines};
+use crate::provider::{BackendHealth, ChatRequest, ChatStream};
+use crate::wire::{body_bytes, chat_stream, stream_caps};
 use crate::{ErrorKind, LlmError, Provider};
 use alice_core::BackendConfig;
 use alice_core::ChatMessage;
+use alice_decode::StreamCaps;
 use async_trait::async_trait;
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -54,7 +52,7 @@ impl OllamaClient {
             model: config.model.clone(),
             keep_alive: keep_alive_value(&config.keep_alive),
             error_body_limit: config.max_error_body_bytes,
-            stream_caps: StreamCaps::of(config),
+            stream_caps: stream_caps(config),
             listing_limit: config.max_listing_bytes,
         })
     }
@@ -127,10 +125,6 @@ impl OllamaClient {
             advice,
         }
     }
-
-    fn protocol_error(&self, error: &dyn std::fmt::Display) -> LlmError {
-        self.error(ErrorKind::Protocol, format!("unexpected response: {error}"))
-    }
 }
 
 impl Remote for OllamaClient {
@@ -179,40 +173,9 @@ impl Provider for OllamaClient {
             .post(format!("{}/api/chat", self.base_url))
             .json(&body);
         let response = http::send(self, request).await?;
-        let client = self.clone();
         let caps = self.stream_caps;
-        let lines = lines(body_bytes(response, caps), caps);
-        let events = futures_util::stream::unfold(
-            (lines, client, false),
-            |(mut lines, client, finished)| async move {
-                if finished {
-                    return None;
-                }
-                loop {
-                    let event = match lines.next().await {
-                        None => Err(client.error(
-                            ErrorKind::StreamBroken,
-                            "the stream ended before its final line".into(),
-                        )),
-                        Some(Err(e)) => {
-                            let (kind, detail) = line_error(&e, client.stream_caps);
-                            Err(client.error(kind, detail))
-                        }
-                        Some(Ok(line)) if line.trim().is_empty() => continue,
-                        Some(Ok(line)) => client.parse_line(&line),
-                    };
-                    match event {
-                        Ok(ChatEvent::Delta(text)) if text.is_empty() => continue,
-                        Ok(ChatEvent::Delta(text)) => {
-                            return Some((Ok(ChatEvent::Delta(text)), (lines, client, false)));
-                        }
-                        // Done and errors end the stream.
-                        other => return Some((other, (lines, client, true))),
-                    }
-                }
-            },
-        );
-        Ok(events.boxed())
+        let events = alice_decode::ndjson::events(body_bytes(response, caps), caps);
+        Ok(chat_stream(self.clone(), events))
     }
 
     async fn warm_up(&self) -> Result<(), LlmError> {
@@ -288,33 +251,6 @@ impl OllamaClient {
         http::send(self, request).await?;
         Ok(())
     }
-
-    fn parse_line(&self, line: &str) -> Result<ChatEvent, LlmError> {
-        let chunk: Chunk = serde_json::from_str(line)
-            .map_err(|e| self.protocol_error(&format!("{e} in line {:?}", http::clip(line))))?;
-        if let Some(error) = chunk.error {
-            return Err(self.error(
-                ErrorKind::StreamBroken,
-                format!("error during the stream: {error}"),
-            ));
-        }
-        if chunk.done {
-            return Ok(ChatEvent::Done(Completion {
-                finish_reason: match chunk.done_reason.as_deref() {
-                    None | Some("stop") => FinishReason::Stop,
-                    Some("length") => FinishReason::Length,
-                    Some(other) => FinishReason::Other(other.to_owned()),
-                },
-                prompt_tokens: chunk.prompt_eval_count,
-                completion_tokens: chunk.eval_count,
-                upstream_total_ms: chunk.total_duration.map(|ns| ns / 1_000_000),
-            }));
-        }
-        // A thinking model's reasoning arrives in `message.thinking` and is not part of the answer.
-        Ok(ChatEvent::Delta(
-            chunk.message.map(|m| m.content).unwrap_or_default(),
-        ))
-    }
 }
 
 /// Ollama names a model without a tag as `name:latest`.
@@ -366,25 +302,6 @@ struct Options<'a> {
 }
 
 #[derive(Deserialize)]
-struct Chunk {
-    #[serde(default)]
-    message: Option<ChunkMessage>,
-    #[serde(default)]
-    done: bool,
-    done_reason: Option<String>,
-    prompt_eval_count: Option<u64>,
-    eval_count: Option<u64>,
-    total_duration: Option<u64>,
-    error: Option<Value>,
-}
-
-#[derive(Deserialize)]
-struct ChunkMessage {
-    #[serde(default)]
-    content: String,
-}
-
-#[derive(Deserialize)]
 struct Tags {
     #[serde(default)]
     models: Vec<TagModel>,
@@ -404,50 +321,6 @@ struct Show {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-
-    fn client() -> OllamaClient {
-        OllamaClient::new(&BackendConfig::default()).unwrap()
-    }
-
-    #[test]
-    fn a_token_line_is_a_delta() {
-        let line = r#"{"model":"m","created_at":"t","message":{"role":"assistant","content":"Hej"},"done":false}"#;
-        assert_eq!(
-            client().parse_line(line).unwrap(),
-            ChatEvent::Delta("Hej".into())
-        );
-    }
-
-    #[test]
-    fn the_done_line_carries_counts_and_reason() {
-        let line = r#"{"model":"m","message":{"role":"assistant","content":""},"done":true,"done_reason":"length","total_duration":2500000000,"prompt_eval_count":12,"eval_count":7}"#;
-        assert_eq!(
-            client().parse_line(line).unwrap(),
-            ChatEvent::Done(Completion {
-                finish_reason: FinishReason::Length,
-                prompt_tokens: Some(12),
-                completion_tokens: Some(7),
-                upstream_total_ms: Some(2500),
-            })
-        );
-    }
-
-    #[test]
-    fn an_error_line_breaks_the_stream() {
-        let err = client()
-            .parse_line(r#"{"error":"out of memory"}"#)
-            .unwrap_err();
-        assert_eq!(err.kind, ErrorKind::StreamBroken);
-        assert!(err.detail.contains("out of memory"));
-    }
-
-    #[test]
-    fn garbage_is_a_protocol_error() {
-        assert_eq!(
-            client().parse_line("<html>").unwrap_err().kind,
-            ErrorKind::Protocol
-        );
-    }
 
     #[test]
     fn model_names_match_with_the_implicit_latest_tag() {

@@ -34,27 +34,8 @@ impl ChatRequest {
     }
 }
 
-/// Why generation ended.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FinishReason {
-    /// The model finished (or hit a stop sequence).
-    Stop,
-    /// `max_tokens` was reached: the answer is truncated.
-    Length,
-    /// Anything else the backend reported.
-    Other(String),
-}
-
-/// The end of a successful generation.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Completion {
-    pub finish_reason: FinishReason,
-    pub prompt_tokens: Option<u64>,
-    pub completion_tokens: Option<u64>,
-    /// The backend's own measure of the whole request, when it reports one.
-    pub upstream_total_ms: Option<u64>,
-}
+// The events a backend's stream yields are decoded in alice-decode, which owns their types.
+pub use alice_decode::{ChatEvent, Completion, FinishReason};
 
 /// Which backend and model produced an answer, and how the router got there.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -78,14 +59,6 @@ impl AnsweredBy {
             format!("{}:{}", self.backend, self.model)
         }
     }
-}
-
-/// What a backend's stream yields: text, then exactly one `Done` on success. (The router's
-/// stream says first who answers: [`crate::RoutedEvent`].)
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ChatEvent {
-    Delta(String),
-    Done(Completion),
 }
 
 pub type ChatStream = BoxStream<'static, Result<ChatEvent, LlmError>>;

@@ -1,57 +1,26 @@
-//! Reading a streamed response body line by line, as both remote backends' stream formats
-//! (Ollama's NDJSON, OpenAI's server-sent events) need, within the answer's size caps.
+//! A streamed response body handed to the stream decoders of `alice-decode`, which read it line
+//! by line within the answer's size caps, and their failures made this backend's errors.
 
-use crate::ErrorKind;
-use crate::http::describe_transport;
+use crate::http::{Remote, describe_transport};
+use crate::{ChatEvent, ChatStream};
 use alice_core::BackendConfig;
-use bytes::Bytes;
+use alice_decode::{Failure, StreamCaps, lines::capped};
 use futures_util::{Stream, StreamExt};
-use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
-use tokio_util::io::StreamReader;
 
-/// The size caps of one streamed answer (`backends[].max_event_bytes`, `max_answer_bytes`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct StreamCaps {
-    /// Longest line, and (for server-sent events) longest event with all its lines.
-    pub(crate) event_bytes: usize,
-    /// Most bytes of the whole body.
-    pub(crate) answer_bytes: usize,
-}
-
-impl StreamCaps {
-    pub(crate) fn of(config: &BackendConfig) -> Self {
-        Self {
-            event_bytes: config.max_event_bytes,
-            answer_bytes: config.max_answer_bytes,
-        }
+/// The size caps of one streamed answer from this backend.
+pub(crate) fn stream_caps(config: &BackendConfig) -> StreamCaps {
+    StreamCaps {
+        event_bytes: config.max_event_bytes,
+        answer_bytes: config.max_answer_bytes,
     }
 }
 
-/// A streamed body that broke a size cap. Reading stops there: the caller ends the stream
-/// with a protocol error and drops the response.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum Overrun {
-    #[error(
-        "one stream event was larger than {limit} bytes (backends[].max_event_bytes); the rest \
-         was not read"
-    )]
-    Event { limit: usize },
-    #[error(
-        "the answer was larger than {limit} bytes (backends[].max_answer_bytes); the rest was \
-         not read"
-    )]
-    Answer { limit: usize },
-}
-
-/// A streamed body as lines.
-pub(crate) type Lines<S> = FramedRead<StreamReader<S, Bytes>, LinesCodec>;
-
-/// The body of a response as a stream of bytes with I/O errors, ready for [`lines`]. Past
-/// `caps.answer_bytes` it yields [`Overrun::Answer`] once and ends, leaving the rest unread.
+/// The body of a response as a stream of bytes with I/O errors, ready for a decoder. Past
+/// `caps.answer_bytes` it yields the answer overrun once and ends, leaving the rest unread.
 pub(crate) fn body_bytes(
     response: reqwest::Response,
     caps: StreamCaps,
-) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + Unpin + 'static {
+) -> impl Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + Unpin + 'static {
     capped(
         response
             .bytes_stream()
@@ -60,119 +29,16 @@ pub(crate) fn body_bytes(
     )
 }
 
-/// `bytes`, ended with [`Overrun::Answer`] once more than `limit` bytes have come.
-fn capped<S>(
-    bytes: S,
-    limit: usize,
-) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + Unpin + 'static
+/// A decoder's events as a backend's stream: each failure becomes `backend`'s error, with its
+/// advice.
+pub(crate) fn chat_stream<B, S>(backend: B, events: S) -> ChatStream
 where
-    S: Stream<Item = Result<Bytes, std::io::Error>> + Send + Unpin + 'static,
+    B: Remote + Send + 'static,
+    S: Stream<Item = Result<ChatEvent, Failure>> + Send + 'static,
 {
-    futures_util::stream::unfold(Some((bytes, 0usize)), move |state| async move {
-        let (mut bytes, read) = state?;
-        match bytes.next().await? {
-            Ok(chunk) if read + chunk.len() > limit => {
-                Some((Err(std::io::Error::other(Overrun::Answer { limit })), None))
-            }
-            Ok(chunk) => {
-                let read = read + chunk.len();
-                Some((Ok(chunk), Some((bytes, read))))
-            }
-            Err(error) => Some((Err(error), Some((bytes, read)))),
-        }
-    })
-    .boxed()
-}
-
-/// Splits a byte stream into lines (without their `\n` or `\r\n`), joining lines that arrive
-/// split across network chunks. A line longer than `caps.event_bytes` is an error; the codec
-/// never holds more than that.
-pub(crate) fn lines<S>(bytes: S, caps: StreamCaps) -> Lines<S>
-where
-    S: Stream<Item = Result<Bytes, std::io::Error>>,
-{
-    FramedRead::new(
-        StreamReader::new(bytes),
-        LinesCodec::new_with_max_length(caps.event_bytes),
-    )
-}
-
-/// What went wrong while reading lines: a broken cap is the backend breaking its protocol, a
-/// broken connection a broken stream.
-pub(crate) fn line_error(error: &LinesCodecError, caps: StreamCaps) -> (ErrorKind, String) {
-    match error {
-        LinesCodecError::MaxLineLengthExceeded => (
-            ErrorKind::Protocol,
-            Overrun::Event {
-                limit: caps.event_bytes,
-            }
-            .to_string(),
-        ),
-        LinesCodecError::Io(e) => match e.get_ref().and_then(|e| e.downcast_ref::<Overrun>()) {
-            Some(overrun) => (ErrorKind::Protocol, overrun.to_string()),
-            None => (ErrorKind::StreamBroken, format!("the stream broke: {e}")),
-        },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use super::*;
-
-    const CAPS: StreamCaps = StreamCaps {
-        event_bytes: 16,
-        answer_bytes: 40,
-    };
-
-    fn chunks(
-        parts: &[&'static [u8]],
-    ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + Unpin + 'static {
-        futures_util::stream::iter(
-            parts
-                .iter()
-                .map(|p| Ok(Bytes::from_static(p)))
-                .collect::<Vec<_>>(),
-        )
-    }
-
-    async fn read(parts: &[&'static [u8]]) -> Vec<Result<String, (ErrorKind, String)>> {
-        lines(capped(chunks(parts), CAPS.answer_bytes), CAPS)
-            .map(|line| line.map_err(|e| line_error(&e, CAPS)))
-            .collect()
-            .await
-    }
-
-    #[tokio::test]
-    async fn lines_within_the_caps_are_read() {
-        let read = read(&[b"eins\nzwei\r\n", b"drei\n"]).await;
-        assert_eq!(
-            read,
-            [Ok("eins".into()), Ok("zwei".into()), Ok("drei".into())]
-        );
-    }
-
-    #[tokio::test]
-    async fn a_line_past_the_event_cap_is_a_protocol_error() {
-        let read = read(&[b"ok\n", b"longer than sixteen\n"]).await;
-        assert_eq!(read[0], Ok("ok".into()));
-        let (kind, detail) = read[1].clone().unwrap_err();
-        assert_eq!(kind, ErrorKind::Protocol);
-        assert!(detail.contains("max_event_bytes"), "{detail}");
-    }
-
-    #[tokio::test]
-    async fn a_body_past_the_answer_cap_ends_with_a_protocol_error() {
-        let read = read(&[
-            b"0123456789\n",
-            b"0123456789\n",
-            b"0123456789\n",
-            b"0123456789\n",
-        ])
-        .await;
-        let last = read.last().unwrap().clone().unwrap_err();
-        assert_eq!(last.0, ErrorKind::Protocol);
-        assert!(last.1.contains("max_answer_bytes"), "{}", last.1);
-        assert!(read.len() <= 4, "nothing is read past the cap: {read:?}");
-    }
+    events
+        .map(move |event| {
+            event.map_err(|failure| backend.error(failure.kind.into(), failure.detail))
+        })
+        .boxed()
 }

@@ -17,11 +17,14 @@ mod checks;
 mod database;
 mod deadlines;
 mod guardian;
+// Reading the file and the environment (figment, TOML): cargo feature `load`, on by default.
+#[cfg(feature = "load")]
+mod load;
 mod log;
 mod memory;
 mod retry;
 mod server;
-#[cfg(test)]
+#[cfg(all(test, feature = "load"))]
 mod tests;
 
 pub use adaptive_concurrency::AdaptiveConcurrencyConfig;
@@ -38,22 +41,11 @@ pub use memory::MemoryConfig;
 pub use retry::RetryConfig;
 pub use server::ServerConfig;
 
-use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The file read when no path is given and it exists in the working directory.
 pub const DEFAULT_CONFIG_FILE: &str = "alice.toml";
-
-/// `ALICE_*` variables that are not configuration keys: the config file's path, the data
-/// directory of `scripts/fetch-model.sh` (see [`DEFAULT_EMBEDDED_MODEL_PATH`]), every
-/// `ALICE_TEST_*` variable, which belong to the test suite (service URLs, tool paths), and
-/// `alice bench`'s own (`ALICE_BENCH_API_KEY`).
-fn is_config_variable(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    key != "config" && key != "data_dir" && !key.starts_with("test_") && !key.starts_with("bench_")
-}
 
 /// Why a configuration could not be loaded. The message names the key and the problem.
 #[derive(Debug, thiserror::Error)]
@@ -106,55 +98,6 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Reads the configuration: defaults, then the file, then `ALICE_*` variables; then checks
-    /// every value. `path` is the file named by `--config` or `ALICE_CONFIG`, which must exist;
-    /// without it `alice.toml` is read when present.
-    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
-        let mut figment = Figment::from(Serialized::defaults(Config::default()));
-        match path {
-            Some(path) if !path.exists() => return Err(ConfigError::MissingFile(path.into())),
-            Some(path) => figment = figment.merge(Toml::file_exact(path)),
-            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
-                figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE));
-            }
-            None => {}
-        }
-        let env = Env::prefixed("ALICE_")
-            .filter(|key| is_config_variable(key.as_str()))
-            .split("__");
-        let mut config: Config = figment
-            .merge(env)
-            .extract()
-            .map_err(|errors| ConfigError::Invalid(errors.into_iter().map(describe).collect()))?;
-        // An embedded backend left with the default (Ollama) model name is named after its file.
-        let default_model = BackendConfig::default().model;
-        for backend in &mut config.backends {
-            if backend.kind == BackendKind::Embedded && backend.model == default_model {
-                backend.model = backend.embedded_model_name();
-            }
-        }
-        config.validate()?;
-        Ok(config)
-    }
-
-    /// Whether the configuration file or the environment names backends. When neither does,
-    /// the built-in default (Ollama on this machine) is in force, and `alice serve` may choose
-    /// the embedded model instead when Ollama does not answer.
-    pub fn backends_configured(path: Option<&Path>) -> bool {
-        let mut figment = Figment::new();
-        match path {
-            Some(path) => figment = figment.merge(Toml::file(path)),
-            None => figment = figment.merge(Toml::file(DEFAULT_CONFIG_FILE)),
-        }
-        figment
-            .merge(
-                Env::prefixed("ALICE_")
-                    .filter(|key| is_config_variable(key.as_str()))
-                    .split("__"),
-            )
-            .contains("backends")
-    }
-
     /// Checks what types alone cannot: ranges, formats and how settings relate. Each section
     /// checks its own values; the problems of all of them are reported together.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -195,27 +138,5 @@ impl Config {
              create keys with `alice key create` instead",
         );
         problems.into_list()
-    }
-}
-
-/// One figment error as "key: problem (from where)", naming the exact environment variable
-/// when the value came from one.
-fn describe(error: figment::Error) -> String {
-    let key = error.path.join(".").to_ascii_lowercase();
-    let origin = match &error.metadata {
-        Some(meta) if meta.name.contains("environment") => format!(
-            "environment variable ALICE_{}",
-            error.path.join("__").to_ascii_uppercase()
-        ),
-        Some(meta) => match &meta.source {
-            Some(source) => source.to_string(),
-            None => meta.name.to_string(),
-        },
-        None => "configuration".to_owned(),
-    };
-    if key.is_empty() {
-        format!("{} (from {origin})", error.kind)
-    } else {
-        format!("{key}: {} (from {origin})", error.kind)
     }
 }

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::result_large_err)]
 use super::*;
 use figment::Jail;
+use std::path::Path;
 use std::time::Duration;
 
 fn load_err() -> String {

@@ -5,27 +5,23 @@
 //! streaming as server-sent events (SSE) and `GET /models`, so one client serves them all; the
 //! configured URL is the base *including* `/v1`.
 //!
-//! The stream is decoded by the small SSE reader in [`stream`] over `LinesCodec` (as `ollama.rs` reads
-//! NDJSON) rather than by an SSE crate: the only field that matters is `data:`, the codec already
-//! bounds line length, drops the `\r` of CRLF and joins lines split across network chunks, and
-//! that leaves about twenty lines of spec to follow. Like Ollama, a server that fails after the
-//! status line keeps HTTP 200 and sends the error as an event (`data: {"error": {...}}`), so every
-//! event is checked for one. The stream's end is `data: [DONE]`; a stream that stops without it
-//! is broken, whatever came before.
+//! The stream is server-sent events, decoded by [`alice_decode::sse`]. Like Ollama, a server
+//! that fails after the status line keeps HTTP 200 and sends the error as an event
+//! (`data: {"error": {...}}`); the stream's end is `data: [DONE]`, and a stream that stops
+//! without it is broken, whatever came before.
 
 mod key;
-mod stream;
 mod wire;
 
 use crate::http::{self, ErrorText, Remote, describe_transport};
 use crate::provider::{BackendHealth, ChatRequest, ChatStream};
-use crate::wire::{StreamCaps, body_bytes};
+use crate::wire::{body_bytes, chat_stream, stream_caps};
 use crate::{ErrorKind, LlmError, Provider};
 use alice_core::BackendConfig;
+use alice_decode::StreamCaps;
 use async_trait::async_trait;
 use reqwest::header::{self, HeaderMap};
 use std::time::Duration;
-use stream::chat_events;
 use wire::{ChatBody, ModelList, StreamOptions};
 
 /// Most model names listed in a probe's "model missing" error; OpenAI itself lists dozens.
@@ -87,7 +83,7 @@ impl OpenAiClient {
             api_key_env: config.api_key_env.clone(),
             has_key,
             error_body_limit: config.max_error_body_bytes,
-            stream_caps: StreamCaps::of(config),
+            stream_caps: stream_caps(config),
             listing_limit: config.max_listing_bytes,
         })
     }
@@ -238,8 +234,9 @@ impl Provider for OpenAiClient {
                 format!("expected an event stream for stream=true but got JSON: {body}"),
             ));
         }
-        let bytes = body_bytes(response, self.stream_caps);
-        Ok(chat_events(self.clone(), bytes))
+        let caps = self.stream_caps;
+        let events = alice_decode::sse::events(body_bytes(response, caps), caps);
+        Ok(chat_stream(self.clone(), events))
     }
 
     async fn probe(&self) -> BackendHealth {

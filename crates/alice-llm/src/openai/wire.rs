@@ -1,9 +1,10 @@
-//! OpenAI's wire format: the request body, the streamed chunks and the model list as they
-//! are on the wire, and OpenAI's error body (`{"error": {"message", "type", "code"}}`) with the
-//! other shapes compatible servers send instead.
+//! OpenAI's wire format: the request body and the model list as they are on the wire, and
+//! OpenAI's error body (`{"error": {"message", "type", "code"}}`) with the other shapes
+//! compatible servers send instead. (The streamed chunks are `alice-decode`'s.)
 
 use crate::http::{ErrorText, clip};
 use alice_core::ChatMessage;
+use alice_decode::text::error_value_text;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -23,32 +24,6 @@ pub(super) fn error_text(body: &[u8]) -> ErrorText {
             },
         },
         _ => raw_text(&text),
-    }
-}
-
-/// The value of an `error` field: OpenAI's object, or a bare string some servers send.
-pub(super) fn error_value_text(error: &Value) -> ErrorText {
-    match error {
-        Value::String(message) => ErrorText {
-            message: clip(message),
-            code: None,
-        },
-        Value::Object(fields) => ErrorText {
-            message: fields
-                .get("message")
-                .and_then(Value::as_str)
-                .map_or_else(|| clip(&error.to_string()), clip),
-            // `code` is a string at OpenAI, a number at some others.
-            code: fields.get("code").and_then(|code| match code {
-                Value::String(code) => Some(code.clone()),
-                Value::Number(code) => Some(code.to_string()),
-                _ => None,
-            }),
-        },
-        other => ErrorText {
-            message: other.to_string(),
-            code: None,
-        },
     }
 }
 
@@ -83,33 +58,6 @@ pub(super) struct StreamOptions {
 }
 
 #[derive(Deserialize)]
-pub(super) struct StreamChunk {
-    #[serde(default)]
-    pub(super) choices: Vec<ChunkChoice>,
-    pub(super) usage: Option<ChunkUsage>,
-    pub(super) error: Option<Value>,
-}
-
-#[derive(Deserialize)]
-pub(super) struct ChunkChoice {
-    #[serde(default)]
-    pub(super) index: u32,
-    pub(super) delta: Option<ChunkDelta>,
-    pub(super) finish_reason: Option<String>,
-}
-
-#[derive(Deserialize)]
-pub(super) struct ChunkDelta {
-    pub(super) content: Option<String>,
-}
-
-#[derive(Deserialize)]
-pub(super) struct ChunkUsage {
-    pub(super) prompt_tokens: Option<u64>,
-    pub(super) completion_tokens: Option<u64>,
-}
-
-#[derive(Deserialize)]
 pub(super) struct ModelList {
     #[serde(default)]
     pub(super) data: Vec<ModelEntry>,
@@ -124,7 +72,7 @@ pub(super) struct ModelEntry {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use crate::http::MAX_RAW_DETAIL_CHARS;
+    use alice_decode::text::MAX_RAW_DETAIL_CHARS;
 
     #[test]
     fn error_bodies_are_read_in_their_several_shapes() {

@@ -514,6 +514,14 @@ impl From<IdentityError> for ApiError {
     }
 }
 
+/// A request body `alice-request` refused: Alice's 422 naming the field. (OpenAI's code, where
+/// the refusal has one, is for [`openai::OpenAiError`].)
+impl From<alice_request::Invalid> for ApiError {
+    fn from(invalid: alice_request::Invalid) -> Self {
+        ApiError::invalid(invalid.field, invalid.detail)
+    }
+}
+
 impl From<LlmError> for ApiError {
     fn from(error: LlmError) -> Self {
         Self::Backend(error)

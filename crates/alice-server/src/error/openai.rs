@@ -84,6 +84,18 @@ impl From<ApiError> for OpenAiError {
     }
 }
 
+/// A request body `alice-request` refused, with OpenAI's code when it has its own.
+impl From<alice_request::Invalid> for OpenAiError {
+    fn from(invalid: alice_request::Invalid) -> Self {
+        let code = invalid.code;
+        let error = ApiError::from(invalid);
+        match code {
+            Some(code) => OpenAiError::with_code(error, code),
+            None => error.into(),
+        }
+    }
+}
+
 impl IntoResponse for OpenAiError {
     fn into_response(self) -> Response {
         let status = self.status();

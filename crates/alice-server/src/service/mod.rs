@@ -16,7 +16,7 @@
 pub mod answer_cache;
 pub mod answers;
 pub mod brain_settings;
-pub mod context_budget;
+pub use alice_request::context_budget;
 pub mod generation;
 pub mod memory_commands;
 pub mod turn;

@@ -12,32 +12,20 @@ use crate::service::ChatService;
 use crate::service::context_budget::{DoesNotFit, fit_prompt, fit_prompt_exactly};
 use crate::service::generation::{Generation, record_chat_metrics};
 use crate::service::memory_commands::{self, Language, MemoryCommand};
-use crate::service::usernames::check_username;
 use alice_core::{BrownoutLevel, ChatMessage, Role};
 use alice_guardian::Preset;
 use alice_identity::{Caller, Credential};
 use alice_llm::{ChatRequest, Completion, FinishReason};
 use alice_store::{ConversationTarget, MemoryMatch, NewMessage, NewTurn};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::time::Instant;
 use uuid::Uuid;
 
 /// The user a conversation belongs to when the request names none.
 pub const ANONYMOUS_USER: &str = "anonymous";
 
-/// `POST /api/chat` body.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChatBody {
-    pub message: String,
-    #[serde(default)]
-    pub conversation_id: Option<Uuid>,
-    #[serde(default)]
-    pub user: Option<String>,
-    #[serde(default)]
-    pub stream: bool,
-}
+pub use alice_request::native::ChatBody;
 
 /// A checked request, ready to go to a backend.
 #[derive(Debug)]
@@ -149,8 +137,8 @@ pub struct ChatReply {
 /// is anonymous.
 fn acting_user(caller: &Caller, named: Option<&str>) -> Result<Option<String>, ApiError> {
     match named {
+        // The name's form was checked with the body (alice_request::native::check).
         Some(user) => {
-            check_username(user)?;
             if caller.may_act_for(user) {
                 Ok(Some(user.to_owned()))
             } else {
@@ -173,23 +161,8 @@ pub async fn prepare(
     body: &ChatBody,
 ) -> Result<PreparedTurn, ApiError> {
     let chat = &service.config.chat;
-    let message = body.message.trim();
-    if message.is_empty() {
-        return Err(ApiError::invalid(
-            "message",
-            "the message is empty; write something to Alice",
-        ));
-    }
-    let length = message.chars().count();
-    if length > chat.max_message_chars {
-        return Err(ApiError::invalid(
-            "message",
-            format!(
-                "the message has {length} characters; the limit is {} (chat.max_message_chars)",
-                chat.max_message_chars
-            ),
-        ));
-    }
+    // The message, and the user name if one is given, are well-formed.
+    let message = alice_request::native::check(body, chat.max_message_chars)?;
     let mut user = acting_user(caller, body.user.as_deref())?;
     let user_message_at = Utc::now();
     let preset = service.preset();

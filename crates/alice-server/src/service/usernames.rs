@@ -2,15 +2,10 @@
 //! same way by every path that takes one.
 
 use crate::error::ApiError;
-use alice_identity::usernames::{USERNAME_RULE, is_valid_username};
 
-/// A user name is a short identifier, safe in logs and URLs ([`alice_identity::usernames`]).
+/// A user name is a short identifier, safe in logs and URLs ([`alice_core::usernames`]).
 pub fn check_username(user: &str) -> Result<(), ApiError> {
-    if is_valid_username(user) {
-        Ok(())
-    } else {
-        Err(ApiError::invalid("user", USERNAME_RULE))
-    }
+    alice_request::native::check_username(user).map_err(ApiError::from)
 }
 
 /// The 404 of a path naming a user the database does not hold.

@@ -42,12 +42,12 @@ use crate::service::turn;
 use crate::state::StartedAt;
 use alice_identity::Caller;
 use alice_llm::{AnsweredBy, ChatRequest, Completion, LlmRouter, RoutedEvent, RoutedStream};
+use alice_request::openai::{CompletionBody, Plan};
 use axum::extract::{FromRequest, Request, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use futures_util::StreamExt;
-use plan::{CompletionBody, Plan};
 use reply::{AnswerHead, finish_reason};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -55,7 +55,6 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use tracing::{Instrument, Span};
 
-mod plan;
 mod reply;
 
 /// The model id `/v1/models` lists besides the backend's own; any id is accepted anyway.

@@ -1,27 +1,32 @@
-//! Decoding OpenAI's streamed answer: server-sent events over lines, each event's `data:` a
-//! JSON chunk, until `data: [DONE]`.
+//! OpenAI's streamed answer: server-sent events over lines, each event's `data:` a JSON chunk,
+//! until `data: [DONE]`.
+//!
+//! The events are read by the small SSE reader here over the line reader of [`crate::lines`]
+//! rather than by an SSE crate: the only field that matters is `data:`, the line codec already
+//! bounds line length, drops the `\r` of CRLF and joins lines split across network chunks, and
+//! that leaves about twenty lines of spec to follow. A server that fails after the status line
+//! keeps HTTP 200 and sends the error as an event (`data: {"error": {...}}`), so every event is
+//! checked for one. The stream's end is `data: [DONE]`; a stream that stops without it is
+//! broken, whatever came before.
 
-use super::OpenAiClient;
-use super::wire::{StreamChunk, error_value_text};
-use crate::http::clip;
-use crate::provider::{ChatEvent, ChatStream, Completion, FinishReason};
-use crate::wire::{Lines, Overrun, line_error, lines};
-use crate::{ErrorKind, LlmError};
+use crate::lines::{Lines, Overrun, StreamCaps, line_failure, lines};
+use crate::text::{clip, error_value_text};
+use crate::{ChatEvent, Completion, Failure, FinishReason};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
+use serde::Deserialize;
+use serde_json::Value;
 
-/// Turns an SSE body into chat events: deltas, then one `Done` or one error, then nothing.
-pub(super) fn chat_events<S>(client: OpenAiClient, bytes: S) -> ChatStream
+/// Turns an SSE body into chat events: deltas, then one `Done` or one failure, then nothing.
+pub fn events<S>(bytes: S, caps: StreamCaps) -> impl Stream<Item = Result<ChatEvent, Failure>>
 where
-    S: Stream<Item = Result<Bytes, std::io::Error>> + Send + Unpin + 'static,
+    S: Stream<Item = Result<Bytes, std::io::Error>> + Unpin,
 {
-    let caps = client.stream_caps;
-    let lines = lines(bytes, caps);
     let state = Decoding {
-        lines,
+        lines: lines(bytes, caps),
         sse: SseDecoder::new(caps.event_bytes),
         chunks: ChunkParser::default(),
-        client,
+        caps,
     };
     futures_util::stream::unfold(Some(state), |state| async move {
         let mut state = state?;
@@ -31,38 +36,30 @@ where
                     Ok(Some(data)) => data,
                     Ok(None) => continue,
                     Err(overrun) => {
-                        let error = state.client.error(ErrorKind::Protocol, overrun.to_string());
-                        return Some((Err(error), None));
+                        return Some((Err(Failure::protocol(overrun.to_string())), None));
                     }
                 },
-                Some(Err(e)) => {
-                    let (kind, detail) = line_error(&e, state.client.stream_caps);
-                    return Some((Err(state.client.error(kind, detail)), None));
-                }
+                Some(Err(e)) => return Some((Err(line_failure(&e, state.caps)), None)),
                 // Some servers close right after `data: [DONE]` without the blank line; an
                 // event left open at the end is still read, and if it was not [DONE] the next
                 // turn ends the stream as broken.
                 None => match state.sse.finish() {
                     Some(data) => data,
                     None => {
-                        let error = state.client.error(
-                            ErrorKind::StreamBroken,
-                            "the stream ended before data: [DONE]".into(),
-                        );
-                        return Some((Err(error), None));
+                        let failure = Failure::broken("the stream ended before data: [DONE]");
+                        return Some((Err(failure), None));
                     }
                 },
             };
-            match state.chunks.data(&state.client, &data) {
+            match state.chunks.data(&data) {
                 Ok(Step::Nothing) => continue,
                 Ok(Step::Delta(text)) => return Some((Ok(ChatEvent::Delta(text)), Some(state))),
-                // Done and errors end the stream.
+                // Done and failures end the stream.
                 Ok(Step::Done(completion)) => return Some((Ok(ChatEvent::Done(completion)), None)),
-                Err(error) => return Some((Err(error), None)),
+                Err(failure) => return Some((Err(failure), None)),
             }
         }
     })
-    .boxed()
 }
 
 /// Everything a running stream carries from one event to the next.
@@ -70,7 +67,7 @@ struct Decoding<S> {
     lines: Lines<S>,
     sse: SseDecoder,
     chunks: ChunkParser,
-    client: OpenAiClient,
+    caps: StreamCaps,
 }
 
 /// Gathers the `data:` fields of one server-sent event until the blank line that ends it.
@@ -150,35 +147,28 @@ struct ChunkParser {
 }
 
 impl ChunkParser {
-    fn data(&mut self, client: &OpenAiClient, data: &str) -> Result<Step, LlmError> {
+    fn data(&mut self, data: &str) -> Result<Step, Failure> {
         let data = data.trim();
         if data.is_empty() {
             return Ok(Step::Nothing);
         }
         if data == "[DONE]" {
             return Ok(Step::Done(Completion {
-                finish_reason: match self.finish_reason.as_deref() {
-                    // A server that never said why it stopped has simply finished.
-                    None | Some("stop") => FinishReason::Stop,
-                    Some("length") => FinishReason::Length,
-                    Some(other) => FinishReason::Other(other.to_owned()),
-                },
+                // A server that never said why it stopped has simply finished.
+                finish_reason: FinishReason::from_wire(self.finish_reason.as_deref()),
                 prompt_tokens: self.prompt_tokens,
                 completion_tokens: self.completion_tokens,
                 upstream_total_ms: None,
             }));
         }
         let chunk: StreamChunk = serde_json::from_str(data).map_err(|e| {
-            client.error(
-                ErrorKind::Protocol,
-                format!("unexpected stream event: {e} in {}", clip(data)),
-            )
+            Failure::protocol(format!("unexpected stream event: {e} in {}", clip(data)))
         })?;
         if let Some(error) = chunk.error {
-            return Err(client.error(
-                ErrorKind::StreamBroken,
-                format!("error during the stream: {}", error_value_text(&error)),
-            ));
+            return Err(Failure::broken(format!(
+                "error during the stream: {}",
+                error_value_text(&error)
+            )));
         }
         if let Some(usage) = chunk.usage {
             self.prompt_tokens = usage.prompt_tokens.or(self.prompt_tokens);
@@ -200,22 +190,56 @@ impl ChunkParser {
     }
 }
 
+/// One streamed chunk (`chat.completion.chunk`), the fields Alice reads.
+#[derive(Deserialize)]
+struct StreamChunk {
+    #[serde(default)]
+    choices: Vec<ChunkChoice>,
+    usage: Option<ChunkUsage>,
+    error: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct ChunkChoice {
+    #[serde(default)]
+    index: u32,
+    delta: Option<ChunkDelta>,
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ChunkDelta {
+    content: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ChunkUsage {
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use crate::openai::tests::client;
+    use crate::FailureKind;
+    use bytes::Bytes;
 
-    /// Runs raw body chunks through the same decoding the client uses.
-    async fn decode(chunks: &[&'static [u8]]) -> Vec<Result<ChatEvent, LlmError>> {
+    /// Runs raw body chunks through the decoder, with roomy caps.
+    async fn decode(chunks: &[&'static [u8]]) -> Vec<Result<ChatEvent, Failure>> {
         let bytes = futures_util::stream::iter(
             chunks
                 .iter()
                 .map(|c| Ok::<_, std::io::Error>(Bytes::from_static(c)))
                 .collect::<Vec<_>>(),
         );
-        chat_events(client(), bytes).collect().await
+        events(bytes, CAPS).collect().await
     }
+
+    const CAPS: StreamCaps = StreamCaps {
+        event_bytes: 64 * 1024,
+        answer_bytes: 1024 * 1024,
+    };
 
     const DELTA: &str = r#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"Hej"},"finish_reason":null}]}"#;
     const FINISH: &str = r#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"length"}]}"#;
@@ -224,25 +248,21 @@ mod tests {
     #[test]
     fn a_delta_chunk_is_text_and_the_role_chunk_is_nothing() {
         let mut parser = ChunkParser::default();
-        assert_eq!(
-            parser.data(&client(), DELTA).unwrap(),
-            Step::Delta("Hej".into())
-        );
+        assert_eq!(parser.data(DELTA).unwrap(), Step::Delta("Hej".into()));
         let role = r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#;
-        assert_eq!(parser.data(&client(), role).unwrap(), Step::Nothing);
+        assert_eq!(parser.data(role).unwrap(), Step::Nothing);
         let null_content =
             r#"{"choices":[{"index":0,"delta":{"content":null,"reasoning_content":"hmm"}}]}"#;
-        assert_eq!(parser.data(&client(), null_content).unwrap(), Step::Nothing);
+        assert_eq!(parser.data(null_content).unwrap(), Step::Nothing);
     }
 
     #[test]
     fn finish_and_usage_chunks_make_the_done_at_done() {
-        let client = client();
         let mut parser = ChunkParser::default();
-        assert_eq!(parser.data(&client, FINISH).unwrap(), Step::Nothing);
-        assert_eq!(parser.data(&client, USAGE).unwrap(), Step::Nothing);
+        assert_eq!(parser.data(FINISH).unwrap(), Step::Nothing);
+        assert_eq!(parser.data(USAGE).unwrap(), Step::Nothing);
         assert_eq!(
-            parser.data(&client, "[DONE]").unwrap(),
+            parser.data("[DONE]").unwrap(),
             Step::Done(Completion {
                 finish_reason: FinishReason::Length,
                 prompt_tokens: Some(12),
@@ -254,19 +274,16 @@ mod tests {
 
     #[test]
     fn done_without_reason_or_usage_is_a_plain_stop() {
-        let Step::Done(done) = ChunkParser::default().data(&client(), "[DONE]").unwrap() else {
+        let Step::Done(done) = ChunkParser::default().data("[DONE]").unwrap() else {
             panic!("expected Done")
         };
         assert_eq!(done.finish_reason, FinishReason::Stop);
         assert_eq!((done.prompt_tokens, done.completion_tokens), (None, None));
         let mut parser = ChunkParser::default();
         parser
-            .data(
-                &client(),
-                r#"{"choices":[{"index":0,"delta":{},"finish_reason":"content_filter"}]}"#,
-            )
+            .data(r#"{"choices":[{"index":0,"delta":{},"finish_reason":"content_filter"}]}"#)
             .unwrap();
-        let Step::Done(done) = parser.data(&client(), "[DONE]").unwrap() else {
+        let Step::Done(done) = parser.data("[DONE]").unwrap() else {
             panic!("expected Done")
         };
         assert_eq!(
@@ -279,11 +296,10 @@ mod tests {
     fn an_error_event_breaks_the_stream() {
         let err = ChunkParser::default()
             .data(
-                &client(),
                 r#"{"error":{"message":"simulated failure after 2 tokens","type":"server_error"}}"#,
             )
             .unwrap_err();
-        assert_eq!(err.kind, ErrorKind::StreamBroken);
+        assert_eq!(err.kind, FailureKind::StreamBroken);
         assert!(
             err.detail.contains("simulated failure after 2 tokens"),
             "{err}"
@@ -292,10 +308,8 @@ mod tests {
 
     #[test]
     fn garbage_data_is_a_protocol_error() {
-        let err = ChunkParser::default()
-            .data(&client(), "<html>")
-            .unwrap_err();
-        assert_eq!(err.kind, ErrorKind::Protocol);
+        let err = ChunkParser::default().data("<html>").unwrap_err();
+        assert_eq!(err.kind, FailureKind::Protocol);
     }
 
     #[test]
@@ -409,7 +423,7 @@ mod tests {
         assert_eq!(events[0].as_ref().unwrap(), &ChatEvent::Delta("Hej".into()));
         assert_eq!(
             events[1].as_ref().unwrap_err().kind,
-            ErrorKind::StreamBroken
+            FailureKind::StreamBroken
         );
     }
 
@@ -422,7 +436,7 @@ mod tests {
         .await;
         assert_eq!(events.len(), 2, "{events:?}");
         let err = events[1].as_ref().unwrap_err();
-        assert_eq!(err.kind, ErrorKind::StreamBroken);
+        assert_eq!(err.kind, FailureKind::StreamBroken);
         assert!(err.detail.contains("[DONE]"), "{err}");
     }
 
@@ -437,7 +451,7 @@ mod tests {
         assert_eq!(events.len(), 2, "nothing after the error: {events:?}");
         assert_eq!(
             events[1].as_ref().unwrap_err().kind,
-            ErrorKind::StreamBroken
+            FailureKind::StreamBroken
         );
     }
 }

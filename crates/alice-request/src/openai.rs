@@ -1,11 +1,11 @@
 //! A `/v1/chat/completions` body checked and turned into what Alice asks the backend: the
 //! prompt (system messages first, then as much history as fits the context window, then the
 //! last user message), token limit, temperature and stop sequences. What Alice cannot do
-//! (several choices, tools) is refused rather than ignored; see [`super`] for the rules.
+//! (several choices, tools) is refused rather than ignored; the server's `api::openai` module
+//! describes the rules.
 
-use crate::error::ApiError;
-use crate::error::openai::OpenAiError;
-use crate::service::context_budget::{DoesNotFit, fit_prompt};
+use crate::Invalid;
+use crate::context_budget::{DoesNotFit, fit_prompt};
 use alice_core::config::ChatConfig;
 use alice_core::{ChatMessage, Role};
 use serde::Deserialize;
@@ -20,37 +20,37 @@ const CONVERSATION_CHARS_FACTOR: usize = 4;
 #[derive(Debug, Deserialize)]
 pub struct CompletionBody {
     /// Required, as by OpenAI; any value is accepted (see the module documentation).
-    pub(super) model: String,
-    pub(super) messages: Vec<InMessage>,
-    pub(super) stream: Option<bool>,
-    pub(super) stream_options: Option<StreamOptions>,
-    pub(super) max_tokens: Option<u32>,
-    pub(super) max_completion_tokens: Option<u32>,
-    pub(super) temperature: Option<f32>,
+    pub model: String,
+    pub messages: Vec<InMessage>,
+    pub stream: Option<bool>,
+    pub stream_options: Option<StreamOptions>,
+    pub max_tokens: Option<u32>,
+    pub max_completion_tokens: Option<u32>,
+    pub temperature: Option<f32>,
     /// A string or an array of strings, checked by [`stop_sequences`].
     #[serde(default)]
-    pub(super) stop: Value,
-    pub(super) user: Option<String>,
-    pub(super) n: Option<i64>,
+    pub stop: Value,
+    pub user: Option<String>,
+    pub n: Option<i64>,
     // Taken as raw values only to refuse them when they ask for something.
     #[serde(default)]
-    pub(super) tools: Value,
+    pub tools: Value,
     #[serde(default)]
-    pub(super) tool_choice: Value,
+    pub tool_choice: Value,
     #[serde(default)]
-    pub(super) functions: Value,
+    pub functions: Value,
     #[serde(default)]
-    pub(super) function_call: Value,
+    pub function_call: Value,
 }
 
 #[derive(Debug, Deserialize)]
-pub(super) struct StreamOptions {
+pub struct StreamOptions {
     include_usage: Option<bool>,
 }
 
 /// One message as a client sends it; `content` is checked by [`content_text`].
 #[derive(Debug, Deserialize)]
-pub(super) struct InMessage {
+pub struct InMessage {
     role: String,
     #[serde(default)]
     content: Value,
@@ -58,23 +58,20 @@ pub(super) struct InMessage {
 
 /// A checked request, ready to go to the backend.
 #[derive(Debug)]
-pub(super) struct Plan {
-    pub(super) prompt: Vec<ChatMessage>,
+pub struct Plan {
+    pub prompt: Vec<ChatMessage>,
     /// History messages left out to fit the context window.
-    pub(super) dropped: usize,
-    pub(super) max_tokens: u32,
-    pub(super) temperature: f32,
-    pub(super) stop: Vec<String>,
-    pub(super) stream: bool,
-    pub(super) include_usage: bool,
+    pub dropped: usize,
+    pub max_tokens: u32,
+    pub temperature: f32,
+    pub stop: Vec<String>,
+    pub stream: bool,
+    pub include_usage: bool,
 }
 
 impl Plan {
     /// Checks a request against OpenAI's rules and Alice's limits, and builds the prompt.
-    pub(super) fn from_body(
-        body: CompletionBody,
-        settings: &ChatConfig,
-    ) -> Result<Plan, OpenAiError> {
+    pub fn from_body(body: CompletionBody, settings: &ChatConfig) -> Result<Plan, Invalid> {
         refuse_unsupported(&body)?;
         let max_tokens = max_tokens(&body, settings)?;
         let temperature = match body.temperature {
@@ -106,17 +103,13 @@ impl Plan {
 
 /// Refuses what Alice cannot do rather than ignoring it, so a client never takes a plain answer
 /// for several choices or for a model that saw its tools.
-fn refuse_unsupported(body: &CompletionBody) -> Result<(), OpenAiError> {
+fn refuse_unsupported(body: &CompletionBody) -> Result<(), Invalid> {
     if let Some(n) = body.n.filter(|&n| n != 1) {
-        return Err(OpenAiError::with_code(
-            ApiError::invalid(
-                "n",
-                format!(
-                    "n = {n} asks for several answers; Alice gives one, so leave n out or send 1"
-                ),
-            ),
-            "unsupported_value",
-        ));
+        return Err(Invalid::new(
+            "n",
+            format!("n = {n} asks for several answers; Alice gives one, so leave n out or send 1"),
+        )
+        .with_code("unsupported_value"));
     }
     for (field, value) in [
         ("tools", &body.tools),
@@ -125,14 +118,12 @@ fn refuse_unsupported(body: &CompletionBody) -> Result<(), OpenAiError> {
         ("function_call", &body.function_call),
     ] {
         if asks_for_tools(value) {
-            return Err(OpenAiError::with_code(
-                ApiError::invalid(
-                    field,
-                    "tools are not supported yet; send the request without tools, tool_choice, \
+            return Err(Invalid::new(
+                field,
+                "tools are not supported yet; send the request without tools, tool_choice, \
                      functions and function_call",
-                ),
-                "unsupported_parameter",
-            ));
+            )
+            .with_code("unsupported_parameter"));
         }
     }
     Ok(())
@@ -150,7 +141,7 @@ fn asks_for_tools(value: &Value) -> bool {
 }
 
 /// The answer's token limit: the client's, lowered to `chat.max_tokens`; that when not given.
-fn max_tokens(body: &CompletionBody, settings: &ChatConfig) -> Result<u32, OpenAiError> {
+fn max_tokens(body: &CompletionBody, settings: &ChatConfig) -> Result<u32, Invalid> {
     let (field, asked) = match (body.max_completion_tokens, body.max_tokens) {
         (Some(asked), _) => ("max_completion_tokens", asked),
         (None, Some(asked)) => ("max_tokens", asked),
@@ -167,7 +158,7 @@ fn max_tokens(body: &CompletionBody, settings: &ChatConfig) -> Result<u32, OpenA
 
 /// `stop` as a list: a string or an array of up to four strings. Empty strings can end nothing
 /// and are dropped.
-fn stop_sequences(stop: &Value) -> Result<Vec<String>, OpenAiError> {
+fn stop_sequences(stop: &Value) -> Result<Vec<String>, Invalid> {
     let shape = "send a string or an array of up to 4 strings";
     let sequences: Vec<String> = match stop {
         Value::Null => return Ok(Vec::new()),
@@ -204,7 +195,7 @@ fn prompt(
     messages: Vec<InMessage>,
     settings: &ChatConfig,
     max_tokens: u32,
-) -> Result<(Vec<ChatMessage>, usize), OpenAiError> {
+) -> Result<(Vec<ChatMessage>, usize), Invalid> {
     if messages.is_empty() {
         return Err(invalid(
             "messages",
@@ -252,38 +243,34 @@ fn prompt(
     let offered = history.len() + usize::from(system.is_some()) + 1;
     let prompt = fit_prompt(system, history, new, settings.num_ctx, max_tokens).map_err(
         |DoesNotFit { needed, available }| {
-            OpenAiError::with_code(
-                ApiError::invalid(
-                    "messages",
-                    format!(
-                        "the system messages and the last user message need about {needed} \
+            Invalid::new(
+                "messages",
+                format!(
+                    "the system messages and the last user message need about {needed} \
                          tokens, but the context window of {} tokens leaves {available} after \
                          the {max_tokens} reserved for the answer; shorten them or ask for fewer \
                          max_tokens",
-                        settings.num_ctx
-                    ),
+                    settings.num_ctx
                 ),
-                "context_length_exceeded",
             )
+            .with_code("context_length_exceeded")
         },
     )?;
     let dropped = offered - prompt.len();
     Ok((prompt, dropped))
 }
 
-fn role(index: usize, role: &str) -> Result<Role, OpenAiError> {
+fn role(index: usize, role: &str) -> Result<Role, Invalid> {
     match role {
         // OpenAI's newer name for the system role.
         "system" | "developer" => Ok(Role::System),
         "user" => Ok(Role::User),
         "assistant" => Ok(Role::Assistant),
-        "tool" | "function" => Err(OpenAiError::with_code(
-            ApiError::invalid(
-                format!("messages[{index}].role"),
-                "tool results are not supported yet, as tools are not; leave them out",
-            ),
-            "unsupported_value",
-        )),
+        "tool" | "function" => Err(Invalid::new(
+            format!("messages[{index}].role"),
+            "tool results are not supported yet, as tools are not; leave them out",
+        )
+        .with_code("unsupported_value")),
         other => Err(invalid(
             format!("messages[{index}].role"),
             format!("unknown role {other:?}; use system, user or assistant"),
@@ -292,7 +279,7 @@ fn role(index: usize, role: &str) -> Result<Role, OpenAiError> {
 }
 
 /// A message's text: a string, or the text parts of an array joined by newlines.
-fn content_text(index: usize, content: Value) -> Result<String, OpenAiError> {
+fn content_text(index: usize, content: Value) -> Result<String, Invalid> {
     let field = format!("messages[{index}].content");
     let parts = match content {
         Value::String(text) => return Ok(text),
@@ -320,16 +307,14 @@ fn content_text(index: usize, content: Value) -> Result<String, OpenAiError> {
                 }
             },
             Some(other) => {
-                return Err(OpenAiError::with_code(
-                    ApiError::invalid(
-                        field,
-                        format!(
-                            "part {part_index} is of type {other:?}; Alice reads only text parts, \
+                return Err(Invalid::new(
+                    field,
+                    format!(
+                        "part {part_index} is of type {other:?}; Alice reads only text parts, \
                              not images, audio or files, so send the text alone"
-                        ),
                     ),
-                    "unsupported_value",
-                ));
+                )
+                .with_code("unsupported_value"));
             }
             None => {
                 return Err(invalid(
@@ -344,8 +329,8 @@ fn content_text(index: usize, content: Value) -> Result<String, OpenAiError> {
     Ok(texts.join("\n"))
 }
 
-pub(super) fn invalid(field: impl Into<String>, detail: impl Into<String>) -> OpenAiError {
-    ApiError::invalid(field, detail).into()
+fn invalid(field: impl Into<String>, detail: impl Into<String>) -> Invalid {
+    Invalid::new(field, detail)
 }
 
 #[cfg(test)]

@@ -6,19 +6,21 @@ fn settings() -> ChatConfig {
     ChatConfig::default()
 }
 
-fn plan(body: Value) -> Result<Plan, OpenAiError> {
+fn plan(body: Value) -> Result<Plan, Invalid> {
     let body: CompletionBody = serde_json::from_value(body).unwrap();
     Plan::from_body(body, &settings())
 }
 
+/// The refusal as OpenAI's error body shows it: param, message and code.
 fn refused(body: Value) -> (String, String, &'static str) {
     let error = plan(body).unwrap_err();
-    let reply = error.body();
-    (
-        reply["error"]["param"].as_str().unwrap_or("").to_owned(),
-        reply["error"]["message"].as_str().unwrap().to_owned(),
-        error.code(),
-    )
+    let param = if error.field == "body" {
+        String::new()
+    } else {
+        error.field.clone()
+    };
+    let message = format!("{}: {}", error.field, error.detail);
+    (param, message, error.code.unwrap_or("invalid_input"))
 }
 
 #[test]

@@ -7,7 +7,7 @@
 //! brackets, the decimal separator inside a number). When unsure it keeps a character: a missed
 //! cache hit costs one model call, a false one serves somebody the wrong answer.
 
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 
 /// The prompt as the cache key sees it:
 ///
@@ -21,13 +21,14 @@ use unicode_normalization::UnicodeNormalization;
 /// - everything else kept: digits, maths operators `+ - * / = ^ % < >`, brackets, symbols.
 pub fn normalise_prompt(prompt: &str) -> String {
     let mut out = String::with_capacity(prompt.len());
-    // Lowercasing first and composing after keeps the result NFC even where lowercasing
-    // changes a character's decomposition.
+    // Invisible characters go before composing, or one between a letter and its combining
+    // mark would keep them apart until a second pass. Lowercasing before composing keeps the
+    // result NFC even where lowercasing changes a character's decomposition.
     let mut chars = prompt
         .chars()
+        .filter(|&c| !is_invisible(c))
         .flat_map(char::to_lowercase)
         .nfc()
-        .filter(|&c| !is_invisible(c))
         .peekable();
     let mut previous: Option<char> = None;
     let mut pending_space = false;
@@ -60,7 +61,13 @@ pub fn normalise_prompt(prompt: &str) -> String {
         }
         previous = Some(c);
     }
-    out
+    // Dropping a character (an apostrophe inside a word) can bring a letter and a combining
+    // mark together that compose; compose them now, so normalising again changes nothing.
+    if is_nfc_quick(out.chars()) == IsNormalized::Yes {
+        out
+    } else {
+        out.nfc().collect()
+    }
 }
 
 /// Marks that end or decorate a sentence without changing what it asks.
@@ -183,6 +190,26 @@ mod tests {
     fn invisible_characters_are_dropped() {
         assert_eq!(normalise_prompt("hu\u{200B}vud\u{00AD}stad"), "huvudstad");
         assert_eq!(normalise_prompt("\u{FEFF}hej"), "hej");
+    }
+
+    /// An invisible character between a letter and its combining mark was dropped only after
+    /// composition, so the first pass left "a" + U+0308 apart and a second pass made "ä" of
+    /// them (reported by fuzzing; `fuzz/fuzz_targets/normalise.rs` checks this on every input).
+    /// Likewise for an apostrophe dropped between a Greek letter and U+0345. The key of a
+    /// prompt must not change when it is normalised again.
+    #[test]
+    fn normalising_twice_changes_nothing() {
+        for prompt in [
+            "a\u{00AD}\u{0308}",
+            "Va\u{200B}\u{0308}der",
+            "A\u{FEFF}\u{030A}r",
+            "e\u{2060}\u{0301}",
+            "α'\u{0345}",
+        ] {
+            let once = normalise_prompt(prompt);
+            assert_eq!(normalise_prompt(&once), once, "{prompt:?}");
+        }
+        assert_eq!(normalise_prompt("a\u{00AD}\u{0308}"), "ä");
     }
 
     #[test]

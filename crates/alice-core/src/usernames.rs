@@ -1,6 +1,6 @@
 //! What a user name may be: a short identifier, safe in logs, URLs and file names. Checked
-//! where a user is created ([`crate::Directory::add_user`]) and by the server wherever a
-//! request names one.
+//! where a user is created (`alice_identity::Directory::add_user`) and wherever a request
+//! names one (`alice-request`, the server's user paths).
 
 /// Longest user name, in characters.
 pub const MAX_USERNAME_CHARS: usize = 64;
