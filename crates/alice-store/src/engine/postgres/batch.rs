@@ -12,6 +12,17 @@ use sqlx::{Postgres, Row, Transaction};
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
+/// Counts `$2` turns in each conversation of `$1`, stamped `$3`; returns the ids that exist.
+pub(super) const TOUCH_CONVERSATIONS: &str = "UPDATE conversations c \
+     SET message_count = c.message_count + 2 * b.turns, last_message_at = b.last_at \
+     FROM unnest($1::uuid[], $2::bigint[], $3::timestamptz[]) AS b (id, turns, last_at) \
+     WHERE c.id = b.id \
+     RETURNING c.id";
+
+/// The number of the newest message of each conversation of `$1` that has any.
+pub(super) const LAST_SEQS: &str = "SELECT conversation_id, max(seq) AS seq FROM messages \
+     WHERE conversation_id = ANY($1) GROUP BY conversation_id";
+
 /// Writes turns in one transaction; see [`crate::StoreBackend::record_turns`].
 pub(super) async fn record_turns(
     pool: &PgPool,
@@ -239,18 +250,12 @@ async fn advance_conversations(
     let ids: Vec<Uuid> = conversations.iter().map(|c| c.id).collect();
     let turns: Vec<i64> = conversations.iter().map(|c| c.turns).collect();
     let last: Vec<DateTime<Utc>> = conversations.iter().map(|c| c.last_message_at).collect();
-    let updated: Vec<Uuid> = sqlx::query_scalar(
-        "UPDATE conversations c
-         SET message_count = c.message_count + 2 * b.turns, last_message_at = b.last_at
-         FROM unnest($1::uuid[], $2::bigint[], $3::timestamptz[]) AS b (id, turns, last_at)
-         WHERE c.id = b.id
-         RETURNING c.id",
-    )
-    .bind(&ids)
-    .bind(&turns)
-    .bind(&last)
-    .fetch_all(&mut **tx)
-    .await?;
+    let updated: Vec<Uuid> = sqlx::query_scalar(TOUCH_CONVERSATIONS)
+        .bind(&ids)
+        .bind(&turns)
+        .bind(&last)
+        .fetch_all(&mut **tx)
+        .await?;
     let mut next_seq: HashMap<Uuid, i64> = updated.into_iter().map(|id| (id, 0)).collect();
     if next_seq.is_empty() {
         return Ok(next_seq);
@@ -258,13 +263,10 @@ async fn advance_conversations(
     // A statement of its own, after the rows are locked: it sees the messages of a batch that
     // wrote to the same conversations and committed while this one waited for the lock.
     let found: Vec<Uuid> = next_seq.keys().copied().collect();
-    let rows = sqlx::query(
-        "SELECT conversation_id, max(seq) AS seq FROM messages
-         WHERE conversation_id = ANY($1) GROUP BY conversation_id",
-    )
-    .bind(&found)
-    .fetch_all(&mut **tx)
-    .await?;
+    let rows = sqlx::query(LAST_SEQS)
+        .bind(&found)
+        .fetch_all(&mut **tx)
+        .await?;
     for row in &rows {
         let id: Uuid = row.try_get("conversation_id")?;
         let seq: i64 = row.try_get("seq")?;

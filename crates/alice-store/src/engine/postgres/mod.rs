@@ -8,6 +8,8 @@
 //! [`url`] keeps passwords out of messages.
 
 mod batch;
+#[cfg(test)]
+mod query_plans;
 mod rows;
 pub mod url;
 mod user_data;
@@ -35,6 +37,19 @@ use url::redact_password;
 use uuid::Uuid;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// A user's memories matching tsquery text `$2`, best first, `$3` at most (`$1` is the
+/// username): the memories in the prompt of every answer for a named user. PostgreSQL reads the
+/// user's entries of `memories_by_user` and tests each tsvector (a few hundred nanoseconds a
+/// memory, and `memory.max_per_user` bounds them), or the GIN index when that is cheaper;
+/// `query_plans` tests keep the big tables off sequential scans.
+const SEARCH_MEMORIES: &str = concat!(
+    memory_query!(),
+    ", to_tsquery('swedish', $2) q \
+     WHERE u.username = $1 AND m.search @@ q \
+     ORDER BY ts_rank(m.search, q) DESC, m.created_at DESC, m.id DESC \
+     LIMIT $3"
+);
 
 /// A pool of connections to Alice's PostgreSQL database.
 #[derive(Clone, Debug)]
@@ -278,18 +293,12 @@ impl StoreBackend for PostgresStore {
         };
         // A query of stop words only becomes an empty tsquery, which matches nothing
         // (PostgreSQL says so in a NOTICE).
-        let rows = sqlx::query(concat!(
-            memory_query!(),
-            ", to_tsquery('swedish', $2) q
-             WHERE u.username = $1 AND m.search @@ q
-             ORDER BY ts_rank(m.search, q) DESC, m.created_at DESC, m.id DESC
-             LIMIT $3"
-        ))
-        .bind(username)
-        .bind(tsquery)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(SEARCH_MEMORIES)
+            .bind(username)
+            .bind(tsquery)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(memory_from).collect()
     }
 

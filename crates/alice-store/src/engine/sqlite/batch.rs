@@ -10,6 +10,16 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqlitePool;
 use sqlx::{Sqlite, Transaction};
 
+/// Counts a turn's two messages in its conversation (`$2`), stamped `$1`; no row when the
+/// conversation is gone.
+pub(super) const TOUCH_CONVERSATION: &str = "UPDATE conversations \
+     SET message_count = message_count + 2, last_message_at = $1 \
+     WHERE id = $2 RETURNING message_count";
+
+/// The number of conversation `$1`'s newest message (0 when it has none).
+pub(super) const LAST_SEQ: &str =
+    "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conversation_id = $1";
+
 /// Writes turns in one transaction; see [`crate::StoreBackend::record_turns`].
 pub(super) async fn record_turns(
     pool: &SqlitePool,
@@ -50,26 +60,21 @@ async fn write_turn(
             *id
         }
     };
-    let count: Option<i64> = sqlx::query_scalar(
-        "UPDATE conversations
-         SET message_count = message_count + 2, last_message_at = $1
-         WHERE id = $2 RETURNING message_count",
-    )
-    .bind(turn.assistant.created_at)
-    .bind(conversation_id.to_string())
-    .fetch_optional(&mut **tx)
-    .await?;
+    let count: Option<i64> = sqlx::query_scalar(TOUCH_CONVERSATION)
+        .bind(turn.assistant.created_at)
+        .bind(conversation_id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
     if count.is_none() {
         return Ok(Err(StoreError::ConversationNotFound(conversation_id)));
     }
     let conversation = conversation_id.to_string();
     // After the retention job, the count no longer tells the last message's number; the
     // newest kept message does (the (conversation_id, seq) index answers this).
-    let last_seq: i64 =
-        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conversation_id = $1")
-            .bind(&conversation)
-            .fetch_one(&mut **tx)
-            .await?;
+    let last_seq: i64 = sqlx::query_scalar(LAST_SEQ)
+        .bind(&conversation)
+        .fetch_one(&mut **tx)
+        .await?;
     insert_message(
         tx,
         &conversation,
