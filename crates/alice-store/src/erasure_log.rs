@@ -114,6 +114,22 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// The tombstone an erasure records: a new one made with the database's key (stored as hex)
+/// for an erasure asked for now, or the replayed erasure's own.
+pub(crate) fn tombstone_for(
+    cause: &crate::ErasureCause,
+    key_hex: &str,
+    username: &str,
+    counts: &ErasureCounts,
+) -> Result<Tombstone, StoreError> {
+    Ok(match cause {
+        crate::ErasureCause::Request { by } => {
+            ErasureKey::from_hex(key_hex)?.tombstone(username, by, counts.clone())
+        }
+        crate::ErasureCause::Replay(tombstone) => tombstone.clone(),
+    })
+}
+
 /// What can go wrong reading or applying tombstones. Each message says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum ErasureLogError {

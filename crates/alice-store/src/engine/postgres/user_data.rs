@@ -4,7 +4,7 @@
 use super::PostgresStore;
 use crate::StoreError;
 use crate::engine::sql;
-use crate::erasure_log::{ErasureKey, Tombstone};
+use crate::erasure_log::{self, Tombstone};
 use crate::model::{ErasureCause, ErasureCounts, ErasureReport};
 use sqlx::Row;
 
@@ -68,12 +68,7 @@ impl PostgresStore {
         let key: String = sqlx::query_scalar(sql::ERASURE_KEY)
             .fetch_one(&mut *tx)
             .await?;
-        let tombstone = match cause {
-            ErasureCause::Request { by } => {
-                ErasureKey::from_hex(&key)?.tombstone(username, by, counts.clone())
-            }
-            ErasureCause::Replay(tombstone) => tombstone.clone(),
-        };
+        let tombstone = erasure_log::tombstone_for(cause, &key, username, &counts)?;
         sqlx::query(sql::RECORD_TOMBSTONE)
             .bind(tombstone.id)
             .bind(&tombstone.subject)
