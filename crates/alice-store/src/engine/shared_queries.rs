@@ -4,10 +4,14 @@
 //! differently, a UUID, goes through [`UuidParam`].
 
 use crate::StoreError;
-use crate::engine::rows::{StoredRow, conversation_from, message_from, metric_from, user_from};
+use crate::engine::rows::{
+    StoredRow, conversation_from, message_from, metric_from, tombstone_from, user_from,
+};
 use crate::engine::sql;
-use crate::model::{Conversation, Page, StoredMessage, SystemMetricSample, User};
+use crate::erasure_log::{ErasureKey, Tombstone};
+use crate::model::{Conversation, ErasureCounts, Page, StoredMessage, SystemMetricSample, User};
 use chrono::{DateTime, Utc};
+use sqlx::types::Json;
 use sqlx::{
     ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Postgres, Sqlite, Type,
 };
@@ -50,9 +54,36 @@ where
     for<'v> i64: Encode<'v, DB> + Decode<'v, DB> + Type<DB>,
     for<'v> Option<f64>: Encode<'v, DB> + Type<DB>,
     for<'v> DateTime<Utc>: Encode<'v, DB> + Type<DB>,
+    for<'v> String: Decode<'v, DB> + Type<DB>,
+    for<'v> Json<&'v ErasureCounts>: Encode<'v, DB> + Type<DB>,
 {
     pub(crate) async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query(sql::PING).execute(self.0).await?;
+        Ok(())
+    }
+
+    pub(crate) async fn erasure_key(&self) -> Result<ErasureKey, StoreError> {
+        let hex: String = sqlx::query_scalar(sql::ERASURE_KEY)
+            .fetch_one(self.0)
+            .await?;
+        ErasureKey::from_hex(&hex)
+    }
+
+    pub(crate) async fn erasure_log(&self) -> Result<Vec<Tombstone>, StoreError> {
+        let rows = sqlx::query(sql::ERASURE_LOG).fetch_all(self.0).await?;
+        rows.iter().map(tombstone_from).collect()
+    }
+
+    pub(crate) async fn record_tombstone(&self, tombstone: &Tombstone) -> Result<(), StoreError> {
+        sqlx::query(sql::RECORD_TOMBSTONE)
+            .bind(DB::uuid_param(tombstone.id))
+            .bind(tombstone.subject.as_str())
+            .bind(tombstone.key_id.as_str())
+            .bind(tombstone.erased_at)
+            .bind(tombstone.erased_by.as_str())
+            .bind(Json(&tombstone.counts))
+            .execute(self.0)
+            .await?;
         Ok(())
     }
 

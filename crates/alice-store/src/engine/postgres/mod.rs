@@ -18,7 +18,7 @@ use crate::StoreError;
 use crate::backend::{Engine, StoreBackend};
 use crate::engine::export_snapshot::PostgresExport;
 use crate::engine::quote_identifier;
-use crate::engine::rows::{memory_from, tombstone_from};
+use crate::engine::rows::memory_from;
 use crate::engine::shared_queries::SharedQueries;
 use crate::engine::sql::{self, memory_query};
 use crate::erasure_log::{ErasureKey, Tombstone};
@@ -335,28 +335,15 @@ impl StoreBackend for PostgresStore {
     }
 
     async fn erasure_key(&self) -> Result<ErasureKey, StoreError> {
-        let hex: String = sqlx::query_scalar(sql::ERASURE_KEY)
-            .fetch_one(&self.pool)
-            .await?;
-        ErasureKey::from_hex(&hex)
+        self.shared().erasure_key().await
     }
 
     async fn erasure_log(&self) -> Result<Vec<Tombstone>, StoreError> {
-        let rows = sqlx::query(sql::ERASURE_LOG).fetch_all(&self.pool).await?;
-        rows.iter().map(tombstone_from).collect()
+        self.shared().erasure_log().await
     }
 
     async fn record_tombstone(&self, tombstone: &Tombstone) -> Result<(), StoreError> {
-        sqlx::query(sql::RECORD_TOMBSTONE)
-            .bind(tombstone.id)
-            .bind(&tombstone.subject)
-            .bind(&tombstone.key_id)
-            .bind(tombstone.erased_at)
-            .bind(&tombstone.erased_by)
-            .bind(sqlx::types::Json(&tombstone.counts))
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        self.shared().record_tombstone(tombstone).await
     }
 
     async fn delete_messages_before(
