@@ -11,6 +11,8 @@
 //! directory can write its manifest. Verifying on that server (no server configured) therefore
 //! sends no password at all: neither the configured one nor `PGPASSWORD`.
 
+mod urls;
+
 use super::checksum::{compare, hex};
 use super::{
     BOOKKEEPING_TABLES, BackupError, MIGRATIONS_TABLE, Manifest, PendingErasures, Snapshot,
@@ -28,6 +30,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::str::FromStr;
+use urls::{display_url, percent_decode, with_database};
 
 /// Each row's text (`row::text`, under fixed output settings) hashed with md5; the two 64-bit
 /// halves of the hashes summed as `numeric`; sha256 of "rows:sum1:sum2".
@@ -309,25 +312,6 @@ fn backup_schema(manifest: &Manifest) -> Result<&str, BackupError> {
             dir: PathBuf::from(&manifest.data_file),
             problem: "its PostgreSQL manifest names no schema".into(),
         })
-}
-
-/// `url` naming database `name` instead of its own (its user, password, host and parameters
-/// kept).
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let authority_start = base.find("://").map_or(0, |at| at + 3);
-    let path_start = base[authority_start..]
-        .find('/')
-        .map_or(base.len(), |at| authority_start + at);
-    let mut out = format!("{}/{}", &base[..path_start], percent_encode(name));
-    if let Some(query) = query {
-        out.push('?');
-        out.push_str(query);
-    }
-    out
 }
 
 /// Connection options for the server a manifest names: its address and user, and no password,
@@ -628,71 +612,6 @@ fn libpq_env(options: &PgConnectOptions) -> Vec<(&'static str, String)> {
         None => env.push(("PGPASSFILE", "/dev/null".to_owned())),
     }
     env
-}
-
-/// `postgres://USER@HOST:PORT/DATABASE`: where a session goes, without its password.
-fn display_url(options: &PgConnectOptions) -> String {
-    let user = percent_encode(options.get_username());
-    let database = percent_encode(options.get_database().unwrap_or(options.get_username()));
-    let port = options.get_port();
-    match options.get_socket() {
-        Some(socket) => format!(
-            "postgres://{user}@/{database}?host={}&port={port}",
-            percent_encode(&socket.display().to_string())
-        ),
-        None => {
-            let host = options.get_host();
-            if host.contains(':') {
-                format!("postgres://{user}@[{host}]:{port}/{database}")
-            } else {
-                format!("postgres://{user}@{host}:{port}/{database}")
-            }
-        }
-    }
-}
-
-fn percent_encode(text: &str) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            let _ = write!(out, "%{byte:02X}");
-        }
-    }
-    out
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let decoded = match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
-            (b'%', Some(high), Some(low)) => {
-                match (
-                    char::from(*high).to_digit(16),
-                    char::from(*low).to_digit(16),
-                ) {
-                    (Some(high), Some(low)) => u8::try_from(high * 16 + low).ok(),
-                    _ => None,
-                }
-            }
-            _ => None,
-        };
-        match decoded {
-            Some(byte) => {
-                out.push(byte);
-                i += 3;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Removes a temporary file when dropped.
