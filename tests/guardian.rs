@@ -5,32 +5,11 @@
 
 mod common;
 
-use alice_guardian::{Sample, Sampler};
 use alice_upstream_sim::Faults;
+use common::scripted_load::ScriptedLoad;
 use common::{Alice, config, start_sim};
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// A machine whose RAM and CPU readings the test sets.
-#[derive(Clone)]
-struct ScriptedLoad(Arc<Mutex<(f64, f64)>>);
-
-impl ScriptedLoad {
-    fn new(ram: f64, cpu: f64) -> Self {
-        Self(Arc::new(Mutex::new((ram, cpu))))
-    }
-    fn set(&self, ram: f64, cpu: f64) {
-        *self.0.lock().unwrap() = (ram, cpu);
-    }
-}
-
-impl Sampler for ScriptedLoad {
-    fn sample(&mut self) -> Sample {
-        let (ram, cpu) = *self.0.lock().unwrap();
-        Sample::ram_cpu(ram, cpu)
-    }
-}
 
 async fn alice_with_load(
     load: &ScriptedLoad,

@@ -9,27 +9,14 @@
 mod common;
 
 use alice_upstream_sim::Faults;
+use common::child_process::run_to_end;
 use common::{Alice, config, start_sim};
-use std::io::Read;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 const PYTHON_VAR: &str = "ALICE_TEST_OPENAI_PYTHON";
 /// The script makes a handful of requests to a local simulator; a minute means it is stuck.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Kills the script if the test ends (or panics) while it still runs.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-        }
-        let _ = self.0.wait();
-    }
-}
 
 #[tokio::test]
 async fn openai_sdk_end_to_end() {
@@ -83,62 +70,12 @@ fn run_script(
     limited: &str,
 ) -> (std::process::ExitStatus, String, String) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/openai_sdk_check.py");
-    let child = Command::new(python)
-        .arg(script)
-        .arg(base)
-        .arg(key)
-        .arg(limited)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|error| {
-            panic!(
-                "{PYTHON_VAR}={} cannot be run: {error}; point it at a Python with the openai \
-                 package (.ci/run makes one in target/sdk-venv)",
-                python.to_string_lossy()
-            )
-        });
-    let mut running = Running(child);
-    // Read both pipes on their own threads, so a chatty script never blocks on a full pipe.
-    let stdout = drain(running.0.stdout.take());
-    let stderr = drain(running.0.stderr.take());
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = running.0.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > SCRIPT_TIMEOUT {
-            let _ = running.0.kill();
-            let _ = running.0.wait();
-            panic!(
-                "the SDK check ran over {} s and was killed; stderr so far:\n{}",
-                SCRIPT_TIMEOUT.as_secs(),
-                collected(&stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    (status, collected(&stdout), collected(&stderr))
-}
-
-/// Reads a pipe to its end on a thread of its own; the text arrives on the channel.
-fn drain(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<String> {
-    let (sender, receiver) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut text = String::new();
-        if let Some(mut pipe) = pipe {
-            let _ = pipe.read_to_string(&mut text);
-        }
-        let _ = sender.send(text);
-    });
-    receiver
-}
-
-/// What a pipe held, waiting a little: a process the script started may still hold the pipe
-/// open after the script is gone, and the test must not hang on it.
-fn collected(output: &mpsc::Receiver<String>) -> String {
-    output
-        .recv_timeout(Duration::from_secs(5))
-        .unwrap_or_else(|_| "(output not available: the pipe is still open)".to_owned())
+    let mut command = Command::new(python);
+    command.arg(script).arg(base).arg(key).arg(limited);
+    let what = format!(
+        "the SDK check ({PYTHON_VAR}={}; point it at a Python with the openai package, as \
+         .ci/run makes in target/sdk-venv)",
+        python.to_string_lossy()
+    );
+    run_to_end(command, SCRIPT_TIMEOUT, &what)
 }

@@ -2,6 +2,9 @@
 //! free ports, and small helpers to read Alice's answers.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod child_process;
+pub mod scripted_load;
+
 use alice_core::Config;
 use alice_server::RunningServer;
 use alice_upstream_sim::{Faults, SimHandle};

@@ -218,6 +218,36 @@ impl Directory {
         Ok((token, caller))
     }
 
+    /// Starts a session for the owner of an API key, for the web page's "log in with a key":
+    /// the token for the cookie, and who it proves. The session has the user's role and ends
+    /// with the key if the key expires first; it does not carry the key's own limits.
+    pub async fn log_in_with_key(&self, key: &str) -> Result<(String, Caller), IdentityError> {
+        let by_key = self.authenticate_key(key).await?;
+        let key_expires = match &by_key.credential {
+            Credential::ApiKey { id } => {
+                self.keys.get(id).await.and_then(|record| record.expires_at)
+            }
+            _ => None,
+        };
+        let token = secrets::new_session_token(&mut rand::rng());
+        let session_end = Utc::now() + self.session_ttl;
+        let expires_at = key_expires.map_or(session_end, |at| at.min(session_end));
+        if !self
+            .tables
+            .create_session(&secrets::hash_secret(&token), &by_key.username, expires_at)
+            .await?
+        {
+            return Err(IdentityError::UnknownKey);
+        }
+        let caller = Caller {
+            username: by_key.username,
+            role: by_key.role,
+            credential: Credential::Session,
+            limits: self.role_limits(by_key.role),
+        };
+        Ok((token, caller))
+    }
+
     /// Ends the session of this token.
     pub async fn log_out(&self, token: &str) -> Result<(), IdentityError> {
         Ok(self

@@ -10,7 +10,7 @@
 
 use crate::api::{
     brain, cache, chat, conversations, db, guardian, health, memories, metrics, openai, session,
-    user_data,
+    user_data, web_page,
 };
 use crate::error::ApiError;
 use crate::http::authentication::{self, Access, RouteAccess};
@@ -91,6 +91,9 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
         )
     };
     vec![
+        // The web page; what it shows needs a login.
+        route(Method::GET, "/", Public, get(web_page::index)),
+        route(Method::GET, "/assets/{file}", Public, get(web_page::asset)),
         route(Method::GET, "/health", Public, get(health::health)),
         // Minimal for everyone; backends and probe errors for admins.
         route(Method::GET, "/ready", Public, get(health::ready)),
@@ -107,7 +110,7 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             Caller,
             get(guardian::status),
         ),
-        // The page's login; keys need none.
+        // The page's login, with a password or an API key; API clients send the key instead.
         route(
             Method::POST,
             "/api/auth/login",

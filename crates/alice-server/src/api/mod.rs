@@ -13,7 +13,8 @@
 //! - [`guardian`]: `GET /api/guardian/status`;
 //! - [`health`]: `/health` and `/ready`;
 //! - [`metrics`]: `/metrics` and `/api/metrics/summary`;
-//! - [`guardian_daemon`]: the API of `alice guardian`, the Guardian as its own process.
+//! - [`guardian_daemon`]: the API of `alice guardian`, the Guardian as its own process;
+//! - [`web_page`]: the web page at `/` and its files under `/assets/`.
 
 pub mod brain;
 pub mod cache;
@@ -29,3 +30,4 @@ pub mod openai;
 pub mod session;
 pub mod user_data;
 pub mod user_path;
+pub mod web_page;

@@ -1,5 +1,5 @@
-//! The page's login: `POST /api/auth/login` checks a user's password and sets the session
-//! cookie (HttpOnly, SameSite=Strict; Secure with `auth.secure_cookies` or when a trusted
+//! The page's login: `POST /api/auth/login` checks a user's password (`{username, password}`)
+//! or an API key (`{api_key}`) and sets the session cookie (HttpOnly, SameSite=Strict; Secure with `auth.secure_cookies` or when a trusted
 //! proxy says the request came over TLS); `POST /api/auth/logout` ends the
 //! session; `GET /api/auth/me` says who the credential of a request proves. API keys need
 //! none of this: they are sent with every request.
@@ -16,12 +16,13 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-/// `POST /api/auth/login` body.
+/// `POST /api/auth/login` body: a user's name and password, or one of their API keys.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
-    username: String,
-    password: String,
+    username: Option<String>,
+    password: Option<String>,
+    api_key: Option<String>,
 }
 
 pub async fn log_in(
@@ -29,16 +30,28 @@ pub async fn log_in(
     client: Option<Extension<ClientAddr>>,
     JsonBody(body): JsonBody<LoginBody>,
 ) -> Result<Response, ApiError> {
-    let (token, caller) = gate
-        .directory()
-        .log_in(&body.username, &body.password)
-        .await
-        .map_err(|error| {
-            if !matches!(error, IdentityError::Store(_)) {
-                tracing::info!(evt = "login_refused", user = %body.username, reason = %error);
-            }
-            ApiError::from(error)
-        })?;
+    let (outcome, who_tried) = match (&body.username, &body.password, &body.api_key) {
+        (Some(username), Some(password), None) => (
+            gate.directory().log_in(username, password).await,
+            username.as_str(),
+        ),
+        (None, None, Some(api_key)) => (
+            gate.directory().log_in_with_key(api_key).await,
+            "(an API key)",
+        ),
+        _ => {
+            return Err(ApiError::invalid(
+                "body",
+                "send {\"username\", \"password\"} or {\"api_key\"}, not both or neither",
+            ));
+        }
+    };
+    let (token, caller) = outcome.map_err(|error| {
+        if !matches!(error, IdentityError::Store(_)) {
+            tracing::info!(evt = "login_refused", user = %who_tried, reason = %error);
+        }
+        ApiError::from(error)
+    })?;
     tracing::info!(evt = "logged_in", user = %caller.username);
     let mut cookie = format!(
         "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",

@@ -1,6 +1,6 @@
 //! The admission gate: what the Guardian's state lets through.
 //!
-//! | state | chat and LLM paths (`/api/chat`, `/v1/chat/completions`) | other paths | health, readiness, Guardian status, control (`/health`, `/ready`, `/metrics`, `/api/metrics/...`, `/api/guardian/...`, `/api/brain/...`) |
+//! | state | chat and LLM paths (`/api/chat`, `/v1/chat/completions`) | other paths | health, readiness, Guardian status, control, the page and its login (`/health`, `/ready`, `/metrics`, `/api/metrics/...`, `/api/guardian/...`, `/api/brain/...`, `/`, `/assets/...`, `/api/auth/...`) |
 //! |---|---|---|---|
 //! | NORMAL | pass | pass | pass |
 //! | BROWNOUT | pass, served with the brownout preset (shorter, cheaper answers) | pass | pass |
@@ -56,7 +56,13 @@ fn is_llm_path(path: &str) -> bool {
 }
 
 fn is_always_served(path: &str) -> bool {
+    // The page, so that an operator can log in and watch in any state.
+    if path == "/" {
+        return true;
+    }
     [
+        "/assets",
+        "/api/auth",
         "/health",
         "/ready",
         "/metrics",
@@ -114,6 +120,10 @@ mod tests {
             ("/api/guardian/status", [Pass, Pass, Pass, Pass, Pass]),
             ("/api/brain/brownout", [Pass, Pass, Pass, Pass, Pass]),
             ("/api/chatty", [Pass, Pass, Pass, Refuse, Refuse]),
+            ("/", [Pass, Pass, Pass, Pass, Pass]),
+            ("/assets/app.js", [Pass, Pass, Pass, Pass, Pass]),
+            ("/api/auth/login", [Pass, Pass, Pass, Pass, Pass]),
+            ("/assetsx", [Pass, Pass, Pass, Refuse, Refuse]),
         ];
         for (path, expected) in rows {
             let got: Vec<Admission> = [Normal, Brownout, Degraded, Emergency, Lockdown]

@@ -1,0 +1,263 @@
+// The operator's dashboard: one Server-Sent Events stream (/api/events) of snapshots, at most
+// one a second, drawn as state, timelines, sparklines and tables; and the control API's
+// brownout and model switch behind a confirmation. EventSource reconnects by itself when
+// Alice restarts.
+
+import { call } from "./api.js";
+import { confirmAction } from "./chat.js";
+import { t } from "./i18n.js";
+
+const $ = (id) => document.getElementById(id);
+/** Points kept per sparkline: two minutes at one snapshot a second. */
+const HISTORY = 120;
+
+const dashboard = {
+  source: null,
+  /** instance id → { series: {name: number[]}, last: snapshot } */
+  instances: new Map(),
+};
+
+export function wireDashboard() {
+  $("brownout-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const level = $("brownout-level").value;
+    if (!(await confirmAction(t("confirm_brownout", { level })))) return;
+    control("/api/brain/brownout", { activate: true, level, reason: "dashboard" });
+  });
+  $("brownout-off").addEventListener("click", async () => {
+    if (!(await confirmAction(t("confirm_brownout_off")))) return;
+    control("/api/brain/brownout", { activate: false, reason: "dashboard" });
+  });
+  $("model-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const model = $("model-name").value.trim();
+    const question = model ? t("confirm_model", { model }) : t("confirm_model_default");
+    if (!(await confirmAction(question))) return;
+    control("/api/brain/model/switch", model ? { model, reason: "dashboard" } : { reason: "dashboard" });
+  });
+}
+
+async function control(path, body) {
+  try {
+    await call("POST", path, body);
+    $("control-result").textContent = t("applied");
+  } catch (error) {
+    $("control-result").textContent = error.message;
+  }
+}
+
+/** Opens the event stream (once) and draws every snapshot. */
+export function startDashboard() {
+  if (dashboard.source) return;
+  const source = new EventSource("/api/events");
+  dashboard.source = source;
+  source.addEventListener("open", () => setLive(true));
+  source.addEventListener("error", () => setLive(false));
+  source.addEventListener("snapshot", (event) => {
+    setLive(true);
+    draw(JSON.parse(event.data));
+  });
+}
+
+export function stopDashboard() {
+  dashboard.source?.close();
+  dashboard.source = null;
+}
+
+function setLive(live) {
+  const badge = $("live");
+  badge.textContent = t(live ? "live" : "reconnecting");
+  badge.classList.toggle("down", !live);
+}
+
+function remember(entry, name, value) {
+  const series = (entry.series[name] ??= []);
+  series.push(Number.isFinite(value) ? value : null);
+  if (series.length > HISTORY) series.shift();
+  return series;
+}
+
+function draw(snapshot) {
+  const id = snapshot.instance ?? "alice";
+  let entry = dashboard.instances.get(id);
+  if (!entry) {
+    entry = { series: {}, element: instanceElement(id) };
+    dashboard.instances.set(id, entry);
+    $("instances").append(entry.element);
+  }
+  const guardian = snapshot.guardian ?? {};
+  const readings = guardian.readings ?? {};
+  const requests = snapshot.requests ?? {};
+  const view = entry.element;
+
+  // The mode requests are served in: a manual brownout over a NORMAL machine is a brownout.
+  const level = guardian.brownout_level ?? "NONE";
+  const served = guardian.state === "NORMAL" && level !== "NONE" ? "BROWNOUT" : guardian.state;
+  const state = view.querySelector(".state");
+  state.textContent = served ?? "—";
+  state.dataset.state = served ?? "";
+  const manual = guardian.manual_brownout ? ` (${t("manual")})` : "";
+  view.querySelector(".level").textContent = `${level}${manual}`;
+
+  const transitions = guardian.transitions ?? [];
+  const timeline = view.querySelector(".timeline");
+  timeline.replaceChildren(
+    ...transitions
+      .slice(-12)
+      .reverse()
+      .map((transition) => {
+        const item = document.createElement("li");
+        const when = document.createElement("time");
+        when.dateTime = transition.at;
+        when.textContent = new Date(transition.at).toLocaleTimeString();
+        item.append(when, ` ${transition.from} → ${transition.to}: ${transition.reason ?? ""}`);
+        return item;
+      }),
+  );
+  view.querySelector(".no-transitions").hidden = transitions.length > 0;
+
+  const gauges = [
+    ["ram", readings.ram_percent, "%"],
+    ["cpu", readings.cpu_percent, "%"],
+    ["disk", readings.disk_percent, "%"],
+    ["pressure", readings.pressure_percent ?? readings.memory_pressure ?? readings.psi_memory_some_avg10, "%"],
+    ["rate", requests.rate_per_second, "/s"],
+    ["p50", requests.p50_ms, " ms"],
+    ["p95", requests.p95_ms, " ms"],
+    ["p99", requests.p99_ms, " ms"],
+    ["p999", requests.p999_ms, " ms"],
+  ];
+  for (const [name, value, unit] of gauges) {
+    const series = remember(entry, name, value);
+    const cell = view.querySelector(`[data-gauge="${name}"]`);
+    cell.querySelector(".value").textContent = Number.isFinite(value) ? `${round(value)}${unit}` : "—";
+    cell.querySelector("svg").replaceChildren(sparkline(series));
+  }
+
+  drawRates(view.querySelector(".errors"), snapshot.errors ?? {});
+  drawBackends(view.querySelector(".backends tbody"), snapshot.backends ?? []);
+
+  const cache = snapshot.cache ?? {};
+  view.querySelector(".cache-hit-rate").textContent =
+    cache.hit_rate == null ? "—" : `${round(cache.hit_rate * 100)} %`;
+  view.querySelector(".cache-entries").textContent = cache.entries ?? "—";
+  const store = snapshot.store ?? {};
+  view.querySelector(".store-batches").textContent = store.batches ?? "—";
+  view.querySelector(".store-turns").textContent =
+    store.turns_per_batch == null ? "—" : round(store.turns_per_batch);
+}
+
+function round(value) {
+  return Math.abs(value) >= 100 ? Math.round(value) : Math.round(value * 10) / 10;
+}
+
+/** Errors and shed requests: `{reason: number}`, possibly nested one level (`{shed: {...}}`). */
+function drawRates(list, errors) {
+  const rows = [];
+  for (const [name, value] of Object.entries(errors)) {
+    if (value && typeof value === "object") {
+      for (const [reason, count] of Object.entries(value)) rows.push([`${name}: ${reason}`, count]);
+    } else {
+      rows.push([name, value]);
+    }
+  }
+  list.replaceChildren(
+    ...rows.map(([name, value]) => {
+      const item = document.createElement("li");
+      item.textContent = `${name}: ${typeof value === "number" ? round(value) : value}`;
+      return item;
+    }),
+  );
+  if (!rows.length) {
+    const item = document.createElement("li");
+    item.className = "muted";
+    item.textContent = t("none_yet");
+    list.append(item);
+  }
+}
+
+function drawBackends(body, backends) {
+  body.replaceChildren(
+    ...backends.map((backend) => {
+      const row = document.createElement("tr");
+      const breaker = backend.breaker ?? backend.breaker_state ?? "—";
+      const cells = [
+        backend.name,
+        breaker,
+        backend.in_flight,
+        backend.queue_depth ?? backend.queued,
+        backend.limit ?? backend.max_concurrent,
+      ];
+      cells.forEach((value, index) => {
+        const cell = document.createElement(index === 0 ? "th" : "td");
+        if (index === 0) cell.scope = "row";
+        cell.textContent = value ?? "—";
+        if (index === 1) cell.dataset.breaker = String(breaker).toLowerCase();
+        row.append(cell);
+      });
+      row.dataset.backend = backend.name;
+      return row;
+    }),
+  );
+}
+
+/** A polyline of the last values, scaled to its own maximum. */
+function sparkline(series) {
+  const ns = "http://www.w3.org/2000/svg";
+  const line = document.createElementNS(ns, "polyline");
+  const values = series.map((v) => (v == null ? 0 : v));
+  const max = Math.max(1, ...values);
+  const step = 100 / Math.max(1, HISTORY - 1);
+  const offset = HISTORY - values.length;
+  line.setAttribute(
+    "points",
+    values.map((v, i) => `${((offset + i) * step).toFixed(1)},${(28 - (v / max) * 26).toFixed(1)}`).join(" "),
+  );
+  return line;
+}
+
+function instanceElement(id) {
+  const section = document.createElement("section");
+  section.className = "instance";
+  section.dataset.instance = id;
+  const gauge = (name, label) =>
+    `<div class="gauge card" data-gauge="${name}"><span class="label">${label}</span>` +
+    `<span class="value">—</span><svg viewBox="0 0 100 30" preserveAspectRatio="none" aria-hidden="true"></svg></div>`;
+  section.innerHTML = `
+    <h3 class="instance-name"></h3>
+    <div class="row">
+      <div class="card status-card">
+        <span class="label">${t("state")}</span>
+        <strong class="state"></strong>
+        <span class="label">${t("level")}</span>
+        <strong class="level"></strong>
+      </div>
+      <div class="card timeline-card">
+        <h4>${t("transitions")}</h4>
+        <ol class="timeline"></ol>
+        <p class="no-transitions muted">${t("no_transitions")}</p>
+      </div>
+    </div>
+    <h4>${t("machine")}</h4>
+    <div class="gauges">${gauge("ram", t("ram"))}${gauge("cpu", t("cpu"))}${gauge("disk", t("disk"))}${gauge("pressure", t("pressure"))}</div>
+    <h4>${t("requests")}</h4>
+    <div class="gauges">${gauge("rate", t("rate"))}${gauge("p50", "p50")}${gauge("p95", "p95")}${gauge("p99", "p99")}${gauge("p999", "p99.9")}</div>
+    <div class="row">
+      <div class="card"><h4>${t("errors")}</h4><ul class="errors"></ul></div>
+      <div class="card">
+        <h4>${t("cache")}</h4>
+        <dl><dt>${t("hit_rate")}</dt><dd class="cache-hit-rate">—</dd><dt>${t("entries")}</dt><dd class="cache-entries">—</dd></dl>
+        <h4>${t("store")}</h4>
+        <dl><dt>${t("batches")}</dt><dd class="store-batches">—</dd><dt>${t("turns_per_batch")}</dt><dd class="store-turns">—</dd></dl>
+      </div>
+    </div>
+    <div class="card table-card">
+      <table class="backends">
+        <caption>${t("backends")}</caption>
+        <thead><tr><th scope="col">${t("backend")}</th><th scope="col">${t("breaker")}</th><th scope="col">${t("in_flight")}</th><th scope="col">${t("queue")}</th><th scope="col">${t("limit")}</th></tr></thead>
+        <tbody></tbody>
+      </table>
+    </div>`;
+  section.querySelector(".instance-name").textContent = `${t("instance")}: ${id}`;
+  return section;
+}
