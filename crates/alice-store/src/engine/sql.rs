@@ -43,7 +43,7 @@ macro_rules! feedback_query {
     };
 }
 
-pub(crate) use {conversation_query, feedback_query, memory_query};
+pub(crate) use {conversation_query, memory_query};
 
 /// Alice's tables, as `stats` reports them.
 pub(crate) const TABLES: [&str; 8] = [
