@@ -151,7 +151,7 @@ async fn the_list_is_the_callers_own_newest_first_searched_and_paged() {
 
     let (status, body) = page.list(&page.anna, "").await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(ids(&body), [third.clone(), hello.clone(), trip.clone()]);
+    assert_eq!(ids(&body), [third.as_str(), hello.as_str(), trip.as_str()]);
     assert_eq!(body["user"], "anna");
     assert_eq!(body["next_offset"], Value::Null);
     let first = &body["conversations"][1];
@@ -171,16 +171,19 @@ async fn the_list_is_the_callers_own_newest_first_searched_and_paged() {
     assert!(time(&first["last_message_at"]) > time(&first["started_at"]));
 
     // The title, case ignored, Swedish letters too; another user's conversations never.
-    assert_eq!(page.listed(&page.anna, "?q=%C3%A5RE").await, [trip.clone()]);
+    assert_eq!(
+        page.listed(&page.anna, "?q=%C3%A5RE").await,
+        [trip.as_str()]
+    );
     assert_eq!(
         page.listed(&page.bertil, "?q=%C3%A5re").await,
-        [bertils.clone()]
+        [bertils.as_str()]
     );
     // A message's content, not the title; % and _ are only text.
-    assert_eq!(page.listed(&page.anna, "?q=kiruna").await, [hello.clone()]);
+    assert_eq!(page.listed(&page.anna, "?q=kiruna").await, [hello.as_str()]);
     assert_eq!(
         page.listed(&page.anna, "?q=a_100%25").await,
-        [hello.clone()]
+        [hello.as_str()]
     );
     assert!(page.listed(&page.anna, "?q=a_1000").await.is_empty());
     assert!(page.listed(&page.anna, "?q=Stockholm").await.is_empty());
@@ -189,14 +192,14 @@ async fn the_list_is_the_callers_own_newest_first_searched_and_paged() {
 
     // Pages.
     let (_, first_page) = page.list(&page.anna, "?limit=2").await;
-    assert_eq!(ids(&first_page), [third.clone(), hello.clone()]);
+    assert_eq!(ids(&first_page), [third.as_str(), hello.as_str()]);
     assert_eq!(first_page["next_offset"], 2);
     let (_, last_page) = page.list(&page.anna, "?limit=2&offset=2").await;
-    assert_eq!(ids(&last_page), [trip.clone()]);
+    assert_eq!(ids(&last_page), [trip.as_str()]);
     assert_eq!(last_page["next_offset"], Value::Null);
     // "Samtalet" is in every answer ("Jag ser 2 meddelanden i samtalet").
     let (_, searched) = page.list(&page.anna, "?q=SAMTALET&limit=1&offset=1").await;
-    assert_eq!(ids(&searched), [hello.clone()]);
+    assert_eq!(ids(&searched), [hello.as_str()]);
     assert_eq!(searched["next_offset"], 2);
     assert_eq!(searched["q"], "SAMTALET");
 
