@@ -1,6 +1,6 @@
 //! Reading conversations back: `GET /api/conversations` (the caller's own, newest activity
 //! first, optionally searched with `?q=`), `GET /api/conversations/{id}` and `.../messages`
-//! (each answer with the caller's thumb on it, so the page shows it again after a reload). A
+//! (each answer with its owner's thumb on it, so the page shows it again after a reload). A
 //! conversation is its owner's alone: anyone else's key gets the 404 of a conversation that
 //! does not exist (an admin's key reads any, also under `/api/db/conversations/…`).
 
