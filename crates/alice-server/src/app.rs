@@ -241,6 +241,25 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             Caller,
             get(conversations::get_messages),
         ),
+        // The page: the caller's own conversations (searched with ?q=), thumbs on answers.
+        route(
+            Method::GET,
+            "/api/conversations",
+            Caller,
+            get(conversations::list),
+        ),
+        route(
+            Method::PUT,
+            "/api/messages/{id}/feedback",
+            Caller,
+            axum::routing::put(crate::api::feedback::put),
+        ),
+        route(
+            Method::DELETE,
+            "/api/messages/{id}/feedback",
+            Caller,
+            delete(crate::api::feedback::delete),
+        ),
         // /v1 answers every error, also for wrong paths and methods, in OpenAI's shape.
         route(
             Method::POST,

@@ -6,8 +6,9 @@ use crate::StoreError;
 use crate::erasure_log::{ErasureKey, Tombstone};
 use crate::gdpr::ExportSnapshot;
 use crate::model::{
-    Conversation, ErasureCause, ErasureReport, Memory, MemoryMatch, NewMemory, NewTurn, Page,
-    RecordedTurn, RetentionReport, StoreStats, StoredMessage, SystemMetricSample, User,
+    AnswerFeedback, Conversation, ErasureCause, ErasureReport, Memory, MemoryMatch, MessageOwner,
+    NewFeedback, NewMemory, NewTurn, Page, RecordedTurn, RetentionReport, StoreStats,
+    StoredMessage, SystemMetricSample, User,
 };
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -73,6 +74,40 @@ pub trait StoreBackend: Send + Sync + std::fmt::Debug {
         username: &str,
         page: Page,
     ) -> Result<Vec<Conversation>, StoreError>;
+
+    /// A user's conversations whose title or any message holds `text`, letter case ignored
+    /// (Swedish letters too, whatever the database's locale), the most recently active first.
+    /// Reads only that user's conversations and their messages.
+    async fn search_conversations(
+        &self,
+        username: &str,
+        text: &str,
+        page: Page,
+    ) -> Result<Vec<Conversation>, StoreError>;
+
+    /// Whose message this is (its conversation, the owner, its role); None for no such message.
+    async fn message_owner(&self, id: Uuid) -> Result<Option<MessageOwner>, StoreError>;
+
+    /// Stores `username`'s feedback on an answer in a conversation of theirs, replacing what
+    /// they gave it before (its `created_at` stays); None, and nothing stored, when the
+    /// message is not an answer (role assistant) in one of their conversations.
+    async fn put_feedback(
+        &self,
+        username: &str,
+        feedback: &NewFeedback,
+    ) -> Result<Option<AnswerFeedback>, StoreError>;
+
+    /// Deletes `username`'s feedback on a message; whether there was any.
+    async fn delete_feedback(&self, username: &str, message_id: Uuid) -> Result<bool, StoreError>;
+
+    /// The feedback on a conversation's messages numbered after `after_seq` up to
+    /// `through_seq`, in message order: the ratings beside a page of [`Self::messages`].
+    async fn feedback_between(
+        &self,
+        conversation_id: Uuid,
+        after_seq: i64,
+        through_seq: i64,
+    ) -> Result<Vec<AnswerFeedback>, StoreError>;
 
     /// All users' conversations, the most recently active first.
     async fn recent_conversations(&self, page: Page) -> Result<Vec<Conversation>, StoreError>;

@@ -10,13 +10,18 @@
 //! `GET /api/users/{u}/export`.
 //!
 //! Shape (`alice-user-export/2`): `format`, `exported_at`, `engine`, `user`, `conversations`
-//! (each with its `messages`), `memories`, `chat_sessions`, `agent_executions`, then `counts`
-//! and `personal_identity_numbers` (how many texts of each kind hold one) — last, because they
-//! are known only once everything has been written.
+//! (each with its `messages`), `memories`, `chat_sessions`, `agent_executions`,
+//! `answer_feedback` (the user's thumbs on answers, with their comments), then `counts` and
+//! `personal_identity_numbers` (how many texts of each kind hold one) — last, because they are
+//! known only once everything has been written. `answer_feedback` (and its count) came later
+//! within `/2`: a new key that a reader of the earlier documents ignores, while every key they
+//! read keeps its place and meaning, so the number stayed.
 
 use crate::StoreError;
 use crate::backend::StoreBackend;
-use crate::model::{AgentExecution, ChatSession, Conversation, Memory, StoredMessage, User};
+use crate::model::{
+    AgentExecution, AnswerFeedback, ChatSession, Conversation, Memory, StoredMessage, User,
+};
 use alice_core::personal_number;
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
@@ -25,7 +30,8 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-/// The document's format name; bump the number when its shape changes.
+/// The document's format name; bump the number when its shape changes for a reader: a key
+/// removed, moved, renamed or meaning something else (a new key beside the others is not).
 pub const EXPORT_FORMAT: &str = "alice-user-export/2";
 /// Rows read per query.
 pub const PAGE: u32 = 500;
@@ -64,6 +70,12 @@ pub trait ExportSnapshot: Send {
         after: Option<&AgentExecution>,
         limit: u32,
     ) -> Result<Vec<AgentExecution>, StoreError>;
+    /// The user's feedback on answers, by answer id, after `after`.
+    async fn answer_feedback(
+        &mut self,
+        after: Option<&AnswerFeedback>,
+        limit: u32,
+    ) -> Result<Vec<AnswerFeedback>, StoreError>;
     /// Ends the snapshot.
     async fn finish(self: Box<Self>) -> Result<(), StoreError>;
 }
@@ -193,6 +205,7 @@ struct Flagged {
     messages: u64,
     memories: u64,
     agent_executions: u64,
+    answer_feedback: u64,
 }
 
 #[derive(Default, Serialize)]
@@ -202,6 +215,7 @@ struct Counts {
     memories: u64,
     chat_sessions: u64,
     agent_executions: u64,
+    answer_feedback: u64,
 }
 
 /// `value` (an object) with `contains_personal_identity_number` added.
@@ -345,6 +359,31 @@ async fn write_document(
             let found = personal_number::contains(&text);
             flagged.agent_executions += u64::from(found);
             out.value(&marked(execution, found)?)?;
+            out.flush_if_full().await?;
+        }
+        if page.len() < PAGE as usize {
+            break;
+        }
+        last = page.into_iter().last();
+    }
+    out.raw("]");
+
+    out.key("answer_feedback", false)?;
+    out.raw("[");
+    let mut last: Option<AnswerFeedback> = None;
+    loop {
+        let page = snapshot.answer_feedback(last.as_ref(), PAGE).await?;
+        for feedback in &page {
+            if counts.answer_feedback > 0 {
+                out.raw(",");
+            }
+            counts.answer_feedback += 1;
+            let found = feedback
+                .comment
+                .as_deref()
+                .is_some_and(personal_number::contains);
+            flagged.answer_feedback += u64::from(found);
+            out.value(&marked(feedback, found)?)?;
             out.flush_if_full().await?;
         }
         if page.len() < PAGE as usize {

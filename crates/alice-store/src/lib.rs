@@ -1,6 +1,6 @@
-//! Alice's database: users, conversations, messages, memories and the Guardian's history, in
-//! an embedded SQLite file (the default) or in PostgreSQL (when several Alice instances share
-//! state), both through sqlx with their own migrations.
+//! Alice's database: users, conversations, messages, memories, feedback on answers and the
+//! Guardian's history, in an embedded SQLite file (the default) or in PostgreSQL (when several
+//! Alice instances share state), both through sqlx with their own migrations.
 //!
 //! - [`Store`] is what the server holds: [`Store::open`] picks the engine from the URL, and
 //!   turns are written through the [`batcher`] (a request completes once its turn is
@@ -39,9 +39,10 @@ pub use engine::sqlite::SqliteStore;
 pub use idempotency::{Claim, ClaimOutcome, IdempotencyTables, NewClaim, StoredAnswer};
 pub use identity::{Account, ApiKeyRecord, IdentityTables, KeyLimits, NewApiKey, SessionRecord};
 pub use model::{
-    AgentExecution, ChatSession, Conversation, ConversationTarget, ErasureCause, ErasureCounts,
-    ErasureReport, Memory, MemoryMatch, NewMemory, NewMessage, NewTurn, Page, RecordedTurn,
-    RetentionReport, StoreStats, StoredMessage, SystemMetricSample, User,
+    AgentExecution, AnswerFeedback, ChatSession, Conversation, ConversationTarget, ErasureCause,
+    ErasureCounts, ErasureReport, Memory, MemoryMatch, MessageOwner, NewFeedback, NewMemory,
+    NewMessage, NewTurn, Page, Rating, RecordedTurn, RetentionReport, StoreStats, StoredMessage,
+    SystemMetricSample, User,
 };
 pub use store::{Store, batch_settings};
 

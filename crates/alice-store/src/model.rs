@@ -3,7 +3,9 @@
 use crate::erasure_log::Tombstone;
 use alice_core::{BrownoutLevel, Role};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
 use uuid::Uuid;
 
 /// A conversation as stored.
@@ -149,6 +151,75 @@ impl NewMemory {
     }
 }
 
+/// A thumb on one of Alice's answers: `"up"` or `"down"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Rating {
+    Up,
+    Down,
+}
+
+impl Rating {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rating::Up => "up",
+            Rating::Down => "down",
+        }
+    }
+}
+
+impl fmt::Display for Rating {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Rating {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "up" => Ok(Rating::Up),
+            "down" => Ok(Rating::Down),
+            other => Err(format!("{other:?} is not a rating (up or down)")),
+        }
+    }
+}
+
+/// A user's feedback on one of Alice's answers (`answer_feedback`): one per answer, given by
+/// the user whose conversation it is.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AnswerFeedback {
+    /// The answer (an assistant message).
+    pub message_id: Uuid,
+    /// The answer's conversation.
+    pub conversation_id: Uuid,
+    pub rating: Rating,
+    pub comment: Option<String>,
+    /// When the answer was first rated.
+    pub created_at: DateTime<Utc>,
+    /// When the rating or comment last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Feedback to store on an answer, replacing what its owner gave it before.
+#[derive(Clone, Debug)]
+pub struct NewFeedback {
+    pub message_id: Uuid,
+    pub rating: Rating,
+    pub comment: Option<String>,
+    /// Now: the feedback's `updated_at`, and its `created_at` when the answer had none.
+    pub at: DateTime<Utc>,
+}
+
+/// Whose a message is: its conversation, the conversation's owner and the message's role.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageOwner {
+    pub conversation_id: Uuid,
+    pub username: String,
+    pub role: Role,
+}
+
 /// How a memory search matches its terms.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MemoryMatch {
@@ -202,6 +273,9 @@ pub struct ErasureCounts {
     /// Kept answers of idempotent chat requests (`Idempotency-Key`), which hold answer text.
     #[serde(default)]
     pub idempotency_records: u64,
+    /// The user's thumbs on answers (`answer_feedback`), with their comments.
+    #[serde(default)]
+    pub answer_feedback: u64,
 }
 
 impl ErasureCounts {
@@ -214,6 +288,7 @@ impl ErasureCounts {
         self.chat_sessions += other.chat_sessions;
         self.agent_executions += other.agent_executions;
         self.idempotency_records += other.idempotency_records;
+        self.answer_feedback += other.answer_feedback;
     }
 }
 

@@ -12,8 +12,8 @@ use alice_core::config::DatabaseConfig;
 use alice_core::{BrownoutLevel, Role};
 use alice_store::{
     Claim, ClaimOutcome, ConversationTarget, ErasureCause, Memory, MemoryMatch, NewClaim,
-    NewMemory, NewMessage, NewTurn, Page, RetentionReport, Store, StoreError, StoredAnswer,
-    StoredMessage, SystemMetricSample,
+    NewFeedback, NewMemory, NewMessage, NewTurn, Page, Rating, RetentionReport, Store, StoreError,
+    StoredAnswer, StoredMessage, SystemMetricSample,
 };
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -100,6 +100,13 @@ contract! {
     check_expired_idempotency_records_are_taken_over_and_deleted,
     check_concurrent_idempotency_claims_have_one_winner,
     check_erasure_takes_idempotency_records,
+    check_conversation_search_finds_title_and_content_case_ignored,
+    check_conversation_search_takes_the_text_literally,
+    check_feedback_only_on_the_users_own_answers,
+    check_feedback_is_replaced_and_deleted,
+    check_feedback_beside_a_page_of_messages,
+    check_feedback_is_exported_and_erased,
+    check_feedback_goes_with_its_message,
 }
 
 /// A second way into the database under test, for rows the store has no method for.
@@ -1467,6 +1474,341 @@ async fn check_erase_removes_the_user_and_nothing_else(store: &Store) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The page's conversation search, and feedback on answers.
+
+/// Starts a conversation with one turn of this question and answer; returns its id and the
+/// answer's message id.
+async fn asked(
+    store: &Store,
+    username: &str,
+    question: &str,
+    answer: &str,
+    at: DateTime<Utc>,
+) -> (Uuid, Uuid) {
+    let recorded = store
+        .record_turn(turn(new_conversation(username), question, answer, at))
+        .await
+        .unwrap();
+    (recorded.conversation_id, recorded.assistant_message_id)
+}
+
+async fn found(store: &Store, username: &str, text: &str) -> Vec<Uuid> {
+    store
+        .search_conversations(username, text, page(0, 50))
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.id)
+        .collect()
+}
+
+async fn check_conversation_search_finds_title_and_content_case_ignored(store: &Store) {
+    let t0 = now();
+    let (trip, _) = asked(store, "anna", "Tåget till Åre", "Det går 07.12.", t0).await;
+    let (weather, _) = asked(
+        store,
+        "anna",
+        "Hur blir vädret?",
+        "Regn i GÖTEBORG, sol i Luleå.",
+        t0 + Duration::minutes(1),
+    )
+    .await;
+    continue_with(store, weather, "Och i morgon?", t0 + Duration::minutes(2)).await;
+    let (later, _) = asked(
+        store,
+        "anna",
+        "Vad heter Göteborgs hamn?",
+        "Skandiahamnen.",
+        t0 + Duration::minutes(3),
+    )
+    .await;
+    let (bertils, _) = asked(store, "bertil", "Göteborg eller Åre?", "Båda.", t0).await;
+
+    // The title, and any message of the conversation (the answer, a later question).
+    assert_eq!(found(store, "anna", "åre").await, vec![trip]);
+    assert_eq!(found(store, "anna", "ÅRE").await, vec![trip]);
+    assert_eq!(found(store, "anna", "göteborg").await, vec![later, weather]);
+    assert_eq!(found(store, "anna", "i MORGON").await, vec![weather]);
+    assert_eq!(found(store, "anna", "07.12").await, vec![trip]);
+    assert!(found(store, "anna", "Stockholm").await.is_empty());
+    // Another user's conversations are never found.
+    assert_eq!(found(store, "bertil", "göteborg").await, vec![bertils]);
+    assert!(found(store, "okänd", "göteborg").await.is_empty());
+    // Pages, newest activity first.
+    let paged = |offset| store.search_conversations("anna", "e", page(offset, 1));
+    let first: Vec<Uuid> = paged(0).await.unwrap().iter().map(|c| c.id).collect();
+    let second: Vec<Uuid> = paged(1).await.unwrap().iter().map(|c| c.id).collect();
+    let third: Vec<Uuid> = paged(2).await.unwrap().iter().map(|c| c.id).collect();
+    assert_eq!([first, second, third].concat(), vec![later, weather, trip]);
+    assert!(paged(3).await.unwrap().is_empty());
+}
+
+async fn check_conversation_search_takes_the_text_literally(store: &Store) {
+    let t0 = now();
+    let (percent, _) = asked(store, "anna", "Räntan är 4% nu", "Ja, 4 %.", t0).await;
+    let (underscore, _) = asked(
+        store,
+        "anna",
+        "Filen heter a_b.txt",
+        "Bra namn.",
+        t0 + Duration::seconds(1),
+    )
+    .await;
+    let (pattern, _) = asked(
+        store,
+        "anna",
+        "Vad betyder [a-z]* och (x|y)?",
+        "Mönster.",
+        t0 + Duration::seconds(2),
+    )
+    .await;
+    asked(
+        store,
+        "anna",
+        "Inget särskilt",
+        "Axb och xyb.",
+        t0 + Duration::seconds(3),
+    )
+    .await;
+
+    assert_eq!(found(store, "anna", "4%").await, vec![percent]);
+    assert_eq!(found(store, "anna", "a_b").await, vec![underscore]);
+    assert_eq!(found(store, "anna", "[A-Z]*").await, vec![pattern]);
+    assert_eq!(found(store, "anna", "(x|y)?").await, vec![pattern]);
+    assert!(found(store, "anna", "a?b").await.is_empty());
+    assert_eq!(found(store, "anna", "%").await, vec![percent]);
+    assert!(found(store, "anna", "x.b").await.is_empty());
+    assert!(found(store, "anna", "\\").await.is_empty());
+}
+
+fn feedback(message_id: Uuid, rating: Rating, comment: Option<&str>) -> NewFeedback {
+    NewFeedback {
+        message_id,
+        rating,
+        comment: comment.map(str::to_owned),
+        at: now(),
+    }
+}
+
+async fn check_feedback_only_on_the_users_own_answers(store: &Store) {
+    let t0 = now();
+    let recorded = store
+        .record_turn(turn(new_conversation("anna"), "Hej", "Hej Anna!", t0))
+        .await
+        .unwrap();
+    let (bertils, bertils_answer) = asked(store, "bertil", "Hej", "Hej Bertil!", t0).await;
+
+    let owner = store
+        .message_owner(recorded.user_message_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(owner.username, "anna");
+    assert_eq!(owner.role, Role::User);
+    assert_eq!(owner.conversation_id, recorded.conversation_id);
+    let owner = store.message_owner(bertils_answer).await.unwrap().unwrap();
+    assert_eq!(
+        (owner.username.as_str(), owner.role),
+        ("bertil", Role::Assistant)
+    );
+    assert_eq!(owner.conversation_id, bertils);
+    assert!(store.message_owner(Uuid::now_v7()).await.unwrap().is_none());
+
+    // A question is not an answer; bertil's answer is not anna's; no message is no answer.
+    for (user, message) in [
+        ("anna", recorded.user_message_id),
+        ("anna", bertils_answer),
+        ("bertil", recorded.assistant_message_id),
+        ("anna", Uuid::now_v7()),
+        ("okänd", recorded.assistant_message_id),
+    ] {
+        let stored = store
+            .put_feedback(user, &feedback(message, Rating::Up, None))
+            .await
+            .unwrap();
+        assert!(stored.is_none(), "{user} on {message}");
+        assert!(!store.delete_feedback(user, message).await.unwrap());
+    }
+    assert_eq!(store.stats().await.unwrap().rows["answer_feedback"], 0);
+
+    let stored = store
+        .put_feedback(
+            "anna",
+            &feedback(
+                recorded.assistant_message_id,
+                Rating::Down,
+                Some("För kort"),
+            ),
+        )
+        .await
+        .unwrap()
+        .expect("anna's own answer");
+    assert_eq!(stored.message_id, recorded.assistant_message_id);
+    assert_eq!(stored.conversation_id, recorded.conversation_id);
+    assert_eq!(stored.rating, Rating::Down);
+    assert_eq!(stored.comment.as_deref(), Some("För kort"));
+    // Bertil cannot take anna's feedback away.
+    assert!(
+        !store
+            .delete_feedback("bertil", recorded.assistant_message_id)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.stats().await.unwrap().rows["answer_feedback"], 1);
+}
+
+async fn check_feedback_is_replaced_and_deleted(store: &Store) {
+    let (_, answer) = asked(store, "anna", "Hej", "Hej!", now()).await;
+    let mut first = feedback(answer, Rating::Up, Some("Bra"));
+    first.at = now() - Duration::minutes(5);
+    let stored = store.put_feedback("anna", &first).await.unwrap().unwrap();
+    assert_eq!(stored.created_at, first.at);
+    assert_eq!(stored.updated_at, first.at);
+
+    let second = feedback(answer, Rating::Down, None);
+    let replaced = store.put_feedback("anna", &second).await.unwrap().unwrap();
+    assert_eq!(replaced.rating, Rating::Down);
+    assert_eq!(replaced.comment, None, "the comment is replaced too");
+    assert_eq!(replaced.created_at, first.at, "first rated then");
+    assert_eq!(replaced.updated_at, second.at);
+    assert_eq!(store.stats().await.unwrap().rows["answer_feedback"], 1);
+
+    assert!(store.delete_feedback("anna", answer).await.unwrap());
+    assert!(!store.delete_feedback("anna", answer).await.unwrap());
+    assert_eq!(store.stats().await.unwrap().rows["answer_feedback"], 0);
+    // And it can be given again.
+    let again = store.put_feedback("anna", &first).await.unwrap().unwrap();
+    assert_eq!(again.rating, Rating::Up);
+}
+
+async fn check_feedback_beside_a_page_of_messages(store: &Store) {
+    let t0 = now();
+    let (id, first) = asked(store, "anna", "Ett", "Svar ett", t0).await;
+    continue_with(store, id, "Två", t0 + Duration::minutes(1)).await;
+    continue_with(store, id, "Tre", t0 + Duration::minutes(2)).await;
+    let messages = store.messages(id, 0, 10).await.unwrap();
+    assert_eq!(messages[1].id, first);
+    let third = messages[5].id;
+    store
+        .put_feedback("anna", &feedback(third, Rating::Down, None))
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .put_feedback("anna", &feedback(first, Rating::Up, None))
+        .await
+        .unwrap()
+        .unwrap();
+    let (other, others) = asked(store, "anna", "Annat", "Annat svar", t0).await;
+    store
+        .put_feedback("anna", &feedback(others, Rating::Up, None))
+        .await
+        .unwrap()
+        .unwrap();
+
+    let all = store.feedback_between(id, 0, 6).await.unwrap();
+    let rated: Vec<(Uuid, Rating)> = all.iter().map(|f| (f.message_id, f.rating)).collect();
+    assert_eq!(rated, vec![(first, Rating::Up), (third, Rating::Down)]);
+    assert!(all.iter().all(|f| f.conversation_id == id));
+    // After message 2, up to 4: the middle answer has none.
+    assert!(store.feedback_between(id, 2, 4).await.unwrap().is_empty());
+    let last = store.feedback_between(id, 4, 6).await.unwrap();
+    assert_eq!(last.len(), 1);
+    assert_eq!(last[0].message_id, third);
+    assert_eq!(
+        store.feedback_between(other, 0, 100).await.unwrap().len(),
+        1
+    );
+}
+
+async fn check_feedback_is_exported_and_erased(store: &Store) {
+    let t0 = now();
+    let (_, answer) = asked(store, "anna", "Hej", "Hej!", t0).await;
+    let (_, other) = asked(store, "anna", "Mer", "Mer!", t0 + Duration::seconds(1)).await;
+    let (_, bertils) = asked(store, "bertil", "Hej", "Hej Bertil!", t0).await;
+    let up = store
+        .put_feedback("anna", &feedback(answer, Rating::Up, None))
+        .await
+        .unwrap()
+        .unwrap();
+    let down = store
+        .put_feedback(
+            "anna",
+            &feedback(
+                other,
+                Rating::Down,
+                Some("Mitt personnummer är 19121212-1212"),
+            ),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .put_feedback("bertil", &feedback(bertils, Rating::Up, Some("Bertils")))
+        .await
+        .unwrap()
+        .unwrap();
+
+    let document = export(store, "anna").await.unwrap();
+    assert_eq!(document["format"], "alice-user-export/2");
+    let mut expected_up = serde_json::json!(up);
+    expected_up["contains_personal_identity_number"] = serde_json::json!(false);
+    let mut expected_down = serde_json::json!(down);
+    expected_down["contains_personal_identity_number"] = serde_json::json!(true);
+    assert_eq!(
+        document["answer_feedback"],
+        serde_json::json!([expected_up, expected_down]),
+        "anna's feedback only, in the order of the answers"
+    );
+    assert_eq!(document["answer_feedback"][1]["rating"], "down");
+    assert_eq!(document["counts"]["answer_feedback"], 2);
+    assert_eq!(
+        document["personal_identity_numbers"]["texts"]["answer_feedback"],
+        1
+    );
+
+    let report = store.erase_user("anna", &request()).await.unwrap().unwrap();
+    assert_eq!(report.counts().answer_feedback, 2);
+    assert!(store.message_owner(answer).await.unwrap().is_none());
+    assert_eq!(store.stats().await.unwrap().rows["answer_feedback"], 1);
+    let document = export(store, "bertil").await.unwrap();
+    assert_eq!(document["counts"]["answer_feedback"], 1);
+    assert_eq!(document["answer_feedback"][0]["comment"], "Bertils");
+}
+
+async fn check_feedback_goes_with_its_message(store: &Store) {
+    let now = now();
+    let (old, answer) = asked(
+        store,
+        "anna",
+        "Gammalt",
+        "Gammalt svar",
+        now - Duration::days(30),
+    )
+    .await;
+    let (_, kept) = asked(store, "anna", "Nytt", "Nytt svar", now).await;
+    for message in [answer, kept] {
+        store
+            .put_feedback("anna", &feedback(message, Rating::Up, None))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let report = store
+        .delete_messages_before(now - Duration::days(7))
+        .await
+        .unwrap();
+    assert_eq!(report.messages, 2);
+    assert!(store.conversation(old).await.unwrap().is_none());
+    assert_eq!(store.stats().await.unwrap().rows["answer_feedback"], 1);
+    let document = export(store, "anna").await.unwrap();
+    assert_eq!(
+        document["answer_feedback"][0]["message_id"],
+        serde_json::json!(kept)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // Retention, Guardian samples, stats.
 
 async fn check_retention_deletes_old_messages_and_empty_conversations(store: &Store) {
@@ -1610,6 +1952,7 @@ async fn check_stats_count_rows(store: &Store) {
         "chat_sessions",
         "agent_executions",
         "system_metrics",
+        "answer_feedback",
     ];
     let empty = store.stats().await.unwrap();
     assert_eq!(empty.engine, store.engine().as_str());

@@ -4,7 +4,8 @@
 //!
 //! - [`chat`]: `POST /api/chat`, Alice's own chat API (JSON or SSE, history kept);
 //! - [`openai`]: `/v1/chat/completions` and `/v1/models`, OpenAI's API, stateless;
-//! - [`conversations`]: reading conversations back;
+//! - [`conversations`]: reading conversations back (the caller's list and its search too);
+//! - [`feedback`]: thumbs up or down on an answer;
 //! - [`memories`]: a user's personal memories;
 //! - [`user_data`]: a user's GDPR export and erasure;
 //! - [`session`]: the page's login, logout and `GET /api/auth/me`;
@@ -21,6 +22,7 @@ pub mod cache;
 pub mod chat;
 pub mod conversations;
 pub mod db;
+pub mod feedback;
 pub mod guardian;
 pub mod guardian_daemon;
 pub mod health;

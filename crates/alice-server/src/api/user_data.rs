@@ -70,6 +70,7 @@ pub async fn erase(
             "chat_sessions": counts.chat_sessions,
             "agent_executions": counts.agent_executions,
             "idempotency_records": counts.idempotency_records,
+            "answer_feedback": counts.answer_feedback,
             "cache_keys": report.cache_keys.len(),
         },
         "cache": cache,

@@ -66,6 +66,10 @@ pub enum ApiError {
     /// Something else the path names does not exist (a user, a memory); says what to do.
     #[error("not found: {0}")]
     NotFound(String),
+    /// A route about the caller's own data, asked with `auth.mode = "off"`, where nobody is
+    /// known; says where to look instead.
+    #[error("no caller: {0}")]
+    AnonymousCaller(String),
     #[error("no route for {method} {path}")]
     RouteNotFound { method: String, path: String },
     #[error("method {method} not allowed on {path}")]
@@ -155,6 +159,7 @@ impl ApiError {
             Self::ConversationNotFound(_) | Self::NotFound(_) | Self::RouteNotFound { .. } => {
                 StatusCode::NOT_FOUND
             }
+            Self::AnonymousCaller(_) => StatusCode::BAD_REQUEST,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Backend(error) => match error.kind {
                 ErrorKind::Unreachable | ErrorKind::Busy { .. } | ErrorKind::Stopped { .. } => {
@@ -197,6 +202,7 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::ConversationNotFound(_) => "conversation_not_found",
             Self::NotFound(_) => "not_found",
+            Self::AnonymousCaller(_) => "anonymous_caller",
             Self::RouteNotFound { .. } => "route_not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::Backend(error) => match error.kind {
@@ -240,6 +246,9 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => "Förfrågan är för stor.",
             Self::ConversationNotFound(_) => "Samtalet finns inte.",
             Self::NotFound(_) => "Det du söker finns inte.",
+            Self::AnonymousCaller(_) => {
+                "Inloggningen är avstängd, så Alice vet inte vem du är och har inget eget att visa."
+            }
             Self::RouteNotFound { .. } => "Adressen finns inte.",
             Self::MethodNotAllowed { .. } => "Metoden stöds inte för den här adressen.",
             Self::Backend(_) => "Språkmodellen svarar inte just nu. Försök igen om en stund.",
@@ -336,7 +345,8 @@ impl ApiError {
             | Self::UnsupportedMediaType(detail)
             | Self::Forbidden(detail)
             | Self::Conflict(detail)
-            | Self::NotFound(detail) => detail.clone(),
+            | Self::NotFound(detail)
+            | Self::AnonymousCaller(detail) => detail.clone(),
             Self::RateLimited { what, retry_after } => format!(
                 "this key is over its limit of {what}; retry after {} s (the x-ratelimit-* \
                  headers say how much is left); an admin can raise it per role \

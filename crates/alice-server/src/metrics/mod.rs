@@ -73,6 +73,12 @@ struct OutcomeLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RatingLabel {
+    /// "up" or "down".
+    rating: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LimitLabel {
     /// "requests", "tokens" or "in_flight".
     limit: &'static str,
@@ -95,6 +101,7 @@ pub struct Metrics {
     store_write: HistogramFamily<StoreLabels>,
     rate_limited: Family<LimitLabel, Counter>,
     idempotency: Family<OutcomeLabel, Counter>,
+    feedback: Family<RatingLabel, Counter>,
     /// The router's own series; handed to the router when it is built.
     llm: LlmMetrics,
     /// The cache's series; handed to the cache when it is built.
@@ -163,6 +170,13 @@ impl Metrics {
              the key (422), or key released so a retry runs again",
             idempotency.clone(),
         );
+        let feedback = Family::<RatingLabel, Counter>::default();
+        registry.register(
+            "feedback",
+            "Thumbs given on answers (PUT /api/messages/{id}/feedback), by rating; a changed \
+             rating counts again",
+            feedback.clone(),
+        );
         let llm = LlmMetrics::register(&mut registry);
         let cache = CacheMetrics::register(&mut registry);
         Self {
@@ -175,6 +189,7 @@ impl Metrics {
             store_write,
             rate_limited,
             idempotency,
+            feedback,
             llm,
             cache,
             windows: LatencyWindows::new(Instant::now()),
@@ -265,6 +280,11 @@ impl Metrics {
         self.idempotency
             .get_or_create(&OutcomeLabel { outcome })
             .inc();
+    }
+
+    /// A thumb given on an answer: `rating` is "up" or "down".
+    pub(crate) fn record_feedback(&self, rating: &'static str) {
+        self.feedback.get_or_create(&RatingLabel { rating }).inc();
     }
 
     /// Percentiles and rates of the last 1, 5 and 15 minutes.

@@ -10,12 +10,15 @@
 
 use crate::StoreError;
 use crate::engine::rows::{
-    conversation_from, execution_from, memory_from, message_from, session_from, user_from,
+    conversation_from, execution_from, feedback_from, memory_from, message_from, session_from,
+    user_from,
 };
 use crate::engine::shared_queries::UuidParam;
 use crate::engine::sql::{self, conversation_query, memory_query};
 use crate::gdpr::ExportSnapshot;
-use crate::model::{AgentExecution, ChatSession, Conversation, Memory, StoredMessage, User};
+use crate::model::{
+    AgentExecution, AnswerFeedback, ChatSession, Conversation, Memory, StoredMessage, User,
+};
 use sqlx::{Pool, Postgres, Row, Sqlite, Transaction};
 use uuid::Uuid;
 
@@ -58,6 +61,23 @@ const EXECUTIONS_FIRST: &str = concat!(execution_query!(), "ORDER BY started_at,
 const EXECUTIONS_AFTER: &str = concat!(
     execution_query!(),
     "AND (started_at, id) > ($2, $3) ORDER BY started_at, id LIMIT $4"
+);
+// Feedback pages by answer id (UUIDv7, so in the order the answers were given), through
+// `answer_feedback_by_user`. Each row's conversation is looked up by the answer's primary key:
+// written as a join, PostgreSQL hashes the whole `messages` table for a page of a few hundred
+// rows once that table is small enough (its `query_plans` test saw it).
+macro_rules! feedback_export_query {
+    () => {
+        "SELECT f.message_id, \
+         (SELECT m.conversation_id FROM messages m WHERE m.id = f.message_id) AS conversation_id, \
+         f.rating, f.comment, f.created_at, f.updated_at FROM answer_feedback f WHERE f.user_id = $1 "
+    };
+}
+pub(crate) const FEEDBACK_FIRST: &str =
+    concat!(feedback_export_query!(), "ORDER BY f.message_id LIMIT $2");
+pub(crate) const FEEDBACK_AFTER: &str = concat!(
+    feedback_export_query!(),
+    "AND f.message_id > $2 ORDER BY f.message_id LIMIT $3"
 );
 
 macro_rules! export_snapshot {
@@ -184,6 +204,24 @@ macro_rules! export_snapshot {
                     .fetch_all(&mut *self.tx)
                     .await?;
                 rows.iter().map(execution_from).collect()
+            }
+
+            async fn answer_feedback(
+                &mut self,
+                after: Option<&AnswerFeedback>,
+                limit: u32,
+            ) -> Result<Vec<AnswerFeedback>, StoreError> {
+                let query = match after {
+                    None => sqlx::query(FEEDBACK_FIRST).bind(self.user_id),
+                    Some(last) => sqlx::query(FEEDBACK_AFTER)
+                        .bind(self.user_id)
+                        .bind(<$db as UuidParam>::uuid_param(last.message_id)),
+                };
+                let rows = query
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *self.tx)
+                    .await?;
+                rows.iter().map(feedback_from).collect()
             }
 
             async fn finish(self: Box<Self>) -> Result<(), StoreError> {

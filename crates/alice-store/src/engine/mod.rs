@@ -2,8 +2,8 @@
 //! configuration means (the one place that decides it, for the store and for backups alike);
 //! [`sql`] holds the statements both run as they are, [`rows`] the mapping of their rows to the
 //! model and [`shared_queries`] the queries they run alike and [`export_snapshot`] the paged reads of a
-//! GDPR export; [`sqlite`] and [`postgres`] are the
-//! engines themselves.
+//! GDPR export; [`substring`] writes the conversation search's patterns; [`sqlite`] and
+//! [`postgres`] are the engines themselves.
 
 pub(crate) mod export_snapshot;
 pub(crate) mod idempotency_queries;
@@ -13,6 +13,7 @@ pub(crate) mod rows;
 mod shared_queries;
 pub(crate) mod sql;
 pub(crate) mod sqlite;
+mod substring;
 
 use alice_core::config::DatabaseConfig;
 use serde::{Deserialize, Serialize};

@@ -5,7 +5,8 @@
 use crate::StoreError;
 use crate::erasure_log::Tombstone;
 use crate::model::{
-    AgentExecution, ChatSession, Conversation, Memory, StoredMessage, SystemMetricSample, User,
+    AgentExecution, AnswerFeedback, ChatSession, Conversation, Memory, MessageOwner, StoredMessage,
+    SystemMetricSample, User,
 };
 use alice_core::BrownoutLevel;
 use sqlx::{Decode, Postgres, Sqlite, Type};
@@ -81,9 +82,7 @@ pub(crate) fn message_from(row: &impl StoredRow) -> Result<StoredMessage, StoreE
         id: row.uuid("id")?,
         conversation_id: row.uuid("conversation_id")?,
         seq: row.get("seq")?,
-        role: role
-            .parse()
-            .map_err(|e: alice_core::chat::UnknownRole| StoreError::Corrupt(e.to_string()))?,
+        role: role_of(&role)?,
         content: row.get("content")?,
         created_at: row.get("created_at")?,
         model_used: row.get("model_used")?,
@@ -95,6 +94,35 @@ pub(crate) fn message_from(row: &impl StoredRow) -> Result<StoredMessage, StoreE
         cached: row.get("cached")?,
         brownout_level: metadata.brownout_level,
         cache_key: row.get("cache_key")?,
+    })
+}
+
+/// A stored role.
+fn role_of(text: &str) -> Result<alice_core::Role, StoreError> {
+    text.parse()
+        .map_err(|e: alice_core::chat::UnknownRole| StoreError::Corrupt(e.to_string()))
+}
+
+pub(crate) fn feedback_from(row: &impl StoredRow) -> Result<AnswerFeedback, StoreError> {
+    let rating: String = row.get("rating")?;
+    Ok(AnswerFeedback {
+        message_id: row.uuid("message_id")?,
+        conversation_id: row.uuid("conversation_id")?,
+        rating: rating
+            .parse()
+            .map_err(|e: String| StoreError::Corrupt(format!("answer_feedback.rating: {e}")))?,
+        comment: row.get("comment")?,
+        created_at: row.get("created_at")?,
+        updated_at: row.get("updated_at")?,
+    })
+}
+
+pub(crate) fn owner_from(row: &impl StoredRow) -> Result<MessageOwner, StoreError> {
+    let role: String = row.get("role")?;
+    Ok(MessageOwner {
+        conversation_id: row.uuid("conversation_id")?,
+        username: row.get("username")?,
+        role: role_of(&role)?,
     })
 }
 

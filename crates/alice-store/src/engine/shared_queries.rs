@@ -1,15 +1,20 @@
 //! The queries both engines run alike to the letter (the same statement, the same values bound,
 //! the same mapping of the rows), written once over either engine's pool. Each engine's
 //! `StoreBackend` methods for them hand their pool to [`SharedQueries`]; the one thing bound
-//! differently, a UUID, goes through [`UuidParam`].
+//! differently, a UUID, goes through [`UuidParam`]. The conversation search is run here too,
+//! with the statement and pattern each engine writes its own way ([`super::substring`]).
 
 use crate::StoreError;
 use crate::engine::rows::{
-    StoredRow, conversation_from, message_from, metric_from, tombstone_from, user_from,
+    StoredRow, conversation_from, feedback_from, message_from, metric_from, owner_from,
+    tombstone_from, user_from,
 };
 use crate::engine::sql;
 use crate::erasure_log::{ErasureKey, Tombstone};
-use crate::model::{Conversation, ErasureCounts, Page, StoredMessage, SystemMetricSample, User};
+use crate::model::{
+    AnswerFeedback, Conversation, ErasureCounts, MessageOwner, NewFeedback, Page, StoredMessage,
+    SystemMetricSample, User,
+};
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{
@@ -53,6 +58,7 @@ where
     for<'v> &'v str: Encode<'v, DB> + Type<DB>,
     for<'v> i64: Encode<'v, DB> + Decode<'v, DB> + Type<DB>,
     for<'v> Option<f64>: Encode<'v, DB> + Type<DB>,
+    for<'v> Option<String>: Encode<'v, DB> + Type<DB>,
     for<'v> DateTime<Utc>: Encode<'v, DB> + Type<DB>,
     for<'v> String: Decode<'v, DB> + Type<DB>,
     for<'v> Json<&'v ErasureCounts>: Encode<'v, DB> + Type<DB>,
@@ -157,6 +163,87 @@ where
             .fetch_all(self.0)
             .await?;
         rows.iter().map(conversation_from).collect()
+    }
+
+    /// A page of `username`'s conversations that `statement` (the engine's search, with the
+    /// username, the pattern, the limit and the offset as `$1` to `$4`) finds for `pattern`.
+    pub(crate) async fn search_conversations(
+        &self,
+        statement: &'static str,
+        username: &str,
+        pattern: String,
+        page: Page,
+    ) -> Result<Vec<Conversation>, StoreError> {
+        let rows = sqlx::query(statement)
+            .bind(username)
+            .bind(pattern.as_str())
+            .bind(i64::from(page.limit))
+            .bind(i64::from(page.offset))
+            .fetch_all(self.0)
+            .await?;
+        rows.iter().map(conversation_from).collect()
+    }
+
+    pub(crate) async fn message_owner(&self, id: Uuid) -> Result<Option<MessageOwner>, StoreError> {
+        sqlx::query(sql::MESSAGE_OWNER)
+            .bind(DB::uuid_param(id))
+            .fetch_optional(self.0)
+            .await?
+            .map(|row| owner_from(&row))
+            .transpose()
+    }
+
+    pub(crate) async fn put_feedback(
+        &self,
+        username: &str,
+        feedback: &NewFeedback,
+    ) -> Result<Option<AnswerFeedback>, StoreError> {
+        let stored = sqlx::query(sql::PUT_FEEDBACK)
+            .bind(DB::uuid_param(feedback.message_id))
+            .bind(username)
+            .bind(feedback.rating.as_str())
+            .bind(feedback.comment.clone())
+            .bind(feedback.at)
+            .fetch_optional(self.0)
+            .await?;
+        if stored.is_none() {
+            return Ok(None);
+        }
+        // Read back for the times: `created_at` is the first rating's.
+        sqlx::query(sql::FEEDBACK_OF)
+            .bind(DB::uuid_param(feedback.message_id))
+            .fetch_optional(self.0)
+            .await?
+            .map(|row| feedback_from(&row))
+            .transpose()
+    }
+
+    pub(crate) async fn delete_feedback(
+        &self,
+        username: &str,
+        message_id: Uuid,
+    ) -> Result<bool, StoreError> {
+        let deleted = sqlx::query(sql::DELETE_FEEDBACK)
+            .bind(DB::uuid_param(message_id))
+            .bind(username)
+            .fetch_optional(self.0)
+            .await?;
+        Ok(deleted.is_some())
+    }
+
+    pub(crate) async fn feedback_between(
+        &self,
+        conversation_id: Uuid,
+        after_seq: i64,
+        through_seq: i64,
+    ) -> Result<Vec<AnswerFeedback>, StoreError> {
+        let rows = sqlx::query(sql::FEEDBACK_BETWEEN)
+            .bind(DB::uuid_param(conversation_id))
+            .bind(after_seq)
+            .bind(through_seq)
+            .fetch_all(self.0)
+            .await?;
+        rows.iter().map(feedback_from).collect()
     }
 
     pub(crate) async fn count_memories(&self, username: &str) -> Result<u64, StoreError> {

@@ -34,10 +34,19 @@ macro_rules! memory_query {
     };
 }
 
+/// The feedback columns with the answer's conversation (`f` is `answer_feedback`, `m` its
+/// message), up to where a query's `WHERE` goes.
+macro_rules! feedback_query {
+    () => {
+        "SELECT f.message_id, m.conversation_id, f.rating, f.comment, f.created_at, f.updated_at \
+         FROM answer_feedback f JOIN messages m ON m.id = f.message_id "
+    };
+}
+
 pub(crate) use {conversation_query, memory_query};
 
 /// Alice's tables, as `stats` reports them.
-pub(crate) const TABLES: [&str; 7] = [
+pub(crate) const TABLES: [&str; 8] = [
     "users",
     "conversations",
     "messages",
@@ -45,6 +54,7 @@ pub(crate) const TABLES: [&str; 7] = [
     "chat_sessions",
     "agent_executions",
     "system_metrics",
+    "answer_feedback",
 ];
 
 /// Whether the database answers at all.
@@ -78,6 +88,42 @@ pub(crate) const MESSAGES_AFTER: &str = concat!(
     "SELECT ",
     message_columns!(),
     " FROM messages m WHERE m.conversation_id = $1 AND m.seq > $2 ORDER BY m.seq ASC LIMIT $3"
+);
+
+/// Whose message `$1` is: its conversation, the conversation's owner and the message's role.
+pub(crate) const MESSAGE_OWNER: &str = "SELECT m.conversation_id, u.username, m.role \
+     FROM messages m JOIN conversations c ON c.id = m.conversation_id \
+     JOIN users u ON u.id = c.user_id WHERE m.id = $1";
+
+/// Stores feedback `$3` (rating), `$4` (comment) at `$5` on message `$1`, but only when it is an
+/// answer in a conversation of user `$2` (by name); replaces the feedback the answer had, whose
+/// `created_at` stays. Checking and writing in one statement means an answer erased or deleted
+/// meanwhile is simply not found. Returns the message id when stored (either engine's
+/// `RETURNING`, so the caller needs no engine's own count of affected rows).
+pub(crate) const PUT_FEEDBACK: &str = "INSERT INTO answer_feedback \
+         (message_id, user_id, rating, comment, created_at, updated_at) \
+     SELECT m.id, c.user_id, $3, $4, $5, $5 \
+     FROM messages m JOIN conversations c ON c.id = m.conversation_id \
+     JOIN users u ON u.id = c.user_id \
+     WHERE m.id = $1 AND m.role = 'assistant' AND u.username = $2 \
+     ON CONFLICT (message_id) DO UPDATE SET rating = excluded.rating, \
+         comment = excluded.comment, updated_at = excluded.updated_at \
+     RETURNING message_id";
+
+/// The feedback on message `$1`.
+pub(crate) const FEEDBACK_OF: &str = concat!(feedback_query!(), "WHERE f.message_id = $1");
+
+/// Deletes user `$2`'s (by name) feedback on message `$1`; returns the message id if there was
+/// any.
+pub(crate) const DELETE_FEEDBACK: &str = "DELETE FROM answer_feedback \
+     WHERE message_id = $1 AND user_id = (SELECT id FROM users WHERE username = $2) \
+     RETURNING message_id";
+
+/// The feedback on the messages of conversation `$1` numbered after `$2` up to `$3`, in order:
+/// the ratings beside a page of messages.
+pub(crate) const FEEDBACK_BETWEEN: &str = concat!(
+    feedback_query!(),
+    "WHERE m.conversation_id = $1 AND m.seq > $2 AND m.seq <= $3 ORDER BY m.seq"
 );
 
 /// A user's profile (and row id) by name.

@@ -20,12 +20,14 @@ use crate::engine::export_snapshot::PostgresExport;
 use crate::engine::quote_identifier;
 use crate::engine::rows::memory_from;
 use crate::engine::shared_queries::SharedQueries;
-use crate::engine::sql::{self, memory_query};
+use crate::engine::sql::{self, conversation_query, memory_query};
+use crate::engine::substring::regex_pattern;
 use crate::erasure_log::{ErasureKey, Tombstone};
 use crate::gdpr::ExportSnapshot;
 use crate::model::{
-    Conversation, ErasureCause, ErasureReport, Memory, MemoryMatch, NewMemory, NewTurn, Page,
-    RecordedTurn, RetentionReport, StoreStats, StoredMessage, SystemMetricSample, User,
+    AnswerFeedback, Conversation, ErasureCause, ErasureReport, Memory, MemoryMatch, MessageOwner,
+    NewFeedback, NewMemory, NewTurn, Page, RecordedTurn, RetentionReport, StoreStats,
+    StoredMessage, SystemMetricSample, User,
 };
 use alice_core::config::DatabaseConfig;
 use chrono::{DateTime, Utc};
@@ -49,6 +51,19 @@ const SEARCH_MEMORIES: &str = concat!(
      WHERE u.username = $1 AND m.search @@ q \
      ORDER BY ts_rank(m.search, q) DESC, m.created_at DESC, m.id DESC \
      LIMIT $3"
+);
+
+/// A page of user `$1`'s conversations whose title or any message matches regular expression
+/// `$2` ([`regex_pattern`]: the search text, case ignored, in any locale), the most recently
+/// active first (`$3`, `$4`: limit and offset). The user's conversations come through
+/// `conversations_by_user`, and each one's messages through the `(conversation_id, seq)` index
+/// until one matches: the cost grows with what this user holds, never with other users' data
+/// (`query_plans` keeps it off sequential scans).
+const SEARCH_CONVERSATIONS: &str = concat!(
+    conversation_query!(),
+    "WHERE u.username = $1 AND (c.title ~ $2 OR EXISTS (SELECT 1 FROM messages m \
+     WHERE m.conversation_id = c.id AND m.content ~ $2)) \
+     ORDER BY c.last_message_at DESC, c.id DESC LIMIT $3 OFFSET $4"
 );
 
 /// A pool of connections to Alice's PostgreSQL database.
@@ -183,6 +198,44 @@ impl StoreBackend for PostgresStore {
         self.shared().user_conversations(username, page).await
     }
 
+    async fn search_conversations(
+        &self,
+        username: &str,
+        text: &str,
+        page: Page,
+    ) -> Result<Vec<Conversation>, StoreError> {
+        self.shared()
+            .search_conversations(SEARCH_CONVERSATIONS, username, regex_pattern(text), page)
+            .await
+    }
+
+    async fn message_owner(&self, id: Uuid) -> Result<Option<MessageOwner>, StoreError> {
+        self.shared().message_owner(id).await
+    }
+
+    async fn put_feedback(
+        &self,
+        username: &str,
+        feedback: &NewFeedback,
+    ) -> Result<Option<AnswerFeedback>, StoreError> {
+        self.shared().put_feedback(username, feedback).await
+    }
+
+    async fn delete_feedback(&self, username: &str, message_id: Uuid) -> Result<bool, StoreError> {
+        self.shared().delete_feedback(username, message_id).await
+    }
+
+    async fn feedback_between(
+        &self,
+        conversation_id: Uuid,
+        after_seq: i64,
+        through_seq: i64,
+    ) -> Result<Vec<AnswerFeedback>, StoreError> {
+        self.shared()
+            .feedback_between(conversation_id, after_seq, through_seq)
+            .await
+    }
+
     async fn recent_conversations(&self, page: Page) -> Result<Vec<Conversation>, StoreError> {
         self.shared().recent_conversations(page).await
     }
@@ -195,7 +248,8 @@ impl StoreBackend for PostgresStore {
                     (SELECT count(*) FROM memories) AS memories,
                     (SELECT count(*) FROM chat_sessions) AS chat_sessions,
                     (SELECT count(*) FROM agent_executions) AS agent_executions,
-                    (SELECT count(*) FROM system_metrics) AS system_metrics",
+                    (SELECT count(*) FROM system_metrics) AS system_metrics,
+                    (SELECT count(*) FROM answer_feedback) AS answer_feedback",
         )
         .fetch_one(&self.pool)
         .await?;

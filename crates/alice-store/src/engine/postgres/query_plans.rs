@@ -1,6 +1,7 @@
-//! The plans PostgreSQL picks for the statements on the chat request path, on a schema where
-//! one user has thousands of conversations and the tables are analysed: none of them may read
-//! `conversations`, `messages` or `memories` with a sequential scan.
+//! The plans PostgreSQL picks for the statements on the chat request path (and the page's:
+//! the conversation search, feedback on answers, the export's feedback pages), on a schema
+//! where one user has thousands of conversations and the tables are analysed: none of them may
+//! read `conversations`, `messages`, `memories` or `answer_feedback` with a sequential scan.
 //!
 //! PostgreSQL chooses by statistics, so the test seeds enough rows that a sequential scan would
 //! be a real cost, then runs `ANALYZE` as autovacuum would. It needs `ALICE_TEST_POSTGRES_URL`
@@ -8,9 +9,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use super::SEARCH_MEMORIES;
 use super::batch::{LAST_SEQS, TOUCH_CONVERSATIONS};
+use super::{SEARCH_CONVERSATIONS, SEARCH_MEMORIES};
 use crate::StoreBackend;
+use crate::engine::export_snapshot::{FEEDBACK_AFTER, FEEDBACK_FIRST};
 use crate::engine::sql;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Executor, PgPool, Row};
@@ -19,19 +21,26 @@ use uuid::Uuid;
 const POSTGRES_URL: &str = "ALICE_TEST_POSTGRES_URL";
 
 /// Tables a request must never read whole.
-const BIG_TABLES: [&str; 3] = ["conversations", "messages", "memories"];
+const BIG_TABLES: [&str; 4] = ["conversations", "messages", "memories", "answer_feedback"];
 
-/// 3,000 conversations of 4 messages for "heavy", 50 memories each for 40 users.
+/// 3,000 conversations of 4 messages for "heavy", 50 memories each for 40 users, 100
+/// conversations for each of those users, and a thumb on every answer.
 const SEED: &str = "
 INSERT INTO users (username, created_at) VALUES ('heavy', now());
 INSERT INTO users (username, created_at) SELECT 'user' || g, now() FROM generate_series(1, 40) g;
 INSERT INTO conversations (id, user_id, title, started_at, last_message_at, message_count)
 SELECT gen_random_uuid(), u.id, 'Samtal ' || g, now() - g * interval '1 minute', now(), 4
 FROM users u, generate_series(1, 3000) g WHERE u.username = 'heavy';
+INSERT INTO conversations (id, user_id, title, started_at, last_message_at, message_count)
+SELECT gen_random_uuid(), u.id, 'Samtal ' || g, now() - g * interval '1 minute', now(), 4
+FROM users u, generate_series(1, 100) g WHERE u.username <> 'heavy';
 INSERT INTO messages (id, conversation_id, seq, role, content, created_at)
 SELECT gen_random_uuid(), c.id, k, CASE k % 2 WHEN 1 THEN 'user' ELSE 'assistant' END,
        'Hur blir vädret i Göteborg imorgon?', now()
 FROM conversations c, generate_series(1, 4) k;
+INSERT INTO answer_feedback (message_id, user_id, rating, created_at, updated_at)
+SELECT m.id, c.user_id, 'up', now(), now()
+FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.role = 'assistant';
 INSERT INTO memories (id, user_id, content, created_at)
 SELECT gen_random_uuid(), u.id, 'Min dotter heter Elsa och är ' || g || ' år', now()
 FROM users u, generate_series(1, 50) g;
@@ -77,13 +86,32 @@ async fn request_path_statements_scan_no_big_table() {
                 .await
                 .unwrap();
         let explain = |statement: &str| format!("EXPLAIN {statement}");
+        let answer: Uuid = sqlx::query_scalar(
+            "SELECT id FROM messages WHERE conversation_id = $1 AND role = 'assistant' LIMIT 1",
+        )
+        .bind(conversation)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
         let texts = [
             explain(sql::CONVERSATION),
             explain(sql::RECENT_MESSAGES),
             explain(SEARCH_MEMORIES),
             explain(TOUCH_CONVERSATIONS),
             explain(LAST_SEQS),
+            explain(SEARCH_CONVERSATIONS),
+            explain(sql::MESSAGE_OWNER),
+            explain(sql::PUT_FEEDBACK),
+            explain(sql::FEEDBACK_OF),
+            explain(sql::DELETE_FEEDBACK),
+            explain(sql::FEEDBACK_BETWEEN),
+            explain(FEEDBACK_FIRST),
+            explain(FEEDBACK_AFTER),
         ];
+        let user1: i64 = sqlx::query_scalar("SELECT id FROM users WHERE username = 'user1'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
         let now = chrono::Utc::now();
         let plans = vec![
             (
@@ -111,6 +139,57 @@ async fn request_path_statements_scan_no_big_table() {
             (
                 "last seqs",
                 plan(&pool, &texts[4], |q| q.bind(vec![conversation])).await,
+            ),
+            (
+                "search conversations",
+                plan(&pool, &texts[5], |q| {
+                    q.bind("user1")
+                        .bind("[gG][öÖ]teborg")
+                        .bind(50_i64)
+                        .bind(0_i64)
+                })
+                .await,
+            ),
+            (
+                "message owner",
+                plan(&pool, &texts[6], |q| q.bind(answer)).await,
+            ),
+            (
+                "put feedback",
+                plan(&pool, &texts[7], |q| {
+                    q.bind(answer)
+                        .bind("heavy")
+                        .bind("down")
+                        .bind(None::<String>)
+                        .bind(now)
+                })
+                .await,
+            ),
+            (
+                "feedback of",
+                plan(&pool, &texts[8], |q| q.bind(answer)).await,
+            ),
+            (
+                "delete feedback",
+                plan(&pool, &texts[9], |q| q.bind(answer).bind("heavy")).await,
+            ),
+            (
+                "feedback between",
+                plan(&pool, &texts[10], |q| {
+                    q.bind(conversation).bind(0_i64).bind(100_i64)
+                })
+                .await,
+            ),
+            (
+                "export feedback",
+                plan(&pool, &texts[11], |q| q.bind(user1).bind(500_i64)).await,
+            ),
+            (
+                "export feedback after",
+                plan(&pool, &texts[12], |q| {
+                    q.bind(user1).bind(answer).bind(500_i64)
+                })
+                .await,
             ),
         ];
         store.close().await;

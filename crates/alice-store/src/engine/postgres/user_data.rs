@@ -39,7 +39,8 @@ impl PostgresStore {
                      WHERE user_id = $1 OR conversation_id IN
                          (SELECT id FROM conversations WHERE user_id = $1)) AS agent_executions,
                     (SELECT count(*) FROM idempotency_records
-                     WHERE user_id = $1 OR subject = $2) AS idempotency_records",
+                     WHERE user_id = $1 OR subject = $2) AS idempotency_records,
+                    (SELECT count(*) FROM answer_feedback WHERE user_id = $1) AS answer_feedback",
         )
         .bind(user_id)
         .bind(username)
@@ -64,6 +65,7 @@ impl PostgresStore {
             chat_sessions: count("chat_sessions")?,
             agent_executions: count("agent_executions")?,
             idempotency_records: count("idempotency_records")?,
+            answer_feedback: count("answer_feedback")?,
         };
         let key: String = sqlx::query_scalar(sql::ERASURE_KEY)
             .fetch_one(&mut *tx)
@@ -102,7 +104,7 @@ impl PostgresStore {
         // operator.) The erasure is committed, so a failure here is only worth a warning.
         if let Err(error) = sqlx::raw_sql(
             "VACUUM users, conversations, messages, memories, chat_sessions, agent_executions, \
-             idempotency_records",
+             idempotency_records, answer_feedback",
         )
         .execute(&self.pool)
         .await

@@ -15,12 +15,14 @@ use crate::backend::{Engine, StoreBackend};
 use crate::engine::export_snapshot::SqliteExport;
 use crate::engine::rows::memory_from;
 use crate::engine::shared_queries::SharedQueries;
-use crate::engine::sql::{self, memory_query};
+use crate::engine::sql::{self, conversation_query, memory_query};
+use crate::engine::substring::glob_pattern;
 use crate::erasure_log::{ErasureKey, Tombstone};
 use crate::gdpr::ExportSnapshot;
 use crate::model::{
-    Conversation, ErasureCause, ErasureReport, Memory, MemoryMatch, NewMemory, NewTurn, Page,
-    RecordedTurn, RetentionReport, StoreStats, StoredMessage, SystemMetricSample, User,
+    AnswerFeedback, Conversation, ErasureCause, ErasureReport, Memory, MemoryMatch, MessageOwner,
+    NewFeedback, NewMemory, NewTurn, Page, RecordedTurn, RetentionReport, StoreStats,
+    StoredMessage, SystemMetricSample, User,
 };
 use crate::search_terms::{search_terms, search_text};
 use alice_core::config::{DatabaseConfig, Synchronous};
@@ -60,6 +62,20 @@ const SEARCH_MEMORIES: &str = "SELECT m.id, u.username, m.content, m.created_at,
      CROSS JOIN users u ON u.id = m.user_id \
      WHERE memories_fts MATCH $2 AND u.username = $1 \
      ORDER BY bm25(memories_fts), m.created_at DESC LIMIT $3";
+
+/// A page of user `$1`'s conversations whose title or any message matches GLOB pattern `$2`
+/// ([`glob_pattern`]: the search text, case ignored), the most recently active first (`$3`, `$4`:
+/// limit and offset). The user's row comes by its unique name and their conversations by
+/// `conversations_by_user`, newest first; each conversation's messages are read through the
+/// `(conversation_id, seq)` index only until one matches. So the cost grows with what this user
+/// holds, never with other users' conversations (`query_plans` holds the plan to that). There
+/// is no full-text index of messages to use: the search is for any substring, not for words.
+const SEARCH_CONVERSATIONS: &str = concat!(
+    conversation_query!(),
+    "WHERE u.username = $1 AND (c.title GLOB $2 OR EXISTS (SELECT 1 FROM messages m \
+     WHERE m.conversation_id = c.id AND m.content GLOB $2)) \
+     ORDER BY c.last_message_at DESC, c.id DESC LIMIT $3 OFFSET $4"
+);
 
 /// A pool of connections to Alice's SQLite database.
 #[derive(Clone, Debug)]
@@ -205,6 +221,44 @@ impl StoreBackend for SqliteStore {
         page: Page,
     ) -> Result<Vec<Conversation>, StoreError> {
         self.shared().user_conversations(username, page).await
+    }
+
+    async fn search_conversations(
+        &self,
+        username: &str,
+        text: &str,
+        page: Page,
+    ) -> Result<Vec<Conversation>, StoreError> {
+        self.shared()
+            .search_conversations(SEARCH_CONVERSATIONS, username, glob_pattern(text), page)
+            .await
+    }
+
+    async fn message_owner(&self, id: Uuid) -> Result<Option<MessageOwner>, StoreError> {
+        self.shared().message_owner(id).await
+    }
+
+    async fn put_feedback(
+        &self,
+        username: &str,
+        feedback: &NewFeedback,
+    ) -> Result<Option<AnswerFeedback>, StoreError> {
+        self.shared().put_feedback(username, feedback).await
+    }
+
+    async fn delete_feedback(&self, username: &str, message_id: Uuid) -> Result<bool, StoreError> {
+        self.shared().delete_feedback(username, message_id).await
+    }
+
+    async fn feedback_between(
+        &self,
+        conversation_id: Uuid,
+        after_seq: i64,
+        through_seq: i64,
+    ) -> Result<Vec<AnswerFeedback>, StoreError> {
+        self.shared()
+            .feedback_between(conversation_id, after_seq, through_seq)
+            .await
     }
 
     async fn recent_conversations(&self, page: Page) -> Result<Vec<Conversation>, StoreError> {

@@ -1,5 +1,6 @@
-//! The plans SQLite picks for the statements on the chat request path, asserted with
-//! `EXPLAIN QUERY PLAN` on a database where one user has a long history.
+//! The plans SQLite picks for the statements on the chat request path (and the page's: the
+//! conversation search and feedback on answers), asserted with `EXPLAIN QUERY PLAN` on a
+//! database where one user has a long history.
 //!
 //! These exist because a plan, not the SQL text, decides whether a request's cost grows with
 //! the user's data: the memory search once read every memory the user had and ran the
@@ -9,10 +10,11 @@
 #![allow(clippy::unwrap_used)]
 
 use super::batch::{LAST_SEQ, TOUCH_CONVERSATION};
-use super::{ADD_MEMORY, SEARCH_MEMORIES, SqliteStore};
+use super::{ADD_MEMORY, SEARCH_CONVERSATIONS, SEARCH_MEMORIES, SqliteStore};
 use crate::StoreBackend;
+use crate::engine::export_snapshot::{FEEDBACK_AFTER, FEEDBACK_FIRST};
 use crate::engine::sql;
-use crate::model::{ConversationTarget, NewMemory, NewMessage, NewTurn};
+use crate::model::{ConversationTarget, NewFeedback, NewMemory, NewMessage, NewTurn, Rating};
 use alice_core::config::DatabaseConfig;
 use chrono::Utc;
 use sqlx::Row;
@@ -135,4 +137,93 @@ async fn the_full_text_index_drives_the_memory_search() {
         .unwrap();
     assert_eq!(found.len(), 3);
     assert!(found.iter().all(|m| m.username == "heavy"));
+}
+
+/// The page's reads and writes beside the chat: the caller's conversations searched (title and
+/// messages), whose a message is, and the feedback on answers. None may read another user's
+/// rows: the search starts from the user's name and walks only their conversations, each one's
+/// messages by the `(conversation_id, seq)` index.
+#[tokio::test]
+async fn conversation_search_and_feedback_use_indexes() {
+    let (_dir, store, conversation) = seeded().await;
+    let answer = store.messages(conversation, 0, 2).await.unwrap()[1].id;
+    let feedback = NewFeedback {
+        message_id: answer,
+        rating: Rating::Up,
+        comment: None,
+        at: Utc::now(),
+    };
+    assert!(
+        store
+            .put_feedback("heavy", &feedback)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let (id, answer) = (conversation.to_string(), answer.to_string());
+    let now = Utc::now().to_rfc3339();
+    let statements: [(&str, &str, Vec<&str>); 8] = [
+        (
+            "search conversations",
+            SEARCH_CONVERSATIONS,
+            vec!["heavy", "*[gG][öÖ]teborg*", "50", "0"],
+        ),
+        ("message owner", sql::MESSAGE_OWNER, vec![&answer]),
+        (
+            "put feedback",
+            sql::PUT_FEEDBACK,
+            vec![&answer, "heavy", "down", "", &now],
+        ),
+        ("feedback of", sql::FEEDBACK_OF, vec![&answer]),
+        (
+            "delete feedback",
+            sql::DELETE_FEEDBACK,
+            vec![&answer, "heavy"],
+        ),
+        (
+            "feedback between",
+            sql::FEEDBACK_BETWEEN,
+            vec![&id, "0", "100"],
+        ),
+        ("export feedback", FEEDBACK_FIRST, vec!["1", "500"]),
+        (
+            "export feedback after",
+            FEEDBACK_AFTER,
+            vec!["1", &answer, "500"],
+        ),
+    ];
+    for (name, statement, values) in statements {
+        let lines = plan(&store, statement, &values).await;
+        assert!(!lines.is_empty(), "{name}: no plan");
+        assert_no_table_scan(name, &lines);
+        if name == "search conversations" {
+            // The user by name, their conversations newest first (only ties on the time are
+            // sorted), and each one's messages by its id.
+            let walks = |start: &str, end: &str| {
+                lines
+                    .iter()
+                    .any(|line| line.starts_with(start) && line.ends_with(end))
+            };
+            assert!(
+                walks("SEARCH u USING COVERING INDEX", "(username=?)"),
+                "{lines:#?}"
+            );
+            assert!(
+                walks("SEARCH c USING INDEX conversations_by_user", "(user_id=?)"),
+                "{lines:#?}"
+            );
+            assert!(
+                walks("SEARCH m USING INDEX", "(conversation_id=?)"),
+                "{lines:#?}"
+            );
+        }
+        if name == "feedback between" {
+            assert!(
+                lines
+                    .iter()
+                    .any(|l| l.contains("(conversation_id=? AND seq>? AND seq<?)")),
+                "{lines:#?}"
+            );
+        }
+    }
 }

@@ -40,6 +40,9 @@ impl SqliteStore {
         let agent_executions = count("SELECT COUNT(*) FROM agent_executions WHERE user_id = $1")
             .fetch_one(&mut *tx)
             .await?;
+        let answer_feedback = count("SELECT COUNT(*) FROM answer_feedback WHERE user_id = $1")
+            .fetch_one(&mut *tx)
+            .await?;
         let idempotency_records: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM idempotency_records WHERE user_id = $1 OR subject = $2",
         )
@@ -64,6 +67,7 @@ impl SqliteStore {
             chat_sessions: unsigned(chat_sessions),
             agent_executions: unsigned(agent_executions),
             idempotency_records: unsigned(idempotency_records),
+            answer_feedback: unsigned(answer_feedback),
         };
         let key: String = sqlx::query_scalar(sql::ERASURE_KEY)
             .fetch_one(&mut *tx)
