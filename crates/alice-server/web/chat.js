@@ -165,7 +165,7 @@ async function openConversation(conversation) {
           cached: message.cached,
           ttft_ms: message.ttft_ms,
           brownout_level: message.brownout_level,
-          feedback: message.feedback?.rating ?? message.feedback ?? null,
+          feedback: message.feedback ?? null,
           text: message.content,
         });
         return element;
