@@ -116,16 +116,16 @@ function draw(snapshot) {
   );
   view.querySelector(".no-transitions").hidden = transitions.length > 0;
 
+  const latency = requests.latency_ms ?? {};
   const gauges = [
-    ["ram", readings.ram_percent, "%"],
-    ["cpu", readings.cpu_percent, "%"],
-    ["disk", readings.disk_percent, "%"],
-    ["pressure", readings.pressure_percent ?? readings.memory_pressure ?? readings.psi_memory_some_avg10, "%"],
-    ["rate", requests.rate_per_second, "/s"],
-    ["p50", requests.p50_ms, " ms"],
-    ["p95", requests.p95_ms, " ms"],
-    ["p99", requests.p99_ms, " ms"],
-    ["p999", requests.p999_ms, " ms"],
+    ["ram", readings.ram_pct, " %"],
+    ["cpu", readings.cpu_pct, " %"],
+    ["disk", readings.disk_pct, " %"],
+    ["rate", requests.rate_per_s, "/s"],
+    ["p50", latency.p50, " ms"],
+    ["p95", latency.p95, " ms"],
+    ["p99", latency.p99, " ms"],
+    ["p999", latency.p99_9, " ms"],
   ];
   for (const [name, value, unit] of gauges) {
     const series = remember(entry, name, value);
@@ -151,43 +151,30 @@ function round(value) {
   return Math.abs(value) >= 100 ? Math.round(value) : Math.round(value * 10) / 10;
 }
 
-/** Errors and shed requests: `{reason: number}`, possibly nested one level (`{shed: {...}}`). */
+/** Errors by code and shed requests by reason, since Alice started; the error rate now. */
 function drawRates(list, errors) {
-  const rows = [];
-  for (const [name, value] of Object.entries(errors)) {
-    if (value && typeof value === "object") {
-      for (const [reason, count] of Object.entries(value)) rows.push([`${name}: ${reason}`, count]);
-    } else {
-      rows.push([name, value]);
-    }
+  const rows = [[t("error_rate"), `${round(errors.rate_per_s ?? 0)}/s`]];
+  for (const [code, count] of Object.entries(errors.by_code ?? {})) rows.push([code, count]);
+  const shed = errors.shed ?? {};
+  for (const [reason, count] of Object.entries(shed.by_reason ?? {})) rows.push([`${t("shed")}: ${reason}`, count]);
+  for (const [scope, count] of Object.entries(shed.rate_limited ?? {})) {
+    rows.push([`${t("rate_limited")}: ${scope}`, count]);
   }
   list.replaceChildren(
     ...rows.map(([name, value]) => {
       const item = document.createElement("li");
-      item.textContent = `${name}: ${typeof value === "number" ? round(value) : value}`;
+      item.textContent = `${name}: ${value}`;
       return item;
     }),
   );
-  if (!rows.length) {
-    const item = document.createElement("li");
-    item.className = "muted";
-    item.textContent = t("none_yet");
-    list.append(item);
-  }
 }
 
 function drawBackends(body, backends) {
   body.replaceChildren(
     ...backends.map((backend) => {
       const row = document.createElement("tr");
-      const breaker = backend.breaker ?? backend.breaker_state ?? "—";
-      const cells = [
-        backend.name,
-        breaker,
-        backend.in_flight,
-        backend.queue_depth ?? backend.queued,
-        backend.limit ?? backend.max_concurrent,
-      ];
+      const breaker = backend.breaker ?? "—";
+      const cells = [backend.name, breaker, backend.in_flight, backend.queue_depth, backend.limit];
       cells.forEach((value, index) => {
         const cell = document.createElement(index === 0 ? "th" : "td");
         if (index === 0) cell.scope = "row";
@@ -239,7 +226,7 @@ function instanceElement(id) {
       </div>
     </div>
     <h4>${t("machine")}</h4>
-    <div class="gauges">${gauge("ram", t("ram"))}${gauge("cpu", t("cpu"))}${gauge("disk", t("disk"))}${gauge("pressure", t("pressure"))}</div>
+    <div class="gauges">${gauge("ram", t("ram"))}${gauge("cpu", t("cpu"))}${gauge("disk", t("disk"))}</div>
     <h4>${t("requests")}</h4>
     <div class="gauges">${gauge("rate", t("rate"))}${gauge("p50", "p50")}${gauge("p95", "p95")}${gauge("p99", "p99")}${gauge("p999", "p99.9")}</div>
     <div class="row">
