@@ -19,7 +19,7 @@
 //!    - tags: `p br hr h1–h6 em strong del code pre blockquote ul ol li a table thead tbody
 //!      tr th td`, nothing else (no `script`, `style`, `iframe`, `object`, `form`, `input`,
 //!      `img`);
-//!    - attributes: `href` and `title` on `a`, `start` on `ol`, `class` on `code` only as
+//!    - attributes: `href` on `a` (no `title`), `start` on `ol`, `class` on `code` only as
 //!      `language-xxx`; no `style` (a table's column alignment is dropped with it) and no
 //!      event handlers (`on…`);
 //!    - links: only `http`, `https` and `mailto` URLs; any other scheme (`javascript:`,

@@ -37,12 +37,13 @@ pub(crate) const TAGS: &[&str] = &[
     "ul",
 ];
 
-/// The attributes each tag may carry; `rel` on `a` is ammonia's own ([`LINK_REL`]).
-pub(crate) const ATTRIBUTES: &[(&str, &[&str])] = &[
-    ("a", &["href", "title"]),
-    ("ol", &["start"]),
-    ("code", &["class"]),
-];
+/// The attributes each tag may carry; `rel` on `a` is ammonia's own ([`LINK_REL`]). No
+/// `title` on links: it is the one attribute of free text, and the HTML serialiser leaves `<`
+/// unescaped in attribute values, so a title could carry a literal `<script` into the page's
+/// HTML (harmless in a quoted value, but it would make "no `<script` anywhere" untrue and
+/// every check of the output harder).
+pub(crate) const ATTRIBUTES: &[(&str, &[&str])] =
+    &[("a", &["href"]), ("ol", &["start"]), ("code", &["class"])];
 
 /// URL schemes a link may have. Relative URLs are removed too.
 pub(crate) const URL_SCHEMES: &[&str] = &["http", "https", "mailto"];
