@@ -8,6 +8,7 @@
 //! ([`idempotency`]: replay, 409, 422 for a request with an `Idempotency-Key`) run last, with
 //! the caller known.
 
+use crate::api::render;
 use crate::api::{
     brain, cache, chat, conversations, db, guardian, health, memories, metrics, openai, session,
     user_data,
@@ -154,6 +155,8 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             Admin,
             post(cache::purge),
         ),
+        // The page's Markdown renderer.
+        route(Method::POST, "/api/render", Caller, post(render::render)),
         // The database across users.
         route(Method::GET, "/api/db/health", Admin, get(db::health)),
         route(Method::GET, "/api/db/stats", Admin, get(db::stats)),

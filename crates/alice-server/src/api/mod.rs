@@ -13,6 +13,7 @@
 //! - [`guardian`]: `GET /api/guardian/status`;
 //! - [`health`]: `/health` and `/ready`;
 //! - [`metrics`]: `/metrics` and `/api/metrics/summary`;
+//! - [`render`]: `POST /api/render`, Markdown answers as HTML safe for the page;
 //! - [`guardian_daemon`]: the API of `alice guardian`, the Guardian as its own process.
 
 pub mod brain;
@@ -26,6 +27,7 @@ pub mod health;
 pub mod memories;
 pub mod metrics;
 pub mod openai;
+pub mod render;
 pub mod session;
 pub mod user_data;
 pub mod user_path;
