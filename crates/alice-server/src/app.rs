@@ -8,11 +8,11 @@
 //! ([`idempotency`]: replay, 409, 422 for a request with an `Idempotency-Key`) run last, with
 //! the caller known.
 
-use crate::api::render;
 use crate::api::{
     brain, cache, chat, conversations, db, guardian, health, memories, metrics, openai, session,
     user_data,
 };
+use crate::api::{events, render};
 use crate::error::ApiError;
 use crate::http::authentication::{self, Access, RouteAccess};
 use crate::http::idempotency::{self, Idempotency};
@@ -155,7 +155,8 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             Admin,
             post(cache::purge),
         ),
-        // The page's Markdown renderer.
+        // The dashboard's live feed (SSE) and the page's Markdown renderer.
+        route(Method::GET, "/api/events", Admin, get(events::events)),
         route(Method::POST, "/api/render", Caller, post(render::render)),
         // The database across users.
         route(Method::GET, "/api/db/health", Admin, get(db::health)),

@@ -13,6 +13,7 @@
 //! - [`guardian`]: `GET /api/guardian/status`;
 //! - [`health`]: `/health` and `/ready`;
 //! - [`metrics`]: `/metrics` and `/api/metrics/summary`;
+//! - [`events`]: `GET /api/events`, the operator dashboard's live feed (SSE);
 //! - [`render`]: `POST /api/render`, Markdown answers as HTML safe for the page;
 //! - [`guardian_daemon`]: the API of `alice guardian`, the Guardian as its own process.
 
@@ -21,6 +22,7 @@ pub mod cache;
 pub mod chat;
 pub mod conversations;
 pub mod db;
+pub mod events;
 pub mod guardian;
 pub mod guardian_daemon;
 pub mod health;
