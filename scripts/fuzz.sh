@@ -7,8 +7,8 @@
 #   scripts/fuzz.sh                      # every target, ALICE_FUZZ_SECONDS_PER_TARGET each
 #   ALICE_FUZZ_SECONDS_PER_TARGET=600 scripts/fuzz.sh sse_stream    # one target, longer
 #
-# ALICE_FUZZ_SECONDS_PER_TARGET: seconds per target (default 25, so six targets fuzz for
-# 2.5 minutes); 0 builds the targets and runs each over its seeds only.
+# ALICE_FUZZ_SECONDS_PER_TARGET: seconds per target (default 25, so seven targets fuzz for
+# about 3 minutes); 0 builds the targets and runs each over its seeds only.
 # ALICE_FUZZ_KEEP: a folder to keep the grown corpora and any crashes in (default: a
 # temporary folder, removed at the end unless something crashed).
 set -euo pipefail

@@ -53,6 +53,7 @@ fn body_for(method: &Method, path: &str) -> Option<Value> {
             json!({"content": "Anna gillar te"})
         }
         "/api/brain/brownout" => json!({"level": "NONE"}),
+        "/api/render" => json!({"texts": ["**Hej**"]}),
         _ => json!({}),
     })
 }

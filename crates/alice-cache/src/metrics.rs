@@ -104,4 +104,33 @@ impl CacheMetrics {
     pub fn coalesced_count(&self) -> u64 {
         self.coalesced.get()
     }
+    /// Lookups answered from the cache so far, either tier.
+    pub fn hits(&self) -> u64 {
+        self.lookups_of("local") + self.lookups_of("redis")
+    }
+    /// Lookups that found nothing so far.
+    pub fn misses(&self) -> u64 {
+        self.lookups_of("miss")
+    }
+    fn lookups_of(&self, result: &'static str) -> u64 {
+        self.lookups
+            .get(&ResultLabel { result })
+            .map_or(0, |counter| counter.get())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hits_and_misses_are_read_back() {
+        let metrics = CacheMetrics::default();
+        assert_eq!((metrics.hits(), metrics.misses()), (0, 0));
+        metrics.hit("local");
+        metrics.hit("redis");
+        metrics.hit("local");
+        metrics.miss();
+        assert_eq!((metrics.hits(), metrics.misses()), (3, 1));
+    }
 }

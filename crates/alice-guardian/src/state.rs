@@ -99,8 +99,9 @@ impl fmt::Display for GuardianState {
     }
 }
 
-/// How many past transitions are kept for the status page.
-const HISTORY_KEPT: usize = 20;
+/// How many past transitions are kept for the status page and the operator dashboard (which
+/// shows up to 50).
+const HISTORY_KEPT: usize = 50;
 
 #[derive(Clone, Debug)]
 pub struct StateMachine {

@@ -12,6 +12,7 @@ use crate::api::{
     brain, cache, chat, conversations, db, guardian, health, memories, metrics, openai, session,
     user_data, web_page,
 };
+use crate::api::{events, render};
 use crate::error::ApiError;
 use crate::http::authentication::{self, Access, RouteAccess};
 use crate::http::idempotency::{self, Idempotency};
@@ -157,6 +158,9 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             Admin,
             post(cache::purge),
         ),
+        // The dashboard's live feed (SSE) and the page's Markdown renderer.
+        route(Method::GET, "/api/events", Admin, get(events::events)),
+        route(Method::POST, "/api/render", Caller, post(render::render)),
         // The database across users.
         route(Method::GET, "/api/db/health", Admin, get(db::health)),
         route(Method::GET, "/api/db/stats", Admin, get(db::stats)),

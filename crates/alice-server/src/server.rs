@@ -11,7 +11,8 @@ use crate::runtime::guardian_remote::RemoteGuardian;
 use crate::runtime::{emergency, housekeeping};
 use crate::service::ChatService;
 use crate::service::answer_cache::AnswerCache;
-use crate::state::AppState;
+use crate::service::dashboard;
+use crate::state::{AppState, Instance, Stopping};
 use alice_core::Config;
 use alice_core::config::AuthMode;
 use alice_guardian::{Guardian, ProcSampler, Sampler};
@@ -252,6 +253,8 @@ async fn launch(config: Config, guardian: Option<Guardian>) -> Result<RunningSer
         },
         gatekeeper,
         limiter,
+        Stopping(stop.clone()),
+        Instance(dashboard::instance_name(addr).into()),
     );
     let app = app(state);
     let server = tokio::spawn(connections::serve(listener, app, limits, stop.clone()));

@@ -15,28 +15,51 @@ use alice_store::Store;
 use axum::extract::FromRef;
 use std::sync::Arc;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 /// When this Alice started, for uptimes.
 #[derive(Clone, Copy, Debug)]
 pub struct StartedAt(pub Instant);
 
+/// Cancelled when this Alice begins to shut down. A response that would otherwise never end
+/// (the dashboard's `GET /api/events`) ends on it, so that it does not hold up the graceful
+/// shutdown, which waits for every response in flight.
+#[derive(Clone, Debug, Default)]
+pub struct Stopping(pub CancellationToken);
+
+/// This process's name on the dashboard: the host name and the port it serves, e.g.
+/// `"alice-01:8000"`.
+#[derive(Clone, Debug)]
+pub struct Instance(pub Arc<str>);
+
 /// The state of the whole router: the chat service, which holds every other piece, the
-/// authentication layer's gatekeeper, the per-key limiter, and the start time.
+/// authentication layer's gatekeeper, the per-key limiter, the start time, the shutdown
+/// signal and the instance's name.
 #[derive(Clone, FromRef)]
 pub struct AppState {
     pub chat: ChatService,
     pub gatekeeper: Gatekeeper,
     pub limiter: Limiter,
     pub started: StartedAt,
+    pub stopping: Stopping,
+    pub instance: Instance,
 }
 
 impl AppState {
-    pub fn new(chat: ChatService, gatekeeper: Gatekeeper, limiter: Limiter) -> Self {
+    pub fn new(
+        chat: ChatService,
+        gatekeeper: Gatekeeper,
+        limiter: Limiter,
+        stopping: Stopping,
+        instance: Instance,
+    ) -> Self {
         Self {
             chat,
             gatekeeper,
             limiter,
             started: StartedAt(Instant::now()),
+            stopping,
+            instance,
         }
     }
 }

@@ -117,10 +117,11 @@ function draw(snapshot) {
   view.querySelector(".no-transitions").hidden = transitions.length > 0;
 
   const latency = requests.latency_ms ?? {};
+  const percent = (fraction) => (Number.isFinite(fraction) ? fraction * 100 : null);
   const gauges = [
-    ["ram", readings.ram_pct, " %"],
-    ["cpu", readings.cpu_pct, " %"],
-    ["disk", readings.disk_pct, " %"],
+    ["ram", percent(readings.ram_pct), " %"],
+    ["cpu", percent(readings.cpu_pct), " %"],
+    ["disk", percent(readings.disk_pct), " %"],
     ["rate", requests.rate_per_s, "/s"],
     ["p50", latency.p50, " ms"],
     ["p95", latency.p95, " ms"],

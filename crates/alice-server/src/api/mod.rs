@@ -14,6 +14,8 @@
 //! - [`guardian`]: `GET /api/guardian/status`;
 //! - [`health`]: `/health` and `/ready`;
 //! - [`metrics`]: `/metrics` and `/api/metrics/summary`;
+//! - [`events`]: `GET /api/events`, the operator dashboard's live feed (SSE);
+//! - [`render`]: `POST /api/render`, Markdown answers as HTML safe for the page;
 //! - [`guardian_daemon`]: the API of `alice guardian`, the Guardian as its own process;
 //! - [`web_page`]: the web page at `/` and its files under `/assets/`.
 
@@ -22,6 +24,7 @@ pub mod cache;
 pub mod chat;
 pub mod conversations;
 pub mod db;
+pub mod events;
 pub mod feedback;
 pub mod guardian;
 pub mod guardian_daemon;
@@ -29,6 +32,7 @@ pub mod health;
 pub mod memories;
 pub mod metrics;
 pub mod openai;
+pub mod render;
 pub mod session;
 pub mod user_data;
 pub mod user_path;

@@ -538,6 +538,12 @@ impl From<LlmError> for ApiError {
     }
 }
 
+/// The [`ApiError::code`] of an error response, in the response's extensions, so that the
+/// request context can count errors by code in the metrics (`alice_http_errors_total`) without
+/// reading the body. [`openai::OpenAiError`] answers keep it (they are built on ApiError's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ErrorCode(pub &'static str);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
@@ -546,6 +552,7 @@ impl IntoResponse for ApiError {
         }
         let retry_after = self.retry_after();
         let mut response = (status, axum::Json(self.body())).into_response();
+        response.extensions_mut().insert(ErrorCode(self.code()));
         let headers = response.headers_mut();
         if let Some(after) = retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(whole_seconds(after)));
@@ -608,6 +615,11 @@ mod tests {
         let response = error.into_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()[header::RETRY_AFTER], "15");
+        assert_eq!(
+            response.extensions().get::<ErrorCode>(),
+            Some(&ErrorCode("database_unavailable")),
+            "the metrics count it by its code"
+        );
     }
 
     #[tokio::test]

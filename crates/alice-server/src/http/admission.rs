@@ -1,6 +1,6 @@
 //! The admission gate: what the Guardian's state lets through.
 //!
-//! | state | chat and LLM paths (`/api/chat`, `/v1/chat/completions`) | other paths | health, readiness, Guardian status, control, the page and its login (`/health`, `/ready`, `/metrics`, `/api/metrics/...`, `/api/guardian/...`, `/api/brain/...`, `/`, `/assets/...`, `/api/auth/...`) |
+//! | state | chat and LLM paths (`/api/chat`, `/v1/chat/completions`) | other paths | health, readiness, Guardian status, control, the dashboard's feed, the page and its login (`/health`, `/ready`, `/metrics`, `/api/metrics/...`, `/api/guardian/...`, `/api/brain/...`, `/api/events`, `/`, `/assets/...`, `/api/auth/...`) |
 //! |---|---|---|---|
 //! | NORMAL | pass | pass | pass |
 //! | BROWNOUT | pass, served with the brownout preset (shorter, cheaper answers) | pass | pass |
@@ -8,7 +8,8 @@
 //! | EMERGENCY, LOCKDOWN | 503, `Retry-After: guardian.refuse_retry_after` (15 s) | 503 | pass |
 //!
 //! Control actions never pass through the gate they control, and an operator can always see
-//! why Alice refuses. A refusal is an [`ApiError`] (`Shed` or `Refused`): its body carries
+//! why Alice refuses (the dashboard's `/api/events` included: it reads state and costs no
+//! backend). A refusal is an [`ApiError`] (`Shed` or `Refused`): its body carries
 //! `{error (Swedish), code, detail, guardian_mode, guardian_status, request_id, timestamp,
 //! retry_after}` and the headers `x-guardian-mode`, `x-guardian-status`, `retry-after` (and
 //! `x-request-id`, from the request context); under `/v1` the body is OpenAI's error object.
@@ -69,6 +70,7 @@ fn is_always_served(path: &str) -> bool {
         "/api/metrics",
         "/api/guardian",
         "/api/brain",
+        "/api/events",
     ]
     .iter()
     .any(|prefix| under(path, prefix))
@@ -119,6 +121,9 @@ mod tests {
             ("/ready", [Pass, Pass, Pass, Pass, Pass]),
             ("/api/guardian/status", [Pass, Pass, Pass, Pass, Pass]),
             ("/api/brain/brownout", [Pass, Pass, Pass, Pass, Pass]),
+            ("/api/events", [Pass, Pass, Pass, Pass, Pass]),
+            ("/api/eventsx", [Pass, Pass, Pass, Refuse, Refuse]),
+            ("/api/render", [Pass, Pass, Pass, Refuse, Refuse]),
             ("/api/chatty", [Pass, Pass, Pass, Refuse, Refuse]),
             ("/", [Pass, Pass, Pass, Pass, Pass]),
             ("/assets/app.js", [Pass, Pass, Pass, Pass, Pass]),

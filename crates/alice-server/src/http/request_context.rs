@@ -11,7 +11,7 @@
 //! time so far as `x-alice-overhead-ms`: total time minus the time spent waiting on backends,
 //! which handlers measure through [`UpstreamTime`].
 
-use crate::error::{ApiError, RETRY_ADVICE, RetryAdvice};
+use crate::error::{ApiError, ErrorCode, RETRY_ADVICE, RetryAdvice};
 use crate::http::authentication::AuthenticatedUser;
 use crate::http::client_addr;
 use crate::http::request_id::{self, REQUEST_ID, REQUEST_ID_HEADER, current_request_id};
@@ -187,6 +187,7 @@ pub async fn request_context(
             route,
             method: method.to_string(),
             status,
+            error: response.extensions().get::<ErrorCode>().map(|code| code.0),
             received,
             upstream,
         };
@@ -225,6 +226,8 @@ struct RecordWhenDone {
     route: String,
     method: String,
     status: u16,
+    /// The error code of an error answer.
+    error: Option<&'static str>,
     received: Instant,
     upstream: Arc<UpstreamTime>,
 }
@@ -235,7 +238,7 @@ impl Drop for RecordWhenDone {
         self.metrics.record_request(
             &self.route,
             &self.method,
-            self.status,
+            (self.status, self.error),
             took,
             took.saturating_sub(self.upstream.get()),
         );

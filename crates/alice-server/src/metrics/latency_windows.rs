@@ -42,7 +42,7 @@ struct Series {
 }
 
 /// Percentiles of a window, in milliseconds.
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Percentiles {
     pub p50: f64,
     pub p95: f64,
@@ -155,7 +155,8 @@ impl LatencyWindows {
     }
 
     /// Counts one answered request of `route` that took `took`, of which `overhead` was
-    /// Alice's own, finished at `at`.
+    /// Alice's own, finished at `at`; in the route's figures, and in the totals unless
+    /// `in_totals` is false (a long-lived stream such as `/api/events`).
     pub fn record(
         &self,
         at: Instant,
@@ -163,6 +164,7 @@ impl LatencyWindows {
         status: u16,
         took: Duration,
         overhead: Duration,
+        in_totals: bool,
     ) {
         let index = self.minute_of(at);
         let failed = status >= 500;
@@ -183,8 +185,10 @@ impl LatencyWindows {
         let Some(minute) = minutes.last_mut() else {
             return;
         };
-        minute.total.record(took, failed);
-        let _ = minute.overhead.record(micros(overhead));
+        if in_totals {
+            minute.total.record(took, failed);
+            let _ = minute.overhead.record(micros(overhead));
+        }
         if let Some(series) = minute.routes.get_mut(route) {
             series.record(took, failed);
         } else {
@@ -265,7 +269,7 @@ mod tests {
         let at = start + Duration::from_secs(30);
         for ms in 1..=1000 {
             let status = if ms % 100 == 0 { 502 } else { 200 };
-            windows.record(at, "/api/chat", status, MS * ms, MS / 10);
+            windows.record(at, "/api/chat", status, MS * ms, MS / 10, true);
         }
         let summary = windows.summary(at);
         let minute = &summary.windows["1m"];
@@ -294,9 +298,9 @@ mod tests {
         let start = Instant::now();
         let windows = LatencyWindows::new(start);
         let minute = |m: u64| start + Duration::from_secs(m * 60 + 10);
-        windows.record(minute(0), "/a", 200, MS * 100, MS);
-        windows.record(minute(3), "/b", 200, MS * 200, MS);
-        windows.record(minute(3), "/b", 503, MS * 300, MS);
+        windows.record(minute(0), "/a", 200, MS * 100, MS, true);
+        windows.record(minute(3), "/b", 200, MS * 200, MS, true);
+        windows.record(minute(3), "/b", 503, MS * 300, MS, true);
         let summary = windows.summary(minute(3));
         assert_eq!(summary.windows["1m"].all.requests, 2);
         assert_eq!(summary.windows["1m"].all.errors, 1);
@@ -316,7 +320,7 @@ mod tests {
             after_five.windows["5m"].all.requests, 2,
             "minute 0 left the 5m window"
         );
-        windows.record(minute(20), "/c", 200, MS, MS);
+        windows.record(minute(20), "/c", 200, MS, MS, true);
         let much_later = windows.summary(minute(20));
         assert_eq!(much_later.windows["15m"].all.requests, 1);
         assert_eq!(
@@ -327,10 +331,31 @@ mod tests {
     }
 
     #[test]
+    fn a_watched_stream_counts_for_its_route_only() {
+        let start = Instant::now();
+        let windows = LatencyWindows::new(start);
+        windows.record(start, "/api/chat", 200, MS * 150, MS, true);
+        let watched = Duration::from_secs(3600);
+        windows.record(start, "/api/events", 200, watched, watched, false);
+        let summary = windows.summary(start + Duration::from_secs(1));
+        let minute = &summary.windows["1m"];
+        assert_eq!(minute.all.requests, 1);
+        assert!(close(minute.all.latency_ms.as_ref().unwrap().max, 150.0));
+        assert_eq!(minute.routes["/api/events"].requests, 1);
+    }
+
+    #[test]
     fn the_slowest_requests_count_at_the_top_of_the_range() {
         let start = Instant::now();
         let windows = LatencyWindows::new(start);
-        windows.record(start, "/x", 504, Duration::from_secs(120), Duration::ZERO);
+        windows.record(
+            start,
+            "/x",
+            504,
+            Duration::from_secs(120),
+            Duration::ZERO,
+            true,
+        );
         let summary = windows.summary(start + Duration::from_secs(1));
         let latency = summary.windows["1m"].all.latency_ms.as_ref().unwrap();
         assert!(close(latency.max, 60_000.0), "{latency:?}");

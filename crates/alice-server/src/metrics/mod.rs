@@ -33,8 +33,9 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use std::collections::BTreeSet;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -84,6 +85,30 @@ struct LimitLabel {
     limit: &'static str,
 }
 
+/// The limits of a key a request can be refused by, in the order the dashboard lists them.
+const LIMITS: [&str; 3] = ["requests", "tokens", "in_flight"];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+struct ErrorLabels {
+    /// [`crate::error::ApiError::code`] (the body's `code`), or "other" for an error status
+    /// no `ApiError` made (a 503 of `/ready` or `/api/db/health`).
+    code: &'static str,
+    status: u16,
+}
+
+/// Error answers of one code and status since Alice started.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErrorCount {
+    pub code: &'static str,
+    pub status: u16,
+    pub count: u64,
+}
+
+/// Routes whose requests are long-lived streams that last as long as a client watches
+/// (`GET /api/events`): recorded like any route, but kept out of the summary's totals, whose
+/// percentiles would otherwise report how long a dashboard was open as a request's latency.
+const WATCHED_STREAMS: [&str; 1] = ["/api/events"];
+
 fn latency_histogram() -> Histogram {
     Histogram::new(latency_buckets())
 }
@@ -102,6 +127,9 @@ pub struct Metrics {
     rate_limited: Family<LimitLabel, Counter>,
     idempotency: Family<OutcomeLabel, Counter>,
     feedback: Family<RatingLabel, Counter>,
+    errors: Family<ErrorLabels, Counter>,
+    /// The label sets `errors` has, to read them back (a family cannot be listed).
+    error_labels: Mutex<BTreeSet<ErrorLabels>>,
     /// The router's own series; handed to the router when it is built.
     llm: LlmMetrics,
     /// The cache's series; handed to the cache when it is built.
@@ -177,6 +205,14 @@ impl Metrics {
              rating counts again",
             feedback.clone(),
         );
+        let errors = Family::<ErrorLabels, Counter>::default();
+        registry.register(
+            "http_errors",
+            "Error answers (status 400 and up) by Alice's error code (the body's code, e.g. \
+             load_shed, backend_unreachable) and status; code \"other\" for an error status \
+             without an error body",
+            errors.clone(),
+        );
         let llm = LlmMetrics::register(&mut registry);
         let cache = CacheMetrics::register(&mut registry);
         Self {
@@ -190,6 +226,8 @@ impl Metrics {
             rate_limited,
             idempotency,
             feedback,
+            errors,
+            error_labels: Mutex::default(),
             llm,
             cache,
             windows: LatencyWindows::new(Instant::now()),
@@ -228,11 +266,13 @@ impl Metrics {
         self.registry.register_collector(Box::new(ProcessCollector));
     }
 
+    /// One answered request; `error` is the code of an error answer
+    /// ([`crate::error::ErrorCode`]).
     pub(crate) fn record_request(
         &self,
         route: &str,
         method: &str,
-        status: u16,
+        (status, error): (u16, Option<&'static str>),
         took: Duration,
         overhead: Duration,
     ) {
@@ -255,8 +295,54 @@ impl Metrics {
                 route: route.to_string(),
             })
             .observe(overhead.as_secs_f64());
+        if status >= 400 {
+            self.record_error(error.unwrap_or("other"), status);
+        }
+        let in_totals = !WATCHED_STREAMS.contains(&route.as_ref());
         self.windows
-            .record(Instant::now(), &route, status, took, overhead);
+            .record(Instant::now(), &route, status, took, overhead, in_totals);
+    }
+
+    fn record_error(&self, code: &'static str, status: u16) {
+        let labels = ErrorLabels { code, status };
+        // The read guard is dropped here, before get_or_create takes the write lock.
+        let seen = self.errors.get(&labels).is_some();
+        if !seen {
+            let mut known = match self.error_labels.lock() {
+                Ok(known) => known,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            known.insert(labels.clone());
+        }
+        self.errors.get_or_create(&labels).inc();
+    }
+
+    /// Error answers since start, by code and status, in code order.
+    pub fn error_counts(&self) -> Vec<ErrorCount> {
+        let known: Vec<ErrorLabels> = match self.error_labels.lock() {
+            Ok(known) => known.iter().cloned().collect(),
+            Err(poisoned) => poisoned.into_inner().iter().cloned().collect(),
+        };
+        known
+            .into_iter()
+            .map(|labels| ErrorCount {
+                code: labels.code,
+                status: labels.status,
+                count: self.errors.get(&labels).map_or(0, |counter| counter.get()),
+            })
+            .collect()
+    }
+
+    /// Requests refused by a key's limits since start: ("requests" | "tokens" | "in_flight",
+    /// count).
+    pub fn rate_limited_counts(&self) -> [(&'static str, u64); 3] {
+        LIMITS.map(|limit| {
+            let count = self
+                .rate_limited
+                .get(&LimitLabel { limit })
+                .map_or(0, |counter| counter.get());
+            (limit, count)
+        })
     }
 
     /// One write of a conversation turn to the store.

@@ -11,11 +11,13 @@
 //! - [`context_budget`]: fitting history into the context window;
 //! - [`memory_commands`]: "kom ihåg att …", "glöm …", answered by Alice herself;
 //! - [`usernames`]: the one check of a user name;
-//! - [`brain_settings`]: what an operator changed while Alice runs.
+//! - [`brain_settings`]: what an operator changed while Alice runs;
+//! - [`dashboard`]: the operator dashboard's snapshot of this Alice.
 
 pub mod answer_cache;
 pub mod answers;
 pub mod brain_settings;
+pub mod dashboard;
 pub use alice_request::context_budget;
 pub mod generation;
 pub mod memory_commands;
