@@ -135,19 +135,34 @@ try {
   const meta = await answer.locator(".meta").textContent();
   check(/ollama|gpt-oss/.test(meta) && /första ord \d+ ms/.test(meta), `the answer names its model and time to first token (${meta})`);
 
-  // A model answer with a script and a javascript: link renders inert.
-  const hostile = "<script>window.pwned=1</script> <img src=x onerror=\"window.pwned=3\"> [klicka](javascript:window.pwned=2)";
-  const { answer: unsafe } = await ask(page, hostile);
-  const inert = await unsafe.evaluate((el) => ({
-    scripts: el.querySelectorAll("script").length,
-    handlers: [...el.querySelectorAll("*")].some((n) => [...n.attributes].some((a) => a.name.startsWith("on"))),
-    jsLinks: [...el.querySelectorAll("a")].filter((a) => /^\s*javascript:/i.test(a.getAttribute("href") ?? "")).length,
-  }));
-  for (const link of await unsafe.locator(".content a").all()) await link.click().catch(() => {});
+  // Answers holding a script, an onerror image and a javascript: link render inert. The
+  // simulator quotes 80 characters of the question, so each attack goes in its own question.
+  const attacks = [
+    "<script>window.pwned=1</script>",
+    "<img src=x onerror=\"window.pwned=3\"> [klicka här](javascript:window.pwned=2)",
+    "[klicka](JaVaScRiPt:window.pwned=4) <a href=\"javascript:window.pwned=5\">a</a>",
+  ];
+  let links = 0;
+  for (const attack of attacks) {
+    const { answer: unsafe } = await ask(page, attack);
+    const inert = await unsafe.evaluate((el) => ({
+      scripts: el.querySelectorAll("script, img, iframe").length,
+      handlers: [...el.querySelectorAll("*")].some((n) => [...n.attributes].some((a) => a.name.startsWith("on"))),
+      jsLinks: [...el.querySelectorAll("a")].filter((a) => /script:/i.test(a.getAttribute("href") ?? "")).length,
+      text: el.querySelector(".content").textContent,
+    }));
+    check(
+      inert.scripts === 0 && !inert.handlers && inert.jsLinks === 0,
+      `the answer to ${JSON.stringify(attack)} holds no script, image, handler or javascript: link`,
+    );
+    for (const link of await unsafe.locator(".content a").all()) {
+      links += 1;
+      await link.click().catch(() => {});
+    }
+  }
   await page.waitForTimeout(200);
-  const pwned = await page.evaluate(() => window.pwned);
-  check(inert.scripts === 0 && !inert.handlers && inert.jsLinks === 0, "the answer holds no script, handler or javascript: link");
-  check(pwned === undefined, "nothing in the answer ran");
+  check(links >= 2, `the Markdown links were rendered as links to click (${links})`);
+  check((await page.evaluate(() => window.pwned)) === undefined, "nothing in the answers ran, clicked or not");
 
   // Stop a long answer: it stops growing and says so.
   await setFaults({ tokens_per_second: 3 });

@@ -26,7 +26,8 @@ async function loggedIn(user) {
   setLanguage(localStorage.getItem(languageKey()) ?? language());
   $("whoami").textContent = user.username;
   $("logout").hidden = false;
-  document.querySelector("nav.views").hidden = false;
+  // Only an admin has a second view to switch to.
+  document.querySelector("nav.views").hidden = user.role !== "admin";
   $("show-dashboard").hidden = user.role !== "admin";
   show(location.hash === "#dashboard" && user.role === "admin" ? "dashboard-view" : "chat-view");
   startChat(user);

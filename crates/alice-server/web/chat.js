@@ -2,7 +2,7 @@
 // composer with a stop button, and the user's own data (memories, export, forget me).
 
 import { AliceError, call, streamChat } from "./api.js";
-import { t, translate } from "./i18n.js";
+import { language, t, translate } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -113,7 +113,7 @@ async function loadConversations() {
         button.textContent = conversation.title;
         const when = document.createElement("time");
         when.dateTime = conversation.last_message_at;
-        when.textContent = new Date(conversation.last_message_at).toLocaleString();
+        when.textContent = new Date(conversation.last_message_at).toLocaleString(language());
         button.append(when);
         button.addEventListener("click", () => openConversation(conversation));
         item.append(button);

@@ -5,7 +5,7 @@
 
 import { call } from "./api.js";
 import { confirmAction } from "./chat.js";
-import { t } from "./i18n.js";
+import { language, t } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
 /** Points kept per sparkline: two minutes at one snapshot a second. */
@@ -109,7 +109,7 @@ function draw(snapshot) {
         const item = document.createElement("li");
         const when = document.createElement("time");
         when.dateTime = transition.at;
-        when.textContent = new Date(transition.at).toLocaleTimeString();
+        when.textContent = new Date(transition.at).toLocaleTimeString(language());
         item.append(when, ` ${transition.from} → ${transition.to}: ${transition.reason ?? ""}`);
         return item;
       }),
@@ -189,17 +189,16 @@ function drawBackends(body, backends) {
   );
 }
 
-/** A polyline of the last values, scaled to its own maximum. */
+/** A polyline of the values seen (up to HISTORY), across the whole width, scaled to their maximum. */
 function sparkline(series) {
   const ns = "http://www.w3.org/2000/svg";
   const line = document.createElementNS(ns, "polyline");
   const values = series.map((v) => (v == null ? 0 : v));
   const max = Math.max(1, ...values);
-  const step = 100 / Math.max(1, HISTORY - 1);
-  const offset = HISTORY - values.length;
+  const step = 100 / Math.max(1, values.length - 1);
   line.setAttribute(
     "points",
-    values.map((v, i) => `${((offset + i) * step).toFixed(1)},${(28 - (v / max) * 26).toFixed(1)}`).join(" "),
+    values.map((v, i) => `${(i * step).toFixed(1)},${(28 - (v / max) * 26).toFixed(1)}`).join(" "),
   );
   return line;
 }
