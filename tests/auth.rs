@@ -36,6 +36,7 @@ fn concrete(path: &str, owner: &str, conversation: &str) -> String {
         )
         .replace("{id}", conversation)
         .replace("{*rest}", "embeddings")
+        .replace("{file}", "app.js")
 }
 
 /// A body the route accepts, so that a refusal is about who asks and not about the body.

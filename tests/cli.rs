@@ -3,28 +3,16 @@
 
 mod common;
 
+use common::child_process::Running;
 use common::parse_sse;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 const ALICE: &str = env!("CARGO_BIN_EXE_alice");
-
-/// A child process that is killed if the test ends without stopping it, so a failed test never
-/// leaves an Alice running.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-        }
-        let _ = self.0.wait();
-    }
-}
 
 /// `alice serve --demo` on a free port with its database in `dir`; returns the process, its
 /// address and a channel of its stdout lines.

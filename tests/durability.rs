@@ -20,12 +20,13 @@ use alice_core::Role;
 use alice_core::config::DatabaseConfig;
 use alice_store::{Page, Store, StoredMessage};
 use alice_upstream_sim::{Faults, SimHandle};
+use common::child_process::Running;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -138,19 +139,6 @@ impl Drop for DropSchema {
                 self.schema
             ),
         }
-    }
-}
-
-/// A child process that is killed if the test ends without stopping it, so a failed test never
-/// leaves an Alice running.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-        }
-        let _ = self.0.wait();
     }
 }
 

@@ -381,7 +381,7 @@ async fn a_brownout_and_a_state_change_show_in_the_next_snapshots() {
         (last["from"].as_str(), last["to"].as_str()),
         (Some("BROWNOUT"), Some("EMERGENCY"))
     );
-    let (status, _) = alice.get("/api/auth/me").await;
+    let (status, _) = alice.get("/v1/models").await;
     assert_eq!(status, 503, "other paths are refused in EMERGENCY");
     let mut second = Feed::open(&alice.http, &alice.url("/api/events")).await;
     let during = second.next(Duration::from_secs(1)).await.unwrap();

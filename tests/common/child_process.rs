@@ -6,8 +6,9 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// Kills the process if the test ends (or panics) while it still runs.
-struct Running(Child);
+/// A child process that is killed if the test ends (or panics) while it still runs, so a
+/// failed test never leaves a process behind.
+pub struct Running(pub Child);
 
 impl Drop for Running {
     fn drop(&mut self) {

@@ -119,6 +119,15 @@ try {
   await page.click("#password-form button[type=submit]");
   await page.locator("#login-error").filter({ hasText: "Fel" }).waitFor();
   check(true, "a wrong password is refused with a Swedish message");
+  // Guessing passwords for a name locks it out (429 with Retry-After): said in Swedish, with when.
+  for (let i = 0; i < 6; i += 1) {
+    await page.fill("#username", "gissaren");
+    await page.fill("#password", `fel-${i}`);
+    await page.click("#password-form button[type=submit]");
+    await page.waitForTimeout(150);
+  }
+  const lockout = await page.locator("#login-error").textContent();
+  check(/misslyckade inloggningar/.test(lockout) && /Försök igen om \d+ minuter/.test(lockout), `a locked-out login says why and when to retry (${lockout})`);
 
   await logInWithPassword(page, env("ALICE_USER"), env("ALICE_USER_PASSWORD"));
   check((await page.textContent("#whoami")) === env("ALICE_USER"), "logged in with a password");
@@ -293,6 +302,18 @@ try {
   for (let i = 0; i < 8; i += 1) await asAdmin("POST", "/api/chat", { message: `fel ${i}` });
   await board.locator('.backends td[data-breaker="open"]').waitFor({ timeout: 8000 });
   check(true, "the dashboard shows the backend's breaker open when the simulator fails");
+  // With the only backend failing, a user's question gets a 502 or 503: said in Swedish, with why.
+  const failing = await browser.newContext({ viewport: DESKTOP });
+  const failPage = await failing.newPage();
+  await logInWithPassword(failPage, env("ALICE_USER"), env("ALICE_USER_PASSWORD"));
+  await failPage.fill("#message", "Hej, svarar du?");
+  await failPage.click("#send");
+  await failPage.waitForFunction(() => document.getElementById("chat-error").textContent.length > 0, null, { timeout: 10000 });
+  const refusal = await failPage.textContent("#chat-error");
+  check(/^Alice kan inte svara just nu: Språkmodellen/.test(refusal), `a refused question says why in Swedish (${refusal})`);
+  check(await failPage.isVisible("#send"), "after a refusal the send button is back");
+  await failing.close();
+
   await board.waitForTimeout(1100);
   await accessible(board, "the dashboard at 1280 px");
   await board.screenshot({ path: `${shots}/dashboard-desktop.png`, fullPage: true });

@@ -12,13 +12,21 @@ export class AliceError extends Error {
   }
 }
 
+/**
+ * The sentence for a failed request: Alice's own Swedish message (`error`), her advice
+ * (`detail`), and for 429 and 503 when to try again (`Retry-After`).
+ */
 function explain(status, body, retryAfter) {
-  const seconds = Number(retryAfter ?? body?.retry_after ?? 0) || 1;
-  const why = [body?.error, body?.detail].filter(Boolean).join(" ");
   if (status === 0) return t("error_network");
-  if (status === 429) return t("error_429", { seconds });
-  if (status === 503) return t("error_503", { why, seconds });
-  return t("error_generic", { why: why || `HTTP ${status}` });
+  const why = body?.error ? `${body.error}${body.detail ? ` (${body.detail})` : ""}` : `HTTP ${status}`;
+  const seconds = Number(retryAfter ?? body?.retry_after);
+  let retry = "";
+  if (seconds > 90) retry = ` ${t("retry_in_minutes", { minutes: Math.ceil(seconds / 60) })}`;
+  else if (seconds > 0) retry = ` ${t("retry_in", { seconds })}`;
+  if (status === 429) return `${t("error_429", { why })}${retry || ` ${t("retry_later")}`}`;
+  // 502, 503 and 504: the model or the machine cannot answer now, whatever the question.
+  if (status >= 502 && status <= 504) return `${t("error_503", { why })}${retry}`;
+  return t("error_generic", { why });
 }
 
 /** Sends a request; the parsed JSON body (null for 204), or throws an AliceError. */

@@ -51,8 +51,8 @@ async function logIn(body) {
     $("api-key").value = "";
     await loggedIn(user);
   } catch (error) {
-    const refused = error instanceof AliceError && (error.status === 401 || error.status === 403);
-    $("login-error").textContent = refused && !error.body?.retry_after ? t("wrong_login") : error.message;
+    const refused = error instanceof AliceError && error.status === 401;
+    $("login-error").textContent = refused ? t("wrong_login") : error.message;
   }
 }
 

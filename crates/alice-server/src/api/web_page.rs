@@ -150,6 +150,7 @@ fn serve(asset: &Asset, request: &HeaderMap) -> Response {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
