@@ -135,7 +135,7 @@ try {
   const events = await page.evaluate(async () => (await fetch("/api/events")).status);
   check(events === 403, `a non-admin's /api/events is refused (${events})`);
 
-  await setFaults({ tokens_per_second: 40 });
+  await setFaults({ tokens_per_second: 20 });
   const first = "Vad är klockan i Stockholm?";
   const { answer, lengths } = await ask(page, first);
   check(lengths.filter((n) => n > 0).length >= 3, `the answer appeared token by token (lengths seen: ${lengths.join(",")})`);
