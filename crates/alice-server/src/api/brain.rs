@@ -1,6 +1,6 @@
 //! The control ("Brain") API under `/api/brain/`: what an operator can change while Alice
-//! runs. Until Alice has authentication it answers only clients on this machine (loopback);
-//! the admission gate never blocks it, so control works in EMERGENCY and LOCKDOWN too.
+//! runs. Admins only (the route table says so); the admission gate never blocks it, so
+//! control works in EMERGENCY and LOCKDOWN too.
 //!
 //! - `GET  /api/brain/status`: Guardian state and level, and the chat settings in force;
 //! - `POST /api/brain/context/set` `{messages: 1-32}`: earlier messages sent with each question

@@ -1,4 +1,4 @@
-//! The response cache in the control API (loopback only, under `/api/brain/`):
+//! The response cache in the control API (admins only, under `/api/brain/`):
 //! `GET /api/brain/cache` says what it holds, `POST /api/brain/cache/purge` forgets every
 //! answer, here and in Redis (after a model change, say, or a wrong answer that must not be
 //! served again).
