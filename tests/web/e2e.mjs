@@ -326,6 +326,13 @@ try {
   await board.locator(".instance .level", { hasText: /^NONE/ }).waitFor({ timeout: 5000 });
   check(true, "ending the brownout from the dashboard, after a confirmation, shows NONE");
 
+  // The language switch relabels the panels already drawn.
+  await board.click("#language");
+  await board.locator(".instance h4", { hasText: "State changes" }).waitFor({ timeout: 3000 });
+  check(await board.locator(".instance .label", { hasText: "State" }).count() >= 1, "the dashboard's panels follow the language switch");
+  await board.click("#language");
+  await board.locator(".instance h4", { hasText: "Lägesbyten" }).waitFor({ timeout: 3000 });
+
   await board.setViewportSize(PHONE);
   await board.waitForTimeout(1100);
   const boardOverflow = await board.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);

@@ -3,7 +3,7 @@
 
 import { AliceError, call } from "./api.js";
 import { startChat, wireChat } from "./chat.js";
-import { startDashboard, stopDashboard, wireDashboard } from "./dashboard.js";
+import { relabelDashboard, startDashboard, stopDashboard, wireDashboard } from "./dashboard.js";
 import { language, setLanguage, t } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
@@ -85,6 +85,7 @@ function wire() {
   $("language").addEventListener("click", () => {
     setLanguage(language() === "sv" ? "en" : "sv");
     localStorage.setItem(languageKey(), language());
+    relabelDashboard();
   });
   $("show-chat").addEventListener("click", () => {
     history.replaceState(null, "", "#chat");

@@ -77,7 +77,17 @@ function remember(entry, name, value) {
   return series;
 }
 
-function draw(snapshot) {
+/** Redraws the panels in the language just chosen, from the last snapshot of each. */
+export function relabelDashboard() {
+  for (const [id, entry] of dashboard.instances) {
+    const fresh = instanceElement(id);
+    entry.element.replaceWith(fresh);
+    entry.element = fresh;
+    if (entry.last) draw(entry.last, { remember: false });
+  }
+}
+
+function draw(snapshot, { remember: keep = true } = {}) {
   const id = snapshot.instance ?? "alice";
   let entry = dashboard.instances.get(id);
   if (!entry) {
@@ -85,6 +95,7 @@ function draw(snapshot) {
     dashboard.instances.set(id, entry);
     $("instances").append(entry.element);
   }
+  entry.last = snapshot;
   const guardian = snapshot.guardian ?? {};
   const readings = guardian.readings ?? {};
   const requests = snapshot.requests ?? {};
@@ -129,7 +140,7 @@ function draw(snapshot) {
     ["p999", latency.p99_9, " ms"],
   ];
   for (const [name, value, unit] of gauges) {
-    const series = remember(entry, name, value);
+    const series = keep ? remember(entry, name, value) : (entry.series[name] ?? []);
     const cell = view.querySelector(`[data-gauge="${name}"]`);
     cell.querySelector(".value").textContent = Number.isFinite(value) ? `${round(value)}${unit}` : "—";
     cell.querySelector("svg").replaceChildren(sparkline(series));
