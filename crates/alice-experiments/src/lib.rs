@@ -11,6 +11,7 @@
 //! never touches either.
 
 mod assign;
+pub mod stats;
 
 pub use assign::{
     Assignment, Route, active, assign, assignment_point, assignments, control, covers,
