@@ -170,15 +170,27 @@ mod tests {
         // 8 of 10: the textbook [0.490, 0.943] (Newcombe 1998; R's prop.test without the
         // continuity correction, binom::binom.wilson).
         let i = wilson(8, 10).unwrap();
-        assert!(close(i.low, 0.4901625, 1e-6) && close(i.high, 0.9433178, 1e-6), "{i:?}");
+        assert!(
+            close(i.low, 0.4901625, 1e-6) && close(i.high, 0.9433178, 1e-6),
+            "{i:?}"
+        );
         // 0 of 10 and 10 of 10 stay inside [0, 1].
         let zero = wilson(0, 10).unwrap();
-        assert!(close(zero.low, 0.0, 1e-12) && close(zero.high, 0.2775328, 1e-6), "{zero:?}");
+        assert!(
+            close(zero.low, 0.0, 1e-12) && close(zero.high, 0.2775328, 1e-6),
+            "{zero:?}"
+        );
         let all = wilson(10, 10).unwrap();
-        assert!(close(all.low, 0.7224672, 1e-6) && close(all.high, 1.0, 1e-12), "{all:?}");
+        assert!(
+            close(all.low, 0.7224672, 1e-6) && close(all.high, 1.0, 1e-12),
+            "{all:?}"
+        );
         // 183 of 300 (scipy's binomtest(183, 300).proportion_ci(method="wilson")).
         let big = wilson(183, 300).unwrap();
-        assert!(close(big.low, 0.5537486, 1e-6) && close(big.high, 0.6634700, 1e-6), "{big:?}");
+        assert!(
+            close(big.low, 0.5537486, 1e-6) && close(big.high, 0.6634700, 1e-6),
+            "{big:?}"
+        );
         assert_eq!(wilson(0, 0), None);
     }
 
