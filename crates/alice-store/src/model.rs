@@ -225,12 +225,15 @@ pub struct NewFeedback {
     pub at: DateTime<Utc>,
 }
 
-/// Whose a message is: its conversation, the conversation's owner and the message's role.
+/// Whose a message is: its conversation, the conversation's owner and the message's role (and
+/// an answer's experiment).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessageOwner {
     pub conversation_id: Uuid,
     pub username: String,
     pub role: Role,
+    /// The experiment and variant an answer was given under (its metadata).
+    pub experiment: Option<ExperimentTag>,
 }
 
 /// How a memory search matches its terms.

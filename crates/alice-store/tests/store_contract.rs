@@ -731,6 +731,21 @@ async fn check_message_fields_round_trip(store: &Store) {
     assert_eq!(answer.brownout_level, Some(BrownoutLevel::Heavy));
     assert_eq!(answer.cache_key.as_deref(), Some("sha256:5f2b"));
     assert_eq!(answer.experiment.as_ref().unwrap().variant, "kort");
+    let owner = store
+        .message_owner(served.assistant.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        owner.experiment, answer.experiment,
+        "the rating's experiment is known"
+    );
+    let owner = store
+        .message_owner(plain.assistant.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(owner.experiment, None);
     assert_eq!(expected[3].experiment, None);
     assert_eq!(expected[0].brownout_level, None);
     assert_eq!(expected[0].cache_key, None);

@@ -127,10 +127,14 @@ pub(crate) fn feedback_from(row: &impl StoredRow) -> Result<AnswerFeedback, Stor
 
 pub(crate) fn owner_from(row: &impl StoredRow) -> Result<MessageOwner, StoreError> {
     let role: String = row.get("role")?;
+    let metadata = row.json("metadata")?;
+    let metadata: Metadata = serde_json::from_value(metadata.clone())
+        .map_err(|e| StoreError::Corrupt(format!("metadata {metadata}: {e}")))?;
     Ok(MessageOwner {
         conversation_id: row.uuid("conversation_id")?,
         username: row.get("username")?,
         role: role_of(&role)?,
+        experiment: metadata.experiment,
     })
 }
 

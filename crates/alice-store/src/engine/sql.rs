@@ -92,8 +92,9 @@ pub(crate) const MESSAGES_AFTER: &str = concat!(
     " FROM messages m WHERE m.conversation_id = $1 AND m.seq > $2 ORDER BY m.seq ASC LIMIT $3"
 );
 
-/// Whose message `$1` is: its conversation, the conversation's owner and the message's role.
-pub(crate) const MESSAGE_OWNER: &str = "SELECT m.conversation_id, u.username, m.role \
+/// Whose message `$1` is: its conversation, the conversation's owner and the message's role
+/// (and its metadata, which names an answer's experiment).
+pub(crate) const MESSAGE_OWNER: &str = "SELECT m.conversation_id, u.username, m.role, m.metadata \
      FROM messages m JOIN conversations c ON c.id = m.conversation_id \
      JOIN users u ON u.id = c.user_id WHERE m.id = $1";
 
