@@ -48,7 +48,8 @@ pub fn percentile(sorted: &[u64], q: f64) -> Option<u64> {
     if sorted.is_empty() {
         return None;
     }
-    let rank = (q / 100.0 * sorted.len() as f64).ceil() as usize;
+    // q · n first: exact for whole percents, so 95 % of 20 values is rank 19, not 19.000…1.
+    let rank = (q * sorted.len() as f64 / 100.0).ceil() as usize;
     sorted.get(rank.clamp(1, sorted.len()) - 1).copied()
 }
 
@@ -162,6 +163,8 @@ mod tests {
         assert_eq!(percentile(&[1, 2, 3], 50.0), Some(2));
         assert_eq!(percentile(&[1, 2, 3, 4], 50.0), Some(2));
         assert_eq!(percentile(&[1, 2, 3, 4], 0.0), Some(1));
+        let twenty: Vec<u64> = (1..=20).collect();
+        assert_eq!(percentile(&twenty, 95.0), Some(19));
         assert_eq!(percentile(&[], 50.0), None);
     }
 
