@@ -11,9 +11,12 @@
 //! configured (empty) database (docs/operations.md); `alice user export USER` and `alice user
 //! forget USER` carry out a user's GDPR rights, and `alice migrate` brings the database's schema
 //! up to date without serving (docs/storage.md); `alice model fetch` installs the embedded
-//! model, which `alice serve` uses when no backend is configured and Ollama does not answer.
+//! model, which `alice serve` uses when no backend is configured and Ollama does not answer;
+//! `alice experiment report NAME` reports on an A/B experiment and `alice experiment stop|resume
+//! NAME` stops or resumes it (docs/experiments.md).
 
 mod backup_commands;
+mod experiment_commands;
 mod identity_commands;
 mod user_data;
 
@@ -70,6 +73,12 @@ enum Command {
     Key {
         #[command(subcommand)]
         command: KeyCommand,
+    },
+    /// A/B experiments ([[experiments]] in the configuration): their report, and stopping or
+    /// resuming one while Alice runs.
+    Experiment {
+        #[command(subcommand)]
+        command: ExperimentCommand,
     },
     /// Apply pending database migrations and print the schema version (`alice serve` does this
     /// too when it starts).
@@ -128,6 +137,37 @@ enum UserCommand {
     Forget {
         /// The user name.
         user: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExperimentCommand {
+    /// Per variant: requests, answered share, latency and time to first token (p50/p95),
+    /// error and shed rates, completion tokens, feedback with its 95 % interval; and against
+    /// the control, which variant is ahead on what and whether that is larger than the noise.
+    Report {
+        /// The experiment's name.
+        name: String,
+        /// Only the outcomes at or after this time (RFC 3339, e.g. 2025-03-01T08:00:00Z).
+        #[arg(long)]
+        since: Option<String>,
+        /// Print the report as JSON (what GET /api/experiments/NAME answers).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop an experiment: no request takes part in it any more (running Alices follow within
+    /// seconds); its outcomes stay for the report.
+    Stop {
+        /// The experiment's name.
+        name: String,
+        /// Why, for the report and the dashboard.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Run a stopped or paused experiment again.
+    Resume {
+        /// The experiment's name.
+        name: String,
     },
 }
 
@@ -268,6 +308,9 @@ fn main() -> ExitCode {
         Command::Key { command } => runtime
             .block_on(key(cli.config, command))
             .map(|()| ExitCode::SUCCESS),
+        Command::Experiment { command } => runtime
+            .block_on(experiment(cli.config, command))
+            .map(|()| ExitCode::SUCCESS),
         Command::Model {
             command: ModelCommand::Fetch,
         } => fetch_model().map(|()| ExitCode::SUCCESS),
@@ -339,6 +382,32 @@ async fn key(config_path: Option<PathBuf>, command: KeyCommand) -> anyhow::Resul
         }
         KeyCommand::List { name } => identity_commands::list_keys(&config, name.as_deref()).await,
         KeyCommand::Revoke { key_id } => identity_commands::revoke_key(&config, &key_id).await,
+    }
+}
+
+async fn experiment(
+    config_path: Option<PathBuf>,
+    command: ExperimentCommand,
+) -> anyhow::Result<()> {
+    let config = Config::load(config_path.as_deref())?;
+    match command {
+        ExperimentCommand::Report { name, since, json } => {
+            experiment_commands::report(&config, &name, since.as_deref(), json).await
+        }
+        ExperimentCommand::Stop { name, reason } => {
+            let reason = reason.unwrap_or_else(|| "stopped by the operator".to_owned());
+            experiment_commands::set_state(
+                &config,
+                &name,
+                alice_store::RunState::Stopped,
+                Some(&reason),
+            )
+            .await
+        }
+        ExperimentCommand::Resume { name } => {
+            experiment_commands::set_state(&config, &name, alice_store::RunState::Running, None)
+                .await
+        }
     }
 }
 

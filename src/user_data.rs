@@ -67,13 +67,14 @@ pub async fn forget(config: &Config, user: &str) -> anyhow::Result<()> {
     };
     let summary = format!(
         "erased {user}: {} conversations, {} messages, {} memories, {} chat sessions, \
-         {} agent executions; {} cached answers ({redis}); tombstone {} in the database and \
-         {}\n",
+         {} agent executions, {} experiment outcomes; {} cached answers ({redis}); tombstone {} \
+         in the database and {}\n",
         counts.conversations,
         counts.messages,
         counts.memories,
         counts.chat_sessions,
         counts.agent_executions,
+        counts.experiment_outcomes,
         report.cache_keys.len(),
         report.tombstone.id,
         config.database.erasure_log.display(),

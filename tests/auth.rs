@@ -36,6 +36,7 @@ fn concrete(path: &str, owner: &str, conversation: &str) -> String {
         )
         .replace("{id}", conversation)
         .replace("{*rest}", "embeddings")
+        .replace("{name}", "modell")
         .replace("{file}", "app.js")
 }
 
@@ -55,6 +56,10 @@ fn body_for(method: &Method, path: &str) -> Option<Value> {
         }
         "/api/brain/brownout" => json!({"level": "NONE"}),
         "/api/render" => json!({"texts": ["**Hej**"]}),
+        // Someone else's answer (or none): a 404 for a user who is not its owner.
+        "/api/feedback" => {
+            json!({"message_id": "0192f0c4-0000-7000-8000-000000000000", "rating": "up"})
+        }
         _ => json!({}),
     })
 }

@@ -2,7 +2,9 @@
 //!
 //! Two requests share an answer only when all of these agree: the prompt as
 //! [`normalise_prompt`] sees it, the system prompt, the model that will answer, the brownout
-//! level (a preset changes the answer's length and style) and the sampling options. The
+//! level (a preset changes the answer's length and style), the sampling options and the A/B
+//! experiment's variant the request is served under (variants never share answers, even when
+//! their settings agree: the report must see each variant's own). The
 //! parts are taken apart field by field, so adding a field to [`KeyParts`] fails to compile
 //! here until the key covers it. Each part goes into the hash with a length prefix, so no
 //! choice of texts can make two different requests collide by shifting a boundary; the hash is
@@ -25,6 +27,8 @@ pub struct KeyParts<'a> {
     pub max_tokens: u32,
     pub temperature: f32,
     pub stop: &'a [String],
+    /// The experiment and variant the request is served under (name, variant), if any.
+    pub experiment: Option<(&'a str, &'a str)>,
 }
 
 /// A request's identity in the cache.
@@ -41,6 +45,7 @@ impl CacheKey {
             max_tokens,
             temperature,
             stop,
+            experiment,
         } = parts;
         let mut hasher = blake3::Hasher::new();
         let mut part = |tag: &[u8], bytes: &[u8]| {
@@ -59,6 +64,13 @@ impl CacheKey {
         part(b"stop_count", &(stop.len() as u64).to_le_bytes());
         for sequence in stop {
             part(b"stop", sequence.as_bytes());
+        }
+        // Only when there is one, so the keys of requests outside experiments stay as they
+        // were (entries in Redis keep their hits); the stop count above marks where the stop
+        // sequences end, so the extra parts cannot be read as one.
+        if let Some((name, variant)) = experiment {
+            part(b"experiment", name.as_bytes());
+            part(b"variant", variant.as_bytes());
         }
         Self(hasher.finalize())
     }
@@ -93,6 +105,7 @@ mod tests {
             max_tokens: 2048,
             temperature: 0.3,
             stop: &[],
+            experiment: None,
         }
     }
 
@@ -137,10 +150,34 @@ mod tests {
                 stop: &stop,
                 ..base
             },
+            KeyParts {
+                experiment: Some(("modell", "a")),
+                ..base
+            },
         ];
         for variant in variants {
             assert_ne!(CacheKey::new(variant), key, "{variant:?}");
         }
+    }
+
+    #[test]
+    fn variants_never_share_a_key_and_outside_experiments_keys_stay_as_they_were() {
+        let base = parts("Vad är Sveriges huvudstad?");
+        let under = |name, variant| {
+            CacheKey::new(KeyParts {
+                experiment: Some((name, variant)),
+                ..base
+            })
+        };
+        assert_ne!(under("modell", "a"), under("modell", "b"));
+        assert_ne!(under("modell", "a"), under("prompt", "a"));
+        assert_ne!(under("ab", "c"), under("a", "bc"));
+        assert_eq!(under("modell", "a"), under("modell", "a"));
+        // The key of a request outside any experiment, as it was before experiments existed.
+        assert_eq!(
+            CacheKey::new(base).to_hex(),
+            "41aa5c5d3330aef7aae7a2df06012b2a54bcaf4e975939f864ff5b81df1bb7c0"
+        );
     }
 
     #[test]

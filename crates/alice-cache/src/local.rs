@@ -99,6 +99,7 @@ mod tests {
             max_tokens: 100,
             temperature: 0.0,
             stop: &[],
+            experiment: None,
         })
     }
 

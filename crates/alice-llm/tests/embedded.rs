@@ -73,6 +73,7 @@ fn ask(question: &str, max_tokens: u32) -> ChatRequest {
         deadline: None,
         model: None,
         client: None,
+        backend: None,
     }
 }
 

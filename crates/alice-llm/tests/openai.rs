@@ -50,6 +50,7 @@ fn request(max_tokens: u32) -> ChatRequest {
         deadline: None,
         model: None,
         client: None,
+        backend: None,
     }
 }
 

@@ -58,6 +58,7 @@ fn request(deadline: Duration) -> ChatRequest {
         deadline: Some(Instant::now() + deadline),
         model: None,
         client: None,
+        backend: None,
     }
 }
 
@@ -268,6 +269,54 @@ async fn a_dead_primary_fails_over_and_once_open_is_skipped_at_once() {
     assert_eq!(primary.requests().len(), 5);
     assert_eq!(router.status()[0].breaker, BreakerState::Open);
     assert_eq!(fallback.requests().len(), 10);
+}
+
+#[tokio::test]
+async fn a_pinned_request_is_answered_by_its_backend_alone_and_never_fails_over() {
+    let primary = sim(Faults::default()).await;
+    let failing = sim(Faults {
+        error_rate: 1.0,
+        error_status: 500,
+        ..Faults::default()
+    })
+    .await;
+    let router = router(&[
+        backend("primary", &primary.base_url()),
+        backend("secondary", &failing.base_url()),
+    ]);
+    // Pinned to the healthy primary: an answer, and no failover mark.
+    let mut pinned = request(Duration::from_secs(10));
+    pinned.backend = Some("primary".into());
+    let by = ask(&router, pinned).await.1.unwrap().by;
+    assert_eq!(by.backend, "primary");
+    assert!(!by.failover);
+
+    // Pinned to the failing secondary: its own attempt and three retries, then the error;
+    // the healthy primary is never asked.
+    let asked_before = primary.requests().len();
+    let mut pinned = request(Duration::from_secs(10));
+    pinned.backend = Some("secondary".into());
+    let (_, result) = ask(&router, pinned).await;
+    assert_eq!(result.unwrap_err().kind, ErrorKind::Failed { status: 500 });
+    assert_eq!(failing.requests().len(), 4, "one attempt and three retries");
+    assert_eq!(primary.requests().len(), asked_before, "no failover");
+
+    // A healthy secondary answering a pinned request is not a failover either.
+    let healthy = sim(Faults::default()).await;
+    let router = self::router(&[
+        backend("primary", &primary.base_url()),
+        backend("secondary", &healthy.base_url()),
+    ]);
+    let mut pinned = request(Duration::from_secs(10));
+    pinned.backend = Some("secondary".into());
+    let by = ask(&router, pinned).await.1.unwrap().by;
+    assert_eq!((by.backend.as_str(), by.failover), ("secondary", false));
+
+    let mut unknown = request(Duration::from_secs(10));
+    unknown.backend = Some("nowhere".into());
+    let error = ask(&router, unknown).await.1.unwrap_err();
+    assert_eq!(error.kind, ErrorKind::Rejected { status: 400 });
+    assert!(error.detail.contains("nowhere"), "{error}");
 }
 
 #[tokio::test]

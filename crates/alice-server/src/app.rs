@@ -12,7 +12,7 @@ use crate::api::{
     brain, cache, chat, conversations, db, guardian, health, memories, metrics, openai, session,
     user_data, web_page,
 };
-use crate::api::{events, render};
+use crate::api::{events, experiments, feedback, render};
 use crate::error::ApiError;
 use crate::http::authentication::{self, Access, RouteAccess};
 use crate::http::idempotency::{self, Idempotency};
@@ -256,13 +256,21 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             Method::PUT,
             "/api/messages/{id}/feedback",
             Caller,
-            axum::routing::put(crate::api::feedback::put),
+            axum::routing::put(feedback::put),
         ),
         route(
             Method::DELETE,
             "/api/messages/{id}/feedback",
             Caller,
-            delete(crate::api::feedback::delete),
+            delete(feedback::delete),
+        ),
+        // A/B experiments: feedback naming the answer in the body, and the report.
+        route(Method::POST, "/api/feedback", Caller, post(feedback::post)),
+        route(
+            Method::GET,
+            "/api/experiments/{name}",
+            Admin,
+            get(experiments::report),
         ),
         // /v1 answers every error, also for wrong paths and methods, in OpenAI's shape.
         route(

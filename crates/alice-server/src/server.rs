@@ -1,11 +1,12 @@
 //! Starting and stopping an Alice: bind the port, open the database, build the router of
-//! backends, the Guardian (its own or a daemon's), the cache and the metrics, start the
-//! background work, and serve HTTP (the accept loop is in `server/connections.rs`) until
+//! backends, the Guardian (its own or a daemon's), the cache, the metrics and the A/B
+//! experiments, start the background work, and serve HTTP (the accept loop is in `server/connections.rs`) until
 //! [`RunningServer::shutdown`].
 
 use crate::app::{app, route_access};
 use crate::http::authentication::Gatekeeper;
 use crate::metrics::{GuardianSource, Metrics};
+use crate::runtime::experiments::Experiments;
 use crate::runtime::guardian_link::GuardianLink;
 use crate::runtime::guardian_remote::RemoteGuardian;
 use crate::runtime::{emergency, housekeeping};
@@ -241,6 +242,18 @@ async fn launch(config: Config, guardian: Option<Guardian>) -> Result<RunningSer
     };
     let limits = connections::ConnectionLimits::from(&config.server);
     let limiter = open_limiter(&config)?;
+    let metrics = Arc::new(metrics);
+    let experiments = Experiments::new(
+        config.experiments.clone(),
+        store.clone(),
+        Arc::clone(&metrics),
+        config.auth.mode == AuthMode::Off,
+    );
+    if experiments.any() {
+        // Before the first request: an experiment stopped while this Alice was down stays so.
+        experiments.refresh_states().await?;
+        background.extend(experiments.spawn(&stop));
+    }
     let state = AppState::new(
         ChatService {
             config: Arc::new(config),
@@ -248,8 +261,9 @@ async fn launch(config: Config, guardian: Option<Guardian>) -> Result<RunningSer
             llm,
             guardian: guardian.clone(),
             brain: Arc::default(),
-            metrics: Arc::new(metrics),
+            metrics,
             cache: AnswerCache::new(cache),
+            experiments,
         },
         gatekeeper,
         limiter,

@@ -4,6 +4,7 @@
 
 use crate::http::authentication::Gatekeeper;
 use crate::metrics::Metrics;
+use crate::runtime::experiments::Experiments;
 use crate::runtime::guardian_link::GuardianLink;
 use crate::service::ChatService;
 use crate::service::answer_cache::AnswerCache;
@@ -83,4 +84,5 @@ piece_of_the_chat_service! {
     Arc<BrainSettings> => brain,
     Arc<Metrics> => metrics,
     AnswerCache => cache,
+    Experiments => experiments,
 }

@@ -6,9 +6,9 @@ use crate::StoreError;
 use crate::erasure_log::{ErasureKey, Tombstone};
 use crate::gdpr::ExportSnapshot;
 use crate::model::{
-    AnswerFeedback, Conversation, ErasureCause, ErasureReport, Memory, MemoryMatch, MessageOwner,
-    NewFeedback, NewMemory, NewTurn, Page, RecordedTurn, RetentionReport, StoreStats,
-    StoredMessage, SystemMetricSample, User,
+    AnswerFeedback, Conversation, ErasureCause, ErasureReport, ExperimentState, Memory,
+    MemoryMatch, MessageOwner, NewFeedback, NewMemory, NewOutcome, NewTurn, Page, RecordedTurn,
+    RetentionReport, RunState, StoreStats, StoredMessage, StoredOutcome, SystemMetricSample, User,
 };
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -184,4 +184,27 @@ pub trait StoreBackend: Send + Sync + std::fmt::Debug {
         since: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<SystemMetricSample>, StoreError>;
+
+    /// Writes experiment outcomes in one transaction. Requests record theirs through
+    /// [`crate::Store::record_outcome`], which queues them for a writer task that calls this.
+    async fn record_outcomes(&self, outcomes: &[NewOutcome]) -> Result<(), StoreError>;
+
+    /// Experiment `experiment`'s outcomes (all, or those at or after `since`) in the order
+    /// they were written, each with the rating its answer got (`answer_feedback`).
+    async fn outcomes(
+        &self,
+        experiment: &str,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<StoredOutcome>, StoreError>;
+
+    /// Sets an experiment's state (running, paused, stopped) and why, as of now.
+    async fn set_experiment_state(
+        &self,
+        name: &str,
+        state: RunState,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError>;
+
+    /// Every experiment state set, by name (an experiment without one runs).
+    async fn experiment_states(&self) -> Result<Vec<ExperimentState>, StoreError>;
 }

@@ -11,16 +11,19 @@
 //!
 //! Shape (`alice-user-export/2`): `format`, `exported_at`, `engine`, `user`, `conversations`
 //! (each with its `messages`), `memories`, `chat_sessions`, `agent_executions`,
-//! `answer_feedback` (the user's thumbs on answers, with their comments), then `counts` and
+//! `answer_feedback` (the user's thumbs on answers, with their comments),
+//! `experiment_outcomes` (what became of their requests in A/B experiments: experiment,
+//! variant, outcome, timings, the answer and its rating), then `counts` and
 //! `personal_identity_numbers` (how many texts of each kind hold one) — last, because they are
-//! known only once everything has been written. `answer_feedback` (and its count) came later
-//! within `/2`: a new key that a reader of the earlier documents ignores, while every key they
-//! read keeps its place and meaning, so the number stayed.
+//! known only once everything has been written. `answer_feedback` and `experiment_outcomes`
+//! (and their counts) came later within `/2`: new keys that a reader of the earlier documents
+//! ignores, while every key they read keeps its place and meaning, so the number stayed.
 
 use crate::StoreError;
 use crate::backend::StoreBackend;
 use crate::model::{
-    AgentExecution, AnswerFeedback, ChatSession, Conversation, Memory, StoredMessage, User,
+    AgentExecution, AnswerFeedback, ChatSession, Conversation, Memory, StoredMessage,
+    StoredOutcome, User,
 };
 use alice_core::personal_number;
 use chrono::{DateTime, Utc};
@@ -76,6 +79,12 @@ pub trait ExportSnapshot: Send {
         after: Option<&AnswerFeedback>,
         limit: u32,
     ) -> Result<Vec<AnswerFeedback>, StoreError>;
+    /// The user's experiment outcomes, in the order written, after `after`.
+    async fn experiment_outcomes(
+        &mut self,
+        after: Option<&StoredOutcome>,
+        limit: u32,
+    ) -> Result<Vec<StoredOutcome>, StoreError>;
     /// Ends the snapshot.
     async fn finish(self: Box<Self>) -> Result<(), StoreError>;
 }
@@ -216,6 +225,7 @@ struct Counts {
     chat_sessions: u64,
     agent_executions: u64,
     answer_feedback: u64,
+    experiment_outcomes: u64,
 }
 
 /// `value` (an object) with `contains_personal_identity_number` added.
@@ -384,6 +394,27 @@ async fn write_document(
                 .is_some_and(personal_number::contains);
             flagged.answer_feedback += u64::from(found);
             out.value(&marked(feedback, found)?)?;
+            out.flush_if_full().await?;
+        }
+        if page.len() < PAGE as usize {
+            break;
+        }
+        last = page.into_iter().last();
+    }
+    out.raw("]");
+
+    // Measurements of the user's requests: no text of theirs, so nothing to flag.
+    out.key("experiment_outcomes", false)?;
+    out.raw("[");
+    let mut last: Option<StoredOutcome> = None;
+    loop {
+        let page = snapshot.experiment_outcomes(last.as_ref(), PAGE).await?;
+        for outcome in &page {
+            if counts.experiment_outcomes > 0 {
+                out.raw(",");
+            }
+            counts.experiment_outcomes += 1;
+            out.value(outcome)?;
             out.flush_if_full().await?;
         }
         if page.len() < PAGE as usize {

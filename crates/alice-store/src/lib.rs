@@ -1,10 +1,11 @@
-//! Alice's database: users, conversations, messages, memories, feedback on answers and the
-//! Guardian's history, in an embedded SQLite file (the default) or in PostgreSQL (when several
+//! Alice's database: users, conversations, messages, memories, feedback on answers, A/B
+//! experiment outcomes and the Guardian's history, in an embedded SQLite file (the default) or in PostgreSQL (when several
 //! Alice instances share state), both through sqlx with their own migrations.
 //!
 //! - [`Store`] is what the server holds: [`Store::open`] picks the engine from the URL, and
 //!   turns are written through the [`batcher`] (a request completes once its turn is
-//!   committed);
+//!   committed), A/B experiment outcomes through the [`outcome_writer`] (a request does not
+//!   wait for them);
 //! - [`StoreBackend`] is the contract both engines fulfil, checked by one shared test suite;
 //!   [`Engine`] names the engine a configuration means, and the engines ([`SqliteStore`],
 //!   [`PostgresStore`]) live in `engine` with the SQL and row mapping they share;
@@ -26,6 +27,7 @@ pub mod gdpr;
 pub mod idempotency;
 pub mod identity;
 mod model;
+pub mod outcome_writer;
 pub mod private_file;
 pub mod search_terms;
 mod store;
@@ -39,11 +41,13 @@ pub use engine::sqlite::SqliteStore;
 pub use idempotency::{Claim, ClaimOutcome, IdempotencyTables, NewClaim, StoredAnswer};
 pub use identity::{Account, ApiKeyRecord, IdentityTables, KeyLimits, NewApiKey, SessionRecord};
 pub use model::{
-    AgentExecution, AnswerFeedback, ChatSession, Conversation, ConversationTarget, ErasureCause,
-    ErasureCounts, ErasureReport, Memory, MemoryMatch, MessageOwner, NewFeedback, NewMemory,
-    NewMessage, NewTurn, Page, Rating, RecordedTurn, RetentionReport, StoreStats, StoredMessage,
-    SystemMetricSample, User,
+    AgentExecution, AnswerFeedback, ChatRoute, ChatSession, Conversation, ConversationTarget,
+    ErasureCause, ErasureCounts, ErasureReport, ExperimentState, ExperimentTag, Memory,
+    MemoryMatch, MessageOwner, NewFeedback, NewMemory, NewMessage, NewOutcome, NewTurn,
+    OutcomeKind, Page, Rating, RecordedTurn, RetentionReport, RunState, StoreStats, StoredMessage,
+    StoredOutcome, SystemMetricSample, User,
 };
+pub use outcome_writer::OutcomeCounters;
 pub use store::{Store, batch_settings};
 
 /// What can go wrong in the store.

@@ -43,6 +43,16 @@ pub struct StoredMessage {
     /// erasing the user also erases the cache entry.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cache_key: Option<String>,
+    /// The A/B experiment and variant an answer was given under (from the message's metadata).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<ExperimentTag>,
+}
+
+/// The experiment and variant an answer was given under.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExperimentTag {
+    pub name: String,
+    pub variant: String,
 }
 
 /// A message to be written.
@@ -61,6 +71,8 @@ pub struct NewMessage {
     pub brownout_level: Option<BrownoutLevel>,
     /// See [`StoredMessage::cache_key`].
     pub cache_key: Option<String>,
+    /// Kept in the message's metadata; see [`StoredMessage::experiment`].
+    pub experiment: Option<ExperimentTag>,
 }
 
 impl NewMessage {
@@ -78,6 +90,7 @@ impl NewMessage {
             cached: false,
             brownout_level: None,
             cache_key: None,
+            experiment: None,
         }
     }
 }
@@ -212,12 +225,15 @@ pub struct NewFeedback {
     pub at: DateTime<Utc>,
 }
 
-/// Whose a message is: its conversation, the conversation's owner and the message's role.
+/// Whose a message is: its conversation, the conversation's owner and the message's role (and
+/// an answer's experiment).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessageOwner {
     pub conversation_id: Uuid,
     pub username: String,
     pub role: Role,
+    /// The experiment and variant an answer was given under (its metadata).
+    pub experiment: Option<ExperimentTag>,
 }
 
 /// How a memory search matches its terms.
@@ -276,6 +292,9 @@ pub struct ErasureCounts {
     /// The user's thumbs on answers (`answer_feedback`), with their comments.
     #[serde(default)]
     pub answer_feedback: u64,
+    /// What became of the user's requests in A/B experiments (`experiment_outcomes`).
+    #[serde(default)]
+    pub experiment_outcomes: u64,
 }
 
 impl ErasureCounts {
@@ -289,7 +308,135 @@ impl ErasureCounts {
         self.agent_executions += other.agent_executions;
         self.idempotency_records += other.idempotency_records;
         self.answer_feedback += other.answer_feedback;
+        self.experiment_outcomes += other.experiment_outcomes;
     }
+}
+
+/// Which chat API a request came through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ChatRoute {
+    /// `POST /api/chat`.
+    #[serde(rename = "native")]
+    Native,
+    /// `POST /v1/chat/completions`.
+    #[serde(rename = "openai")]
+    OpenAi,
+}
+
+/// What became of a request an experiment assigned a variant to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutcomeKind {
+    /// A complete answer.
+    Answered,
+    /// An error answer (a backend failure, a deadline, a broken stream, a bad request…).
+    Error,
+    /// Refused for load: 429 or 503 from the Guardian's gate, a key's limits or a saturated
+    /// backend.
+    Shed,
+}
+
+/// Whether an experiment runs, as `experiment_states` says (an experiment without a row
+/// runs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunState {
+    Running,
+    /// Paused by the guard rail (or an operator); `alice experiment resume` runs it again.
+    Paused,
+    /// Stopped by an operator (`alice experiment stop`).
+    Stopped,
+}
+
+/// A text column's words for the enums above, both ways.
+macro_rules! text_enum {
+    ($type:ident { $($variant:ident => $text:literal),* $(,)? }) => {
+        impl $type {
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($type::$variant => $text,)*
+                }
+            }
+        }
+
+        impl fmt::Display for $type {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $type {
+            type Err = String;
+
+            fn from_str(text: &str) -> Result<Self, Self::Err> {
+                match text {
+                    $($text => Ok($type::$variant),)*
+                    other => Err(format!(
+                        "{other:?} is not one of {}",
+                        [$($text),*].join(", ")
+                    )),
+                }
+            }
+        }
+    };
+}
+
+text_enum!(ChatRoute { Native => "native", OpenAi => "openai" });
+text_enum!(OutcomeKind { Answered => "answered", Error => "error", Shed => "shed" });
+text_enum!(RunState { Running => "running", Paused => "paused", Stopped => "stopped" });
+
+/// An experiment outcome to be written ([`crate::Store::record_outcome`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewOutcome {
+    pub experiment: String,
+    pub variant: String,
+    /// The user the request was for; None for one the database does not know (the row is then
+    /// anonymous).
+    pub username: Option<String>,
+    pub request_id: String,
+    pub route: ChatRoute,
+    pub outcome: OutcomeKind,
+    /// The HTTP status the client got (200 for an answer, also a streamed one).
+    pub status: u16,
+    /// Milliseconds from Alice receiving the request to the complete answer.
+    pub latency_ms: Option<u64>,
+    /// Milliseconds from Alice receiving the request to the answer's first token.
+    pub ttft_ms: Option<u64>,
+    pub completion_tokens: Option<u64>,
+    /// The stored answer (`/api/chat` only; `/v1` stores nothing).
+    pub message_id: Option<Uuid>,
+    pub at: DateTime<Utc>,
+}
+
+/// An experiment outcome as stored, with the rating its answer got, if any.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StoredOutcome {
+    /// The row's number: rows are numbered in the order they were written.
+    pub id: i64,
+    pub experiment: String,
+    pub variant: String,
+    pub request_id: String,
+    pub route: ChatRoute,
+    pub outcome: OutcomeKind,
+    pub status: u16,
+    pub latency_ms: Option<u64>,
+    pub ttft_ms: Option<u64>,
+    pub completion_tokens: Option<u64>,
+    /// The stored answer, while it exists.
+    pub message_id: Option<Uuid>,
+    pub at: DateTime<Utc>,
+    /// The thumb the answer's owner gave it (`answer_feedback`).
+    pub rating: Option<Rating>,
+}
+
+/// An experiment's state as an operator or the guard rail set it (`experiment_states`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ExperimentState {
+    pub name: String,
+    pub state: RunState,
+    /// Why: the operator's words, or the guard rail's sentence.
+    pub reason: Option<String>,
+    pub changed_at: DateTime<Utc>,
 }
 
 /// Why a user is erased, which decides the tombstone the erasure leaves

@@ -1,6 +1,7 @@
 //! [`Store`]: the handle the server holds. It opens the engine the URL names, runs its
-//! migrations, and sends turn writes through the write batcher; every read goes straight to the
-//! engine (the handle dereferences to [`StoreBackend`]).
+//! migrations, sends turn writes through the write batcher and experiment outcomes through the
+//! outcome writer; every read goes straight to the engine (the handle dereferences to
+//! [`StoreBackend`]).
 
 use crate::StoreError;
 use crate::backend::StoreBackend;
@@ -9,7 +10,8 @@ use crate::engine::Engine;
 use crate::engine::postgres::PostgresStore;
 use crate::engine::sqlite::SqliteStore;
 use crate::erasure_log;
-use crate::model::{ErasureCause, ErasureReport, NewTurn, RecordedTurn};
+use crate::model::{ErasureCause, ErasureReport, NewOutcome, NewTurn, RecordedTurn};
+use crate::outcome_writer::{OutcomeCounters, OutcomeWriter};
 use alice_core::config::DatabaseConfig;
 use std::ops::Deref;
 use std::path::PathBuf;
@@ -20,6 +22,7 @@ use std::sync::Arc;
 pub struct Store {
     backend: Arc<dyn StoreBackend>,
     batcher: Arc<WriteBatcher>,
+    outcomes: Arc<OutcomeWriter>,
     /// The erasure log file (`database.erasure_log`).
     erasure_log: PathBuf,
 }
@@ -46,9 +49,11 @@ impl Store {
         erasure_log: PathBuf,
     ) -> Self {
         let batcher = Arc::new(WriteBatcher::start(Arc::clone(&backend), settings));
+        let outcomes = Arc::new(OutcomeWriter::start(Arc::clone(&backend)));
         Self {
             backend,
             batcher,
+            outcomes,
             erasure_log,
         }
     }
@@ -69,6 +74,22 @@ impl Store {
         self.batcher.counters()
     }
 
+    /// Queues an experiment outcome for the outcome writer and returns at once; false when the
+    /// queue was full and the outcome was dropped (counted); see [`crate::outcome_writer`].
+    pub fn record_outcome(&self, outcome: NewOutcome) -> bool {
+        self.outcomes.record(outcome)
+    }
+
+    /// Waits until every outcome queued so far is written.
+    pub async fn flush_outcomes(&self) {
+        self.outcomes.flush().await;
+    }
+
+    /// The outcome writer's counters (written, dropped, failed).
+    pub fn outcome_counters(&self) -> &OutcomeCounters {
+        self.outcomes.counters()
+    }
+
     /// Erases a user at someone's request ([`ErasureCause::Request`]): the user and everything
     /// that names them go, the tombstone is written in the same transaction and then appended
     /// to the erasure log file `database.erasure_log` ([`crate::erasure_log`]). A failure to
@@ -80,6 +101,8 @@ impl Store {
         by: &str,
     ) -> Result<Option<ErasureReport>, StoreError> {
         let cause = ErasureCause::Request { by: by.to_owned() };
+        // Outcomes still queued name the user: written first, they go with them.
+        self.outcomes.flush().await;
         let Some(report) = self.backend.erase_user(username, &cause).await? else {
             return Ok(None);
         };
@@ -94,9 +117,10 @@ impl Store {
         Ok(Some(report))
     }
 
-    /// Writes every queued turn, then closes the connections.
+    /// Writes every queued turn and outcome, then closes the connections.
     pub async fn close(&self) {
         self.batcher.drain().await;
+        self.outcomes.drain().await;
         self.backend.close().await;
     }
 }

@@ -11,9 +11,10 @@
 use alice_core::config::DatabaseConfig;
 use alice_core::{BrownoutLevel, Role};
 use alice_store::{
-    Claim, ClaimOutcome, ConversationTarget, ErasureCause, Memory, MemoryMatch, NewClaim,
-    NewFeedback, NewMemory, NewMessage, NewTurn, Page, Rating, RetentionReport, Store, StoreError,
-    StoredAnswer, StoredMessage, SystemMetricSample,
+    ChatRoute, Claim, ClaimOutcome, ConversationTarget, ErasureCause, ExperimentTag, Memory,
+    MemoryMatch, NewClaim, NewFeedback, NewMemory, NewMessage, NewOutcome, NewTurn, OutcomeKind,
+    Page, Rating, RetentionReport, RunState, Store, StoreError, StoredAnswer, StoredMessage,
+    StoredOutcome, SystemMetricSample,
 };
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -107,6 +108,11 @@ contract! {
     check_feedback_beside_a_page_of_messages,
     check_feedback_is_exported_and_erased,
     check_feedback_goes_with_its_message,
+    check_outcomes_round_trip_with_their_ratings,
+    check_outcomes_are_exported_and_erased,
+    check_an_outcome_outlives_its_answer,
+    check_experiment_states_are_set_and_replaced,
+    check_a_full_outcome_queue_drops_and_counts,
 }
 
 /// A second way into the database under test, for rows the store has no method for.
@@ -415,6 +421,7 @@ fn stored(
         cached: message.cached,
         brownout_level: message.brownout_level,
         cache_key: message.cache_key.clone(),
+        experiment: message.experiment.clone(),
     }
 }
 
@@ -685,6 +692,10 @@ async fn check_message_fields_round_trip(store: &Store) {
     served.assistant.cached = true;
     served.assistant.brownout_level = Some(BrownoutLevel::Heavy);
     served.assistant.cache_key = Some("sha256:5f2b".into());
+    served.assistant.experiment = Some(ExperimentTag {
+        name: "kort-eller-långt".into(),
+        variant: "kort".into(),
+    });
     let id = store
         .record_turn(served.clone())
         .await
@@ -719,6 +730,23 @@ async fn check_message_fields_round_trip(store: &Store) {
     assert!(answer.cached);
     assert_eq!(answer.brownout_level, Some(BrownoutLevel::Heavy));
     assert_eq!(answer.cache_key.as_deref(), Some("sha256:5f2b"));
+    assert_eq!(answer.experiment.as_ref().unwrap().variant, "kort");
+    let owner = store
+        .message_owner(served.assistant.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        owner.experiment, answer.experiment,
+        "the rating's experiment is known"
+    );
+    let owner = store
+        .message_owner(plain.assistant.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(owner.experiment, None);
+    assert_eq!(expected[3].experiment, None);
     assert_eq!(expected[0].brownout_level, None);
     assert_eq!(expected[0].cache_key, None);
     assert!(!expected[0].cached);
@@ -1809,6 +1837,249 @@ async fn check_feedback_goes_with_its_message(store: &Store) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Experiment outcomes and states.
+
+/// An outcome of experiment `experiment` for `user` at `at`: answered in `latency_ms` when
+/// `message` is given, else an error (502).
+fn outcome(
+    experiment: &str,
+    variant: &str,
+    user: Option<&str>,
+    message: Option<Uuid>,
+    at: DateTime<Utc>,
+) -> NewOutcome {
+    NewOutcome {
+        experiment: experiment.into(),
+        variant: variant.into(),
+        username: user.map(str::to_owned),
+        request_id: format!("req-{}", Uuid::new_v4().simple()),
+        route: ChatRoute::Native,
+        outcome: if message.is_some() {
+            OutcomeKind::Answered
+        } else {
+            OutcomeKind::Error
+        },
+        status: if message.is_some() { 200 } else { 502 },
+        latency_ms: message.map(|_| 840),
+        ttft_ms: message.map(|_| 120),
+        completion_tokens: message.map(|_| 17),
+        message_id: message,
+        at,
+    }
+}
+
+/// Queues outcomes as the server does, and waits until they are written.
+async fn recorded(store: &Store, outcomes: Vec<NewOutcome>) {
+    for outcome in outcomes {
+        assert!(store.record_outcome(outcome), "the queue has room");
+    }
+    store.flush_outcomes().await;
+}
+
+/// What the store should give back for an outcome it was given (without the row number).
+fn same_outcome(stored: &StoredOutcome, written: &NewOutcome, rating: Option<Rating>) {
+    assert_eq!(stored.experiment, written.experiment);
+    assert_eq!(stored.variant, written.variant);
+    assert_eq!(stored.request_id, written.request_id);
+    assert_eq!(stored.route, written.route);
+    assert_eq!(stored.outcome, written.outcome);
+    assert_eq!(stored.status, written.status);
+    assert_eq!(stored.latency_ms, written.latency_ms);
+    assert_eq!(stored.ttft_ms, written.ttft_ms);
+    assert_eq!(stored.completion_tokens, written.completion_tokens);
+    assert_eq!(stored.message_id, written.message_id);
+    assert_eq!(stored.at, written.at);
+    assert_eq!(stored.rating, rating);
+}
+
+async fn check_outcomes_round_trip_with_their_ratings(store: &Store) {
+    let t0 = now();
+    let (_, rated) = asked(store, "anna", "Hej", "Hej!", t0).await;
+    let (_, unrated) = asked(store, "anna", "Mer", "Mer!", t0).await;
+    store
+        .put_feedback("anna", &feedback(rated, Rating::Down, Some("För långt")))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut shed = outcome("modell", "b", None, None, t0 + Duration::seconds(2));
+    shed.outcome = OutcomeKind::Shed;
+    shed.status = 429;
+    shed.route = ChatRoute::OpenAi;
+    let written = vec![
+        outcome("modell", "a", Some("anna"), Some(rated), t0),
+        outcome(
+            "modell",
+            "b",
+            Some("anna"),
+            Some(unrated),
+            t0 + Duration::seconds(1),
+        ),
+        shed,
+        outcome(
+            "modell",
+            "a",
+            Some("okänd"),
+            None,
+            t0 + Duration::seconds(3),
+        ),
+        outcome("annat", "a", Some("anna"), None, t0),
+    ];
+    recorded(store, written.clone()).await;
+
+    let all = store.outcomes("modell", None).await.unwrap();
+    assert_eq!(all.len(), 4, "{all:?}");
+    same_outcome(&all[0], &written[0], Some(Rating::Down));
+    same_outcome(&all[1], &written[1], None);
+    same_outcome(&all[2], &written[2], None);
+    same_outcome(&all[3], &written[3], None);
+    assert!(all.windows(2).all(|pair| pair[0].id < pair[1].id));
+
+    let since = store
+        .outcomes("modell", Some(t0 + Duration::seconds(1)))
+        .await
+        .unwrap();
+    let variants: Vec<&str> = since.iter().map(|o| o.variant.as_str()).collect();
+    assert_eq!(variants, ["b", "b", "a"]);
+    assert_eq!(store.outcomes("annat", None).await.unwrap().len(), 1);
+    assert!(store.outcomes("ingen", None).await.unwrap().is_empty());
+    // A changed rating is read as it is now.
+    store
+        .put_feedback("anna", &feedback(rated, Rating::Up, None))
+        .await
+        .unwrap()
+        .unwrap();
+    let all = store.outcomes("modell", None).await.unwrap();
+    assert_eq!(all[0].rating, Some(Rating::Up));
+    assert_eq!(store.stats().await.unwrap().rows["experiment_outcomes"], 5);
+    assert_eq!(store.outcome_counters().written.load(Ordering::Relaxed), 5);
+}
+
+async fn check_outcomes_are_exported_and_erased(store: &Store) {
+    let t0 = now();
+    let (_, annas) = asked(store, "anna", "Hej", "Hej!", t0).await;
+    let (_, bertils) = asked(store, "bertil", "Hej", "Hej Bertil!", t0).await;
+    store
+        .put_feedback("anna", &feedback(annas, Rating::Up, None))
+        .await
+        .unwrap()
+        .unwrap();
+    let written = vec![
+        outcome("modell", "a", Some("anna"), Some(annas), t0),
+        outcome("modell", "b", Some("bertil"), Some(bertils), t0),
+        outcome("modell", "a", Some("anna"), None, t0 + Duration::seconds(1)),
+        outcome("modell", "b", None, None, t0 + Duration::seconds(2)),
+    ];
+    recorded(store, written.clone()).await;
+
+    let document = export(store, "anna").await.unwrap();
+    let exported = document["experiment_outcomes"].as_array().unwrap();
+    assert_eq!(exported.len(), 2, "anna's own only: {exported:?}");
+    assert_eq!(exported[0]["request_id"], written[0].request_id.as_str());
+    assert_eq!(exported[0]["variant"], "a");
+    assert_eq!(exported[0]["outcome"], "answered");
+    assert_eq!(exported[0]["route"], "native");
+    assert_eq!(exported[0]["rating"], "up");
+    assert_eq!(exported[0]["latency_ms"], 840);
+    assert_eq!(exported[1]["outcome"], "error");
+    assert_eq!(exported[1]["status"], 502);
+    assert_eq!(document["counts"]["experiment_outcomes"], 2);
+
+    let report = store.erase_user("anna", &request()).await.unwrap().unwrap();
+    assert_eq!(report.counts().experiment_outcomes, 2);
+    let left = store.outcomes("modell", None).await.unwrap();
+    let ids: Vec<&str> = left.iter().map(|o| o.request_id.as_str()).collect();
+    assert_eq!(ids, [&written[1].request_id, &written[3].request_id]);
+    let document = export(store, "bertil").await.unwrap();
+    assert_eq!(document["counts"]["experiment_outcomes"], 1);
+}
+
+async fn check_an_outcome_outlives_its_answer(store: &Store) {
+    let now = now();
+    let old = now - Duration::days(30);
+    let (_, answer) = asked(store, "anna", "Gammalt", "Gammalt svar", old).await;
+    store
+        .put_feedback("anna", &feedback(answer, Rating::Up, None))
+        .await
+        .unwrap()
+        .unwrap();
+    recorded(
+        store,
+        vec![outcome("modell", "a", Some("anna"), Some(answer), old)],
+    )
+    .await;
+    store
+        .delete_messages_before(now - Duration::days(7))
+        .await
+        .unwrap();
+    let left = store.outcomes("modell", None).await.unwrap();
+    assert_eq!(left.len(), 1, "the measurement stays");
+    assert_eq!(left[0].message_id, None);
+    assert_eq!(left[0].rating, None);
+    assert_eq!(left[0].latency_ms, Some(840));
+
+    // An outcome whose answer is gone before it is written keeps no dangling id.
+    recorded(
+        store,
+        vec![outcome("modell", "b", Some("anna"), Some(answer), now)],
+    )
+    .await;
+    let left = store.outcomes("modell", Some(now)).await.unwrap();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0].message_id, None);
+    assert_eq!(left[0].outcome, OutcomeKind::Answered);
+}
+
+async fn check_experiment_states_are_set_and_replaced(store: &Store) {
+    assert!(store.experiment_states().await.unwrap().is_empty());
+    let before = Utc::now() - Duration::seconds(1);
+    store
+        .set_experiment_state("modell", RunState::Paused, Some("b: 30 % fel"))
+        .await
+        .unwrap();
+    store
+        .set_experiment_state("prompt", RunState::Stopped, None)
+        .await
+        .unwrap();
+    let states = store.experiment_states().await.unwrap();
+    assert_eq!(states.len(), 2);
+    assert_eq!(states[0].name, "modell");
+    assert_eq!(states[0].state, RunState::Paused);
+    assert_eq!(states[0].reason.as_deref(), Some("b: 30 % fel"));
+    assert!(states[0].changed_at > before);
+    assert_eq!(states[1].state, RunState::Stopped);
+    assert_eq!(states[1].reason, None);
+
+    store
+        .set_experiment_state("modell", RunState::Running, Some("åter"))
+        .await
+        .unwrap();
+    let states = store.experiment_states().await.unwrap();
+    assert_eq!(states.len(), 2);
+    assert_eq!(states[0].state, RunState::Running);
+    assert_eq!(states[0].reason.as_deref(), Some("åter"));
+    assert!(states[0].changed_at >= states[1].changed_at);
+}
+
+async fn check_a_full_outcome_queue_drops_and_counts(store: &Store) {
+    // Far more than the queue holds, offered at once: none waits, some may be dropped, and
+    // every one is either written or counted as dropped.
+    let offered = alice_store::outcome_writer::QUEUE * 3;
+    let t0 = now();
+    let mut queued = 0;
+    for _ in 0..offered {
+        queued += usize::from(store.record_outcome(outcome("last", "a", None, None, t0)));
+    }
+    store.flush_outcomes().await;
+    let counters = store.outcome_counters();
+    let written = counters.written.load(Ordering::Relaxed);
+    let dropped = counters.dropped.load(Ordering::Relaxed);
+    assert_eq!(written as usize, queued);
+    assert_eq!((written + dropped) as usize, offered);
+    assert!(queued >= alice_store::outcome_writer::QUEUE, "{queued}");
+    assert_eq!(store.outcomes("last", None).await.unwrap().len(), queued);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Retention, Guardian samples, stats.
 
 async fn check_retention_deletes_old_messages_and_empty_conversations(store: &Store) {
@@ -1953,6 +2224,8 @@ async fn check_stats_count_rows(store: &Store) {
         "agent_executions",
         "system_metrics",
         "answer_feedback",
+        "experiment_outcomes",
+        "experiment_states",
     ];
     let empty = store.stats().await.unwrap();
     assert_eq!(empty.engine, store.engine().as_str());

@@ -16,6 +16,7 @@ mod chat;
 mod checks;
 mod database;
 mod deadlines;
+mod experiments;
 mod guardian;
 // Reading the file and the environment (figment, TOML): cargo feature `load`, on by default.
 #[cfg(feature = "load")]
@@ -35,6 +36,10 @@ pub use cache::CacheConfig;
 pub use chat::ChatConfig;
 pub use database::{DatabaseConfig, Synchronous};
 pub use deadlines::DeadlineConfig;
+pub use experiments::{
+    ExperimentConfig, ExperimentGuard, ExperimentRoutes, MAX_EXPERIMENT_NAME_CHARS, VariantConfig,
+    is_valid_experiment_name,
+};
 pub use guardian::GuardianConfig;
 pub use log::LogConfig;
 pub use memory::MemoryConfig;
@@ -75,6 +80,11 @@ pub struct Config {
     pub cache: CacheConfig,
     pub memory: MemoryConfig,
     pub log: LogConfig,
+    /// A/B experiments, written as `[[experiments]]` tables (each with its
+    /// `[[experiments.variants]]`); none by default. From the environment as one inline TOML
+    /// array, like the backends: `ALICE_EXPERIMENTS='[{name="fast", variants=[{name="control"},
+    /// {name="small", model="llama3.2:3b"}]}]'`.
+    pub experiments: Vec<ExperimentConfig>,
 }
 
 impl Default for Config {
@@ -93,6 +103,7 @@ impl Default for Config {
             cache: CacheConfig::default(),
             memory: MemoryConfig::default(),
             log: LogConfig::default(),
+            experiments: Vec::new(),
         }
     }
 }
@@ -116,6 +127,7 @@ impl Config {
             self.chat.validate(),
             self.log.validate(),
             self.guardian.validate(),
+            experiments::validate(&self.experiments, &self.backends),
         ]
         .concat();
         if problems.is_empty() {

@@ -226,3 +226,112 @@ fn auth_settings_come_from_the_file_with_their_keys_checked() {
         Ok(())
     });
 }
+
+#[test]
+fn experiments_come_from_the_file_with_defaults_filled_in() {
+    Jail::expect_with(|jail| {
+        assert!(Config::load(None).unwrap().experiments.is_empty());
+        jail.create_file(
+            "alice.toml",
+            "[[backends]]\nname = \"local\"\n[[backends]]\nname = \"cloud\"\n\
+             [[experiments]]\nname = \"fast-model\"\nroutes = \"native\"\n\
+             start = 2025-03-01T08:00:00Z\nstop = \"2025-04-01T08:00:00+02:00\"\n\
+             control = \"control\"\n[experiments.guard]\nerror_margin = 0.05\n\
+             [[experiments.variants]]\nname = \"control\"\n\
+             [[experiments.variants]]\nname = \"small\"\nweight = 3\nbackend = \"cloud\"\n\
+             model = \"llama3.2:3b\"\nbrownout = \"LIGHT\"\nsystem_prompt = \"Svara kort.\"\n",
+        )?;
+        let config = Config::load(None).unwrap();
+        let e = &config.experiments[0];
+        assert_eq!(e.name, "fast-model");
+        assert_eq!(e.routes, ExperimentRoutes::Native);
+        assert_eq!(e.start.unwrap().to_rfc3339(), "2025-03-01T08:00:00+00:00");
+        assert_eq!(e.stop.unwrap().to_rfc3339(), "2025-04-01T06:00:00+00:00");
+        assert_eq!(e.guard.error_margin, 0.05);
+        assert_eq!(e.guard.min_requests, 50, "the guard's other default");
+        assert_eq!(e.variants[0].weight, 1.0);
+        assert_eq!(e.variants[1].weight, 3.0);
+        assert_eq!(e.variants[1].backend.as_deref(), Some("cloud"));
+        assert_eq!(e.variants[1].brownout, Some(crate::BrownoutLevel::Light));
+        Ok(())
+    });
+}
+
+#[test]
+fn experiments_come_from_the_environment_as_an_inline_array() {
+    Jail::expect_with(|jail| {
+        jail.set_env(
+            "ALICE_EXPERIMENTS",
+            r#"[{name="e", start="2025-03-01T08:00:00Z", variants=[{name="a"}, {name="b", weight=2, model="m"}]}]"#,
+        );
+        let config = Config::load(None).unwrap();
+        assert_eq!(config.experiments[0].routes, ExperimentRoutes::Both);
+        assert_eq!(config.experiments[0].variants[1].weight, 2.0);
+        assert!(config.experiments[0].start.is_some());
+        Ok(())
+    });
+}
+
+#[test]
+fn experiment_problems_are_named_by_their_keys() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "alice.toml",
+            "[[experiments]]\nname = \"e\"\n[[experiments.variants]]\nname = \"a\"\n\
+             backend = \"nowhere\"\n[[experiments.variants]]\nname = \"b\"\nweight = -1\n",
+        )?;
+        let err = load_err();
+        assert!(err.contains("experiments[0].variants[0].backend"), "{err}");
+        assert!(err.contains("experiments[0].variants[1].weight"), "{err}");
+        jail.create_file(
+            "alice.toml",
+            "[[experiments]]\nname = \"e\"\nstart = \"tomorrow\"\nvariants = []\n",
+        )?;
+        let err = load_err();
+        assert!(err.contains("experiments.0.start"), "{err}");
+        jail.create_file(
+            "alice.toml",
+            "[[experiments]]\nname = \"e\"\ncolour = \"red\"\nvariants = []\n",
+        )?;
+        assert!(load_err().contains("colour"));
+        Ok(())
+    });
+}
+
+#[test]
+fn the_example_experiment_loads_as_documented() {
+    // alice.example.toml shows an experiment commented out (no experiment runs by default):
+    // its setting lines, uncommented, must load and be the documented defaults.
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../alice.example.toml"
+    ))
+    .unwrap();
+    let block = example
+        .split_once("# [[experiments]]")
+        .map(|(_, rest)| format!("# [[experiments]]{rest}"))
+        .unwrap();
+    let setting = |line: &&str| {
+        let line = line.trim_start_matches("# ");
+        line.starts_with('[')
+            || line
+                .split_once(" = ")
+                .is_some_and(|(key, _)| key.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+    };
+    let toml: String = block
+        .lines()
+        .filter(setting)
+        .map(|line| format!("{}\n", line.trim_start_matches("# ")))
+        .collect();
+    Jail::expect_with(|jail| {
+        jail.create_file("alice.toml", &toml)?;
+        let config = Config::load(None).unwrap();
+        let e = &config.experiments[0];
+        assert_eq!(e.variants.len(), 2, "{toml}");
+        assert_eq!(e.guard, ExperimentGuard::default());
+        assert_eq!(e.routes, ExperimentRoutes::default());
+        assert_eq!(e.variants[0].weight, 1.0);
+        assert!(e.variants[1].system_prompt.is_some());
+        Ok(())
+    });
+}

@@ -37,6 +37,7 @@ async fn a_missing_model_file_says_how_to_get_one() {
         deadline: None,
         model: None,
         client: None,
+        backend: None,
     };
     let error = client.chat_stream(request).await.err().unwrap();
     assert_eq!(error.kind, ErrorKind::ModelNotFound);

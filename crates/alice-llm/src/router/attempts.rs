@@ -17,12 +17,26 @@ impl LlmRouter {
     pub async fn chat_stream(&self, request: ChatRequest) -> Result<RoutedStream, LlmError> {
         let started = Instant::now();
         let deadline = request.deadline;
-        let mut given_up = vec![false; self.backends.len()];
+        // A request pinned to one backend (an experiment's variant) may use only that one:
+        // the others count as given up from the start, so there is no failover.
+        let pinned = match &request.backend {
+            Some(name) => Some(self.pinned(name)?),
+            None => None,
+        };
+        let in_pool = |index: usize| pinned.is_none_or(|p| p == index);
+        let first_choice = pinned.unwrap_or(0);
+        let mut given_up: Vec<bool> = (0..self.backends.len()).map(|i| !in_pool(i)).collect();
         let mut attempts = 0;
         let mut last_error: Option<LlmError> = None;
         for round in 0..=self.retry.max_retries {
             if round > 0 {
-                if self.backends.iter().all(|b| !b.breaker.allows_requests()) {
+                if self
+                    .backends
+                    .iter()
+                    .enumerate()
+                    .filter(|(index, _)| in_pool(*index))
+                    .all(|(_, b)| !b.breaker.allows_requests())
+                {
                     // Every breaker is open: the one attempt made anyway was enough; pausing
                     // and retrying would only delay the refusal.
                     break;
@@ -81,7 +95,7 @@ impl LlmRouter {
                 match outcome {
                     Ok((first, rest)) => {
                         self.metrics.first_token(name, attempt_started.elapsed());
-                        let failover = index > 0;
+                        let failover = index != first_choice;
                         let answered_by = AnsweredBy {
                             backend: backend.config.name.clone(),
                             model: request
@@ -134,6 +148,24 @@ impl LlmRouter {
             }
         }
         Err(last_error.unwrap_or_else(|| self.deadline_error(started)))
+    }
+
+    /// The index of the backend named `name`, which a request is pinned to.
+    fn pinned(&self, name: &str) -> Result<usize, LlmError> {
+        self.backends
+            .iter()
+            .position(|b| b.config.name == name)
+            .ok_or_else(|| LlmError {
+                backend: name.to_owned(),
+                url: String::new(),
+                kind: ErrorKind::Rejected { status: 400 },
+                detail: format!(
+                    "the request is pinned to backend {name:?}, which is not configured"
+                ),
+                advice: "name one of backends[].name (an experiment's variant.backend is checked \
+                         against them when the config is loaded)"
+                    .into(),
+            })
     }
 
     fn deadline_error(&self, started: Instant) -> LlmError {

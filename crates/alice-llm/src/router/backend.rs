@@ -156,6 +156,7 @@ impl Backend {
             deadline: None,
             model: None,
             client: None,
+            backend: None,
         };
         let first = async {
             let mut stream = self.provider.chat_stream(request).await?;

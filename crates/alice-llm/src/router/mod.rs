@@ -1,7 +1,9 @@
 //! The LLM router: every chat request to a model goes through here.
 //!
 //! Order of work for one request:
-//! 1. Backends are tried in their configured order. One whose breaker is open is skipped at
+//! 1. Backends are tried in their configured order (a request pinned to one backend,
+//!    [`ChatRequest::backend`](crate::ChatRequest::backend), tries only that one: it never
+//!    fails over, but retries on it as below). One whose breaker is open is skipped at
 //!    once, so a dead primary costs nothing once its breaker has opened; if every breaker is
 //!    open, the first backend is tried anyway rather than failing instantly forever.
 //! 2. Each backend's [`Limiter`] gives a slot, queues, or refuses at once (saturated); a refusal

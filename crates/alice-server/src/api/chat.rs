@@ -34,7 +34,7 @@ pub async fn chat(
     Extension(caller): Extension<Caller>,
     JsonBody(body): JsonBody<ChatBody>,
 ) -> Result<Response, ApiError> {
-    let mut turn = turn::prepare(&service, &caller, &body).await?;
+    let mut turn = turn::prepare(&service, &context, &caller, &body).await?;
     Span::current().record(
         "conversation_id",
         tracing::field::display(turn.conversation_id()),
@@ -62,6 +62,7 @@ pub async fn chat(
                     &request,
                     turn.level(),
                     turn.continues_conversation(),
+                    turn.assigned(),
                 )
             };
             if let Ok(key) = &share {
@@ -140,6 +141,9 @@ fn sse_events(
 fn error_event(span: &Span, context: &RequestContext, error: &ApiError) -> Event {
     tracing::warn!(parent: span, evt = "stream_failed", code = error.code(), error = %error);
     context.fail_midstream();
+    context
+        .experiment
+        .failed(error.status().as_u16(), error.code());
     let mut body: Value = error.body();
     body["request_id"] = json!(context.request_id);
     body["status"] = json!(error.status().as_u16());

@@ -4,6 +4,11 @@
 //! replaces what they gave it before; `DELETE` takes it back. The page shows the chosen thumb
 //! again from the `feedback` field of `GET /api/conversations/{id}/messages`.
 //!
+//! `POST /api/feedback` `{message_id, rating, comment?}` does what the `PUT` does, with the
+//! answer named in the body (the A/B experiments' own route; the page uses the `PUT`). A rating
+//! of an answer given under an experiment is counted per variant
+//! (`alice_experiment_feedback_total`); the report reads it from the store.
+//!
 //! Only the conversation's owner rates its answers (an admin's key is no exception: a rating
 //! is the owner's opinion). Any other message id, a question or another user's answer, is a
 //! 404 that says which, as far as the caller may know.
@@ -14,7 +19,7 @@ use crate::http::json_body::{JsonBody, parse};
 use crate::metrics::Metrics;
 use alice_core::Role;
 use alice_identity::Caller;
-use alice_store::{NewFeedback, Rating, Store};
+use alice_store::{ExperimentTag, NewFeedback, Rating, Store};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
@@ -57,11 +62,18 @@ fn not_an_answer(user: &str, id: Uuid) -> ApiError {
     ))
 }
 
-/// Checks that message `id` is an answer in one of `user`'s conversations; the 404 says why
-/// not, telling the caller nothing of other users' messages.
-async fn own_answer(store: &Store, user: &str, id: Uuid) -> Result<(), ApiError> {
+/// Checks that message `id` is an answer in one of `user`'s conversations (and says which
+/// experiment it was given under, if any); the 404 says why not, telling the caller nothing of
+/// other users' messages.
+async fn own_answer(
+    store: &Store,
+    user: &str,
+    id: Uuid,
+) -> Result<Option<ExperimentTag>, ApiError> {
     match store.message_owner(id).await? {
-        Some(owner) if owner.username == user && owner.role == Role::Assistant => Ok(()),
+        Some(owner) if owner.username == user && owner.role == Role::Assistant => {
+            Ok(owner.experiment)
+        }
         Some(owner) if owner.username == user => Err(ApiError::NotFound(format!(
             "message {id} is {user:?}'s own {} message, not an answer: feedback goes on Alice's \
              answers (role \"assistant\")",
@@ -103,9 +115,65 @@ pub async fn put(
     Path(raw): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    let user = own_username(&caller, WITHOUT_A_CALLER)?;
+    own_username(&caller, WITHOUT_A_CALLER)?;
     let id = message_id(&raw)?;
-    own_answer(&store, user, id).await?;
+    rate(&store, &metrics, &caller, id, body).await
+}
+
+/// `POST /api/feedback`: the `PUT` with the answer named in the body's `message_id`. As there,
+/// the rest of the body is read only once the answer is known to be the caller's.
+pub async fn post(
+    State(store): State<Store>,
+    State(metrics): State<Arc<Metrics>>,
+    Extension(caller): Extension<Caller>,
+    JsonBody(mut body): JsonBody<Value>,
+) -> Result<Json<Value>, ApiError> {
+    own_username(&caller, WITHOUT_A_CALLER)?;
+    let raw = match body
+        .as_object_mut()
+        .map(|fields| fields.remove("message_id"))
+    {
+        Some(Some(Value::String(raw))) => raw,
+        Some(Some(other)) => {
+            return Err(ApiError::invalid(
+                "message_id",
+                format!("{other} is not a message id (a UUID string such as \"0192f0c4-...\")"),
+            ));
+        }
+        Some(None) => {
+            return Err(ApiError::invalid(
+                "message_id",
+                "missing: name the answer (the message_id POST /api/chat returned)",
+            ));
+        }
+        None => {
+            return Err(ApiError::invalid(
+                "body",
+                "a JSON object {\"message_id\", \"rating\": \"up\" | \"down\", \"comment\"?}",
+            ));
+        }
+    };
+    let id = Uuid::parse_str(&raw).map_err(|_| {
+        ApiError::invalid(
+            "message_id",
+            format!("{raw:?} is not a message id (a UUID such as 0192f0c4-...)"),
+        )
+    })?;
+    rate(&store, &metrics, &caller, id, body).await
+}
+
+/// The one way a rating is stored: checks the answer is the caller's, then reads `body` as a
+/// [`FeedbackBody`] and stores it (replacing the one before), counted per rating and, for an
+/// answer given under an experiment, per variant.
+async fn rate(
+    store: &Store,
+    metrics: &Metrics,
+    caller: &Caller,
+    id: Uuid,
+    body: Value,
+) -> Result<Json<Value>, ApiError> {
+    let user = own_username(caller, WITHOUT_A_CALLER)?;
+    let experiment = own_answer(store, user, id).await?;
     let bytes = serde_json::to_vec(&body).map_err(|e| ApiError::invalid("body", e.to_string()))?;
     let body: FeedbackBody = parse(&bytes)?;
     let feedback = NewFeedback {
@@ -120,7 +188,20 @@ pub async fn put(
         .await?
         .ok_or_else(|| not_an_answer(user, id))?;
     metrics.record_feedback(stored.rating.as_str());
-    tracing::info!(evt = "answer_rated", message = %id, rating = %stored.rating);
+    if let Some(experiment) = &experiment {
+        metrics.record_experiment_feedback(
+            &experiment.name,
+            &experiment.variant,
+            stored.rating.as_str(),
+        );
+    }
+    tracing::info!(
+        evt = "answer_rated",
+        message = %id,
+        rating = %stored.rating,
+        experiment = experiment.as_ref().map(|e| e.name.as_str()),
+        variant = experiment.as_ref().map(|e| e.variant.as_str()),
+    );
     Ok(Json(json!(stored)))
 }
 

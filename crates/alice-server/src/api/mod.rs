@@ -6,6 +6,7 @@
 //! - [`openai`]: `/v1/chat/completions` and `/v1/models`, OpenAI's API, stateless;
 //! - [`conversations`]: reading conversations back (the caller's list and its search too);
 //! - [`feedback`]: thumbs up or down on an answer;
+//! - [`experiments`]: an A/B experiment's state and report, for admins;
 //! - [`memories`]: a user's personal memories;
 //! - [`user_data`]: a user's GDPR export and erasure;
 //! - [`session`]: the page's login, logout and `GET /api/auth/me`;
@@ -25,6 +26,7 @@ pub mod chat;
 pub mod conversations;
 pub mod db;
 pub mod events;
+pub mod experiments;
 pub mod feedback;
 pub mod guardian;
 pub mod guardian_daemon;

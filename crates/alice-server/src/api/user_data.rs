@@ -71,6 +71,7 @@ pub async fn erase(
             "agent_executions": counts.agent_executions,
             "idempotency_records": counts.idempotency_records,
             "answer_feedback": counts.answer_feedback,
+            "experiment_outcomes": counts.experiment_outcomes,
             "cache_keys": report.cache_keys.len(),
         },
         "cache": cache,

@@ -9,13 +9,16 @@
 //! It also records the request in the metrics registry, when its response has ended (for a
 //! stream, when the last event went out or the client left), and sends Alice's own share of the
 //! time so far as `x-alice-overhead-ms`: total time minus the time spent waiting on backends,
-//! which handlers measure through [`UpstreamTime`].
+//! which handlers measure through [`UpstreamTime`]. At the same moment, a chat request's A/B
+//! experiment outcome is settled ([`Experiments::settle`]); its span carries `experiment` and
+//! `variant` once the handler assigned them, so the request's log lines name them.
 
 use crate::error::{ApiError, ErrorCode, RETRY_ADVICE, RetryAdvice};
 use crate::http::authentication::AuthenticatedUser;
 use crate::http::client_addr;
 use crate::http::request_id::{self, REQUEST_ID, REQUEST_ID_HEADER, current_request_id};
 use crate::metrics::Metrics;
+use crate::runtime::experiments::{ExperimentSlot, Experiments, RequestEnd, Route};
 use alice_core::Config;
 use alice_llm::RoutedStream;
 use axum::body::Body;
@@ -50,6 +53,8 @@ pub struct RequestContext {
     /// Set by the chat paths when a streamed answer failed after its 200 head went out (the
     /// stream then ends with an error event): the idempotency layer must not keep it.
     pub failed_midstream: Arc<AtomicBool>,
+    /// The A/B experiment the chat handlers assigned the request to, and its answer.
+    pub experiment: Arc<ExperimentSlot>,
 }
 
 impl RequestContext {
@@ -106,9 +111,19 @@ impl UpstreamTime {
     }
 }
 
+/// The chat route of a request, by its route pattern and method.
+fn chat_route(route: &str, method: &axum::http::Method) -> Option<Route> {
+    match (route, *method == axum::http::Method::POST) {
+        ("/api/chat", true) => Some(Route::Native),
+        ("/v1/chat/completions", true) => Some(Route::OpenAi),
+        _ => None,
+    }
+}
+
 pub async fn request_context(
     State(config): State<Arc<Config>>,
     State(metrics): State<Arc<Metrics>>,
+    State(experiments): State<Experiments>,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -144,13 +159,20 @@ pub async fn request_context(
         upstream: upstream.clone(),
         tokens: Arc::default(),
         failed_midstream: Arc::default(),
+        experiment: Arc::default(),
     };
+    let slot = Arc::clone(&context.experiment);
+    let in_experiment = chat_route(&route, &method)
+        .filter(|_| experiments.any())
+        .map(|route| (experiments, slot, route));
     request.extensions_mut().insert(context);
 
     let span = tracing::info_span!(
         "request",
         req_id = %request_id,
-        conversation_id = tracing::field::Empty
+        conversation_id = tracing::field::Empty,
+        experiment = tracing::field::Empty,
+        variant = tracing::field::Empty
     );
     let work = async move {
         let mut response = match tokio::time::timeout(timeout, next.run(request)).await {
@@ -175,6 +197,7 @@ pub async fn request_context(
             client = client.ip.map(tracing::field::display),
             duration_ms = received.elapsed().as_secs_f64() * 1000.0,
         );
+        let caller = user.map(str::to_owned);
         if let Ok(value) = HeaderValue::from_str(&current_request_id().unwrap_or_default()) {
             response.headers_mut().insert(REQUEST_ID_HEADER, value);
         }
@@ -182,14 +205,23 @@ pub async fn request_context(
         if let Ok(value) = HeaderValue::from_str(&format!("{:.3}", overhead.as_secs_f64() * 1e3)) {
             response.headers_mut().insert(OVERHEAD_HEADER, value);
         }
+        let error = response.extensions().get::<ErrorCode>().map(|code| code.0);
+        let experiment = in_experiment.map(|(experiments, slot, route)| SettleWhenDone {
+            experiments,
+            slot,
+            route,
+            request_id: current_request_id().unwrap_or_default(),
+            caller,
+        });
         let record = RecordWhenDone {
             metrics,
             route,
             method: method.to_string(),
             status,
-            error: response.extensions().get::<ErrorCode>().map(|code| code.0),
+            error,
             received,
             upstream,
+            experiment,
         };
         if is_event_stream(&response) {
             let (parts, body) = response.into_parts();
@@ -230,6 +262,17 @@ struct RecordWhenDone {
     error: Option<&'static str>,
     received: Instant,
     upstream: Arc<UpstreamTime>,
+    /// A chat request's experiment outcome, settled with the rest.
+    experiment: Option<SettleWhenDone>,
+}
+
+/// What settling a chat request's experiment outcome needs.
+struct SettleWhenDone {
+    experiments: Experiments,
+    slot: Arc<ExperimentSlot>,
+    route: Route,
+    request_id: String,
+    caller: Option<String>,
 }
 
 impl Drop for RecordWhenDone {
@@ -242,5 +285,17 @@ impl Drop for RecordWhenDone {
             took,
             took.saturating_sub(self.upstream.get()),
         );
+        if let Some(settle) = &self.experiment {
+            settle.experiments.settle(
+                &settle.slot,
+                &RequestEnd {
+                    route: settle.route,
+                    request_id: &settle.request_id,
+                    status: self.status,
+                    error: self.error,
+                    caller: settle.caller.as_deref(),
+                },
+            );
+        }
     }
 }

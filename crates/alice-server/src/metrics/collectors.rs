@@ -296,6 +296,26 @@ impl Collector for StoreCollector {
             "store_queued_turns",
             "Chat turns waiting for the write batcher",
             i64::try_from(self.0.queued_turns()).unwrap_or(i64::MAX),
+        )?;
+        let outcomes = self.0.outcome_counters();
+        counter(
+            &mut encoder,
+            "experiment_outcomes_written",
+            "Experiment outcomes the outcome writer committed",
+            outcomes.written.load(Relaxed),
+        )?;
+        counter(
+            &mut encoder,
+            "experiment_outcomes_dropped",
+            "Experiment outcomes dropped because the outcome writer's queue was full (the report \
+             misses them; the requests did not wait)",
+            outcomes.dropped.load(Relaxed),
+        )?;
+        counter(
+            &mut encoder,
+            "experiment_outcomes_failed",
+            "Experiment outcomes the database refused",
+            outcomes.failed.load(Relaxed),
         )
     }
 }

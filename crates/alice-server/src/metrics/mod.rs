@@ -80,6 +80,23 @@ struct RatingLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ExperimentOutcomeLabels {
+    /// The experiment's name (from the configuration, so a bounded set).
+    experiment: String,
+    variant: String,
+    /// "answered", "error" or "shed".
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ExperimentRatingLabels {
+    experiment: String,
+    variant: String,
+    /// "up" or "down".
+    rating: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LimitLabel {
     /// "requests", "tokens" or "in_flight".
     limit: &'static str,
@@ -127,6 +144,8 @@ pub struct Metrics {
     rate_limited: Family<LimitLabel, Counter>,
     idempotency: Family<OutcomeLabel, Counter>,
     feedback: Family<RatingLabel, Counter>,
+    experiment_outcomes: Family<ExperimentOutcomeLabels, Counter>,
+    experiment_feedback: Family<ExperimentRatingLabels, Counter>,
     errors: Family<ErrorLabels, Counter>,
     /// The label sets `errors` has, to read them back (a family cannot be listed).
     error_labels: Mutex<BTreeSet<ErrorLabels>>,
@@ -205,6 +224,20 @@ impl Metrics {
              rating counts again",
             feedback.clone(),
         );
+        let experiment_outcomes = Family::<ExperimentOutcomeLabels, Counter>::default();
+        registry.register(
+            "experiment_outcomes",
+            "Chat requests an A/B experiment assigned a variant to, by experiment, variant and \
+             outcome (answered, error, shed)",
+            experiment_outcomes.clone(),
+        );
+        let experiment_feedback = Family::<ExperimentRatingLabels, Counter>::default();
+        registry.register(
+            "experiment_feedback",
+            "Thumbs given on answers of an A/B experiment, by experiment, variant and rating; a \
+             changed rating counts again",
+            experiment_feedback.clone(),
+        );
         let errors = Family::<ErrorLabels, Counter>::default();
         registry.register(
             "http_errors",
@@ -226,6 +259,8 @@ impl Metrics {
             rate_limited,
             idempotency,
             feedback,
+            experiment_outcomes,
+            experiment_feedback,
             errors,
             error_labels: Mutex::default(),
             llm,
@@ -371,6 +406,38 @@ impl Metrics {
     /// A thumb given on an answer: `rating` is "up" or "down".
     pub(crate) fn record_feedback(&self, rating: &'static str) {
         self.feedback.get_or_create(&RatingLabel { rating }).inc();
+    }
+
+    /// A request of an experiment's variant ended: `outcome` is "answered", "error" or "shed".
+    pub(crate) fn record_experiment_outcome(
+        &self,
+        experiment: &str,
+        variant: &str,
+        outcome: &'static str,
+    ) {
+        self.experiment_outcomes
+            .get_or_create(&ExperimentOutcomeLabels {
+                experiment: experiment.to_owned(),
+                variant: variant.to_owned(),
+                outcome,
+            })
+            .inc();
+    }
+
+    /// A thumb given on an answer of an experiment's variant.
+    pub(crate) fn record_experiment_feedback(
+        &self,
+        experiment: &str,
+        variant: &str,
+        rating: &'static str,
+    ) {
+        self.experiment_feedback
+            .get_or_create(&ExperimentRatingLabels {
+                experiment: experiment.to_owned(),
+                variant: variant.to_owned(),
+                rating,
+            })
+            .inc();
     }
 
     /// Percentiles and rates of the last 1, 5 and 15 minutes.

@@ -12,6 +12,7 @@
 //! Whatever the source, the caller gets the router's kind of stream: `Started`, deltas,
 //! `Done`, so the APIs build replies, streams and stored turns the same way for all three.
 
+use crate::runtime::experiments::Assigned;
 use crate::service::ChatService;
 use crate::service::answer_cache::FlightEvent;
 use alice_cache::{CacheKey, CachedAnswer, Joined, KeyParts, Reason, Tier, classify};
@@ -43,12 +44,14 @@ pub struct Answer {
 
 /// The cache key of a request whose answer may be shared, or why it may not.
 /// `in_conversation`: the request continues a stored conversation (even when no earlier turn
-/// made it into the prompt, its meaning may lean on them).
+/// made it into the prompt, its meaning may lean on them). `assigned`: the A/B experiment's
+/// variant the request is served under, part of the key so variants never share answers.
 pub fn shareable(
     service: &ChatService,
     request: &ChatRequest,
     level: BrownoutLevel,
     in_conversation: bool,
+    assigned: Option<&Assigned>,
 ) -> Result<CacheKey, Reason> {
     let mut turns = request.messages.iter().filter(|m| m.role != Role::System);
     let (Some(question), None) = (turns.next(), turns.next()) else {
@@ -78,6 +81,7 @@ pub fn shareable(
         max_tokens: request.max_tokens,
         temperature: request.temperature,
         stop: &request.stop,
+        experiment: assigned.map(|a| (a.experiment.as_str(), a.variant.name.as_str())),
     }))
 }
 

@@ -25,6 +25,7 @@ pub mod turn;
 pub mod usernames;
 
 use crate::metrics::Metrics;
+use crate::runtime::experiments::{Assigned, Experiments};
 use crate::runtime::guardian_link::GuardianLink;
 use alice_core::Config;
 use alice_guardian::Preset;
@@ -46,12 +47,49 @@ pub struct ChatService {
     pub brain: Arc<BrainSettings>,
     pub metrics: Arc<Metrics>,
     pub cache: AnswerCache,
+    /// The A/B experiments requests take part in.
+    pub experiments: Experiments,
 }
 
 impl ChatService {
     /// The brownout preset requests are served with now.
     pub fn preset(&self) -> Preset {
         self.guardian.preset()
+    }
+
+    /// The preset a request of `assigned`'s variant is served with: a variant's brownout is a
+    /// floor, like a manual brownout (the heavier of it and the Guardian's level wins).
+    pub fn preset_for(&self, assigned: Option<&Assigned>) -> Preset {
+        let preset = self.preset();
+        match assigned.and_then(|a| a.variant.brownout) {
+            Some(floor) if floor > preset.level => alice_guardian::brownout::preset(floor),
+            _ => preset,
+        }
+    }
+
+    /// The model a request of `assigned`'s variant asks for: at the preset's primary model,
+    /// the variant's model wins over an operator's switch; when a brownout asks for a smaller
+    /// model that is configured, the brownout wins (it protects the machine).
+    pub fn model_for_variant(
+        &self,
+        preset: &Preset,
+        assigned: Option<&Assigned>,
+    ) -> Option<String> {
+        let variant = assigned.and_then(|a| a.variant.model.clone());
+        match preset.model {
+            ModelChoice::Primary => variant.or_else(|| self.model_for(preset)),
+            ModelChoice::Smaller | ModelChoice::Smallest => {
+                let chat = &self.config.chat;
+                let smaller = match preset.model {
+                    ModelChoice::Smallest => chat
+                        .smallest_model
+                        .clone()
+                        .or_else(|| chat.smaller_model.clone()),
+                    _ => chat.smaller_model.clone(),
+                };
+                smaller.or(variant).or_else(|| self.brain.model())
+            }
+        }
     }
 
     /// The model a request asks for, when not the backend's own: the brownout preset's

@@ -1,13 +1,15 @@
 //! A native chat turn (`/api/chat`): from a user's message to a stored, answered turn.
 //!
-//! [`prepare`] checks the input, finds (or plans) the conversation, loads its history and
-//! memories and fits them into the context window; the API then streams the answer into a
+//! [`prepare`] checks the input, finds (or plans) the conversation, assigns the user's A/B
+//! experiment variant (whose settings then apply), loads its history and memories and fits
+//! them into the context window; the API then streams the answer into a
 //! [`Generation`](crate::service::generation::Generation); [`finish`] stores the user's
 //! message and the answer in one transaction and builds the reply. A turn that fails or is abandoned before it finishes stores nothing, so a
 //! conversation never holds a question without its answer.
 
 use crate::error::ApiError;
 use crate::http::request_context::RequestContext;
+use crate::runtime::experiments::{self, Assigned, ExperimentReply, Route};
 use crate::service::ChatService;
 use crate::service::context_budget::{DoesNotFit, fit_prompt, fit_prompt_exactly};
 use crate::service::generation::{Generation, record_chat_metrics};
@@ -48,6 +50,8 @@ pub struct PreparedTurn {
     /// The response-cache key when the answer may be shared; kept with the answer so erasing
     /// the user erases the cache entry too.
     cache_key: Option<String>,
+    /// The A/B experiment and variant the turn takes part in (never a memory command).
+    assigned: Option<Assigned>,
     /// System prompt, fitted history and the new message.
     pub prompt: Vec<ChatMessage>,
 }
@@ -82,6 +86,11 @@ impl PreparedTurn {
         self.uses_memories
     }
 
+    /// The A/B experiment and variant the turn takes part in.
+    pub fn assigned(&self) -> Option<&Assigned> {
+        self.assigned.as_ref()
+    }
+
     /// Records the response-cache key the answer is shared under.
     pub fn set_cache_key(&mut self, key: &alice_cache::CacheKey) {
         self.cache_key = Some(key.to_hex());
@@ -98,9 +107,14 @@ impl PreparedTurn {
             num_ctx: chat.num_ctx,
             stop: Vec::new(),
             deadline: Some(context.deadline),
-            model: service.model_for(&self.preset),
+            model: service.model_for_variant(&self.preset, self.assigned.as_ref()),
             // The backend's queue takes turns between users; anonymous turns share one.
             client: self.username.clone(),
+            // A variant's backend answers alone: its figures are that backend's.
+            backend: self
+                .assigned
+                .as_ref()
+                .and_then(|a| a.variant.backend.clone()),
         }
     }
 }
@@ -130,6 +144,9 @@ pub struct ChatReply {
     pub failover_ms: Option<u64>,
     /// The brownout level the answer was served at (NONE normally).
     pub brownout_level: BrownoutLevel,
+    /// The A/B experiment and variant the answer was given under, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<ExperimentReply>,
 }
 
 /// Who a turn is for: the user the body names, which only an admin may set to someone else,
@@ -154,9 +171,13 @@ fn acting_user(caller: &Caller, named: Option<&str>) -> Result<Option<String>, A
     }
 }
 
-/// Checks the request, loads the conversation's history and fits the prompt.
+/// Checks the request, loads the conversation's history and fits the prompt. A turn for a
+/// named user that is not a memory command takes part in the user's A/B experiment, if one
+/// runs for `/api/chat`: it is noted in `context` (for its outcome and its log lines) and the
+/// variant's settings apply — its brownout floor, system prompt, model and backend.
 pub async fn prepare(
     service: &ChatService,
+    context: &RequestContext,
     caller: &Caller,
     body: &ChatBody,
 ) -> Result<PreparedTurn, ApiError> {
@@ -165,14 +186,8 @@ pub async fn prepare(
     let message = alice_request::native::check(body, chat.max_message_chars)?;
     let mut user = acting_user(caller, body.user.as_deref())?;
     let user_message_at = Utc::now();
-    let preset = service.preset();
-    let (max_tokens, temperature) = under_preset(&preset, chat.max_tokens, chat.temperature);
-    let history_messages = service
-        .brain
-        .history_messages(chat.history_messages)
-        .min(preset.history_messages);
 
-    let (target, conversation_id, history) = match body.conversation_id {
+    let conversation = match body.conversation_id {
         Some(id) => {
             // An admin who names no user continues the conversation as its owner.
             let as_owner = caller.is_admin() && body.user.is_none();
@@ -185,6 +200,35 @@ pub async fn prepare(
             if as_owner {
                 user = Some(conversation.username.clone()).filter(|u| u != ANONYMOUS_USER);
             }
+            Some(conversation)
+        }
+        None => None,
+    };
+    let memory_command = if service.config.memory.enabled {
+        memory_commands::parse(message)
+    } else {
+        None
+    };
+    // The turn's user (whose conversation it is, also when an admin asks for them) is who the
+    // variant is for: their feedback rates it. Alice's own answers to memory commands are no
+    // variant's.
+    let assigned = match (&user, &memory_command) {
+        (Some(user), None) => service.experiments.assign(Route::Native, user),
+        _ => None,
+    };
+    if let Some(assigned) = &assigned {
+        experiments::note_in_span(assigned);
+        context.experiment.take_part(assigned.clone());
+    }
+
+    let preset = service.preset_for(assigned.as_ref());
+    let (max_tokens, temperature) = under_preset(&preset, chat.max_tokens, chat.temperature);
+    let history_messages = service
+        .brain
+        .history_messages(chat.history_messages)
+        .min(preset.history_messages);
+    let (target, conversation_id, history) = match conversation {
+        Some(conversation) => {
             let history = service
                 .store
                 .recent_messages(conversation.id, history_messages)
@@ -192,6 +236,7 @@ pub async fn prepare(
                 .into_iter()
                 .map(|m| ChatMessage::new(m.role, m.content))
                 .collect();
+            let id = conversation.id;
             (ConversationTarget::Existing(id), id, history)
         }
         None => {
@@ -201,16 +246,16 @@ pub async fn prepare(
         }
     };
 
-    let memory_command = if service.config.memory.enabled {
-        memory_commands::parse(message)
-    } else {
-        None
-    };
-    // From MODERATE on, the preset's short-answer prompt replaces the configured one.
+    // From MODERATE on, the preset's short-answer prompt replaces the configured one (or the
+    // variant's, which otherwise does).
+    let configured = assigned
+        .as_ref()
+        .and_then(|a| a.variant.system_prompt.as_deref())
+        .unwrap_or(chat.system_prompt.as_str());
     let mut system_prompt = if preset.level >= BrownoutLevel::Moderate {
         preset.system_prompt
     } else {
-        chat.system_prompt.as_str()
+        configured
     }
     .trim()
     .to_owned();
@@ -263,6 +308,7 @@ pub async fn prepare(
         memory_command,
         uses_memories: !memories.is_empty(),
         cache_key: None,
+        assigned,
         prompt,
     })
 }
@@ -321,6 +367,7 @@ pub async fn finish(
     assistant.brownout_level = Some(turn.preset.level);
     assistant.cached = cached;
     assistant.cache_key = turn.cache_key;
+    assistant.experiment = turn.assigned.as_ref().map(Assigned::tag);
     let writing = Instant::now();
     let recorded = service
         .store
@@ -335,6 +382,14 @@ pub async fn finish(
         .metrics
         .record_turn_write(writing.elapsed(), recorded.is_ok());
     let recorded = recorded?;
+    if turn.assigned.is_some() {
+        context.experiment.answered(experiments::Answered {
+            latency_ms: total_ms,
+            ttft_ms,
+            completion_tokens: completion.completion_tokens,
+            message_id: Some(recorded.assistant_message_id),
+        });
+    }
     tracing::info!(
         evt = "chat_done",
         conversation_id = %recorded.conversation_id,
@@ -367,6 +422,7 @@ pub async fn finish(
             .as_ref()
             .filter(|by| by.failover)
             .map(|by| by.failover_ms),
+        experiment: turn.assigned.as_ref().map(Assigned::reply),
     })
 }
 

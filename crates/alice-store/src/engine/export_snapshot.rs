@@ -10,14 +10,15 @@
 
 use crate::StoreError;
 use crate::engine::rows::{
-    conversation_from, execution_from, feedback_from, memory_from, message_from, session_from,
-    user_from,
+    conversation_from, execution_from, feedback_from, memory_from, message_from, outcome_from,
+    session_from, user_from,
 };
 use crate::engine::shared_queries::UuidParam;
-use crate::engine::sql::{self, conversation_query, memory_query};
+use crate::engine::sql::{self, conversation_query, memory_query, outcome_query};
 use crate::gdpr::ExportSnapshot;
 use crate::model::{
-    AgentExecution, AnswerFeedback, ChatSession, Conversation, Memory, StoredMessage, User,
+    AgentExecution, AnswerFeedback, ChatSession, Conversation, Memory, StoredMessage,
+    StoredOutcome, User,
 };
 use sqlx::{Pool, Postgres, Row, Sqlite, Transaction};
 use uuid::Uuid;
@@ -78,6 +79,16 @@ pub(crate) const FEEDBACK_FIRST: &str =
 pub(crate) const FEEDBACK_AFTER: &str = concat!(
     feedback_export_query!(),
     "AND f.message_id > $2 ORDER BY f.message_id LIMIT $3"
+);
+
+// A user's experiment outcomes page by row number through `experiment_outcomes_by_user`.
+pub(crate) const OUTCOMES_FIRST: &str = concat!(
+    outcome_query!(),
+    "WHERE o.user_id = $1 ORDER BY o.id LIMIT $2"
+);
+pub(crate) const OUTCOMES_AFTER: &str = concat!(
+    outcome_query!(),
+    "WHERE o.user_id = $1 AND o.id > $2 ORDER BY o.id LIMIT $3"
 );
 
 macro_rules! export_snapshot {
@@ -222,6 +233,22 @@ macro_rules! export_snapshot {
                     .fetch_all(&mut *self.tx)
                     .await?;
                 rows.iter().map(feedback_from).collect()
+            }
+
+            async fn experiment_outcomes(
+                &mut self,
+                after: Option<&StoredOutcome>,
+                limit: u32,
+            ) -> Result<Vec<StoredOutcome>, StoreError> {
+                let query = match after {
+                    None => sqlx::query(OUTCOMES_FIRST).bind(self.user_id),
+                    Some(last) => sqlx::query(OUTCOMES_AFTER).bind(self.user_id).bind(last.id),
+                };
+                let rows = query
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *self.tx)
+                    .await?;
+                rows.iter().map(outcome_from).collect()
             }
 
             async fn finish(self: Box<Self>) -> Result<(), StoreError> {

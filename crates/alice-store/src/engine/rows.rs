@@ -5,8 +5,8 @@
 use crate::StoreError;
 use crate::erasure_log::Tombstone;
 use crate::model::{
-    AgentExecution, AnswerFeedback, ChatSession, Conversation, Memory, MessageOwner, StoredMessage,
-    SystemMetricSample, User,
+    AgentExecution, AnswerFeedback, ChatSession, Conversation, ExperimentState, ExperimentTag,
+    Memory, MessageOwner, NewMessage, StoredMessage, StoredOutcome, SystemMetricSample, User,
 };
 use alice_core::BrownoutLevel;
 use sqlx::{Decode, Postgres, Sqlite, Type};
@@ -38,11 +38,18 @@ pub(crate) trait StoredRow {
 pub(crate) struct Metadata {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     brownout_level: Option<BrownoutLevel>,
+    /// `{"name", "variant"}` of the A/B experiment an answer was given under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    experiment: Option<ExperimentTag>,
 }
 
 impl Metadata {
-    pub(crate) fn json(brownout_level: Option<BrownoutLevel>) -> serde_json::Value {
-        serde_json::json!(Metadata { brownout_level })
+    /// The metadata JSON of a message to be written.
+    pub(crate) fn of(message: &NewMessage) -> serde_json::Value {
+        serde_json::json!(Metadata {
+            brownout_level: message.brownout_level,
+            experiment: message.experiment.clone(),
+        })
     }
 }
 
@@ -94,6 +101,7 @@ pub(crate) fn message_from(row: &impl StoredRow) -> Result<StoredMessage, StoreE
         cached: row.get("cached")?,
         brownout_level: metadata.brownout_level,
         cache_key: row.get("cache_key")?,
+        experiment: metadata.experiment,
     })
 }
 
@@ -119,10 +127,14 @@ pub(crate) fn feedback_from(row: &impl StoredRow) -> Result<AnswerFeedback, Stor
 
 pub(crate) fn owner_from(row: &impl StoredRow) -> Result<MessageOwner, StoreError> {
     let role: String = row.get("role")?;
+    let metadata = row.json("metadata")?;
+    let metadata: Metadata = serde_json::from_value(metadata.clone())
+        .map_err(|e| StoreError::Corrupt(format!("metadata {metadata}: {e}")))?;
     Ok(MessageOwner {
         conversation_id: row.uuid("conversation_id")?,
         username: row.get("username")?,
         role: role_of(&role)?,
+        experiment: metadata.experiment,
     })
 }
 
@@ -181,5 +193,54 @@ pub(crate) fn metric_from(row: &impl StoredRow) -> Result<SystemMetricSample, St
         cpu_pct: row.get("cpu_pct")?,
         disk_pct: row.get("disk_pct")?,
         samples: row.get("samples")?,
+    })
+}
+
+/// A text column read as one of the model's enums.
+fn parsed<T: std::str::FromStr<Err = String>>(
+    row: &impl StoredRow,
+    column: &str,
+) -> Result<T, StoreError> {
+    let text: String = row.get(column)?;
+    text.parse()
+        .map_err(|e: String| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
+/// A count or duration column (never negative when Alice wrote it).
+fn unsigned(row: &impl StoredRow, column: &str) -> Result<Option<u64>, StoreError> {
+    let value: Option<i64> = row.get(column)?;
+    Ok(value.map(|value| u64::try_from(value).unwrap_or(0)))
+}
+
+/// An `experiment_outcomes` row with the answer's `rating` (NULL when unrated).
+pub(crate) fn outcome_from(row: &impl StoredRow) -> Result<StoredOutcome, StoreError> {
+    let rating: Option<String> = row.get("rating")?;
+    let status: i32 = row.get("status")?;
+    Ok(StoredOutcome {
+        id: row.get("id")?,
+        experiment: row.get("experiment")?,
+        variant: row.get("variant")?,
+        request_id: row.get("request_id")?,
+        route: parsed(row, "route")?,
+        outcome: parsed(row, "outcome")?,
+        status: u16::try_from(status).unwrap_or(0),
+        latency_ms: unsigned(row, "latency_ms")?,
+        ttft_ms: unsigned(row, "ttft_ms")?,
+        completion_tokens: unsigned(row, "completion_tokens")?,
+        message_id: row.optional_uuid("message_id")?,
+        at: row.get("at")?,
+        rating: rating
+            .map(|rating| rating.parse())
+            .transpose()
+            .map_err(|e: String| StoreError::Corrupt(format!("answer_feedback.rating: {e}")))?,
+    })
+}
+
+pub(crate) fn experiment_state_from(row: &impl StoredRow) -> Result<ExperimentState, StoreError> {
+    Ok(ExperimentState {
+        name: row.get("name")?,
+        state: parsed(row, "state")?,
+        reason: row.get("reason")?,
+        changed_at: row.get("changed_at")?,
     })
 }

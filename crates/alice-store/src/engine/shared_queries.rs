@@ -6,14 +6,14 @@
 
 use crate::StoreError;
 use crate::engine::rows::{
-    StoredRow, conversation_from, feedback_from, message_from, metric_from, owner_from,
-    tombstone_from, user_from,
+    StoredRow, conversation_from, experiment_state_from, feedback_from, message_from, metric_from,
+    outcome_from, owner_from, tombstone_from, user_from,
 };
 use crate::engine::sql;
 use crate::erasure_log::{ErasureKey, Tombstone};
 use crate::model::{
-    AnswerFeedback, Conversation, ErasureCounts, MessageOwner, NewFeedback, Page, StoredMessage,
-    SystemMetricSample, User,
+    AnswerFeedback, Conversation, ErasureCounts, ExperimentState, MessageOwner, NewFeedback,
+    NewOutcome, Page, RunState, StoredMessage, StoredOutcome, SystemMetricSample, User,
 };
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
@@ -57,6 +57,9 @@ where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'v> &'v str: Encode<'v, DB> + Type<DB>,
     for<'v> i64: Encode<'v, DB> + Decode<'v, DB> + Type<DB>,
+    for<'v> i32: Encode<'v, DB> + Type<DB>,
+    for<'v> Option<i64>: Encode<'v, DB> + Type<DB>,
+    for<'v> Option<DB::Param>: Encode<'v, DB> + Type<DB>,
     for<'v> Option<f64>: Encode<'v, DB> + Type<DB>,
     for<'v> Option<String>: Encode<'v, DB> + Type<DB>,
     for<'v> DateTime<Utc>: Encode<'v, DB> + Type<DB>,
@@ -269,6 +272,75 @@ where
             .execute(self.0)
             .await?;
         Ok(())
+    }
+
+    /// Writes outcomes in one transaction, begun with `begin` (each engine's way to take the
+    /// write lock).
+    pub(crate) async fn record_outcomes(
+        &self,
+        begin: &'static str,
+        outcomes: &[NewOutcome],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.0.begin_with(begin).await?;
+        for outcome in outcomes {
+            let count = |value: Option<u64>| value.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
+            sqlx::query(sql::RECORD_OUTCOME)
+                .bind(outcome.experiment.as_str())
+                .bind(outcome.variant.as_str())
+                .bind(outcome.username.clone())
+                .bind(outcome.request_id.as_str())
+                .bind(outcome.route.as_str())
+                .bind(outcome.outcome.as_str())
+                .bind(i32::from(outcome.status))
+                .bind(count(outcome.latency_ms))
+                .bind(count(outcome.ttft_ms))
+                .bind(count(outcome.completion_tokens))
+                .bind(outcome.message_id.map(DB::uuid_param))
+                .bind(outcome.at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn outcomes(
+        &self,
+        experiment: &str,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<StoredOutcome>, StoreError> {
+        let query = match since {
+            None => sqlx::query(sql::OUTCOMES).bind(experiment),
+            Some(since) => sqlx::query(sql::OUTCOMES_SINCE)
+                .bind(experiment)
+                .bind(since),
+        };
+        let rows = query.fetch_all(self.0).await?;
+        rows.iter().map(outcome_from).collect()
+    }
+
+    pub(crate) async fn set_experiment_state(
+        &self,
+        name: &str,
+        state: RunState,
+        reason: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(sql::SET_EXPERIMENT_STATE)
+            .bind(name)
+            .bind(state.as_str())
+            .bind(reason.map(str::to_owned))
+            .bind(at)
+            .execute(self.0)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn experiment_states(&self) -> Result<Vec<ExperimentState>, StoreError> {
+        let rows = sqlx::query(sql::EXPERIMENT_STATES)
+            .fetch_all(self.0)
+            .await?;
+        rows.iter().map(experiment_state_from).collect()
     }
 
     pub(crate) async fn system_metrics(

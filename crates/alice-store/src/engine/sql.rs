@@ -46,7 +46,7 @@ macro_rules! feedback_query {
 pub(crate) use {conversation_query, memory_query};
 
 /// Alice's tables, as `stats` reports them.
-pub(crate) const TABLES: [&str; 8] = [
+pub(crate) const TABLES: [&str; 10] = [
     "users",
     "conversations",
     "messages",
@@ -55,6 +55,8 @@ pub(crate) const TABLES: [&str; 8] = [
     "agent_executions",
     "system_metrics",
     "answer_feedback",
+    "experiment_outcomes",
+    "experiment_states",
 ];
 
 /// Whether the database answers at all.
@@ -90,8 +92,9 @@ pub(crate) const MESSAGES_AFTER: &str = concat!(
     " FROM messages m WHERE m.conversation_id = $1 AND m.seq > $2 ORDER BY m.seq ASC LIMIT $3"
 );
 
-/// Whose message `$1` is: its conversation, the conversation's owner and the message's role.
-pub(crate) const MESSAGE_OWNER: &str = "SELECT m.conversation_id, u.username, m.role \
+/// Whose message `$1` is: its conversation, the conversation's owner and the message's role
+/// (and its metadata, which names an answer's experiment).
+pub(crate) const MESSAGE_OWNER: &str = "SELECT m.conversation_id, u.username, m.role, m.metadata \
      FROM messages m JOIN conversations c ON c.id = m.conversation_id \
      JOIN users u ON u.id = c.user_id WHERE m.id = $1";
 
@@ -165,6 +168,51 @@ pub(crate) const INSERT_SYSTEM_METRIC: &str = "INSERT INTO system_metrics (recor
 /// At most `$2` Guardian samples since `$1`, oldest first.
 pub(crate) const SYSTEM_METRICS: &str = "SELECT recorded_at, guardian_state, brownout_level, ram_pct, cpu_pct, disk_pct, samples \
      FROM system_metrics WHERE recorded_at >= $1 ORDER BY recorded_at, id LIMIT $2";
+
+/// Writes one experiment outcome. `$3` names the user, whose row id it keeps, and `$11` the
+/// answer: each is NULL when the database does not hold it (an unknown name, or a user or
+/// answer erased while the outcome waited to be written), so a late outcome never fails on a
+/// foreign key and never names someone erased.
+pub(crate) const RECORD_OUTCOME: &str = "INSERT INTO experiment_outcomes \
+         (experiment, variant, user_id, request_id, route, outcome, status, latency_ms, ttft_ms, \
+          completion_tokens, message_id, at) \
+     VALUES ($1, $2, (SELECT id FROM users WHERE username = $3), $4, $5, $6, $7, $8, $9, $10, \
+         (SELECT id FROM messages WHERE id = $11), $12)";
+
+/// The outcome columns with the answer's rating (`o` is `experiment_outcomes`, `f` the answer's
+/// feedback), up to where a query's `WHERE` goes.
+macro_rules! outcome_query {
+    () => {
+        "SELECT o.id, o.experiment, o.variant, o.request_id, o.route, o.outcome, o.status, \
+         o.latency_ms, o.ttft_ms, o.completion_tokens, o.message_id, o.at, f.rating \
+         FROM experiment_outcomes o LEFT JOIN answer_feedback f ON f.message_id = o.message_id "
+    };
+}
+
+pub(crate) use outcome_query;
+
+/// Every outcome of experiment `$1`, in the order written, through
+/// `experiment_outcomes_by_time`.
+pub(crate) const OUTCOMES: &str = concat!(
+    outcome_query!(),
+    "WHERE o.experiment = $1 ORDER BY o.at, o.id"
+);
+
+/// The outcomes of experiment `$1` at or after `$2`, in the order written.
+pub(crate) const OUTCOMES_SINCE: &str = concat!(
+    outcome_query!(),
+    "WHERE o.experiment = $1 AND o.at >= $2 ORDER BY o.at, o.id"
+);
+
+/// Sets experiment `$1`'s state to `$2` with reason `$3` at `$4`.
+pub(crate) const SET_EXPERIMENT_STATE: &str = "INSERT INTO experiment_states \
+         (name, state, reason, changed_at) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (name) DO UPDATE SET state = excluded.state, reason = excluded.reason, \
+         changed_at = excluded.changed_at";
+
+/// Every experiment state set, by name.
+pub(crate) const EXPERIMENT_STATES: &str =
+    "SELECT name, state, reason, changed_at FROM experiment_states ORDER BY name";
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

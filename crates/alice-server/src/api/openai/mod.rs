@@ -26,6 +26,11 @@
 //!   Alice does not pass on (`top_p`, `seed`, `response_format`, ...) and unknown fields are
 //!   accepted and ignored, because the SDKs send extras.
 //!
+//! A caller taking part in an A/B experiment that covers `/v1` gets their variant's settings
+//! (its system prompt when the client sends none, brownout floor, model and backend), and every
+//! reply and chunk carries an extra top-level `"alice_experiment": {"name", "variant"}`, which
+//! the SDKs ignore.
+//!
 //! Errors have OpenAI's shape, `{"error": {message, type, param, code}}`, with the status codes,
 //! `Retry-After` and log lines of [`ApiError`], except that Alice's 422 for bad input is 400
 //! here: OpenAI answers invalid requests with 400, and the SDKs raise `BadRequestError` for it.
@@ -34,13 +39,14 @@ use crate::error::ApiError;
 use crate::error::openai::OpenAiError;
 use crate::http::json_body::JsonBody;
 use crate::http::request_context::RequestContext;
+use crate::runtime::experiments::{self, Assigned, Route};
 use crate::service::ChatService;
 use crate::service::answers;
 use crate::service::context_budget;
 use crate::service::generation::{self, Generation};
 use crate::service::turn;
 use crate::state::StartedAt;
-use alice_identity::Caller;
+use alice_identity::{Caller, Credential};
 use alice_llm::{AnsweredBy, ChatRequest, Completion, LlmRouter, RoutedEvent, RoutedStream};
 use alice_request::openai::{CompletionBody, Plan};
 use axum::extract::{FromRequest, Request, State};
@@ -72,29 +78,49 @@ pub async fn chat_completions(
         .user
         .as_deref()
         .map(|user| user.chars().take(MAX_LOGGED_USER_CHARS).collect());
+    // The caller's variant (the body's `user` is only a label); nobody's with auth off.
+    let assigned = match caller.credential {
+        Credential::Open => None,
+        _ => service.experiments.assign(Route::OpenAi, &caller.username),
+    };
+    if let Some(assigned) = &assigned {
+        // On the request's span, before the handler's own: every line of the request names it.
+        experiments::note_in_span(assigned);
+        context.experiment.take_part(assigned.clone());
+    }
     let span = tracing::info_span!(
         "openai",
         user = user.as_deref(),
         requested_model = %body.model
     );
-    answer(service, context, caller.username, body)
+    answer(service, context, caller.username, assigned, body)
         .instrument(span)
         .await
 }
 
 /// `client` is the caller, whose turn the request waits in at the backend (the body's `user`
-/// is only a label).
+/// is only a label); `assigned` the A/B experiment's variant the caller takes part in.
 async fn answer(
     service: ChatService,
     context: RequestContext,
     client: String,
+    assigned: Option<Assigned>,
     body: CompletionBody,
 ) -> Result<Response, OpenAiError> {
-    let settings = &service.config.chat;
+    // A variant's system prompt replaces `chat.system_prompt`: used, like it, when the client
+    // sends none of its own.
+    let variant_settings = assigned
+        .as_ref()
+        .and_then(|a| a.variant.system_prompt.as_ref())
+        .map(|prompt| alice_core::config::ChatConfig {
+            system_prompt: prompt.clone(),
+            ..service.config.chat.clone()
+        });
+    let settings = variant_settings.as_ref().unwrap_or(&service.config.chat);
     let mut plan = Plan::from_body(body, settings)?;
     // The brownout preset makes answers cheaper here too; the client's own system prompt
     // stays, as this API leaves the conversation to the client.
-    let preset = service.preset();
+    let preset = service.preset_for(assigned.as_ref());
     (plan.max_tokens, plan.temperature) =
         turn::under_preset(&preset, plan.max_tokens, plan.temperature);
     plan.dropped += context_budget::keep_recent(&mut plan.prompt, preset.history_messages);
@@ -112,11 +138,18 @@ async fn answer(
         num_ctx: settings.num_ctx,
         stop: plan.stop,
         deadline: Some(context.deadline),
-        model: service.model_for(&preset),
+        model: service.model_for_variant(&preset, assigned.as_ref()),
         client: Some(client),
+        backend: assigned.as_ref().and_then(|a| a.variant.backend.clone()),
     };
     // A request that came with history (trimmed or not) is a conversation: not shareable.
-    let share = answers::shareable(&service, &request, preset.level, plan.dropped > 0);
+    let share = answers::shareable(
+        &service,
+        &request,
+        preset.level,
+        plan.dropped > 0,
+        assigned.as_ref(),
+    );
     let answer = context
         .upstream
         .time(answers::open(&service, request, share))
@@ -124,7 +157,10 @@ async fn answer(
         .map_err(|error| generation::backend_error(&context, error))?;
     let served = answer.served;
     let mut upstream = context.upstream.stream(answer.events);
-    let head = AnswerHead::new(service.model_label());
+    let head = AnswerHead::new(
+        service.model_label(),
+        assigned.as_ref().map(Assigned::reply),
+    );
 
     if !plan.stream {
         let whole = Generation::served_from(served);
@@ -218,6 +254,9 @@ fn data(chunk: &Value) -> Event {
 fn error_chunk(span: &Span, context: &RequestContext, error: OpenAiError) -> Event {
     tracing::warn!(parent: span, evt = "stream_failed", code = error.code(), error = %error);
     context.fail_midstream();
+    context
+        .experiment
+        .failed(error.status().as_u16(), error.code());
     data(&error.body())
 }
 
@@ -234,15 +273,24 @@ fn log_done(
         |duration: std::time::Duration| u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
     generation::record_chat_metrics(service, "openai", context, generation);
     context.used_tokens(completion.prompt_tokens, completion.completion_tokens);
+    let ttft_ms = generation
+        .first_token_at
+        .map(|at| millis(at.duration_since(context.received)));
+    let total_ms = millis(context.received.elapsed());
+    // Nothing is stored here, so the outcome names no answer.
+    context.experiment.answered(experiments::Answered {
+        latency_ms: total_ms,
+        ttft_ms,
+        completion_tokens: completion.completion_tokens,
+        message_id: None,
+    });
     tracing::info!(
         parent: span,
         evt = "chat_done",
         api = "openai",
         model = generation.answered_by.as_ref().map(AnsweredBy::label),
-        ttft_ms = generation
-            .first_token_at
-            .map(|at| millis(at.duration_since(context.received))),
-        total_ms = millis(context.received.elapsed()),
+        ttft_ms,
+        total_ms,
         upstream_ms = completion.upstream_total_ms,
         prompt_tokens = completion.prompt_tokens,
         completion_tokens = completion.completion_tokens,

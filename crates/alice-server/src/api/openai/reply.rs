@@ -2,6 +2,7 @@
 //! objects of a streamed answer (role, deltas, finish reason, usage), each carrying the same
 //! id, creation time and model.
 
+use crate::runtime::experiments::ExperimentReply;
 use alice_llm::{Completion, FinishReason};
 use serde_json::{Value, json};
 
@@ -12,20 +13,31 @@ pub(super) struct AnswerHead {
     /// Unix seconds.
     pub(super) created: i64,
     pub(super) model: String,
+    /// The A/B experiment's variant, as the extra top-level `alice_experiment`.
+    pub(super) experiment: Option<ExperimentReply>,
 }
 
 impl AnswerHead {
-    pub(super) fn new(model: String) -> Self {
+    pub(super) fn new(model: String, experiment: Option<ExperimentReply>) -> Self {
         Self {
             id: format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
             created: chrono::Utc::now().timestamp(),
             model,
+            experiment,
         }
+    }
+
+    /// `alice_experiment` on a reply or chunk, when the request takes part in one.
+    fn with_experiment(&self, mut value: Value) -> Value {
+        if let Some(experiment) = &self.experiment {
+            value["alice_experiment"] = json!(experiment);
+        }
+        value
     }
 
     /// The non-streamed answer.
     pub(super) fn completion(&self, text: &str, completion: &Completion) -> Value {
-        json!({
+        self.with_experiment(json!({
             "id": self.id,
             "object": "chat.completion",
             "created": self.created,
@@ -37,7 +49,7 @@ impl AnswerHead {
                 "finish_reason": finish_reason(&completion.finish_reason),
             }],
             "usage": usage(completion),
-        })
+        }))
     }
 
     /// One streamed chunk. OpenAI puts `"usage": null` on every chunk when usage was asked
@@ -63,13 +75,13 @@ impl AnswerHead {
     }
 
     fn chunk_head(&self, choices: Value) -> Value {
-        json!({
+        self.with_experiment(json!({
             "id": self.id,
             "object": "chat.completion.chunk",
             "created": self.created,
             "model": self.model,
             "choices": choices,
-        })
+        }))
     }
 }
 

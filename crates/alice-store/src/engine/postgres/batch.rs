@@ -337,7 +337,7 @@ impl MessageRows {
         self.completion_tokens.push(message.completion_tokens);
         self.request_id.push(request_id.to_owned());
         self.cached.push(message.cached);
-        self.metadata.push(Metadata::json(message.brownout_level));
+        self.metadata.push(Metadata::of(message));
         self.cache_key.push(message.cache_key.clone());
     }
 

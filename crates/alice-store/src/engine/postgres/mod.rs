@@ -25,9 +25,9 @@ use crate::engine::substring::regex_pattern;
 use crate::erasure_log::{ErasureKey, Tombstone};
 use crate::gdpr::ExportSnapshot;
 use crate::model::{
-    AnswerFeedback, Conversation, ErasureCause, ErasureReport, Memory, MemoryMatch, MessageOwner,
-    NewFeedback, NewMemory, NewTurn, Page, RecordedTurn, RetentionReport, StoreStats,
-    StoredMessage, SystemMetricSample, User,
+    AnswerFeedback, Conversation, ErasureCause, ErasureReport, ExperimentState, Memory,
+    MemoryMatch, MessageOwner, NewFeedback, NewMemory, NewOutcome, NewTurn, Page, RecordedTurn,
+    RetentionReport, RunState, StoreStats, StoredMessage, StoredOutcome, SystemMetricSample, User,
 };
 use alice_core::config::DatabaseConfig;
 use chrono::{DateTime, Utc};
@@ -249,7 +249,9 @@ impl StoreBackend for PostgresStore {
                     (SELECT count(*) FROM chat_sessions) AS chat_sessions,
                     (SELECT count(*) FROM agent_executions) AS agent_executions,
                     (SELECT count(*) FROM system_metrics) AS system_metrics,
-                    (SELECT count(*) FROM answer_feedback) AS answer_feedback",
+                    (SELECT count(*) FROM answer_feedback) AS answer_feedback,
+                    (SELECT count(*) FROM experiment_outcomes) AS experiment_outcomes,
+                    (SELECT count(*) FROM experiment_states) AS experiment_states",
         )
         .fetch_one(&self.pool)
         .await?;
@@ -461,6 +463,33 @@ impl StoreBackend for PostgresStore {
         limit: u32,
     ) -> Result<Vec<SystemMetricSample>, StoreError> {
         self.shared().system_metrics(since, limit).await
+    }
+
+    async fn record_outcomes(&self, outcomes: &[NewOutcome]) -> Result<(), StoreError> {
+        self.shared().record_outcomes("BEGIN", outcomes).await
+    }
+
+    async fn outcomes(
+        &self,
+        experiment: &str,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<StoredOutcome>, StoreError> {
+        self.shared().outcomes(experiment, since).await
+    }
+
+    async fn set_experiment_state(
+        &self,
+        name: &str,
+        state: RunState,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.shared()
+            .set_experiment_state(name, state, reason, Utc::now())
+            .await
+    }
+
+    async fn experiment_states(&self) -> Result<Vec<ExperimentState>, StoreError> {
+        self.shared().experiment_states().await
     }
 }
 

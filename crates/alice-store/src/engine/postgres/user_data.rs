@@ -40,7 +40,9 @@ impl PostgresStore {
                          (SELECT id FROM conversations WHERE user_id = $1)) AS agent_executions,
                     (SELECT count(*) FROM idempotency_records
                      WHERE user_id = $1 OR subject = $2) AS idempotency_records,
-                    (SELECT count(*) FROM answer_feedback WHERE user_id = $1) AS answer_feedback",
+                    (SELECT count(*) FROM answer_feedback WHERE user_id = $1) AS answer_feedback,
+                    (SELECT count(*) FROM experiment_outcomes
+                     WHERE user_id = $1) AS experiment_outcomes",
         )
         .bind(user_id)
         .bind(username)
@@ -66,6 +68,7 @@ impl PostgresStore {
             agent_executions: count("agent_executions")?,
             idempotency_records: count("idempotency_records")?,
             answer_feedback: count("answer_feedback")?,
+            experiment_outcomes: count("experiment_outcomes")?,
         };
         let key: String = sqlx::query_scalar(sql::ERASURE_KEY)
             .fetch_one(&mut *tx)
@@ -104,7 +107,7 @@ impl PostgresStore {
         // operator.) The erasure is committed, so a failure here is only worth a warning.
         if let Err(error) = sqlx::raw_sql(
             "VACUUM users, conversations, messages, memories, chat_sessions, agent_executions, \
-             idempotency_records, answer_feedback",
+             idempotency_records, answer_feedback, experiment_outcomes",
         )
         .execute(&self.pool)
         .await

@@ -146,7 +146,7 @@ async fn insert_message(
     .bind(message.completion_tokens)
     .bind(request_id)
     .bind(message.cached)
-    .bind(Metadata::json(message.brownout_level).to_string())
+    .bind(Metadata::of(message).to_string())
     .bind(&message.cache_key)
     .execute(&mut **tx)
     .await?;

@@ -20,9 +20,9 @@ use crate::engine::substring::glob_pattern;
 use crate::erasure_log::{ErasureKey, Tombstone};
 use crate::gdpr::ExportSnapshot;
 use crate::model::{
-    AnswerFeedback, Conversation, ErasureCause, ErasureReport, Memory, MemoryMatch, MessageOwner,
-    NewFeedback, NewMemory, NewTurn, Page, RecordedTurn, RetentionReport, StoreStats,
-    StoredMessage, SystemMetricSample, User,
+    AnswerFeedback, Conversation, ErasureCause, ErasureReport, ExperimentState, Memory,
+    MemoryMatch, MessageOwner, NewFeedback, NewMemory, NewOutcome, NewTurn, Page, RecordedTurn,
+    RetentionReport, RunState, StoreStats, StoredMessage, StoredOutcome, SystemMetricSample, User,
 };
 use crate::search_terms::{search_terms, search_text};
 use alice_core::config::{DatabaseConfig, Synchronous};
@@ -473,6 +473,36 @@ impl StoreBackend for SqliteStore {
         limit: u32,
     ) -> Result<Vec<SystemMetricSample>, StoreError> {
         self.shared().system_metrics(since, limit).await
+    }
+
+    async fn record_outcomes(&self, outcomes: &[NewOutcome]) -> Result<(), StoreError> {
+        // IMMEDIATE takes the write lock up front (see batch.rs).
+        self.shared()
+            .record_outcomes("BEGIN IMMEDIATE", outcomes)
+            .await
+    }
+
+    async fn outcomes(
+        &self,
+        experiment: &str,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<StoredOutcome>, StoreError> {
+        self.shared().outcomes(experiment, since).await
+    }
+
+    async fn set_experiment_state(
+        &self,
+        name: &str,
+        state: RunState,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.shared()
+            .set_experiment_state(name, state, reason, Utc::now())
+            .await
+    }
+
+    async fn experiment_states(&self) -> Result<Vec<ExperimentState>, StoreError> {
+        self.shared().experiment_states().await
     }
 }
 

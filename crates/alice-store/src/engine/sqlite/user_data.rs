@@ -43,6 +43,10 @@ impl SqliteStore {
         let answer_feedback = count("SELECT COUNT(*) FROM answer_feedback WHERE user_id = $1")
             .fetch_one(&mut *tx)
             .await?;
+        let experiment_outcomes =
+            count("SELECT COUNT(*) FROM experiment_outcomes WHERE user_id = $1")
+                .fetch_one(&mut *tx)
+                .await?;
         let idempotency_records: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM idempotency_records WHERE user_id = $1 OR subject = $2",
         )
@@ -68,6 +72,7 @@ impl SqliteStore {
             agent_executions: unsigned(agent_executions),
             idempotency_records: unsigned(idempotency_records),
             answer_feedback: unsigned(answer_feedback),
+            experiment_outcomes: unsigned(experiment_outcomes),
         };
         let key: String = sqlx::query_scalar(sql::ERASURE_KEY)
             .fetch_one(&mut *tx)
