@@ -165,6 +165,7 @@ async function openConversation(conversation) {
           cached: message.cached,
           ttft_ms: message.ttft_ms,
           brownout_level: message.brownout_level,
+          experiment: message.experiment,
           feedback: message.feedback ?? null,
           text: message.content,
         });
@@ -214,6 +215,7 @@ function finishAnswer(element, answer) {
     facts.push(t("brownout", { level: answer.brownout_level }));
   }
   if (answer.ttft_ms != null) facts.push(t("ttft", { ms: answer.ttft_ms }));
+  if (answer.experiment) facts.push(t("experiment", answer.experiment));
   element.querySelector(".meta").textContent = facts.join(" · ");
   const copy = element.querySelector(".copy");
   copy.addEventListener("click", async () => {

@@ -62,6 +62,7 @@ const WORDS = {
     failover: "reservbackend efter {ms} ms",
     brownout: "brownout {level}",
     ttft: "första ord {ms} ms",
+    experiment: "test {name}: {variant}",
     confirm_forget:
       "Glöm mig: alla dina samtal, minnen och nycklar raderas för gott och du loggas ut. Det går inte att ångra.",
     confirm_brownout: "Slå på brownout på nivå {level}? Svaren blir kortare och enklare tills du slår av den.",
@@ -167,6 +168,7 @@ const WORDS = {
     failover: "fallback backend after {ms} ms",
     brownout: "brownout {level}",
     ttft: "first token {ms} ms",
+    experiment: "experiment {name}: {variant}",
     confirm_forget:
       "Forget me: all your conversations, memories and keys are deleted for good and you are logged out. This cannot be undone.",
     confirm_brownout: "Start a brownout at level {level}? Answers get shorter and simpler until you end it.",
