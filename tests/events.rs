@@ -247,10 +247,13 @@ async fn the_first_snapshot_arrives_at_once_with_every_field() {
             "temp_c",
             "ram_gb",
             "ram_total_gb",
+            "pressure",
             "unknown_streak"
         ]
     );
     assert_eq!(guardian["readings"]["ram_pct"], 0.40);
+    // The scripted machine has no pressure files.
+    assert_eq!(guardian["readings"]["pressure"], Value::Null);
     assert_eq!(guardian["readings"]["disk_pct"], 0.25);
     assert!(guardian["transitions"].as_array().unwrap().is_empty());
 

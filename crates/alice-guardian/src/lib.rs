@@ -3,6 +3,7 @@
 //! and the chat service read.
 //!
 //! - [`sampler`]: the readings, from /proc, /sys and cgroup v2 (behind the [`Sampler`] trait);
+//! - [`pressure`]: Linux pressure stall information, one of the readings;
 //! - [`state`]: the state machine with its window, hysteresis, flap detection and kill limits;
 //! - [`brownout`]: what a degraded answer looks like at each level;
 //! - [`status`]: the status JSON of the spec;
@@ -11,6 +12,7 @@
 pub mod brownout;
 pub mod config;
 pub mod guardian;
+pub mod pressure;
 pub mod sampler;
 pub mod state;
 pub mod status;

@@ -17,13 +17,14 @@
 //! sampler cannot make is `None`, never 0: the state machine treats unknowns by its 3-strike
 //! rule instead of as "all is well".
 
+use crate::pressure::{self, Pressure};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// Where RAM or CPU figures came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+/// Where RAM, CPU or pressure figures came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     /// The limits of the cgroup (v2) the process runs in.
@@ -44,6 +45,8 @@ pub struct Sample {
     pub ram_bytes_total: Option<u64>,
     pub ram_source: Option<Source>,
     pub cpu_source: Option<Source>,
+    /// Pressure stall information; `None` where the kernel has none.
+    pub pressure: Option<Pressure>,
 }
 
 impl Sample {
@@ -59,6 +62,7 @@ impl Sample {
             ram_bytes_total: None,
             ram_source: None,
             cpu_source: None,
+            pressure: None,
         }
     }
 
@@ -128,6 +132,32 @@ impl ProcSampler {
 
     fn read(&self, relative: &str) -> Option<String> {
         std::fs::read_to_string(self.path(relative)).ok()
+    }
+
+    /// Pressure of the cgroup the process runs in (a cgroup v2 child has `cpu.max`), else of
+    /// the host.
+    fn pressure(&self) -> Option<Pressure> {
+        let in_cgroup = self.cgroup_cpus().is_some();
+        in_cgroup
+            .then(|| self.pressure_from(|r| format!("sys/fs/cgroup/{r}.pressure"), Source::Cgroup))
+            .flatten()
+            .or_else(|| self.pressure_from(|r| format!("proc/pressure/{r}"), Source::Host))
+    }
+
+    /// The three pressure files named by `file_of(resource)`; `None` when none can be read.
+    fn pressure_from(&self, file_of: impl Fn(&str) -> String, source: Source) -> Option<Pressure> {
+        let read = |resource| {
+            self.read(&file_of(resource))
+                .as_deref()
+                .and_then(pressure::parse)
+        };
+        let (cpu, memory, io) = (read("cpu"), read("memory"), read("io"));
+        (cpu.is_some() || memory.is_some() || io.is_some()).then_some(Pressure {
+            cpu,
+            memory,
+            io,
+            source,
+        })
     }
 
     /// (used bytes, total bytes, source).
@@ -324,6 +354,7 @@ impl Sampler for ProcSampler {
             ram_bytes_total: ram.map(|(_, total, _)| total),
             ram_source: ram.map(|(_, _, s)| s),
             cpu_source: cpu.map(|(_, s)| s),
+            pressure: self.pressure(),
         }
     }
 }
@@ -400,6 +431,53 @@ mod tests {
         // The next figure covers the whole time since the first reading: 30 of 100.
         write(dir.path(), "proc/stat", &stat(130, 970));
         assert!((s.sample().cpu_pct.unwrap() - 0.3).abs() < 1e-9);
+    }
+
+    #[test]
+    fn pressure_comes_from_the_cgroup_inside_one_and_from_the_host_outside() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "proc/meminfo", MEMINFO);
+        write(
+            dir.path(),
+            "proc/pressure/memory",
+            "some avg10=1.00 avg60=0.50 avg300=0.00 total=1\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+        );
+        write(
+            dir.path(),
+            "proc/pressure/cpu",
+            "some avg10=40.00 avg60=20.00 avg300=0.00 total=1\n",
+        );
+        let host = ProcSampler::new(dir.path(), None)
+            .sample()
+            .pressure
+            .unwrap();
+        assert_eq!(host.source, Source::Host);
+        assert_eq!(host.cpu.unwrap().some.unwrap().avg10, 0.4);
+        assert_eq!(host.memory.unwrap().some.unwrap().avg60, 0.005);
+        assert_eq!(host.io, None, "no io file, no io reading");
+
+        // In a cgroup v2 child its own pressure files win.
+        write(dir.path(), "sys/fs/cgroup/cpu.max", "50000 100000\n");
+        write(dir.path(), "sys/fs/cgroup/cpu.stat", "usage_usec 1\n");
+        write(
+            dir.path(),
+            "sys/fs/cgroup/memory.pressure",
+            "some avg10=30.00 avg60=10.00 avg300=0.00 total=1\nfull avg10=5.00 avg60=1.00 avg300=0.00 total=1\n",
+        );
+        let cgroup = ProcSampler::new(dir.path(), None)
+            .sample()
+            .pressure
+            .unwrap();
+        assert_eq!(cgroup.source, Source::Cgroup);
+        assert_eq!(cgroup.memory.unwrap().full.unwrap().avg10, 0.05);
+        assert_eq!(cgroup.cpu, None);
+    }
+
+    #[test]
+    fn a_kernel_without_psi_gives_no_pressure() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "proc/meminfo", MEMINFO);
+        assert_eq!(ProcSampler::new(dir.path(), None).sample().pressure, None);
     }
 
     #[test]

@@ -36,6 +36,9 @@ pub struct Metrics {
     /// RAM in use, in GB (10^9 bytes), against the cgroup limit or the host total.
     pub ram_gb: Option<f64>,
     pub ram_total_gb: Option<f64>,
+    /// Pressure stall information (fractions 0-1 over 10 and 60 s); `null` where the kernel
+    /// has none. Shown, not yet used by the triggers.
+    pub pressure: Option<crate::pressure::Pressure>,
     /// Answers are served degraded (any state but NORMAL).
     pub degraded: bool,
     /// Chat/LLM requests are refused (DEGRADED, EMERGENCY, LOCKDOWN).
@@ -152,6 +155,7 @@ impl GuardianStatus {
                 ram_total_gb: sample
                     .and_then(|s| s.ram_bytes_total)
                     .map(|b| b as f64 / GB),
+                pressure: sample.and_then(|s| s.pressure.clone()),
                 degraded: state != GuardianState::Normal,
                 intake_blocked: state >= GuardianState::Degraded,
                 emergency_mode: state >= GuardianState::Emergency,

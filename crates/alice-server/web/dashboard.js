@@ -133,6 +133,10 @@ function draw(snapshot, { remember: keep = true } = {}) {
     ["ram", percent(readings.ram_pct), " %"],
     ["cpu", percent(readings.cpu_pct), " %"],
     ["disk", percent(readings.disk_pct), " %"],
+    // Pressure: the share of the last 10 s some task waited for the resource.
+    ["cpu_pressure", percent(readings.pressure?.cpu?.some?.avg10), " %"],
+    ["memory_pressure", percent(readings.pressure?.memory?.some?.avg10), " %"],
+    ["io_pressure", percent(readings.pressure?.io?.some?.avg10), " %"],
     ["rate", requests.rate_per_s, "/s"],
     ["p50", latency.p50, " ms"],
     ["p95", latency.p95, " ms"],
@@ -237,7 +241,7 @@ function instanceElement(id) {
       </div>
     </div>
     <h4>${t("machine")}</h4>
-    <div class="gauges">${gauge("ram", t("ram"))}${gauge("cpu", t("cpu"))}${gauge("disk", t("disk"))}</div>
+    <div class="gauges">${gauge("ram", t("ram"))}${gauge("cpu", t("cpu"))}${gauge("disk", t("disk"))}${gauge("cpu_pressure", t("cpu_pressure"))}${gauge("memory_pressure", t("memory_pressure"))}${gauge("io_pressure", t("io_pressure"))}</div>
     <h4>${t("requests")}</h4>
     <div class="gauges">${gauge("rate", t("rate"))}${gauge("p50", "p50")}${gauge("p95", "p95")}${gauge("p99", "p99")}${gauge("p999", "p99.9")}</div>
     <div class="row">

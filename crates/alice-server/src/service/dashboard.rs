@@ -88,6 +88,9 @@ pub struct Readings {
     /// RAM in use and in all, in GB (10^9 bytes), against the cgroup limit or the host.
     pub ram_gb: Option<f64>,
     pub ram_total_gb: Option<f64>,
+    /// Pressure stall information; `null` where the kernel has none (or an older daemon).
+    #[serde(default)]
+    pub pressure: Option<alice_guardian::pressure::Pressure>,
     /// Samples in a row without a RAM or CPU figure (from the third, chat is refused).
     #[serde(default)]
     pub unknown_streak: u32,
@@ -258,6 +261,7 @@ fn guardian(link: &GuardianLink) -> GuardianView {
                 temp_c: status.metrics.temp_c,
                 ram_gb: status.metrics.ram_gb,
                 ram_total_gb: status.metrics.ram_total_gb,
+                pressure: status.metrics.pressure.clone(),
                 unknown_streak: status.metrics.unknown_streak,
             },
             transitions: history
@@ -405,7 +409,9 @@ mod tests {
         let status = serde_json::json!({
             "metrics": {"timestamp": "2025-01-01T00:00:00Z", "ram_pct": 0.5, "cpu_pct": null,
                         "disk_pct": 0.1, "temp_c": null, "ram_gb": 4.0, "ram_total_gb": 8.0,
-                        "unknown_streak": 0, "degraded": false},
+                        "unknown_streak": 0, "degraded": false,
+                        "pressure": {"cpu": {"some": {"avg10": 0.25, "avg60": 0.1}, "full": null},
+                                     "memory": null, "io": null, "source": "host"}},
             "hysteresis": {"state_history": [
                 {"from": "NORMAL", "to": "BROWNOUT", "reason": "soft_trigger", "detail": "ram",
                  "at": "2025-01-01T00:00:00Z"}
@@ -413,6 +419,9 @@ mod tests {
         });
         let readings: Readings = serde_json::from_value(status["metrics"].clone()).unwrap();
         assert_eq!(readings.ram_pct, Some(0.5));
+        let pressure = readings.pressure.as_ref().unwrap();
+        assert_eq!(pressure.cpu.unwrap().some.unwrap().avg10, 0.25);
+        assert_eq!(pressure.memory, None);
         assert!(readings.at.is_some());
         let transitions: Vec<TransitionView> =
             serde_json::from_value(status["hysteresis"]["state_history"].clone()).unwrap();
