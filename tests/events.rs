@@ -252,7 +252,7 @@ async fn the_first_snapshot_arrives_at_once_with_every_field() {
         ]
     );
     assert_eq!(guardian["readings"]["ram_pct"], 0.40);
-    // The scripted machine has no pressure files.
+    // This test's scripted machine has no pressure figures.
     assert_eq!(guardian["readings"]["pressure"], Value::Null);
     assert_eq!(guardian["readings"]["disk_pct"], 0.25);
     assert!(guardian["transitions"].as_array().unwrap().is_empty());
