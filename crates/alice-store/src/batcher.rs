@@ -43,6 +43,21 @@ pub struct BatchCounters {
     pub failed: AtomicU64,
 }
 
+/// What the batcher has done since start and holds now, as `/api/db/stats` and the
+/// dashboard report it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct BatcherStats {
+    /// Transactions committed.
+    pub batches: u64,
+    /// Turns committed, and turns that could not be written.
+    pub turns: u64,
+    pub failed: u64,
+    /// Turns waiting for the batcher now.
+    pub queued: usize,
+    /// turns ÷ batches; 0 before the first batch.
+    pub turns_per_batch: f64,
+}
+
 struct Pending {
     turn: NewTurn,
     done: oneshot::Sender<Result<RecordedTurn, StoreError>>,

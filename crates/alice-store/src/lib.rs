@@ -33,7 +33,7 @@ pub mod search_terms;
 mod store;
 
 pub use backend::StoreBackend;
-pub use batcher::{BatchCounters, BatchSettings};
+pub use batcher::{BatchCounters, BatchSettings, BatcherStats};
 pub use engine::Engine;
 pub use engine::postgres::PostgresStore;
 pub use engine::postgres::url::redact_password;

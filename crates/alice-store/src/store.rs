@@ -74,6 +74,25 @@ impl Store {
         self.batcher.counters()
     }
 
+    /// The batcher's counters and queue as one report.
+    pub fn batcher_stats(&self) -> crate::BatcherStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        let counters = self.batch_counters();
+        let batches = counters.batches.load(Relaxed);
+        let turns = counters.turns.load(Relaxed);
+        crate::BatcherStats {
+            batches,
+            turns,
+            failed: counters.failed.load(Relaxed),
+            queued: self.queued_turns(),
+            turns_per_batch: if batches == 0 {
+                0.0
+            } else {
+                turns as f64 / batches as f64
+            },
+        }
+    }
+
     /// Queues an experiment outcome for the outcome writer and returns at once; false when the
     /// queue was full and the outcome was dropped (counted); see [`crate::outcome_writer`].
     pub fn record_outcome(&self, outcome: NewOutcome) -> bool {

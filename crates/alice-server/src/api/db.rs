@@ -12,7 +12,6 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use std::sync::atomic::Ordering;
 use tokio::time::Instant;
 
 /// Whether the database answers, and how fast; 503 when it does not.
@@ -47,18 +46,9 @@ pub async fn health(State(store): State<Store>) -> (StatusCode, Json<Value>) {
 /// Rows per table, schema version, size, and what the write batcher has done.
 pub async fn stats(State(store): State<Store>) -> Result<Json<Value>, ApiError> {
     let stats = store.stats().await?;
-    let counters = store.batch_counters();
-    let batches = counters.batches.load(Ordering::Relaxed);
-    let turns = counters.turns.load(Ordering::Relaxed);
     Ok(Json(json!({
         "database": stats,
-        "batcher": {
-            "batches": batches,
-            "turns": turns,
-            "failed": counters.failed.load(Ordering::Relaxed),
-            "queued": store.queued_turns(),
-            "turns_per_batch": if batches == 0 { 0.0 } else { turns as f64 / batches as f64 },
-        },
+        "batcher": store.batcher_stats(),
     })))
 }
 
