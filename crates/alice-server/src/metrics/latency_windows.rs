@@ -200,6 +200,17 @@ impl LatencyWindows {
 
     /// The 1, 5 and 15 minute windows ending at `now`.
     pub fn summary(&self, now: Instant) -> Summary {
+        self.summary_of(now, &WINDOWS)
+    }
+
+    /// The last minute's window alone (the dashboard's, once a second), without the longer
+    /// windows' work.
+    pub fn last_minute(&self, now: Instant) -> Option<Window> {
+        self.summary_of(now, &WINDOWS[..1]).windows.remove("1m")
+    }
+
+    /// The `windows` (name, minutes) ending at `now`.
+    fn summary_of(&self, now: Instant, windows_wanted: &[(&'static str, u64)]) -> Summary {
         let uptime = now.saturating_duration_since(self.started).as_secs_f64();
         let current = self.minute_of(now);
         let into_minute = uptime - (current * 60) as f64;
@@ -208,7 +219,7 @@ impl LatencyWindows {
             Err(poisoned) => poisoned.into_inner(),
         };
         let mut windows = BTreeMap::new();
-        for (name, length) in WINDOWS {
+        for &(name, length) in windows_wanted {
             // The current, partial minute and the `length - 1` whole ones before it.
             let seconds = ((length - 1) * 60) as f64 + into_minute;
             let seconds = seconds.min(uptime);

@@ -445,6 +445,11 @@ impl Metrics {
         self.windows.summary(Instant::now())
     }
 
+    /// The last minute's window of [`Self::summary`] alone.
+    pub fn last_minute(&self) -> Option<latency_windows::Window> {
+        self.windows.last_minute(Instant::now())
+    }
+
     pub(crate) fn record_chat(
         &self,
         api: &'static str,

@@ -20,7 +20,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use tokio::time::Instant;
 
 /// Most Guardian transitions a snapshot carries (the Guardian itself keeps 50).
@@ -46,7 +45,8 @@ pub struct Snapshot {
     /// Every configured backend, in the configured order.
     pub backends: Vec<BackendView>,
     pub cache: CacheView,
-    pub store: StoreView,
+    /// The store's write batcher since start (group commit of chat turns).
+    pub store: alice_store::BatcherStats,
 }
 
 /// The Guardian this process obeys.
@@ -181,20 +181,6 @@ pub struct CacheView {
     pub coalesced: u64,
 }
 
-/// The store's write batcher since start (group commit of chat turns).
-#[derive(Clone, Debug, Serialize)]
-pub struct StoreView {
-    /// Transactions committed.
-    pub batches: u64,
-    /// Turns committed, and turns that could not be written.
-    pub turns: u64,
-    pub failed: u64,
-    /// Turns waiting for the batcher now.
-    pub queued: usize,
-    /// turns ÷ batches; 0 before the first batch.
-    pub turns_per_batch: f64,
-}
-
 /// This process's name: the host name and the port it serves on, e.g. `"alice-01:8000"`.
 /// The host name comes from uname(2); a machine without one is `"localhost"`.
 pub fn instance_name(addr: SocketAddr) -> String {
@@ -232,7 +218,7 @@ pub fn snapshot(service: &ChatService, instance: &str, started: Instant) -> Snap
             })
             .collect(),
         cache: cache(service),
-        store: store(service),
+        store: service.store.batcher_stats(),
     }
 }
 
@@ -313,9 +299,7 @@ fn guardian(link: &GuardianLink) -> GuardianView {
 
 /// The last minute's requests, and the error counters.
 fn traffic(metrics: &Metrics) -> (Requests, Errors) {
-    let mut summary = metrics.summary();
-    let minute = summary.windows.remove("1m");
-    let (window_s, count, rate_per_s, latency_ms, errors_5xx, ratio) = match minute {
+    let (window_s, count, rate_per_s, latency_ms, errors_5xx, ratio) = match metrics.last_minute() {
         Some(window) => (
             window.seconds,
             window.all.requests,
@@ -371,23 +355,6 @@ fn cache(service: &ChatService) -> CacheView {
         misses,
         hit_rate: (lookups > 0).then(|| hits as f64 / lookups as f64),
         coalesced: counters.coalesced_count(),
-    }
-}
-
-fn store(service: &ChatService) -> StoreView {
-    let counters = service.store.batch_counters();
-    let batches = counters.batches.load(Ordering::Relaxed);
-    let turns = counters.turns.load(Ordering::Relaxed);
-    StoreView {
-        batches,
-        turns,
-        failed: counters.failed.load(Ordering::Relaxed),
-        queued: service.store.queued_turns(),
-        turns_per_batch: if batches == 0 {
-            0.0
-        } else {
-            turns as f64 / batches as f64
-        },
     }
 }
 
