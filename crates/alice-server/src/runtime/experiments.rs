@@ -29,7 +29,6 @@ use alice_store::{
     StoreError, StoredOutcome,
 };
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -72,28 +71,14 @@ pub struct Assigned {
 }
 
 impl Assigned {
-    /// How stored answers and log lines name it.
+    /// How stored answers, log lines and replies name it (`experiment` in the native reply,
+    /// `alice_experiment` in `/v1`'s).
     pub fn tag(&self) -> ExperimentTag {
         ExperimentTag {
             name: self.experiment.clone(),
             variant: self.variant.name.clone(),
         }
     }
-
-    /// The replies' `experiment` (native) and `alice_experiment` (`/v1`) field.
-    pub fn reply(&self) -> ExperimentReply {
-        ExperimentReply {
-            name: self.experiment.clone(),
-            variant: self.variant.name.clone(),
-        }
-    }
-}
-
-/// `{"name", "variant"}` in a reply.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ExperimentReply {
-    pub name: String,
-    pub variant: String,
 }
 
 /// Names the experiment and variant on the current span (the request's, in a chat handler),

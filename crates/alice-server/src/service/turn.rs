@@ -9,7 +9,7 @@
 
 use crate::error::ApiError;
 use crate::http::request_context::RequestContext;
-use crate::runtime::experiments::{self, Assigned, ExperimentReply, Route};
+use crate::runtime::experiments::{self, Assigned, Route};
 use crate::service::ChatService;
 use crate::service::context_budget::{DoesNotFit, fit_prompt, fit_prompt_exactly};
 use crate::service::generation::{Generation, record_chat_metrics};
@@ -18,6 +18,7 @@ use alice_core::{BrownoutLevel, ChatMessage, Role};
 use alice_guardian::Preset;
 use alice_identity::{Caller, Credential};
 use alice_llm::{ChatRequest, Completion, FinishReason};
+use alice_store::ExperimentTag;
 use alice_store::{ConversationTarget, MemoryMatch, NewMessage, NewTurn};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -146,7 +147,7 @@ pub struct ChatReply {
     pub brownout_level: BrownoutLevel,
     /// The A/B experiment and variant the answer was given under, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub experiment: Option<ExperimentReply>,
+    pub experiment: Option<ExperimentTag>,
 }
 
 /// Who a turn is for: the user the body names, which only an admin may set to someone else,
@@ -422,7 +423,7 @@ pub async fn finish(
             .as_ref()
             .filter(|by| by.failover)
             .map(|by| by.failover_ms),
-        experiment: turn.assigned.as_ref().map(Assigned::reply),
+        experiment: turn.assigned.as_ref().map(Assigned::tag),
     })
 }
 

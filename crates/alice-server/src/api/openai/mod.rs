@@ -157,10 +157,7 @@ async fn answer(
         .map_err(|error| generation::backend_error(&context, error))?;
     let served = answer.served;
     let mut upstream = context.upstream.stream(answer.events);
-    let head = AnswerHead::new(
-        service.model_label(),
-        assigned.as_ref().map(Assigned::reply),
-    );
+    let head = AnswerHead::new(service.model_label(), assigned.as_ref().map(Assigned::tag));
 
     if !plan.stream {
         let whole = Generation::served_from(served);

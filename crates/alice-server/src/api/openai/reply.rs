@@ -2,8 +2,8 @@
 //! objects of a streamed answer (role, deltas, finish reason, usage), each carrying the same
 //! id, creation time and model.
 
-use crate::runtime::experiments::ExperimentReply;
 use alice_llm::{Completion, FinishReason};
+use alice_store::ExperimentTag;
 use serde_json::{Value, json};
 
 /// What every chunk of one answer (or the whole answer) carries.
@@ -14,11 +14,11 @@ pub(super) struct AnswerHead {
     pub(super) created: i64,
     pub(super) model: String,
     /// The A/B experiment's variant, as the extra top-level `alice_experiment`.
-    pub(super) experiment: Option<ExperimentReply>,
+    pub(super) experiment: Option<ExperimentTag>,
 }
 
 impl AnswerHead {
-    pub(super) fn new(model: String, experiment: Option<ExperimentReply>) -> Self {
+    pub(super) fn new(model: String, experiment: Option<ExperimentTag>) -> Self {
         Self {
             id: format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
             created: chrono::Utc::now().timestamp(),
