@@ -28,51 +28,30 @@ struct Asset {
     body: &'static [u8],
 }
 
+/// An [`Asset`] from `crates/alice-server/web/NAME`.
+macro_rules! asset {
+    ($name:literal, $content_type:expr) => {
+        Asset {
+            name: $name,
+            content_type: $content_type,
+            body: include_bytes!(concat!("../../web/", $name)),
+        }
+    };
+}
+
 const JS: &str = "text/javascript; charset=utf-8";
 
-const INDEX: Asset = Asset {
-    name: "index.html",
-    content_type: "text/html; charset=utf-8",
-    body: include_bytes!("../../web/index.html"),
-};
+const INDEX: Asset = asset!("index.html", "text/html; charset=utf-8");
 
 /// The files under `/assets/`.
 const ASSETS: &[Asset] = &[
-    Asset {
-        name: "app.js",
-        content_type: JS,
-        body: include_bytes!("../../web/app.js"),
-    },
-    Asset {
-        name: "api.js",
-        content_type: JS,
-        body: include_bytes!("../../web/api.js"),
-    },
-    Asset {
-        name: "chat.js",
-        content_type: JS,
-        body: include_bytes!("../../web/chat.js"),
-    },
-    Asset {
-        name: "dashboard.js",
-        content_type: JS,
-        body: include_bytes!("../../web/dashboard.js"),
-    },
-    Asset {
-        name: "i18n.js",
-        content_type: JS,
-        body: include_bytes!("../../web/i18n.js"),
-    },
-    Asset {
-        name: "style.css",
-        content_type: "text/css; charset=utf-8",
-        body: include_bytes!("../../web/style.css"),
-    },
-    Asset {
-        name: "favicon.svg",
-        content_type: "image/svg+xml",
-        body: include_bytes!("../../web/favicon.svg"),
-    },
+    asset!("app.js", JS),
+    asset!("api.js", JS),
+    asset!("chat.js", JS),
+    asset!("dashboard.js", JS),
+    asset!("i18n.js", JS),
+    asset!("style.css", "text/css; charset=utf-8"),
+    asset!("favicon.svg", "image/svg+xml"),
 ];
 
 /// A strong ETag per file (its SHA-256, shortened), so a browser revalidates cheaply with
