@@ -7,24 +7,9 @@
 mod common;
 
 use alice_identity::Role;
-use common::{Alice, client_with_key, config, create_key, set_password, start_sim};
+use common::{Alice, client_with_key, config, create_key, send, set_password, start_sim};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-async fn send(
-    http: &reqwest::Client,
-    method: Method,
-    url: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = http.request(method, url);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
 
 /// A path of the route table with its parameters filled in: `{user}` is `owner`, `{id}` a
 /// conversation of the owner (or, under memories, a memory id), `{*rest}` something.

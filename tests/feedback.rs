@@ -8,26 +8,11 @@
 mod common;
 
 use alice_identity::Role;
-use common::{Alice, client_with_key, config, create_key, start_sim};
+use common::{Alice, client_with_key, config, create_key, send, start_sim};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
-
-async fn send(
-    http: &reqwest::Client,
-    method: Method,
-    url: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = http.request(method, url);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
 
 /// Alice with keys for anna, bertil and eve (users), and the directory of her database.
 struct Page {

@@ -56,6 +56,23 @@ pub struct Alice {
     pub admin_key: String,
 }
 
+/// Sends `method` to `url` with `http` (and `body` as JSON, if any); the status and the parsed
+/// body (null when it is not JSON).
+pub async fn send(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = http.request(method, url);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
 /// The admin key a first start wrote to `auth.admin_key_file`.
 pub fn read_admin_key(path: &Path) -> String {
     std::fs::read_to_string(path)
