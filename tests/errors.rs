@@ -333,13 +333,16 @@ async fn a_hanging_backend_hits_the_deadline_with_504() {
 }
 
 #[tokio::test]
-async fn a_slow_stream_is_cut_at_the_deadline_with_an_error_event() {
+async fn a_slow_stream_is_cut_at_stream_max_with_an_error_event() {
     let slow = Faults {
         tokens_per_second: 2.0,
         ..Faults::default()
     };
-    let (alice, sim, _dir) =
-        alice_configured(slow, |c| c.deadlines.chat = Duration::from_millis(1200)).await;
+    let (alice, sim, _dir) = alice_configured(slow, |c| {
+        c.deadlines.chat = Duration::from_millis(1200);
+        c.deadlines.stream_max = Duration::from_millis(1500);
+    })
+    .await;
     let response = alice
         .http
         .post(alice.url("/api/chat"))
@@ -353,7 +356,10 @@ async fn a_slow_stream_is_cut_at_the_deadline_with_an_error_event() {
     let last = events.last().unwrap();
     assert_eq!(last.event, "error", "{events:?}");
     assert_eq!(last.data["status"], 504);
-    assert_eq!(last.data["timeout_ms"], 1200);
+    assert_eq!(last.data["code"], "stream_too_long");
+    assert_eq!(last.data["timeout_ms"], 1500);
+    let detail = last.data["detail"].as_str().unwrap();
+    assert!(detail.contains("deadlines.stream_max"), "{detail}");
     assert!(common::eventually(Duration::from_secs(3), || sim.in_flight() == 0).await);
     alice.stop().await;
 }

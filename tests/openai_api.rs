@@ -533,13 +533,16 @@ async fn a_stream_that_breaks_after_tokens_ends_with_an_error_chunk_and_no_done(
 }
 
 #[tokio::test]
-async fn a_slow_stream_is_cut_at_the_deadline_with_an_error_chunk() {
+async fn a_slow_stream_is_cut_at_stream_max_with_an_error_chunk() {
     let slow = Faults {
         tokens_per_second: 4.0,
         ..Faults::default()
     };
-    let (alice, sim, _dir) =
-        alice_configured(slow, |c| c.deadlines.chat = Duration::from_millis(1200)).await;
+    let (alice, sim, _dir) = alice_configured(slow, |c| {
+        c.deadlines.chat = Duration::from_millis(1200);
+        c.deadlines.stream_max = Duration::from_millis(1500);
+    })
+    .await;
     let (chunks, done) = stream(&alice, &ask(json!({ "stream": true }))).await;
     assert!(!done);
     assert!(chunks.len() > 2, "some tokens came: {chunks:?}");
@@ -547,7 +550,7 @@ async fn a_slow_stream_is_cut_at_the_deadline_with_an_error_chunk() {
         chunks.last().unwrap(),
         "server_error",
         None,
-        "deadline_exceeded",
+        "stream_too_long",
     );
     assert!(common::eventually(Duration::from_secs(3), || sim.in_flight() == 0).await);
     alice.stop().await;

@@ -19,6 +19,13 @@ pub struct DeadlineConfig {
     /// Every path not named above.
     #[serde(with = "humantime_serde")]
     pub default: Duration,
+    /// Longest a streamed chat answer may run once its first token was sent. The path's
+    /// deadline (`chat`) bounds the wait for the first token and a whole non-streamed answer;
+    /// a stream whose tokens keep coming (no silence longer than the backend's
+    /// `idle_timeout`) runs on until it is done or this much time has passed since the
+    /// request came in.
+    #[serde(with = "humantime_serde")]
+    pub stream_max: Duration,
 }
 
 impl Default for DeadlineConfig {
@@ -29,6 +36,7 @@ impl Default for DeadlineConfig {
             agent: Duration::from_secs(25),
             upload: Duration::from_secs(45),
             default: Duration::from_secs(10),
+            stream_max: Duration::from_secs(300),
         }
     }
 }
@@ -63,9 +71,32 @@ impl DeadlineConfig {
             ("deadlines.agent", self.agent),
             ("deadlines.upload", self.upload),
             ("deadlines.default", self.default),
+            ("deadlines.stream_max", self.stream_max),
         ] {
             problems.check(!value.is_zero(), key, "must be longer than zero");
         }
+        problems.check(
+            self.stream_max >= self.chat,
+            "deadlines.stream_max",
+            "must be at least deadlines.chat: a stream's first token may take that long",
+        );
         problems.into_list()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_may_not_end_before_its_first_token_may_come() {
+        assert!(DeadlineConfig::default().validate().is_empty());
+        let short = DeadlineConfig {
+            stream_max: Duration::from_secs(10),
+            ..DeadlineConfig::default()
+        };
+        let problems = short.validate();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].starts_with("deadlines.stream_max:"));
     }
 }

@@ -80,6 +80,9 @@ pub enum ApiError {
     /// The request ran past its path's deadline.
     #[error("deadline of {timeout:?} for {path} passed")]
     DeadlineExceeded { path: String, timeout: Duration },
+    /// A streamed answer was still running `deadlines.stream_max` after the request came in.
+    #[error("streamed answer ran past deadlines.stream_max of {limit:?}")]
+    StreamTooLong { limit: Duration },
     /// The database failed.
     #[error("database: {0}")]
     Store(#[from] StoreError),
@@ -172,7 +175,9 @@ impl ApiError {
                 | ErrorKind::Protocol => StatusCode::BAD_GATEWAY,
                 ErrorKind::TimedOut => StatusCode::GATEWAY_TIMEOUT,
             },
-            Self::DeadlineExceeded { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Self::DeadlineExceeded { .. } | Self::StreamTooLong { .. } => {
+                StatusCode::GATEWAY_TIMEOUT
+            }
             Self::Store(error) => match store_failure(error) {
                 StoreFailure::NoConversation => StatusCode::NOT_FOUND,
                 StoreFailure::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -217,6 +222,7 @@ impl ApiError {
                 ErrorKind::Stopped { .. } => "guardian_stopped",
             },
             Self::DeadlineExceeded { .. } => "deadline_exceeded",
+            Self::StreamTooLong { .. } => "stream_too_long",
             Self::Store(error) => match store_failure(error) {
                 StoreFailure::NoConversation => "conversation_not_found",
                 StoreFailure::Unavailable => "database_unavailable",
@@ -253,6 +259,9 @@ impl ApiError {
             Self::MethodNotAllowed { .. } => "Metoden stöds inte för den här adressen.",
             Self::Backend(_) => "Språkmodellen svarar inte just nu. Försök igen om en stund.",
             Self::DeadlineExceeded { .. } => "Svaret tog för lång tid. Försök igen.",
+            Self::StreamTooLong { .. } => {
+                "Svaret blev för långt och avbröts. Be om ett kortare svar."
+            }
             Self::Store(error) => match store_failure(error) {
                 StoreFailure::NoConversation => "Samtalet finns inte.",
                 StoreFailure::Unavailable => {
@@ -315,6 +324,12 @@ impl ApiError {
             Self::DeadlineExceeded { path, timeout } => format!(
                 "{path} did not finish within its deadline of {} ms (deadlines.* in the config)",
                 timeout.as_millis()
+            ),
+            Self::StreamTooLong { limit } => format!(
+                "the streamed answer was still running {} ms after the request came in \
+                 (deadlines.stream_max); ask for fewer tokens (max_tokens) or raise \
+                 deadlines.stream_max",
+                limit.as_millis()
             ),
             Self::Store(error) => match store_failure(error) {
                 StoreFailure::NoConversation | StoreFailure::Unavailable => {
@@ -393,6 +408,9 @@ impl ApiError {
             Self::DeadlineExceeded { path, timeout } => {
                 body["path"] = json!(path);
                 body["timeout_ms"] = json!(timeout.as_millis() as u64);
+            }
+            Self::StreamTooLong { limit } => {
+                body["timeout_ms"] = json!(limit.as_millis() as u64);
             }
             Self::Shed { mode, retry_after } | Self::Refused { mode, retry_after } => {
                 body["guardian_mode"] = json!(mode);

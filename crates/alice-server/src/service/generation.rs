@@ -74,9 +74,14 @@ pub fn record_chat_metrics(
 }
 
 /// The backend's events from the first one on, as a streaming API hands them to a client:
-/// each item is an event, or the one error that ends the answer (the request's deadline, a
+/// each item is an event, or the one error that ends the answer (`deadlines.stream_max`, a
 /// backend failure, or a stream that stopped without `Done`). Nothing follows `Done` or an
 /// error. Dropping it drops the backend request.
+///
+/// The request's deadline (`deadlines.chat`) has done its work by now: it bounded the wait for
+/// the first token. A stream that keeps producing tokens is not cut at it: the router ends an
+/// answer that falls silent for longer than the backend's `idle_timeout`, and this stream ends
+/// at `deadlines.stream_max` after the request came in.
 pub fn answer_events(
     service: &ChatService,
     context: &RequestContext,
@@ -85,19 +90,18 @@ pub fn answer_events(
 ) -> impl futures_util::Stream<Item = Result<RoutedEvent, ApiError>> + Send + use<> {
     let context = context.clone();
     let ended = ended_early(service);
+    let stream_max = service.config.deadlines.stream_max;
+    let stream_end = context.received + stream_max;
     async_stream::stream! {
         let mut pending = Some(first);
         loop {
             let next = match pending.take() {
                 Some(event) => Ok(Some(Ok(event))),
-                None => tokio::time::timeout_at(context.deadline, upstream.next()).await,
+                None => tokio::time::timeout_at(stream_end, upstream.next()).await,
             };
             match next {
                 Err(_) => {
-                    yield Err(ApiError::DeadlineExceeded {
-                        path: context.path.clone(),
-                        timeout: context.timeout,
-                    });
+                    yield Err(ApiError::StreamTooLong { limit: stream_max });
                     break;
                 }
                 Ok(None) => {
@@ -105,7 +109,7 @@ pub fn answer_events(
                     break;
                 }
                 Ok(Some(Err(error))) => {
-                    yield Err(backend_error(&context, error));
+                    yield Err(ApiError::Backend(error));
                     break;
                 }
                 Ok(Some(Ok(RoutedEvent::Done(completion)))) => {
