@@ -15,6 +15,10 @@
 //! served at the second slot that comes free. A client's place, for the expected wait, is
 //! counted the same way.
 //!
+//! While others wait, one client holds at most `max_share_per_client` of the limit (rounded up,
+//! at least one slot): a freed slot goes past a client at its share to the next one below it.
+//! With nobody else waiting a client may use every slot, so no slot is left idle.
+//!
 //! With adaptive concurrency on, the limit itself moves (AIMD): after every `sample_size`
 //! completed answers, one slot more if their p95 was within `target_p95`, a quarter fewer (at
 //! least one) if not, always between `min` and `max`. A lower limit takes effect as slots come
@@ -46,6 +50,7 @@ pub enum Refusal {
 pub struct Limiter {
     queue_depth: usize,
     queue_timeout: Duration,
+    max_share: f64,
     control: Mutex<Control>,
     adaptive: Option<AdaptiveConcurrencyConfig>,
 }
@@ -59,6 +64,8 @@ struct Control {
     /// Requests waiting now (their [`Waiter`]s are alive).
     waiting: usize,
     turns: FairQueue,
+    /// Slots each client holds now (clients holding none are absent).
+    held: HashMap<Arc<str>, usize>,
     /// Moving average of how long a slot is held, in seconds; None until one came back.
     mean_hold_s: Option<f64>,
     /// Answer times since the last adjustment (adaptive only).
@@ -96,9 +103,18 @@ impl FairQueue {
         self.rotation.is_empty()
     }
 
-    /// The next request to serve: the oldest of the client whose turn it is; that client then
-    /// goes to the back of the rotation.
-    fn pop(&mut self) -> Option<oneshot::Sender<()>> {
+    /// The next request to serve: the oldest of the first client in the rotation that
+    /// `below_share` lets take a slot (or, if none, of the client whose turn it is); that
+    /// client then goes to the back of the rotation, the ones it passed keep their turn.
+    fn pop(
+        &mut self,
+        below_share: impl Fn(&str) -> bool,
+    ) -> Option<(Arc<str>, oneshot::Sender<()>)> {
+        if let Some(turn) = self.rotation.iter().position(|client| below_share(client))
+            && let Some(client) = self.rotation.remove(turn)
+        {
+            self.rotation.push_front(client);
+        }
         while let Some(client) = self.rotation.pop_front() {
             let Some(queue) = self.queues.get_mut(&client) else {
                 continue;
@@ -107,10 +123,10 @@ impl FairQueue {
             if queue.is_empty() {
                 self.queues.remove(&client);
             } else {
-                self.rotation.push_back(client);
+                self.rotation.push_back(Arc::clone(&client));
             }
-            if next.is_some() {
-                return next;
+            if let Some(next) = next {
+                return Some((client, next));
             }
         }
         None
@@ -139,6 +155,7 @@ impl FairQueue {
 #[derive(Debug)]
 pub struct Slot {
     limiter: Arc<Limiter>,
+    client: Arc<str>,
     taken: Instant,
 }
 
@@ -151,7 +168,8 @@ impl Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.limiter.give_back(Some(self.taken.elapsed()));
+        self.limiter
+            .give_back(&self.client, Some(self.taken.elapsed()));
     }
 }
 
@@ -159,6 +177,7 @@ impl Drop for Slot {
 /// dropping it takes it off the count, and a slot handed to it that it did not take goes back.
 struct Waiter<'a> {
     limiter: &'a Limiter,
+    client: Arc<str>,
     grant: oneshot::Receiver<()>,
     served: bool,
 }
@@ -167,29 +186,32 @@ impl Drop for Waiter<'_> {
     fn drop(&mut self) {
         self.limiter.control().waiting -= 1;
         if !self.served && self.grant.try_recv().is_ok() {
-            self.limiter.give_back(None);
+            self.limiter.give_back(&self.client, None);
         }
     }
 }
 
 impl Limiter {
     /// A limiter of `max_concurrent` slots, or, with `adaptive` enabled, of a limit that starts
-    /// at its `initial` and moves.
+    /// at its `initial` and moves; while others wait, a client holds at most `max_share` of it.
     pub fn new(
         max_concurrent: usize,
         queue_depth: usize,
         queue_timeout: Duration,
+        max_share: f64,
         adaptive: Option<AdaptiveConcurrencyConfig>,
     ) -> Arc<Self> {
         let limit = adaptive.as_ref().map_or(max_concurrent, |a| a.initial);
         Arc::new(Self {
             queue_depth,
             queue_timeout,
+            max_share,
             control: Mutex::new(Control {
                 limit,
                 in_use: 0,
                 waiting: 0,
                 turns: FairQueue::default(),
+                held: HashMap::new(),
                 mean_hold_s: None,
                 samples: Vec::new(),
             }),
@@ -229,35 +251,38 @@ impl Limiter {
         }
         let grant = {
             let mut control = self.control();
+            let client: Arc<str> = Arc::from(client);
             if control.in_use < control.limit && control.turns.is_empty() {
-                control.in_use += 1;
-                return Ok(self.slot());
+                control.take(&client);
+                return Ok(self.slot(client));
             }
             if control.waiting >= self.queue_depth {
                 return Err(Refusal::QueueFull);
             }
-            let place = control.turns.place_for(client);
+            let place = control.turns.place_for(&client);
             if let Some(expected) = expected_wait(&control, place)
                 && now + expected > limit
             {
                 return Err(Refusal::WaitTooLong { expected });
             }
             let (grant, granted) = oneshot::channel();
-            control.turns.push(client, grant);
+            control.turns.push(&client, grant);
             control.waiting += 1;
             // A slot may be free behind requests that stopped waiting: served in turn now.
-            hand_out(&mut control);
-            granted
+            self.hand_out(&mut control);
+            (client, granted)
         };
+        let (client, grant) = grant;
         let mut waiter = Waiter {
             limiter: self,
+            client: Arc::clone(&client),
             grant,
             served: false,
         };
         match tokio::time::timeout_at(limit, &mut waiter.grant).await {
             Ok(Ok(())) => {
                 waiter.served = true;
-                Ok(self.slot())
+                Ok(self.slot(client))
             }
             // The sender is never dropped unsent but by a pop that found this waiter gone;
             // treat it like a timeout all the same.
@@ -265,16 +290,17 @@ impl Limiter {
         }
     }
 
-    fn slot(self: &Arc<Self>) -> Slot {
+    fn slot(self: &Arc<Self>, client: Arc<str>) -> Slot {
         Slot {
             limiter: Arc::clone(self),
+            client,
             taken: Instant::now(),
         }
     }
 
     /// A slot comes back (held for `held`, when it served a request): it goes to the next
     /// waiting request in turn, if the limit allows.
-    fn give_back(&self, held: Option<Duration>) {
+    fn give_back(&self, client: &str, held: Option<Duration>) {
         let mut control = self.control();
         if let Some(held) = held {
             let sample = held.as_secs_f64();
@@ -283,8 +309,8 @@ impl Limiter {
                 Some(old) => old + HOLD_TIME_WEIGHT * (sample - old),
             });
         }
-        control.in_use = control.in_use.saturating_sub(1);
-        hand_out(&mut control);
+        control.give_up(client);
+        self.hand_out(&mut control);
     }
 
     /// Counts a completed answer's time; every `sample_size` of them, moves the limit.
@@ -308,7 +334,7 @@ impl Limiter {
         };
         // A raised limit serves waiting requests now; a lowered one as slots come back.
         control.limit = new;
-        hand_out(&mut control);
+        self.hand_out(&mut control);
         if new != old {
             tracing::info!(
                 evt = "concurrency_limit_changed",
@@ -321,18 +347,49 @@ impl Limiter {
     }
 }
 
-/// Gives free slots to waiting requests, in turn, while the limit allows.
-fn hand_out(control: &mut Control) {
-    while control.in_use < control.limit {
-        let Some(grant) = control.turns.pop() else {
-            break;
-        };
-        control.in_use += 1;
-        if grant.send(()).is_err() {
-            // It stopped waiting before its turn came: the slot goes to the next.
-            control.in_use -= 1;
+impl Limiter {
+    /// Gives free slots to waiting requests, in turn, while the limit allows; a client at its
+    /// share is passed over while another waiting client is below it.
+    fn hand_out(&self, control: &mut Control) {
+        let share = share_of(control.limit, self.max_share);
+        while control.in_use < control.limit {
+            let held = &control.held;
+            let Some((client, grant)) = control
+                .turns
+                .pop(|client| held.get(client).copied().unwrap_or(0) < share)
+            else {
+                break;
+            };
+            control.take(&client);
+            if grant.send(()).is_err() {
+                // It stopped waiting before its turn came: the slot goes to the next.
+                control.give_up(&client);
+            }
         }
     }
+}
+
+impl Control {
+    fn take(&mut self, client: &Arc<str>) {
+        self.in_use += 1;
+        *self.held.entry(Arc::clone(client)).or_insert(0) += 1;
+    }
+
+    fn give_up(&mut self, client: &str) {
+        self.in_use = self.in_use.saturating_sub(1);
+        if let Some(held) = self.held.get_mut(client) {
+            *held -= 1;
+            if *held == 0 {
+                self.held.remove(client);
+            }
+        }
+    }
+}
+
+/// The slots one client may hold while others wait: `max_share` of `limit`, rounded up, at
+/// least one.
+fn share_of(limit: usize, max_share: f64) -> usize {
+    ((limit as f64 * max_share).ceil() as usize).clamp(1, limit.max(1))
 }
 
 /// The wait a request that `place - 1` others will be served before can expect: every `limit`
@@ -350,7 +407,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn slots_then_queue_then_refusal() {
-        let limiter = Limiter::new(2, 1, Duration::from_secs(10), None);
+        let limiter = Limiter::new(2, 1, Duration::from_secs(10), 1.0, None);
         let a = limiter.acquire("anna", None).await.unwrap();
         let _b = limiter.acquire("anna", None).await.unwrap();
         assert_eq!(limiter.in_flight(), 2);
@@ -379,7 +436,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_wait_past_the_queue_timeout_ends_with_a_refusal() {
-        let limiter = Limiter::new(1, 4, Duration::from_millis(500), None);
+        let limiter = Limiter::new(1, 4, Duration::from_millis(500), 1.0, None);
         let _held = limiter.acquire("anna", None).await.unwrap();
         let started = Instant::now();
         assert_eq!(
@@ -391,7 +448,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_deadline_bounds_the_wait() {
-        let limiter = Limiter::new(1, 4, Duration::from_secs(10), None);
+        let limiter = Limiter::new(1, 4, Duration::from_secs(10), 1.0, None);
         let _held = limiter.acquire("anna", None).await.unwrap();
         let started = Instant::now();
         let deadline = started + Duration::from_millis(200);
@@ -404,7 +461,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_expected_wait_past_the_deadline_is_refused_without_waiting() {
-        let limiter = Limiter::new(1, 4, Duration::from_secs(10), None);
+        let limiter = Limiter::new(1, 4, Duration::from_secs(10), 1.0, None);
         // Teach it that a slot is held for 2 s.
         let slot = limiter.acquire("anna", None).await.unwrap();
         tokio::time::advance(Duration::from_secs(2)).await;
@@ -426,7 +483,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_cancelled_waiter_gives_up_its_place() {
-        let limiter = Limiter::new(1, 1, Duration::from_secs(10), None);
+        let limiter = Limiter::new(1, 1, Duration::from_secs(10), 1.0, None);
         let _held = limiter.acquire("anna", None).await.unwrap();
         let waiter = {
             let limiter = limiter.clone();
@@ -441,8 +498,13 @@ mod tests {
 
     /// The order in which the requests of `clients` (each with its name and how many it sends,
     /// all at once, in that order) get one of `slots` slots, each held for a second.
-    async fn served_order(slots: usize, clients: &[(&'static str, usize)]) -> Vec<&'static str> {
-        let limiter = Limiter::new(slots, 256, Duration::from_secs(600), None);
+    /// `share` is `max_share_per_client`.
+    async fn served_order(
+        slots: usize,
+        share: f64,
+        clients: &[(&'static str, usize)],
+    ) -> Vec<&'static str> {
+        let limiter = Limiter::new(slots, 256, Duration::from_secs(600), share, None);
         let order = Arc::new(Mutex::new(Vec::new()));
         let mut tasks = Vec::new();
         for &(client, count) in clients {
@@ -465,7 +527,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn one_request_is_not_kept_waiting_behind_another_clients_forty() {
-        let order = served_order(3, &[("a", 40), ("b", 1)]).await;
+        let order = served_order(3, 1.0, &[("a", 40), ("b", 1)]).await;
         let b = order.iter().position(|client| *client == "b").unwrap();
         // a's first three take the slots; of the next free slots one goes to a (whose turn it
         // is) and one to b. In a first-come queue b would be 41st.
@@ -473,14 +535,46 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_client_at_its_share_lets_a_waiting_client_go_first() {
+        // 3 slots, a share of one half: a may hold 2 while b waits. a's first three took every
+        // slot (nobody else waited); the first slot back goes to b, not to a whose turn it is.
+        let shared = served_order(3, 0.5, &[("a", 8), ("b", 1)]).await;
+        assert_eq!(shared.iter().position(|c| *c == "b"), Some(3), "{shared:?}");
+        let turns_only = served_order(3, 1.0, &[("a", 8), ("b", 1)]).await;
+        assert_eq!(
+            turns_only.iter().position(|c| *c == "b"),
+            Some(4),
+            "{turns_only:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lone_client_uses_every_slot_whatever_its_share() {
+        let limiter = Limiter::new(3, 8, Duration::from_secs(10), 0.34, None);
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            held.push(limiter.acquire("a", None).await.unwrap());
+        }
+        assert_eq!(limiter.in_flight(), 3);
+        // A fourth of a's waits; a slot back goes to it: no one else wants it.
+        let waiting = {
+            let limiter = limiter.clone();
+            tokio::spawn(async move { limiter.acquire("a", None).await })
+        };
+        tokio::task::yield_now().await;
+        drop(held.pop());
+        assert!(waiting.await.unwrap().is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn clients_take_turns_and_each_keeps_its_own_order() {
-        let order = served_order(1, &[("a", 3), ("b", 3), ("c", 1)]).await;
+        let order = served_order(1, 1.0, &[("a", 3), ("b", 3), ("c", 1)]).await;
         assert_eq!(order, ["a", "a", "b", "c", "a", "b", "b"]);
     }
 
     #[tokio::test(start_paused = true)]
     async fn the_expected_wait_counts_only_those_served_before() {
-        let limiter = Limiter::new(1, 64, Duration::from_secs(600), None);
+        let limiter = Limiter::new(1, 64, Duration::from_secs(600), 1.0, None);
         // Teach it that a slot is held for 1 s.
         let slot = limiter.acquire("a", None).await.unwrap();
         tokio::time::advance(Duration::from_secs(1)).await;
@@ -536,7 +630,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn slow_answers_lower_the_limit_and_fast_ones_raise_it_within_bounds() {
-        let limiter = Limiter::new(3, 16, Duration::from_secs(10), adaptive());
+        let limiter = Limiter::new(3, 16, Duration::from_secs(10), 1.0, adaptive());
         assert_eq!(limiter.limit(), 5, "adaptive starts from its initial limit");
         answers(&limiter, 5, Duration::from_secs(3)).await;
         assert_eq!(limiter.limit(), 3, "5 * 3/4 = 3");
@@ -554,7 +648,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_lowered_limit_waits_for_taken_slots_instead_of_cutting_them() {
-        let limiter = Limiter::new(3, 16, Duration::from_secs(10), adaptive());
+        let limiter = Limiter::new(3, 16, Duration::from_secs(10), 1.0, adaptive());
         let held: Vec<Slot> =
             futures_util::future::join_all((0..5).map(|_| limiter.acquire("anna", None)))
                 .await
@@ -590,7 +684,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn without_adaptive_the_limit_never_moves() {
-        let limiter = Limiter::new(3, 16, Duration::from_secs(10), None);
+        let limiter = Limiter::new(3, 16, Duration::from_secs(10), 1.0, None);
         answers(&limiter, 40, Duration::from_secs(30)).await;
         assert_eq!(limiter.limit(), 3);
     }

@@ -51,6 +51,9 @@ pub struct BackendConfig {
     /// is refused at once with 503.
     #[serde(with = "humantime_serde")]
     pub queue_timeout: Duration,
+    /// While other clients wait, the most of this backend's slots one client may hold, as a
+    /// fraction of the limit (rounded up, at least one slot). Alone, a client may use them all.
+    pub max_share_per_client: f64,
     /// Most bytes of a failed response's body that are read (for its error message); the rest
     /// is never downloaded.
     pub max_error_body_bytes: usize,
@@ -110,6 +113,7 @@ impl Default for BackendConfig {
             max_concurrent: 3,
             queue_depth: 16,
             queue_timeout: Duration::from_secs(10),
+            max_share_per_client: 0.5,
             max_error_body_bytes: 64 * 1024,
             max_event_bytes: 1024 * 1024,
             max_answer_bytes: 16 * 1024 * 1024,
@@ -240,6 +244,11 @@ pub(super) fn validate(backends: &[BackendConfig]) -> Vec<String> {
             (1..=1024).contains(&backend.max_concurrent),
             &key("max_concurrent"),
             "must be between 1 and 1024",
+        );
+        problems.check(
+            backend.max_share_per_client > 0.0 && backend.max_share_per_client <= 1.0,
+            &key("max_share_per_client"),
+            "must be above 0 and at most 1 (a fraction of max_concurrent)",
         );
         for (field, value) in [
             ("queue_timeout", backend.queue_timeout),

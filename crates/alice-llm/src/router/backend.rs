@@ -64,6 +64,7 @@ impl Backend {
                 config.max_concurrent,
                 config.queue_depth,
                 config.queue_timeout,
+                config.max_share_per_client,
                 adaptive.enabled.then(|| adaptive.clone()),
             ),
             breaker: Breaker::new(breaker.clone()),
