@@ -502,10 +502,14 @@ async fn run(config_path: Option<PathBuf>, command: ServerCommand) -> anyhow::Re
         }
         ServerCommand::Guardian { bind } => {
             let settings = config.guardian.clone();
+            // The daemon watches for the Alice processes it serves: their CPU is the job too.
+            let mut own = settings.own_processes.clone();
+            own.push("alice".to_owned());
             let sampler = alice_guardian::ProcSampler::new(
                 settings.root.clone(),
                 Some(settings.data_dir.clone()),
-            );
+            )
+            .counting_as_own(&own);
             let daemon = alice_server::start_daemon(settings, bind, sampler)
                 .await
                 .with_context(|| format!("cannot listen on {bind}"))?;

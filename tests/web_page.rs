@@ -45,7 +45,7 @@ async fn alice_with_guardian(
 
 #[tokio::test]
 async fn the_page_and_its_files_are_served_with_a_strict_policy() {
-    let load = ScriptedLoad::new(0.30, 0.10);
+    let load = ScriptedLoad::with_calm_pressure(0.30, 0.10);
     let (alice, _sim, _dir) = alice_with_guardian(&load).await;
     // No key: the page is public, what it shows is not.
     let anonymous = reqwest::Client::new();
@@ -141,7 +141,7 @@ async fn the_page_and_its_files_are_served_with_a_strict_policy() {
 
 #[tokio::test]
 async fn the_page_logs_in_with_an_api_key_or_a_password() {
-    let load = ScriptedLoad::new(0.30, 0.10);
+    let load = ScriptedLoad::with_calm_pressure(0.30, 0.10);
     let (alice, _sim, _dir) = alice_with_guardian(&load).await;
     // A client without a key, sending the cookie by hand, as a browser would.
     let browser = reqwest::Client::new;
@@ -212,7 +212,7 @@ async fn the_page_end_to_end_in_headless_chromium() {
         web.join("node_modules/playwright-core").is_dir(),
         "{CHROMIUM_VAR} is set but tests/web has no node_modules: run `npm ci` in tests/web"
     );
-    let load = ScriptedLoad::new(0.30, 0.10);
+    let load = ScriptedLoad::with_calm_pressure(0.30, 0.10);
     let (alice, sim, _dir) = alice_with_guardian(&load).await;
     let screenshots = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
     let mut command = Command::new("node");

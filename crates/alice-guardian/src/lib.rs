@@ -10,8 +10,10 @@
 //! - [`guardian`]: the background task that ties them together and publishes the state.
 
 pub mod brownout;
+pub mod cgroup;
 pub mod config;
 pub mod guardian;
+pub mod own_cpu;
 pub mod pressure;
 pub mod sampler;
 pub mod state;

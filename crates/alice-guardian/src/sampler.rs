@@ -5,18 +5,26 @@
 //! is the real one. It reads below a root directory (normally "/") so its tests run over a fake
 //! tree in a temp dir:
 //!
-//! | reading | inside a cgroup v2 container | on a host |
+//! | reading | in a memory- or CPU-limited cgroup | on a host |
 //! |---|---|---|
-//! | RAM | `memory.current / memory.max` when `memory.max` is a number | `1 - MemAvailable / MemTotal` of `/proc/meminfo` |
+//! | RAM | working set (`memory.current` minus `inactive_file`) / `memory.max`; on a hybrid system the v1 `memory.usage_in_bytes` / `memory.limit_in_bytes` | `1 - MemAvailable / MemTotal` of `/proc/meminfo` |
+//! | OOM kills | `oom_kill` of the group's `memory.events` (v1: `memory.oom_control`) | `oom_kill` of `/proc/vmstat` |
 //! | CPU | delta of `cpu.stat` `usage_usec` over the wall time, against the `cpu.max` quota (or all CPUs when it is `max`) | delta of busy / total jiffies of `/proc/stat`'s `cpu` line |
+//! | own CPU | Alice's and the model server's share of the same capacity ([`crate::own_cpu`]) | same |
+//! | pressure | the group's `{cpu,memory,io}.pressure` | `/proc/pressure/*` |
 //! | disk | `statvfs` of the data directory (df's "used / (used + available)") | same |
 //! | temp | hottest `/sys/class/thermal/thermal_zone*/temp` (millidegrees), `None` without sensors | same |
 //!
-//! The original Guardian compared a container's usage with the *host's* totals, which never
-//! fired inside a memory-limited container; hence the cgroup files come first. A reading the
-//! sampler cannot make is `None`, never 0: the state machine treats unknowns by its 3-strike
-//! rule instead of as "all is well".
+//! The group is the one this process is in ([`crate::cgroup`]). The original Guardian compared
+//! a container's usage with the *host's* totals, which never fired inside a memory-limited
+//! container; hence a limited group is read, and when both a limit and the host are known the
+//! tighter of the two is the RAM figure (a roomy limit on a full host is no headroom). Page
+//! cache that can be dropped (`inactive_file`) is not counted as used. A reading the sampler
+//! cannot make is `None`, never 0: the state machine treats unknowns by its 3-strike rule
+//! instead of as "all is well".
 
+use crate::cgroup::CgroupDirs;
+use crate::own_cpu::OwnCpu;
 use crate::pressure::{self, Pressure};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -45,6 +53,12 @@ pub struct Sample {
     pub ram_bytes_total: Option<u64>,
     pub ram_source: Option<Source>,
     pub cpu_source: Option<Source>,
+    /// The part of `cpu_pct` used by Alice itself and the local model server: the job being
+    /// done, not competition for the cores.
+    pub cpu_own_pct: Option<f64>,
+    /// OOM kills so far in the group the RAM figure comes from (the host's when it is the
+    /// host's); the state machine watches it grow.
+    pub oom_kills: Option<u64>,
     /// Pressure stall information; `None` where the kernel has none.
     pub pressure: Option<Pressure>,
 }
@@ -62,6 +76,8 @@ impl Sample {
             ram_bytes_total: None,
             ram_source: None,
             cpu_source: None,
+            cpu_own_pct: None,
+            oom_kills: None,
             pressure: None,
         }
     }
@@ -88,17 +104,46 @@ pub trait Sampler: Send + 'static {
 
 /// A previous CPU counter reading, to take the next delta against.
 #[derive(Clone, Copy, Debug)]
-enum CpuCounter {
+struct CpuCounter {
+    machine: MachineCpu,
+    /// Clock ticks of Alice and the model server ([`OwnCpu`]).
+    own_ticks: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum MachineCpu {
     /// Jiffies of `/proc/stat`'s first line.
     Host { busy: u64, total: u64 },
     /// `usage_usec` of the cgroup's `cpu.stat` and when it was read.
     Cgroup { usage_usec: u64, at: Instant },
 }
 
+/// Used and total bytes of memory, where they come from, and the OOM kills counted there.
+#[derive(Clone, Copy, Debug)]
+struct MemoryReading {
+    used: u64,
+    total: u64,
+    source: Source,
+    oom_kills: Option<u64>,
+}
+
+impl MemoryReading {
+    fn fraction(&self) -> f64 {
+        self.used as f64 / self.total as f64
+    }
+}
+
+/// A cgroup v1 memory limit at or above this is "no limit" (the kernel writes the largest
+/// page-aligned i64 there).
+const V1_UNLIMITED: u64 = 1 << 62;
+
 /// The sampler that reads /proc, /sys and statvfs.
 pub struct ProcSampler {
     root: PathBuf,
     data_dir: Option<PathBuf>,
+    cgroups: CgroupDirs,
+    own: OwnCpu,
+    ticks_per_second: f64,
     clock: Box<dyn FnMut() -> Instant + Send>,
     previous_cpu: Option<CpuCounter>,
 }
@@ -116,8 +161,12 @@ impl ProcSampler {
         data_dir: Option<PathBuf>,
         clock: impl FnMut() -> Instant + Send + 'static,
     ) -> Self {
+        let root = root.into();
         let mut sampler = Self {
-            root: root.into(),
+            cgroups: CgroupDirs::discover(&root),
+            own: OwnCpu::new(&root, &[]),
+            ticks_per_second: rustix::param::clock_ticks_per_second() as f64,
+            root,
             data_dir,
             clock: Box::new(clock),
             previous_cpu: None,
@@ -126,28 +175,56 @@ impl ProcSampler {
         sampler
     }
 
-    fn path(&self, relative: &str) -> PathBuf {
+    /// Also counts the processes with these names (`/proc/PID/comm`, e.g. "ollama") as Alice's
+    /// own CPU use, beside this process.
+    pub fn counting_as_own(mut self, process_names: &[String]) -> Self {
+        self.own = OwnCpu::new(&self.root, process_names);
+        self.previous_cpu = self.read_cpu_counter();
+        self
+    }
+
+    fn path(&self, relative: impl AsRef<Path>) -> PathBuf {
         self.root.join(relative)
     }
 
-    fn read(&self, relative: &str) -> Option<String> {
+    fn read(&self, relative: impl AsRef<Path>) -> Option<String> {
         std::fs::read_to_string(self.path(relative)).ok()
     }
 
-    /// Pressure of the cgroup the process runs in (a cgroup v2 child has `cpu.max`), else of
-    /// the host.
+    /// A file of the process's unified (v2) group.
+    fn read_unified(&self, file: &str) -> Option<String> {
+        self.read(self.cgroups.unified.as_ref()?.join(file))
+    }
+
+    /// A file of the process's v1 memory group (hybrid systems).
+    fn read_v1_memory(&self, file: &str) -> Option<String> {
+        self.read(self.cgroups.v1_memory.as_ref()?.join(file))
+    }
+
+    /// Pressure of the group the process runs in when it is a group of its own (below the
+    /// hierarchy's root, or a container's root with a `cpu.max`), else of the host.
     fn pressure(&self) -> Option<Pressure> {
-        let in_cgroup = self.cgroup_cpus().is_some();
-        in_cgroup
-            .then(|| self.pressure_from(|r| format!("sys/fs/cgroup/{r}.pressure"), Source::Cgroup))
-            .flatten()
-            .or_else(|| self.pressure_from(|r| format!("proc/pressure/{r}"), Source::Host))
+        let own_group = self
+            .cgroups
+            .unified
+            .as_ref()
+            .filter(|_| self.cgroups.unified_is_child || self.cgroup_cpus().is_some());
+        own_group
+            .and_then(|dir| {
+                self.pressure_from(|r| dir.join(format!("{r}.pressure")), Source::Cgroup)
+            })
+            .or_else(|| {
+                self.pressure_from(
+                    |r| PathBuf::from(format!("proc/pressure/{r}")),
+                    Source::Host,
+                )
+            })
     }
 
     /// The three pressure files named by `file_of(resource)`; `None` when none can be read.
-    fn pressure_from(&self, file_of: impl Fn(&str) -> String, source: Source) -> Option<Pressure> {
+    fn pressure_from(&self, file_of: impl Fn(&str) -> PathBuf, source: Source) -> Option<Pressure> {
         let read = |resource| {
-            self.read(&file_of(resource))
+            self.read(file_of(resource))
                 .as_deref()
                 .and_then(pressure::parse)
         };
@@ -160,18 +237,61 @@ impl ProcSampler {
         })
     }
 
-    /// (used bytes, total bytes, source).
-    fn ram(&self) -> Option<(u64, u64, Source)> {
-        if let (Some(max), Some(current)) = (
-            self.read("sys/fs/cgroup/memory.max"),
-            self.read("sys/fs/cgroup/memory.current"),
-        ) && let (Ok(max), Ok(current)) =
-            (max.trim().parse::<u64>(), current.trim().parse::<u64>())
-            && max > 0
-        {
-            return Some((current, max, Source::Cgroup));
+    /// The tighter of the group's memory limit and the host's memory.
+    fn memory(&self) -> Option<MemoryReading> {
+        let host = self.host_memory();
+        match (self.cgroup_memory(), host) {
+            (Some(group), Some(host)) if host.fraction() > group.fraction() => {
+                Some(MemoryReading {
+                    oom_kills: group.oom_kills,
+                    ..host
+                })
+            }
+            (Some(group), _) => Some(group),
+            (None, host) => host,
         }
-        // "max" (no limit) or no cgroup v2 files: the host's figures.
+    }
+
+    /// A memory-limited group's working set and limit: v2 first, then a v1 memory group.
+    fn cgroup_memory(&self) -> Option<MemoryReading> {
+        let number = |text: Option<String>| text?.trim().parse::<u64>().ok();
+        if let (Some(max), Some(current)) = (
+            number(self.read_unified("memory.max")),
+            number(self.read_unified("memory.current")),
+        ) && max > 0
+        {
+            let inactive = self
+                .read_unified("memory.stat")
+                .and_then(|stat| counter(&stat, "inactive_file"))
+                .unwrap_or(0);
+            return Some(MemoryReading {
+                used: current.saturating_sub(inactive),
+                total: max,
+                source: Source::Cgroup,
+                oom_kills: self
+                    .read_unified("memory.events")
+                    .and_then(|events| counter(&events, "oom_kill")),
+            });
+        }
+        let limit = number(self.read_v1_memory("memory.limit_in_bytes"))?;
+        let usage = number(self.read_v1_memory("memory.usage_in_bytes"))?;
+        if limit == 0 || limit >= V1_UNLIMITED {
+            return None;
+        }
+        let inactive = self.read_v1_memory("memory.stat").and_then(|stat| {
+            counter(&stat, "total_inactive_file").or_else(|| counter(&stat, "inactive_file"))
+        });
+        Some(MemoryReading {
+            used: usage.saturating_sub(inactive.unwrap_or(0)),
+            total: limit,
+            source: Source::Cgroup,
+            oom_kills: self
+                .read_v1_memory("memory.oom_control")
+                .and_then(|control| counter(&control, "oom_kill")),
+        })
+    }
+
+    fn host_memory(&self) -> Option<MemoryReading> {
         let meminfo = self.read("proc/meminfo")?;
         let field = |name: &str| -> Option<u64> {
             let line = meminfo.lines().find(|l| l.starts_with(name))?;
@@ -180,13 +300,20 @@ impl ProcSampler {
         };
         let total = field("MemTotal:")?;
         let available = field("MemAvailable:")?;
-        (total > 0).then(|| (total.saturating_sub(available), total, Source::Host))
+        (total > 0).then(|| MemoryReading {
+            used: total.saturating_sub(available),
+            total,
+            source: Source::Host,
+            oom_kills: self
+                .read("proc/vmstat")
+                .and_then(|vmstat| counter(&vmstat, "oom_kill")),
+        })
     }
 
     /// CPUs the cgroup may use: quota / period from `cpu.max`, or every CPU when it is "max".
     /// `None` when there is no `cpu.max` (not in a cgroup v2 child, e.g. on the host).
     fn cgroup_cpus(&self) -> Option<f64> {
-        let max = self.read("sys/fs/cgroup/cpu.max")?;
+        let max = self.read_unified("cpu.max")?;
         let mut parts = max.split_whitespace();
         let quota = parts.next()?;
         let period = parts.next().and_then(|p| p.parse::<f64>().ok())?;
@@ -212,16 +339,19 @@ impl ProcSampler {
     }
 
     fn read_cpu_counter(&mut self) -> Option<CpuCounter> {
+        let machine = self.read_machine_cpu()?;
+        Some(CpuCounter {
+            machine,
+            own_ticks: self.own.ticks(),
+        })
+    }
+
+    fn read_machine_cpu(&mut self) -> Option<MachineCpu> {
         if self.cgroup_cpus().is_some() {
-            let stat = self.read("sys/fs/cgroup/cpu.stat")?;
-            let usage_usec = stat
-                .lines()
-                .find_map(|l| l.strip_prefix("usage_usec "))?
-                .trim()
-                .parse()
-                .ok()?;
+            let stat = self.read_unified("cpu.stat")?;
+            let usage_usec = counter(&stat, "usage_usec")?;
             let at = (self.clock)();
-            return Some(CpuCounter::Cgroup { usage_usec, at });
+            return Some(MachineCpu::Cgroup { usage_usec, at });
         }
         let stat = self.read("proc/stat")?;
         let line = stat.lines().find(|l| l.starts_with("cpu "))?;
@@ -238,16 +368,16 @@ impl ProcSampler {
         let counted = &values[..values.len().min(8)];
         let total: u64 = counted.iter().sum();
         let idle = values[3] + values.get(4).copied().unwrap_or(0);
-        Some(CpuCounter::Host {
+        Some(MachineCpu::Host {
             busy: total.saturating_sub(idle),
             total,
         })
     }
 
-    /// CPU use since the previous call, (fraction, source). A window too short to measure
-    /// (fewer than [`MIN_CPU_JIFFIES`] or [`MIN_CPU_WINDOW`]) gives no figure and keeps the old
-    /// starting point: one busy jiffy out of one is "100 %", a false alarm.
-    fn cpu(&mut self) -> Option<(f64, Source)> {
+    /// CPU use since the previous call: (fraction, source, own fraction). A window too short
+    /// to measure (fewer than [`MIN_CPU_JIFFIES`] or [`MIN_CPU_WINDOW`]) gives no figure and
+    /// keeps the old starting point: one busy jiffy out of one is "100 %", a false alarm.
+    fn cpu(&mut self) -> Option<CpuFigure> {
         let now = self.read_cpu_counter();
         let before = std::mem::replace(&mut self.previous_cpu, now);
         let figure = self.cpu_between(before, now);
@@ -261,14 +391,19 @@ impl ProcSampler {
         &self,
         before: Option<CpuCounter>,
         now: Option<CpuCounter>,
-    ) -> Option<(f64, Source)> {
-        match (before?, now?) {
+    ) -> Option<CpuFigure> {
+        let (before, now) = (before?, now?);
+        let own_ticks = match (before.own_ticks, now.own_ticks) {
+            (Some(b), Some(n)) => Some(n.saturating_sub(b) as f64),
+            _ => None,
+        };
+        match (before.machine, now.machine) {
             (
-                CpuCounter::Host {
+                MachineCpu::Host {
                     busy: b0,
                     total: t0,
                 },
-                CpuCounter::Host {
+                MachineCpu::Host {
                     busy: b1,
                     total: t1,
                 },
@@ -278,14 +413,19 @@ impl ProcSampler {
                     return None;
                 }
                 let busy = b1.saturating_sub(b0);
-                Some(((busy as f64 / total as f64).clamp(0.0, 1.0), Source::Host))
+                // Jiffies and process ticks are both USER_HZ.
+                Some(CpuFigure {
+                    used: (busy as f64 / total as f64).clamp(0.0, 1.0),
+                    source: Source::Host,
+                    own: own_ticks.map(|own| (own / total as f64).clamp(0.0, 1.0)),
+                })
             }
             (
-                CpuCounter::Cgroup {
+                MachineCpu::Cgroup {
                     usage_usec: u0,
                     at: a0,
                 },
-                CpuCounter::Cgroup {
+                MachineCpu::Cgroup {
                     usage_usec: u1,
                     at: a1,
                 },
@@ -299,11 +439,14 @@ impl ProcSampler {
                 if elapsed_usec <= 0.0 || cpus <= 0.0 {
                     return None;
                 }
+                let capacity_usec = elapsed_usec * cpus;
                 let used = u1.saturating_sub(u0) as f64;
-                Some((
-                    (used / (elapsed_usec * cpus)).clamp(0.0, 1.0),
-                    Source::Cgroup,
-                ))
+                let usec_per_tick = 1e6 / self.ticks_per_second.max(1.0);
+                Some(CpuFigure {
+                    used: (used / capacity_usec).clamp(0.0, 1.0),
+                    source: Source::Cgroup,
+                    own: own_ticks.map(|own| (own * usec_per_tick / capacity_usec).clamp(0.0, 1.0)),
+                })
             }
             // The process moved between a cgroup and the host between two readings.
             _ => None,
@@ -327,6 +470,24 @@ impl ProcSampler {
     }
 }
 
+/// A CPU reading: the used fraction of the capacity, where it was read, and the part of it
+/// that is Alice's own and the model server's.
+#[derive(Clone, Copy, Debug)]
+struct CpuFigure {
+    used: f64,
+    source: Source,
+    own: Option<f64>,
+}
+
+/// The number after `name ` on a line of a `key value` file (cpu.stat, memory.stat,
+/// memory.events, vmstat).
+fn counter(text: &str, name: &str) -> Option<u64> {
+    text.lines().find_map(|line| {
+        let (key, value) = line.split_once(' ')?;
+        (key == name).then(|| value.trim().parse().ok()).flatten()
+    })
+}
+
 /// The used fraction of the volume holding `dir`, as `df` computes it. While `dir` does not
 /// exist yet, its nearest existing ancestor is measured (it will live on that volume).
 pub fn disk_fraction(dir: &Path) -> Option<f64> {
@@ -342,18 +503,20 @@ pub fn disk_fraction(dir: &Path) -> Option<f64> {
 
 impl Sampler for ProcSampler {
     fn sample(&mut self) -> Sample {
-        let ram = self.ram();
+        let memory = self.memory();
         let cpu = self.cpu();
         Sample {
             timestamp: Utc::now(),
-            ram_pct: ram.map(|(used, total, _)| used as f64 / total as f64),
-            cpu_pct: cpu.map(|(pct, _)| pct),
+            ram_pct: memory.map(|m| m.fraction()),
+            cpu_pct: cpu.map(|c| c.used),
             disk_pct: self.disk(),
             temp_c: self.temperature(),
-            ram_bytes_used: ram.map(|(used, _, _)| used),
-            ram_bytes_total: ram.map(|(_, total, _)| total),
-            ram_source: ram.map(|(_, _, s)| s),
-            cpu_source: cpu.map(|(_, s)| s),
+            ram_bytes_used: memory.map(|m| m.used),
+            ram_bytes_total: memory.map(|m| m.total),
+            ram_source: memory.map(|m| m.source),
+            cpu_source: cpu.map(|c| c.source),
+            cpu_own_pct: cpu.and_then(|c| c.own),
+            oom_kills: memory.and_then(|m| m.oom_kills),
             pressure: self.pressure(),
         }
     }

@@ -6,10 +6,18 @@
 //! instants, and the caller (the Guardian task) does the logging and the emergency action.
 //!
 //! Each step first puts the sample in the window, then evaluates these conditions
-//! (defaults from `seed-behaviours.md`, all settings in [`GuardianConfig`]):
-//! - **hard**: this one sample has RAM >= 0.92, CPU >= 0.92, disk >= 0.95 or temp >= 90 C;
-//! - **soft**: the window (3 samples) is full and all RAM >= 0.80, or all CPU >= 0.80;
-//! - **calm**: the window is full and all RAM < 0.70 and all CPU < 0.75;
+//! (defaults from `seed-behaviours.md` and issue 21, all settings in [`GuardianConfig`]; how
+//! CPU and memory are read is [`signals`]):
+//! - **hard**: this one sample has RAM >= 0.92, disk >= 0.95, temp >= 90 C, memory pressure
+//!   `full` >= 0.10, a new OOM kill in Alice's group (or on the host outside one), or, without
+//!   PSI, CPU use (minus Alice's own and the model server's) >= 0.92;
+//! - **soft**: the window (3 samples) is full and all RAM >= 0.80, or all memory pressure at
+//!   0.10 or more, or all CPU pressure >= 0.50 (without PSI: all CPU use minus own >= 0.80), or
+//!   all I/O pressure `full` >= 0.40. CPU and I/O *pressure* are **brownout-only**: they move
+//!   NORMAL to BROWNOUT and hold it, but never on to DEGRADED (contention slows answers; cheaper
+//!   answers help, refusing people does not, and the limiter's queue still bounds the wait);
+//! - **calm**: the window is full and all RAM < 0.70, CPU < its recovery threshold (pressure
+//!   0.25, use 0.75), memory pressure < 0.02 and I/O pressure < 0.20;
 //! - **dwell**: at least `min_dwell` (45 s) in the current state;
 //! - **blind**: `unknown_strikes` (3) or more samples in a row lacked RAM or CPU.
 //!
@@ -26,10 +34,10 @@
 //! | BROWNOUT, DEGRADED | hard but a kill is blocked | stays | never step down on a hard trigger |
 //! | NORMAL, BROWNOUT | blind | DEGRADED | see "unknown readings" below |
 //! | NORMAL | soft | BROWNOUT | |
-//! | BROWNOUT | soft has held without a break for `degrade_after` (60 s) | DEGRADED | brownout alone is not relieving the pressure |
+//! | BROWNOUT | a soft trigger that is not brownout-only has held without a break for `degrade_after` (60 s) | DEGRADED | brownout alone is not relieving the pressure |
 //! | BROWNOUT, DEGRADED, EMERGENCY | calm and dwell | NORMAL | the spec's recovery rule |
-//! | DEGRADED | window full, not soft, dwell | BROWNOUT | step down through the hysteresis band |
-//! | EMERGENCY | no hard in the last `window` samples and dwell | DEGRADED if soft, else BROWNOUT | the kill worked but the machine is not calm yet |
+//! | DEGRADED | window full, no soft trigger but brownout-only ones, dwell | BROWNOUT | step down through the hysteresis band |
+//! | EMERGENCY | no hard in the last `window` samples and dwell | DEGRADED if a soft trigger that is not brownout-only holds, else BROWNOUT | the kill worked but the machine is not calm yet |
 //!
 //! Between "soft" (>= 0.80) and "calm" (< 0.70 RAM, < 0.75 CPU) is a band where nothing moves:
 //! that band plus the dwell time is the hysteresis. The step-down rows exist so that no state
@@ -67,8 +75,17 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 mod outcome;
+pub mod signals;
 
 pub use outcome::{KillStatus, Outcome, OverrideError, Reason, Transition};
+use signals::{CpuSignal, Judged};
+
+/// A soft trigger that holds: what it is, and whether it may escalate past BROWNOUT.
+#[derive(Clone, Debug)]
+struct Soft {
+    detail: String,
+    escalates: bool,
+}
 
 /// The Guardian's states, mildest first (the order is used to tell a step up from a step down).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -110,9 +127,10 @@ pub struct StateMachine {
     previous: Option<GuardianState>,
     started: Instant,
     entered: Instant,
-    ram: VecDeque<f64>,
-    cpu: VecDeque<f64>,
+    window: VecDeque<Judged>,
     unknown_streak: u32,
+    /// OOM kills counted at the latest sample that had the figure.
+    oom_kills_seen: Option<u64>,
     /// Samples in a row without a hard trigger.
     since_hard: usize,
     soft_since: Option<Instant>,
@@ -148,9 +166,9 @@ impl StateMachine {
             previous: None,
             started: now,
             entered: now,
-            ram: VecDeque::new(),
-            cpu: VecDeque::new(),
+            window: VecDeque::new(),
             unknown_streak: 0,
+            oom_kills_seen: None,
             since_hard: 0,
             soft_since: None,
             history: VecDeque::new(),
@@ -183,13 +201,18 @@ impl StateMachine {
         self.entered
     }
     pub fn ram_window(&self) -> impl Iterator<Item = f64> + '_ {
-        self.ram.iter().copied()
+        self.window.iter().map(|j| j.ram)
     }
+    /// CPU use in the window, as measured.
     pub fn cpu_window(&self) -> impl Iterator<Item = f64> + '_ {
-        self.cpu.iter().copied()
+        self.window.iter().map(|j| j.cpu_use)
+    }
+    /// The CPU figures the triggers judged (pressure, or use minus own), with how each was made.
+    pub fn judged_cpu_window(&self) -> impl Iterator<Item = (f64, CpuSignal)> + '_ {
+        self.window.iter().map(|j| (j.cpu, j.cpu_signal))
     }
     pub fn window_full(&self) -> bool {
-        self.ram.len() >= self.config.window
+        self.window.len() >= self.config.window
     }
     pub fn flap_detected(&self) -> bool {
         self.flap_detected
@@ -258,33 +281,34 @@ impl StateMachine {
     pub fn step(&mut self, sample: Sample, now: Instant) -> Outcome {
         let mut outcome = Outcome::default();
         self.samples_seen += 1;
-        let complete = sample.ram_pct.is_some() && sample.cpu_pct.is_some();
-        if let (Some(ram), Some(cpu)) = (sample.ram_pct, sample.cpu_pct) {
+        let judged = Judged::of(&sample, &self.config);
+        let complete = judged.is_some();
+        if let Some(judged) = judged {
             self.unknown_streak = 0;
-            self.ram.push_back(ram);
-            self.cpu.push_back(cpu);
-            while self.ram.len() > self.config.window {
-                self.ram.pop_front();
-                self.cpu.pop_front();
+            self.window.push_back(judged);
+            while self.window.len() > self.config.window {
+                self.window.pop_front();
             }
         } else {
             self.unknown_streak = self.unknown_streak.saturating_add(1);
         }
         let blind = !complete && self.unknown_streak >= self.config.unknown_strikes;
         if blind {
-            self.ram.clear();
-            self.cpu.clear();
+            self.window.clear();
         }
         outcome.ignored_unknown = !complete && !blind;
 
         let hard = self.hard_trigger(&sample);
+        if let Some(kills) = sample.oom_kills {
+            self.oom_kills_seen = Some(kills);
+        }
         self.since_hard = if hard.is_some() {
             0
         } else {
             self.since_hard + 1
         };
         let soft = self.soft_trigger();
-        if soft.is_some() {
+        if soft.as_ref().is_some_and(|s| s.escalates) {
             self.soft_since.get_or_insert(now);
         } else {
             self.soft_since = None;
@@ -340,7 +364,7 @@ impl StateMachine {
         &mut self,
         now: Instant,
         hard: Option<String>,
-        soft: Option<String>,
+        soft: Option<Soft>,
         calm: bool,
         blind: bool,
         outcome: &mut Outcome,
@@ -400,7 +424,7 @@ impl StateMachine {
             return Some((Degraded, Reason::UnknownReadings, detail, false));
         }
         match self.state {
-            Normal => soft.map(|d| (Brownout, Reason::SoftTrigger, d, false)),
+            Normal => soft.map(|s| (Brownout, Reason::SoftTrigger, s.detail, false)),
             Brownout => {
                 let persisted = self.soft_since.is_some_and(|since| {
                     now.saturating_duration_since(since) >= self.config.degrade_after
@@ -408,7 +432,7 @@ impl StateMachine {
                 if persisted {
                     let detail = format!(
                         "{} for {} s",
-                        soft.unwrap_or_default(),
+                        soft.map(|s| s.detail).unwrap_or_default(),
                         self.config.degrade_after.as_secs()
                     );
                     Some((Degraded, Reason::SoftPersisted, detail, false))
@@ -421,8 +445,12 @@ impl StateMachine {
             Degraded => {
                 if calm && dwell {
                     Some((Normal, Reason::Recovered, calm_detail(), false))
-                } else if self.window_full() && soft.is_none() && dwell {
-                    let detail = "no soft trigger in a full window".to_owned();
+                } else if self.window_full() && !soft.as_ref().is_some_and(|s| s.escalates) && dwell
+                {
+                    let detail = match soft {
+                        Some(s) => format!("only brownout-only triggers hold ({})", s.detail),
+                        None => "no soft trigger in a full window".to_owned(),
+                    };
                     Some((Brownout, Reason::Eased, detail, false))
                 } else {
                     None
@@ -432,7 +460,8 @@ impl StateMachine {
                 if calm && dwell {
                     Some((Normal, Reason::Recovered, calm_detail(), false))
                 } else if self.since_hard >= self.config.window && self.window_full() && dwell {
-                    let to = if soft.is_some() { Degraded } else { Brownout };
+                    let escalating = soft.as_ref().is_some_and(|s| s.escalates);
+                    let to = if escalating { Degraded } else { Brownout };
                     let detail = format!("no hard trigger in {} samples", self.since_hard);
                     Some((to, Reason::Eased, detail, false))
                 } else {
@@ -504,11 +533,16 @@ impl StateMachine {
         let c = &self.config;
         let checks = [
             ("ram", s.ram_pct, c.hard_ram),
-            ("cpu", s.cpu_pct, c.hard_cpu),
+            ("cpu", signals::hard_cpu_figure(s, c), c.hard_cpu),
+            (
+                "memory pressure full",
+                signals::memory_full(s, c),
+                c.hard_memory_pressure,
+            ),
             ("disk", s.disk_pct, c.hard_disk),
             ("temp_c", s.temp_c, c.hard_temp_c),
         ];
-        let hits: Vec<String> = checks
+        let mut hits: Vec<String> = checks
             .iter()
             .filter_map(|(name, value, limit)| {
                 value
@@ -516,28 +550,62 @@ impl StateMachine {
                     .map(|v| format!("{name} {v:.2} >= {limit:.2}"))
             })
             .collect();
+        if let (Some(before), Some(now)) = (self.oom_kills_seen, s.oom_kills)
+            && now > before
+        {
+            let place = match s.ram_source {
+                Some(crate::sampler::Source::Cgroup) => "Alice's cgroup",
+                _ => "this machine",
+            };
+            hits.push(format!("{} new oom kill(s) in {place}", now - before));
+        }
         (!hits.is_empty()).then(|| hits.join(", "))
     }
 
-    fn soft_trigger(&self) -> Option<String> {
+    fn soft_trigger(&self) -> Option<Soft> {
         if !self.window_full() {
             return None;
         }
-        let n = self.config.window;
-        let mut hits = Vec::new();
-        if self.ram.iter().all(|v| *v >= self.config.soft_ram) {
-            hits.push(format!("ram >= {:.2} in {n} samples", self.config.soft_ram));
+        let c = &self.config;
+        let n = c.window;
+        let all = |test: &dyn Fn(&Judged) -> bool| self.window.iter().all(test);
+        let mut escalating = Vec::new();
+        let mut brownout_only = Vec::new();
+        if all(&|j| j.ram >= c.soft_ram) {
+            escalating.push(format!("ram >= {:.2} in {n} samples", c.soft_ram));
         }
-        if self.cpu.iter().all(|v| *v >= self.config.soft_cpu) {
-            hits.push(format!("cpu >= {:.2} in {n} samples", self.config.soft_cpu));
+        if all(&|j| j.cpu >= j.cpu_thresholds(c).0) {
+            if all(&|j| j.cpu_signal == CpuSignal::Pressure) {
+                brownout_only.push(format!(
+                    "cpu pressure >= {:.2} in {n} samples",
+                    c.soft_cpu_pressure
+                ));
+            } else {
+                escalating.push(format!("cpu >= {:.2} in {n} samples", c.soft_cpu));
+            }
         }
-        (!hits.is_empty()).then(|| hits.join(", "))
+        if all(&|j| j.memory_some.is_some_and(|v| v >= c.soft_memory_pressure)) {
+            escalating.push(format!(
+                "memory pressure >= {:.2} in {n} samples",
+                c.soft_memory_pressure
+            ));
+        }
+        if all(&|j| j.io_full.is_some_and(|v| v >= c.soft_io_pressure)) {
+            brownout_only.push(format!(
+                "io pressure full >= {:.2} in {n} samples",
+                c.soft_io_pressure
+            ));
+        }
+        let escalates = !escalating.is_empty();
+        escalating.extend(brownout_only);
+        (!escalating.is_empty()).then(|| Soft {
+            detail: escalating.join(", "),
+            escalates,
+        })
     }
 
     fn calm(&self) -> bool {
-        self.window_full()
-            && self.ram.iter().all(|v| *v < self.config.recover_ram)
-            && self.cpu.iter().all(|v| *v < self.config.recover_cpu)
+        self.window_full() && self.window.iter().all(|j| j.calm(&self.config))
     }
 }
 

@@ -7,7 +7,9 @@
 //! which keeps this module free of clocks.
 
 use crate::brownout::{self, BrownoutLevel, ManualBrownout, Preset};
+use crate::state::signals::CpuSignal;
 use crate::state::{GuardianState, Reason, StateMachine};
+use alice_core::config::Signals;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::time::Instant;
@@ -37,8 +39,16 @@ pub struct Metrics {
     pub ram_gb: Option<f64>,
     pub ram_total_gb: Option<f64>,
     /// Pressure stall information (fractions 0-1 over 10 and 60 s); `null` where the kernel
-    /// has none. Shown, not yet used by the triggers.
+    /// has none.
     pub pressure: Option<crate::pressure::Pressure>,
+    /// Free memory before the limit (cgroup) or MemAvailable (host), in GB.
+    pub ram_headroom_gb: Option<f64>,
+    /// The part of `cpu_pct` used by Alice and the local model server.
+    pub cpu_own_pct: Option<f64>,
+    /// OOM kills counted so far where the RAM figure comes from.
+    pub oom_kills: Option<u64>,
+    /// What the triggers read, and a note when PSI is missing.
+    pub signals: SignalsView,
     /// Answers are served degraded (any state but NORMAL).
     pub degraded: bool,
     /// Chat/LLM requests are refused (DEGRADED, EMERGENCY, LOCKDOWN).
@@ -48,6 +58,24 @@ pub struct Metrics {
     /// Samples in a row without RAM or CPU (the 3-strike rule).
     pub unknown_streak: u32,
 }
+
+/// How the latest sample was judged.
+#[derive(Clone, Debug, Serialize)]
+pub struct SignalsView {
+    /// `guardian.signals`.
+    pub setting: Signals,
+    /// How CPU was judged: "pressure", "use_minus_own" or "use" (`null` before a sample).
+    pub cpu: Option<CpuSignal>,
+    /// The CPU figure the triggers judged.
+    pub cpu_judged: Option<f64>,
+    /// Whether the kernel reports pressure stall information.
+    pub psi: bool,
+    /// Why the rules fall back to use, when they do.
+    pub note: Option<&'static str>,
+}
+
+const NO_PSI_NOTE: &str = "this kernel reports no pressure stall information (PSI): CPU is \
+    judged by its use minus Alice's own and the model server's, memory by headroom only";
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Hysteresis {
@@ -112,6 +140,22 @@ pub struct AutoTuning {
 
 const GB: f64 = 1e9;
 
+fn signals_view(machine: &StateMachine) -> SignalsView {
+    let setting = machine.config().signals;
+    let psi = machine
+        .last_sample()
+        .is_some_and(|s| s.pressure.as_ref().is_some_and(|p| p.cpu.is_some()));
+    let latest = machine.judged_cpu_window().last();
+    SignalsView {
+        setting,
+        cpu: latest.map(|(_, signal)| signal),
+        cpu_judged: latest.map(|(figure, _)| figure),
+        psi,
+        note: (setting == Signals::Auto && machine.last_sample().is_some() && !psi)
+            .then_some(NO_PSI_NOTE),
+    }
+}
+
 impl GuardianStatus {
     /// The status of `machine` as of `now` (tokio clock) = `wall_now` (wall clock).
     pub fn build(
@@ -156,6 +200,13 @@ impl GuardianStatus {
                     .and_then(|s| s.ram_bytes_total)
                     .map(|b| b as f64 / GB),
                 pressure: sample.and_then(|s| s.pressure.clone()),
+                ram_headroom_gb: sample.and_then(|s| {
+                    let (used, total) = (s.ram_bytes_used?, s.ram_bytes_total?);
+                    Some(total.saturating_sub(used) as f64 / GB)
+                }),
+                cpu_own_pct: sample.and_then(|s| s.cpu_own_pct),
+                oom_kills: sample.and_then(|s| s.oom_kills),
+                signals: signals_view(machine),
                 degraded: state != GuardianState::Normal,
                 intake_blocked: state >= GuardianState::Degraded,
                 emergency_mode: state >= GuardianState::Emergency,
@@ -272,6 +323,16 @@ mod tests {
         assert_eq!(v["metrics"]["ram_gb"], 6.8);
         assert_eq!(v["metrics"]["temp_c"], serde_json::Value::Null);
         assert_eq!(v["metrics"]["degraded"], true);
+        assert_eq!(v["metrics"]["ram_headroom_gb"], 1.2);
+        assert_eq!(v["metrics"]["signals"]["cpu"], "use_minus_own");
+        assert_eq!(v["metrics"]["signals"]["psi"], false);
+        assert!(
+            v["metrics"]["signals"]["note"]
+                .as_str()
+                .unwrap()
+                .contains("no pressure stall information"),
+            "a kernel without PSI is said so"
+        );
         assert_eq!(v["metrics"]["intake_blocked"], false);
         assert_eq!(
             keys(&v["hysteresis"]),

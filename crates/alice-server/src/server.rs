@@ -145,7 +145,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         let sampler = ProcSampler::new(
             config.guardian.root.clone(),
             Some(config.guardian.data_dir.clone()),
-        );
+        )
+        .counting_as_own(&config.guardian.own_processes);
         Guardian::start(config.guardian.clone(), sampler)
     });
     launch(config, guardian).await

@@ -10,6 +10,19 @@ use std::time::Duration;
 /// Largest Guardian threshold accepted; anything above 1.0 already means "never".
 const MAX_THRESHOLD: f64 = 10.0;
 
+/// Which readings the Guardian's CPU and memory triggers judge.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Signals {
+    /// Pressure stall information where the kernel reports it: CPU *pressure* (others waiting
+    /// for the cores), memory pressure and headroom. Without PSI, CPU use minus Alice's own
+    /// and the model server's.
+    #[default]
+    Auto,
+    /// The seed's rules: CPU and RAM use only, Alice's own CPU included.
+    Usage,
+}
+
 /// The Guardian: resource sampling, its state machine and the brownout it asks for
 /// (`[guardian]`); the rules are documented in the alice-guardian crate.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -45,6 +58,30 @@ pub struct GuardianConfig {
     pub recover_ram: f64,
     /// ...and every CPU sample in the window below this fraction...
     pub recover_cpu: f64,
+    /// Which readings the CPU and memory triggers judge ("auto": pressure where the kernel has
+    /// PSI; "usage": the seed's CPU/RAM use rules).
+    pub signals: Signals,
+    /// With PSI, soft trigger (-> BROWNOUT, never further on its own): CPU pressure (`some`,
+    /// avg10) at or above this in every sample of the window.
+    pub soft_cpu_pressure: f64,
+    /// With PSI, recovery needs CPU pressure below this in every sample of the window.
+    pub recover_cpu_pressure: f64,
+    /// With PSI, soft trigger: memory pressure (`some`, avg10) at or above this in every sample
+    /// of the window.
+    pub soft_memory_pressure: f64,
+    /// With PSI, hard trigger: memory pressure `full` (every task stalled), avg10, at or above
+    /// this in one sample.
+    pub hard_memory_pressure: f64,
+    /// With PSI, recovery needs memory pressure (`some`, avg10) below this.
+    pub recover_memory_pressure: f64,
+    /// With PSI, soft trigger (-> BROWNOUT, never further on its own): I/O pressure `full`,
+    /// avg10, at or above this in every sample of the window.
+    pub soft_io_pressure: f64,
+    /// With PSI, recovery needs I/O pressure `full` below this.
+    pub recover_io_pressure: f64,
+    /// Processes (by `/proc/PID/comm`) whose CPU use is the job being done, like Alice's own:
+    /// without PSI it is subtracted from CPU use before the CPU triggers judge it.
+    pub own_processes: Vec<String>,
     /// ...and at least this long in the current state. Also the least time before any step down.
     #[serde(with = "humantime_serde")]
     pub min_dwell: Duration,
@@ -112,6 +149,15 @@ impl Default for GuardianConfig {
             hard_temp_c: 90.0,
             recover_ram: 0.70,
             recover_cpu: 0.75,
+            signals: Signals::Auto,
+            soft_cpu_pressure: 0.50,
+            recover_cpu_pressure: 0.25,
+            soft_memory_pressure: 0.10,
+            hard_memory_pressure: 0.10,
+            recover_memory_pressure: 0.02,
+            soft_io_pressure: 0.40,
+            recover_io_pressure: 0.20,
+            own_processes: vec!["ollama".to_owned(), "llama-server".to_owned()],
             min_dwell: Duration::from_secs(45),
             degrade_after: Duration::from_secs(60),
             brownout_level: BrownoutLevel::Moderate,
@@ -167,6 +213,16 @@ impl GuardianConfig {
             ("guardian.hard_disk", self.hard_disk),
             ("guardian.recover_ram", self.recover_ram),
             ("guardian.recover_cpu", self.recover_cpu),
+            ("guardian.soft_cpu_pressure", self.soft_cpu_pressure),
+            ("guardian.recover_cpu_pressure", self.recover_cpu_pressure),
+            ("guardian.soft_memory_pressure", self.soft_memory_pressure),
+            ("guardian.hard_memory_pressure", self.hard_memory_pressure),
+            (
+                "guardian.recover_memory_pressure",
+                self.recover_memory_pressure,
+            ),
+            ("guardian.soft_io_pressure", self.soft_io_pressure),
+            ("guardian.recover_io_pressure", self.recover_io_pressure),
         ] {
             // Above 1.0 is allowed: a reading never gets there, which switches the trigger off
             // (e.g. hard_cpu on a machine whose model runs on the CPU and keeps it busy).
@@ -185,6 +241,39 @@ impl GuardianConfig {
             self.recover_cpu < self.soft_cpu,
             "guardian.recover_cpu",
             "must be below guardian.soft_cpu, or the machine cannot settle between them",
+        );
+        for (recover, soft, key, soft_key) in [
+            (
+                self.recover_cpu_pressure,
+                self.soft_cpu_pressure,
+                "guardian.recover_cpu_pressure",
+                "guardian.soft_cpu_pressure",
+            ),
+            (
+                self.recover_memory_pressure,
+                self.soft_memory_pressure,
+                "guardian.recover_memory_pressure",
+                "guardian.soft_memory_pressure",
+            ),
+            (
+                self.recover_io_pressure,
+                self.soft_io_pressure,
+                "guardian.recover_io_pressure",
+                "guardian.soft_io_pressure",
+            ),
+        ] {
+            if recover >= soft {
+                problems.push(format!(
+                    "{key}: must be below {soft_key}, or the machine cannot settle between them"
+                ));
+            }
+        }
+        problems.check(
+            self.own_processes
+                .iter()
+                .all(|name| !name.is_empty() && name.len() <= 15),
+            "guardian.own_processes",
+            "names are process names as in /proc/PID/comm: 1 to 15 characters each",
         );
         problems.check(
             self.soft_ram < self.hard_ram,

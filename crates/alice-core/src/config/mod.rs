@@ -40,7 +40,7 @@ pub use experiments::{
     ExperimentConfig, ExperimentGuard, ExperimentRoutes, MAX_EXPERIMENT_NAME_CHARS, VariantConfig,
     is_valid_experiment_name,
 };
-pub use guardian::GuardianConfig;
+pub use guardian::{GuardianConfig, Signals};
 pub use log::LogConfig;
 pub use memory::MemoryConfig;
 pub use retry::RetryConfig;

@@ -486,3 +486,223 @@ proptest! {
         prop_assert!(r.state() <= Brownout, "{:?}", r.state());
     }
 }
+
+/// A sample whose pressure files read as the kernel writes them.
+fn with_psi(
+    ram: f64,
+    cpu: f64,
+    own: f64,
+    cpu_file: &str,
+    memory_file: &str,
+    io_file: &str,
+) -> Sample {
+    use crate::pressure::{Pressure, parse};
+    Sample {
+        cpu_own_pct: Some(own),
+        pressure: Some(Pressure {
+            cpu: parse(cpu_file),
+            memory: parse(memory_file),
+            io: parse(io_file),
+            source: crate::sampler::Source::Host,
+        }),
+        ..Sample::ram_cpu(ram, cpu)
+    }
+}
+
+const NO_STALL: &str = "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n\
+                        full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n";
+
+fn cpu_stall(percent: f64) -> String {
+    format!("some avg10={percent:.2} avg60={percent:.2} avg300=0.00 total=1\n")
+}
+
+#[test]
+fn cores_busy_with_alices_own_model_are_not_danger_where_psi_is_read() {
+    let mut r = Rig::new();
+    // Both cores at 100 %, 95 % of it Alice's inference, and little waiting for a core.
+    for _ in 0..120 {
+        r.feed(with_psi(
+            0.4,
+            1.0,
+            0.95,
+            &cpu_stall(8.0),
+            NO_STALL,
+            NO_STALL,
+        ));
+    }
+    assert_eq!(r.state(), Normal);
+    assert_eq!(
+        r.m.judged_cpu_window().last(),
+        Some((0.08, CpuSignal::Pressure))
+    );
+}
+
+#[test]
+fn cpu_pressure_browns_out_and_never_degrades_on_its_own() {
+    let mut r = Rig::new();
+    for _ in 0..3 {
+        r.feed(with_psi(
+            0.4,
+            1.0,
+            0.3,
+            &cpu_stall(90.0),
+            NO_STALL,
+            NO_STALL,
+        ));
+    }
+    assert_eq!(r.state(), Brownout);
+    let detail = &r.m.history().last().unwrap().detail;
+    assert!(detail.contains("cpu pressure >= 0.50"), "{detail}");
+    for _ in 0..180 {
+        r.feed(with_psi(
+            0.4,
+            1.0,
+            0.3,
+            &cpu_stall(90.0),
+            NO_STALL,
+            NO_STALL,
+        ));
+    }
+    assert_eq!(
+        r.state(),
+        Brownout,
+        "3 minutes of competition for the cores"
+    );
+    // Between recovery (0.25) and soft (0.50) nothing moves.
+    for _ in 0..60 {
+        r.feed(with_psi(
+            0.4,
+            1.0,
+            0.3,
+            &cpu_stall(30.0),
+            NO_STALL,
+            NO_STALL,
+        ));
+    }
+    assert_eq!(r.state(), Brownout);
+    for _ in 0..3 {
+        r.feed(with_psi(
+            0.4,
+            1.0,
+            0.3,
+            &cpu_stall(10.0),
+            NO_STALL,
+            NO_STALL,
+        ));
+    }
+    assert_eq!(r.state(), Normal, "calm and long past the dwell");
+}
+
+#[test]
+fn memory_pressure_escalates_and_a_full_stall_is_an_emergency() {
+    let mut r = Rig::new();
+    let some_stall = "some avg10=20.00 avg60=5.00 avg300=0.00 total=1\n\
+                      full avg10=2.00 avg60=0.50 avg300=0.00 total=1\n";
+    for _ in 0..3 {
+        r.feed(with_psi(
+            0.6,
+            0.2,
+            0.1,
+            &cpu_stall(1.0),
+            some_stall,
+            NO_STALL,
+        ));
+    }
+    assert_eq!(r.state(), Brownout);
+    for _ in 0..60 {
+        r.feed(with_psi(
+            0.6,
+            0.2,
+            0.1,
+            &cpu_stall(1.0),
+            some_stall,
+            NO_STALL,
+        ));
+    }
+    assert_eq!(r.state(), Degraded, "BROWNOUT did not relieve it in 60 s");
+
+    let mut r = Rig::new();
+    let thrashing = "some avg10=60.00 avg60=20.00 avg300=0.00 total=1\n\
+                     full avg10=35.00 avg60=9.00 avg300=0.00 total=1\n";
+    let out = r.feed(with_psi(
+        0.7,
+        0.2,
+        0.1,
+        &cpu_stall(1.0),
+        thrashing,
+        NO_STALL,
+    ));
+    assert_eq!(r.state(), Emergency);
+    assert!(out.kill);
+    let detail = &out.transition.unwrap().detail;
+    assert!(
+        detail.contains("memory pressure full 0.35 >= 0.10"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn io_pressure_browns_out_only() {
+    let mut r = Rig::new();
+    let io = "some avg10=70.00 avg60=50.00 avg300=0.00 total=1\n\
+              full avg10=55.00 avg60=40.00 avg300=0.00 total=1\n";
+    for _ in 0..100 {
+        r.feed(with_psi(0.4, 0.3, 0.1, &cpu_stall(1.0), NO_STALL, io));
+    }
+    assert_eq!(r.state(), Brownout);
+}
+
+#[test]
+fn a_new_oom_kill_is_an_emergency_and_old_ones_are_not() {
+    let mut r = Rig::new();
+    let kills = |n| Sample {
+        oom_kills: Some(n),
+        ..Sample::ram_cpu(0.5, 0.2)
+    };
+    r.feed(kills(4));
+    r.feed(kills(4));
+    assert_eq!(r.state(), Normal, "kills from before Alice started");
+    let out = r.feed(kills(5));
+    assert_eq!(r.state(), Emergency);
+    assert!(out.transition.unwrap().detail.contains("1 new oom kill"));
+}
+
+#[test]
+fn without_psi_alices_own_cpu_is_subtracted() {
+    let mut r = Rig::new();
+    let busy = |own| Sample {
+        cpu_own_pct: Some(own),
+        ..Sample::ram_cpu(0.4, 1.0)
+    };
+    for _ in 0..60 {
+        r.feed(busy(0.9));
+    }
+    assert_eq!(r.state(), Normal, "Alice's own inference fills the cores");
+    let (figure, signal) = r.m.judged_cpu_window().last().unwrap();
+    assert!((figure - 0.1).abs() < 1e-9, "{figure}");
+    assert_eq!(signal, CpuSignal::UseMinusOwn);
+    r.feed(busy(0.0));
+    assert_eq!(r.state(), Emergency, "the same use by someone else");
+}
+
+#[test]
+fn usage_signals_are_the_seeds_rules() {
+    let config = GuardianConfig {
+        signals: alice_core::config::Signals::Usage,
+        ..GuardianConfig::default()
+    };
+    let mut r = Rig::with(config);
+    r.feed(with_psi(
+        0.4,
+        0.95,
+        0.95,
+        &cpu_stall(1.0),
+        NO_STALL,
+        NO_STALL,
+    ));
+    assert_eq!(
+        r.state(),
+        Emergency,
+        "the whole use counts, pressure is not read"
+    );
+}
