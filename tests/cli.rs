@@ -3,86 +3,19 @@
 
 mod common;
 
+use common::alice_process::{ALICE, admin_http, spawn_alice, terminate};
 use common::child_process::Running;
 use common::parse_sse;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
-
-const ALICE: &str = env!("CARGO_BIN_EXE_alice");
 
 /// `alice serve --demo` on a free port with its database in `dir`; returns the process, its
 /// address and a channel of its stdout lines.
 fn spawn_demo(dir: &std::path::Path) -> (Running, String, mpsc::Receiver<String>) {
     spawn_alice(dir, &["serve", "--demo"], &[])
-}
-
-/// `alice ARGS` with extra environment, on a free port with its database in `dir`.
-fn spawn_alice(
-    dir: &std::path::Path,
-    args: &[&str],
-    envs: &[(&str, &str)],
-) -> (Running, String, mpsc::Receiver<String>) {
-    let mut child = Running(
-        Command::new(ALICE)
-            .args(args)
-            .current_dir(dir)
-            .envs(envs.iter().copied())
-            .env("ALICE_SERVER__BIND", "127.0.0.1:0")
-            // A busy test machine must not make the Guardian shed the test's requests.
-            .env("ALICE_GUARDIAN__ENABLED", "false")
-            .env_remove("ALICE_CONFIG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let (lines_tx, lines) = mpsc::channel();
-    let stdout = child.0.stdout.take().unwrap();
-    // Every line goes to `lines`; the listening address also goes to `addr`, so lines logged
-    // before it (a probe can be quicker) are not lost to the caller.
-    let (addr_tx, addr) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Ok(parsed) = serde_json::from_str::<Value>(&line)
-                && parsed["evt"] == "listening"
-            {
-                let _ = addr_tx.send(parsed["addr"].as_str().unwrap_or_default().to_owned());
-            }
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let addr = addr
-        .recv_timeout(Duration::from_secs(20))
-        .expect("alice should log that it listens");
-    (child, format!("http://{addr}"), lines)
-}
-
-/// A client with the admin key that an `alice serve` started in `dir` wrote on its first start
-/// (the default `auth.admin_key_file`, data/admin.key, as the README's curl reads it).
-fn admin_http(dir: &std::path::Path) -> reqwest::Client {
-    common::client_with_key(&common::read_admin_key(&dir.join("data/admin.key")))
-}
-
-fn terminate(Running(child): &mut Running) -> std::process::ExitStatus {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    for _ in 0..200 {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    child.kill().unwrap();
-    panic!("alice did not stop within 5 s of SIGTERM");
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 //! free ports, and small helpers to read Alice's answers.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod alice_process;
 pub mod child_process;
 pub mod scripted_load;
 

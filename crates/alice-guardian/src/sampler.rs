@@ -18,7 +18,8 @@
 //! The group is the one this process is in ([`crate::cgroup`]). The original Guardian compared
 //! a container's usage with the *host's* totals, which never fired inside a memory-limited
 //! container; hence a limited group is read, and when both a limit and the host are known the
-//! tighter of the two is the RAM figure (a roomy limit on a full host is no headroom). Page
+//! tighter of the two (fewer bytes left) is the RAM figure: a roomy limit on a full host is
+//! no headroom. Page
 //! cache that can be dropped (`inactive_file`) is not counted as used. A reading the sampler
 //! cannot make is `None`, never 0: the state machine treats unknowns by its 3-strike rule
 //! instead of as "all is well".
@@ -131,6 +132,10 @@ impl MemoryReading {
     fn fraction(&self) -> f64 {
         self.used as f64 / self.total as f64
     }
+
+    fn headroom(&self) -> u64 {
+        self.total.saturating_sub(self.used)
+    }
 }
 
 /// A cgroup v1 memory limit at or above this is "no limit" (the kernel writes the largest
@@ -237,11 +242,12 @@ impl ProcSampler {
         })
     }
 
-    /// The tighter of the group's memory limit and the host's memory.
+    /// The tighter of the group's memory limit and the host's memory: the one with fewer bytes
+    /// left (a 512 MiB group on a roomy host is short of memory long before the host is).
     fn memory(&self) -> Option<MemoryReading> {
         let host = self.host_memory();
         match (self.cgroup_memory(), host) {
-            (Some(group), Some(host)) if host.fraction() > group.fraction() => {
+            (Some(group), Some(host)) if host.headroom() < group.headroom() => {
                 Some(MemoryReading {
                     oom_kills: group.oom_kills,
                     ..host

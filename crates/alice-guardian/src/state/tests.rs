@@ -706,3 +706,26 @@ fn usage_signals_are_the_seeds_rules() {
         "the whole use counts, pressure is not read"
     );
 }
+
+/// The host's pressure files, read on the 2-core development machine after 18 s of four
+/// spinning processes (2026-12-04): the cores were contended, memory and I/O were not.
+const RECORDED_HOG_CPU: &str = include_str!("recorded/cpu.pressure-hog");
+const RECORDED_HOG_MEMORY: &str = include_str!("recorded/memory.pressure-hog");
+const RECORDED_HOG_IO: &str = include_str!("recorded/io.pressure-hog");
+
+#[test]
+fn a_recorded_cpu_hog_browns_out_and_goes_no_further() {
+    let mut r = Rig::new();
+    for _ in 0..120 {
+        r.feed(with_psi(
+            0.3,
+            1.0,
+            0.0,
+            RECORDED_HOG_CPU,
+            RECORDED_HOG_MEMORY,
+            RECORDED_HOG_IO,
+        ));
+    }
+    assert_eq!(r.state(), Brownout);
+    assert_eq!(r.m.history().count(), 1, "one step, NORMAL to BROWNOUT");
+}
