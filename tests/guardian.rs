@@ -310,12 +310,19 @@ async fn real_readings_below_the_thresholds_brown_out_alice_and_raised_threshold
     settings.guardian.interval = Duration::from_millis(500);
     settings.guardian.min_dwell = Duration::from_secs(1);
     settings.guardian.data_dir = dir.path().to_path_buf();
-    // CPU is left out of it (thresholds above 1.0 are never reached), so a busy test machine
-    // cannot trip it; RAM is what the test moves.
+    // CPU use and every pressure are left out of it (thresholds above 1.0 are never reached),
+    // so a busy test machine cannot trip it; RAM is what the test moves.
     settings.guardian.soft_cpu = 1.5;
     settings.guardian.recover_cpu = 1.1;
     settings.guardian.hard_cpu = 2.0;
     settings.guardian.hard_ram = 2.0;
+    settings.guardian.soft_cpu_pressure = 1.5;
+    settings.guardian.recover_cpu_pressure = 1.1;
+    settings.guardian.soft_memory_pressure = 1.5;
+    settings.guardian.hard_memory_pressure = 2.0;
+    settings.guardian.recover_memory_pressure = 1.1;
+    settings.guardian.soft_io_pressure = 1.5;
+    settings.guardian.recover_io_pressure = 1.1;
     let mut low = settings.guardian.clone();
     // Any machine running this test uses more than 0.2 % of its RAM.
     low.soft_ram = 0.002;
