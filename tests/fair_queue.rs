@@ -79,3 +79,80 @@ async fn a_single_request_is_served_in_turn_not_behind_another_users_twenty() {
     );
     Arc::into_inner(alice).unwrap().stop().await;
 }
+
+#[tokio::test]
+async fn a_refusal_says_where_the_request_stood_in_the_queue_and_what_wait_that_meant() {
+    let sim = start_sim(Faults {
+        latency_ms: 400,
+        ..Faults::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path(), &sim.base_url());
+    config.backends[0].max_concurrent = 1;
+    config.backends[0].queue_depth = 2;
+    config.backends[0].queue_timeout = Duration::from_secs(60);
+    config.deadlines.chat = Duration::from_secs(60);
+    config.retry.max_retries = 0;
+    let alice = Arc::new(Alice::start(config.clone()).await);
+    let unlimited = KeyRequest {
+        limits: KeyLimits {
+            requests_per_minute: Some(0),
+            tokens_per_minute: Some(0),
+            max_in_flight: Some(0),
+        },
+        ..KeyRequest::default()
+    };
+    let ada = client_with_key(&create_key_with(&config, "ada", Role::User, unlimited).await);
+    let bo = client_with_key(&create_key(&config, "bo", Role::User).await);
+    // One answer first, so the limiter knows how long a slot is held (about 400 ms).
+    ask(&ada, &alice, "Ada värmer upp".into()).await;
+    // Ada takes the slot and both queue places.
+    let flood: Vec<_> = (0..3)
+        .map(|n| {
+            let (alice, ada) = (alice.clone(), ada.clone());
+            tokio::spawn(async move { ask(&ada, &alice, format!("Ada frågar {n}")).await })
+        })
+        .collect();
+    assert!(
+        common::eventually(Duration::from_secs(10), || sim.requests().len() >= 2).await,
+        "ada's answer never reached the backend"
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let refused = bo
+        .post(alice.url("/api/chat"))
+        .json(&json!({"message": "Bo frågar"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 503);
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["code"], "backend_busy", "{body}");
+    // Bo would have gone after one of Ada's two waiting requests, not after both.
+    assert_eq!(body["queue"]["position"], 2, "{body}");
+    let expected = body["queue"]["expected_wait_ms"].as_u64().unwrap();
+    assert!(
+        (400..=4_000).contains(&expected),
+        "two rounds of a ~400 ms slot: {expected} ms"
+    );
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("number 2 in the queue"),
+        "{body}"
+    );
+    assert!(
+        retry_after >= 1,
+        "Retry-After is the expected wait, at least 1 s"
+    );
+    for task in flood {
+        task.await.unwrap();
+    }
+    Arc::into_inner(alice).unwrap().stop().await;
+}

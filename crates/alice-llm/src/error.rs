@@ -8,8 +8,13 @@ use std::time::Duration;
 pub enum ErrorKind {
     /// No connection could be made (refused, DNS, connect timeout).
     Unreachable,
-    /// The backend is up but refuses more work for now (Ollama's 503 "server busy", 429).
-    Busy { retry_after: Option<Duration> },
+    /// The backend is up but refuses more work for now (Ollama's 503 "server busy", 429), or
+    /// Alice's own limiter refused it a slot (then `queue` says where it stood).
+    Busy {
+        retry_after: Option<Duration>,
+        /// Boxed: it is rare, and keeps every error small.
+        queue: Option<Box<QueuePlace>>,
+    },
     /// The backend does not have the model.
     ModelNotFound,
     /// The backend rejected the request as malformed (4xx other than the above).
@@ -36,6 +41,16 @@ impl From<alice_decode::FailureKind> for ErrorKind {
             alice_decode::FailureKind::StreamBroken => ErrorKind::StreamBroken,
         }
     }
+}
+
+/// Where a request refused by Alice's limiter stood in a backend's queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueuePlace {
+    /// Requests that would have been served before it, itself included (its turn in the fair
+    /// queue, not the queue's length).
+    pub position: usize,
+    /// How long that place meant waiting (slot hold time × rounds), once hold times are known.
+    pub expected_wait: Option<Duration>,
 }
 
 /// What to do about an answer the Guardian stopped ([`ErrorKind::Stopped`]), whichever

@@ -40,7 +40,10 @@ pub(crate) trait Remote {
 pub(crate) fn status_kind(status: u16, retry_after: Option<Duration>) -> ErrorKind {
     match status {
         404 => ErrorKind::ModelNotFound,
-        429 | 503 => ErrorKind::Busy { retry_after },
+        429 | 503 => ErrorKind::Busy {
+            retry_after,
+            queue: None,
+        },
         code @ 400..=499 => ErrorKind::Rejected { status: code },
         code => ErrorKind::Failed { status: code },
     }

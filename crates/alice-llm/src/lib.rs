@@ -28,7 +28,7 @@ mod wire;
 pub use breaker::BreakerState;
 #[cfg(feature = "embedded")]
 pub use embedded::EmbeddedClient;
-pub use error::{ErrorKind, LlmError};
+pub use error::{ErrorKind, LlmError, QueuePlace};
 pub use metrics::LlmMetrics;
 pub use ollama::OllamaClient;
 pub use openai::OpenAiClient;

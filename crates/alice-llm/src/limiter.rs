@@ -34,13 +34,18 @@ use tokio::time::Instant;
 /// Weight of the newest sample in the moving average of slot hold times.
 const HOLD_TIME_WEIGHT: f64 = 0.2;
 
-/// Why a request was not given a slot.
+/// Why a request was not given a slot. `place` is how many requests would have been served
+/// before it, itself included (its place in the fair queue); `expected` the wait that place
+/// meant, once slot hold times are known.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {
     /// `queue_depth` requests are already waiting.
-    QueueFull,
+    QueueFull {
+        place: usize,
+        expected: Option<Duration>,
+    },
     /// The expected wait would pass the deadline or `queue_timeout`.
-    WaitTooLong { expected: Duration },
+    WaitTooLong { place: usize, expected: Duration },
     /// It waited `queue_timeout` (or to its deadline) without getting a slot.
     TimedOut,
 }
@@ -256,14 +261,15 @@ impl Limiter {
                 control.take(&client);
                 return Ok(self.slot(client));
             }
-            if control.waiting >= self.queue_depth {
-                return Err(Refusal::QueueFull);
-            }
             let place = control.turns.place_for(&client);
-            if let Some(expected) = expected_wait(&control, place)
+            let expected = expected_wait(&control, place);
+            if control.waiting >= self.queue_depth {
+                return Err(Refusal::QueueFull { place, expected });
+            }
+            if let Some(expected) = expected
                 && now + expected > limit
             {
-                return Err(Refusal::WaitTooLong { expected });
+                return Err(Refusal::WaitTooLong { place, expected });
             }
             let (grant, granted) = oneshot::channel();
             control.turns.push(&client, grant);
@@ -420,7 +426,11 @@ mod tests {
         assert_eq!(limiter.queued(), 1);
         assert_eq!(
             limiter.acquire("anna", None).await.unwrap_err(),
-            Refusal::QueueFull
+            Refusal::QueueFull {
+                place: 2,
+                expected: None
+            },
+            "second in anna's own queue; no slot has come back yet to time"
         );
         assert_eq!(
             limiter.queued(),
@@ -475,10 +485,40 @@ mod tests {
         assert_eq!(
             refusal,
             Refusal::WaitTooLong {
+                place: 1,
                 expected: Duration::from_secs(2)
             }
         );
         assert_eq!(started.elapsed(), Duration::ZERO, "refused at once");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refusal_names_the_place_in_the_fair_queue_and_its_expected_wait() {
+        let limiter = Limiter::new(1, 3, Duration::from_secs(60), 1.0, None);
+        // A slot is held for 3 s.
+        let slot = limiter.acquire("anna", None).await.unwrap();
+        tokio::time::advance(Duration::from_secs(3)).await;
+        drop(slot);
+        let _held = limiter.acquire("anna", None).await.unwrap();
+        let waiting: Vec<_> = (0..3)
+            .map(|_| {
+                let limiter = limiter.clone();
+                tokio::spawn(async move { limiter.acquire("anna", None).await })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        assert_eq!(limiter.queued(), 3);
+        // Bob would be served after one of anna's three, not after all of them.
+        assert_eq!(
+            limiter.acquire("bob", None).await.unwrap_err(),
+            Refusal::QueueFull {
+                place: 2,
+                expected: Some(Duration::from_secs(6))
+            }
+        );
+        for task in waiting {
+            task.abort();
+        }
     }
 
     #[tokio::test(start_paused = true)]

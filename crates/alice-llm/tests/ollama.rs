@@ -106,7 +106,13 @@ async fn statuses_become_error_kinds() {
     let sim = sim(Faults::default()).await;
     let url = sim.base_url();
     for (status, kind) in [
-        (503, ErrorKind::Busy { retry_after: None }),
+        (
+            503,
+            ErrorKind::Busy {
+                retry_after: None,
+                queue: None,
+            },
+        ),
         (500, ErrorKind::Failed { status: 500 }),
     ] {
         sim.set_faults(Faults {

@@ -224,7 +224,13 @@ async fn statuses_become_error_kinds() {
     let sim = sim(Faults::default()).await;
     let url = v1(&sim);
     for (status, kind) in [
-        (503, ErrorKind::Busy { retry_after: None }),
+        (
+            503,
+            ErrorKind::Busy {
+                retry_after: None,
+                queue: None,
+            },
+        ),
         (500, ErrorKind::Failed { status: 500 }),
         (400, ErrorKind::Rejected { status: 400 }),
     ] {
@@ -346,7 +352,8 @@ async fn busy_with_retry_after_is_read() {
     assert_eq!(
         error.kind,
         ErrorKind::Busy {
-            retry_after: Some(Duration::from_secs(7))
+            retry_after: Some(Duration::from_secs(7)),
+            queue: None,
         }
     );
     assert!(error.detail.contains("Rate limit reached"), "{error}");

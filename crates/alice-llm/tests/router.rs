@@ -462,7 +462,8 @@ async fn every_backend_saturated_is_refused_at_once_as_busy() {
     assert!(matches!(
         second.unwrap_err().kind,
         ErrorKind::Busy {
-            retry_after: Some(_)
+            retry_after: Some(_),
+            queue: Some(_)
         }
     ));
     assert!(

@@ -82,11 +82,17 @@ fn statuses_become_kinds() {
     assert_eq!(status_kind(404, None), ErrorKind::ModelNotFound);
     assert_eq!(
         status_kind(429, secs),
-        ErrorKind::Busy { retry_after: secs }
+        ErrorKind::Busy {
+            retry_after: secs,
+            queue: None
+        }
     );
     assert_eq!(
         status_kind(503, None),
-        ErrorKind::Busy { retry_after: None }
+        ErrorKind::Busy {
+            retry_after: None,
+            queue: None
+        }
     );
     assert_eq!(status_kind(401, None), ErrorKind::Rejected { status: 401 });
     assert_eq!(status_kind(500, None), ErrorKind::Failed { status: 500 });
@@ -191,7 +197,8 @@ async fn a_refused_status_becomes_the_backends_error_with_its_retry_after() {
     assert_eq!(
         error.kind,
         ErrorKind::Busy {
-            retry_after: Some(Duration::from_millis(1500))
+            retry_after: Some(Duration::from_millis(1500)),
+            queue: None,
         }
     );
     assert_eq!(error.detail, "HTTP 503: a proxy page");

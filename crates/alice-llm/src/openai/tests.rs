@@ -29,11 +29,17 @@ fn statuses_and_codes_become_kinds() {
     );
     assert_eq!(
         status_kind(429, None, secs),
-        ErrorKind::Busy { retry_after: secs }
+        ErrorKind::Busy {
+            retry_after: secs,
+            queue: None
+        }
     );
     assert_eq!(
         status_kind(503, None, None),
-        ErrorKind::Busy { retry_after: None }
+        ErrorKind::Busy {
+            retry_after: None,
+            queue: None
+        }
     );
     assert_eq!(
         status_kind(401, None, None),

@@ -42,7 +42,7 @@ impl LlmRouter {
                     break;
                 }
                 let asked = last_error.as_ref().and_then(|e| match e.kind {
-                    ErrorKind::Busy { retry_after } => retry_after,
+                    ErrorKind::Busy { retry_after, .. } => retry_after,
                     _ => None,
                 });
                 let pause = backoff(&self.retry, round, asked, &mut rand::rng());

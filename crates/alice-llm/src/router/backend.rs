@@ -4,7 +4,7 @@
 use crate::breaker::{Breaker, BreakerState};
 use crate::limiter::{Limiter, Refusal};
 use crate::provider::{BackendHealth, ChatEvent, ChatRequest, ChatStream};
-use crate::{ErrorKind, LlmError, Provider};
+use crate::{ErrorKind, LlmError, Provider, QueuePlace};
 use alice_core::config::{AdaptiveConcurrencyConfig, BackendConfig, BackendKind, BreakerConfig};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
@@ -193,27 +193,49 @@ impl Backend {
     }
 
     pub(super) fn saturated(&self, refusal: Refusal) -> LlmError {
-        let detail = match refusal {
-            Refusal::QueueFull => format!(
-                "all {} slots are busy and {} requests already wait",
-                self.limiter.limit(),
-                self.config.queue_depth
+        let (detail, queue) = match refusal {
+            Refusal::QueueFull { place, expected } => (
+                format!(
+                    "all {} slots are busy and {} requests already wait",
+                    self.limiter.limit(),
+                    self.config.queue_depth
+                ),
+                Some(Box::new(QueuePlace {
+                    position: place,
+                    expected_wait: expected,
+                })),
             ),
-            Refusal::WaitTooLong { expected } => format!(
-                "all {} slots are busy and the expected wait of {} ms would pass the deadline",
-                self.limiter.limit(),
-                expected.as_millis()
+            Refusal::WaitTooLong { place, expected } => (
+                format!(
+                    "all {} slots are busy and the expected wait of {} ms would pass the deadline",
+                    self.limiter.limit(),
+                    expected.as_millis()
+                ),
+                Some(Box::new(QueuePlace {
+                    position: place,
+                    expected_wait: Some(expected),
+                })),
             ),
-            Refusal::TimedOut => format!(
-                "no slot came free within the queue timeout of {} ms",
-                self.config.queue_timeout.as_millis()
+            Refusal::TimedOut => (
+                format!(
+                    "no slot came free within the queue timeout of {} ms",
+                    self.config.queue_timeout.as_millis()
+                ),
+                None,
             ),
         };
+        // The expected wait is a better hint than a fixed pause, when there is one.
+        let retry_after = queue
+            .as_ref()
+            .and_then(|q| q.expected_wait)
+            .map(|wait| wait.max(Duration::from_secs(1)))
+            .unwrap_or(self.config.busy_retry_after);
         LlmError {
             backend: self.config.name.clone(),
             url: self.provider.url().to_owned(),
             kind: ErrorKind::Busy {
-                retry_after: Some(self.config.busy_retry_after),
+                retry_after: Some(retry_after),
+                queue,
             },
             detail,
             advice: "Alice is at its limit for this backend; retry shortly, or raise \

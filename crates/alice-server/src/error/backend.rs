@@ -6,8 +6,28 @@
 
 use alice_llm::ErrorKind;
 
+/// [`detail_by_kind`], and for a request Alice's own limiter refused, where it stood in the
+/// queue (its turn, and the wait that meant): nothing about the backend, all about the client.
+pub(super) fn client_detail(kind: &ErrorKind) -> String {
+    match kind {
+        ErrorKind::Busy {
+            queue: Some(queue), ..
+        } => {
+            let wait = queue.expected_wait.map_or(String::new(), |wait| {
+                format!(", an expected wait of {:.1} s", wait.as_secs_f64())
+            });
+            format!(
+                "every language-model backend is busy: this request would have been number {} \
+                 in the queue{wait}; retry after the seconds in Retry-After",
+                queue.position
+            )
+        }
+        _ => detail_by_kind(kind).to_owned(),
+    }
+}
+
 /// English detail for the client of a request that failed in a backend.
-pub(super) fn client_detail(kind: &ErrorKind) -> &'static str {
+fn detail_by_kind(kind: &ErrorKind) -> &'static str {
     match kind {
         ErrorKind::Unreachable => {
             "no language-model backend could be reached; retry after the seconds in \

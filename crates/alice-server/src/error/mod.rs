@@ -320,7 +320,7 @@ impl ApiError {
             Self::MethodNotAllowed { method, path } => {
                 format!("{path} does not take {method}; see the README for the API")
             }
-            Self::Backend(error) => backend::client_detail(&error.kind).to_owned(),
+            Self::Backend(error) => backend::client_detail(&error.kind),
             Self::DeadlineExceeded { path, timeout } => format!(
                 "{path} did not finish within its deadline of {} ms (deadlines.* in the config)",
                 timeout.as_millis()
@@ -412,6 +412,17 @@ impl ApiError {
             Self::StreamTooLong { limit } => {
                 body["timeout_ms"] = json!(limit.as_millis() as u64);
             }
+            Self::Backend(LlmError {
+                kind: ErrorKind::Busy {
+                    queue: Some(queue), ..
+                },
+                ..
+            }) => {
+                body["queue"] = json!({
+                    "position": queue.position,
+                    "expected_wait_ms": queue.expected_wait.map(|w| w.as_millis() as u64),
+                });
+            }
             Self::Shed { mode, retry_after } | Self::Refused { mode, retry_after } => {
                 body["guardian_mode"] = json!(mode);
                 body["guardian_status"] = json!(self.guardian_status());
@@ -427,7 +438,7 @@ impl ApiError {
         let advice = retry_advice();
         match self {
             Self::Backend(LlmError {
-                kind: ErrorKind::Busy { retry_after },
+                kind: ErrorKind::Busy { retry_after, .. },
                 ..
             }) => Some(retry_after.unwrap_or(advice.backend_busy)),
             Self::Backend(LlmError {
@@ -652,7 +663,10 @@ mod tests {
                 let busy = ApiError::Backend(LlmError {
                     backend: "ollama".into(),
                     url: "http://127.0.0.1:11434".into(),
-                    kind: ErrorKind::Busy { retry_after: None },
+                    kind: ErrorKind::Busy {
+                        retry_after: None,
+                        queue: None,
+                    },
                     detail: "HTTP 503".into(),
                     advice: "wait".into(),
                 })
