@@ -57,20 +57,33 @@ impl Generation {
     }
 }
 
-/// Time to first token and time waiting on backends, for the metrics, once an answer is done.
+/// Time to first token and time waiting on backends, for the metrics, once an answer is done;
+/// and, for an answer a backend gave, its time to first token and queue wait for the latency
+/// brownout (a kept answer or Alice's own says nothing about the backends).
 pub fn record_chat_metrics(
     service: &ChatService,
     api: &'static str,
     context: &RequestContext,
     generation: &Generation,
 ) {
-    service.metrics.record_chat(
-        api,
-        generation
-            .first_token_at
-            .map(|at| at.duration_since(context.received)),
-        context.upstream.get(),
-    );
+    let ttft = generation
+        .first_token_at
+        .map(|at| at.duration_since(context.received));
+    service
+        .metrics
+        .record_chat(api, ttft, context.upstream.get());
+    let from_backend = matches!(generation.served, Served::Backend | Served::Coalesced);
+    if let (true, Some(ttft), Some(latency)) = (from_backend, ttft, service.guardian.latency()) {
+        let queue_wait = generation
+            .answered_by
+            .as_ref()
+            .map_or(0, |by| by.queue_wait_ms);
+        latency.observe(
+            context.received,
+            ttft,
+            std::time::Duration::from_millis(queue_wait),
+        );
+    }
 }
 
 /// The backend's events from the first one on, as a streaming API hands them to a client:
