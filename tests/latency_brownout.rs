@@ -221,3 +221,69 @@ async fn the_switch_turns_it_off() {
     );
     alice.stop().await;
 }
+
+/// Rounds of requests that get no answer (`status`) until the latency level rises; its reason.
+async fn level_rises_without_answers(
+    status: u16,
+    tweak: impl FnOnce(&mut alice_core::Config),
+) -> String {
+    // The simulator takes 3 s to a first token.
+    let sim = start_sim(Faults {
+        ttft_ms: 3000,
+        ..Faults::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = config(dir.path(), &sim.base_url());
+    settings.guardian.interval = Duration::from_millis(100);
+    settings.guardian.latency_dwell = Duration::from_secs(1);
+    settings.guardian.latency_min_answers = 3;
+    // Below the deadline, as in production (2 s against 30 s).
+    settings.guardian.target_ttft_p95 = Duration::from_millis(500);
+    settings.backends[0].max_concurrent = 8;
+    tweak(&mut settings);
+    let server = alice_server::start_with_sampler(settings, ScriptedLoad::new(0.3, 0.2))
+        .await
+        .unwrap();
+    let alice = Alice::around(server, &dir.path().join("admin.key"));
+    let mut rose = None;
+    for n in 0..6 {
+        let replies = join_all(
+            (0..CLIENTS).map(|c| alice.chat(json!({ "message": format!("Fråga {n}-{c}") }))),
+        )
+        .await;
+        assert!(replies.iter().all(|(s, _)| *s == status), "{replies:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let body = latency_status(&alice).await;
+        if body["latency_brownout"]["level"] != "NONE" {
+            rose = Some(
+                body["latency_brownout"]["reason"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+            break;
+        }
+    }
+    alice.stop().await;
+    rose.expect("requests without an answer raised the level")
+}
+
+#[tokio::test]
+async fn requests_cut_by_their_deadline_raise_the_level_too() {
+    let reason =
+        level_rises_without_answers(504, |c| c.deadlines.chat = Duration::from_secs(1)).await;
+    assert!(reason.starts_with("ttft p95 1.0 s > 0.5 s"), "{reason}");
+}
+
+#[tokio::test]
+async fn requests_the_router_gives_up_on_raise_the_level_too() {
+    // No first token within 400 ms and no retry: the router gives up long before the deadline.
+    let reason = level_rises_without_answers(504, |c| {
+        c.backends[0].first_token_timeout = Duration::from_millis(400);
+        c.retry.max_retries = 0;
+        c.guardian.target_ttft_p95 = Duration::from_millis(200);
+    })
+    .await;
+    assert!(reason.starts_with("ttft p95 0.4 s > 0.2 s"), "{reason}");
+}

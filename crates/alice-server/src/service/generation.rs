@@ -153,6 +153,28 @@ pub async fn collect(
     Err(ended_early(service))
 }
 
+/// The error a backend call that failed before its first token becomes ([`backend_error`]).
+/// One that timed out also counts for the latency brownout, with the time waited as its time to
+/// first token (it had none for at least that long): a backend slower than the deadline must
+/// raise the level, not vanish from the figures. Quick refusals are left out; they would count
+/// as fast answers.
+pub fn failed_to_open(
+    service: &ChatService,
+    context: &RequestContext,
+    error: alice_llm::LlmError,
+) -> ApiError {
+    if error.kind == alice_llm::ErrorKind::TimedOut
+        && let Some(latency) = service.guardian.latency()
+    {
+        latency.observe(
+            context.received,
+            context.received.elapsed(),
+            std::time::Duration::ZERO,
+        );
+    }
+    backend_error(context, error)
+}
+
 /// A backend stream that stopped before saying it was done.
 pub fn ended_early(service: &ChatService) -> ApiError {
     ApiError::Backend(stream_ended(service))
