@@ -49,8 +49,8 @@ impl LatencyBrownout {
                 if let Some(change) = change {
                     tracing::info!(
                         evt = "latency_brownout",
-                        from = ?change.from,
-                        to = ?change.to,
+                        from = change.from.as_str(),
+                        to = change.to.as_str(),
                         reason = %change.reason,
                         ttft_p95_ms = view.ttft_p95_ms,
                         queue_wait_p95_ms = view.queue_wait_p95_ms,
