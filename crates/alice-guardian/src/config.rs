@@ -46,4 +46,36 @@ mod tests {
                 .any(|p| p.starts_with("guardian.recover_ram:"))
         );
     }
+
+    #[test]
+    fn the_latency_brownout_defaults_and_checks() {
+        let c = GuardianConfig::default();
+        assert!(c.latency_brownout);
+        assert_eq!(c.target_ttft_p95, Duration::from_secs(2));
+        assert_eq!(c.target_queue_wait_p95, Duration::from_secs(1));
+        assert_eq!(c.latency_window, Duration::from_secs(60));
+        assert_eq!(c.latency_min_answers, 5);
+        assert_eq!(c.latency_dwell, Duration::from_secs(10));
+        assert_eq!(c.latency_max_level, crate::BrownoutLevel::Heavy);
+        assert_eq!(c.latency_recover_fraction, 0.5);
+        let c: GuardianConfig = serde_json::from_str(
+            r#"{"target_ttft_p95":"0s","latency_min_answers":0,"latency_dwell":"0s",
+                "latency_max_level":"NONE","latency_recover_fraction":1.0,"latency_window":"500ms"}"#,
+        )
+        .unwrap();
+        let problems = c.validate();
+        for key in [
+            "guardian.target_ttft_p95:",
+            "guardian.latency_min_answers:",
+            "guardian.latency_dwell:",
+            "guardian.latency_max_level:",
+            "guardian.latency_recover_fraction:",
+            "guardian.latency_window:",
+        ] {
+            assert!(
+                problems.iter().any(|p| p.starts_with(key)),
+                "{key} in {problems:?}"
+            );
+        }
+    }
 }

@@ -52,6 +52,8 @@ pub struct AnsweredBy {
     pub attempts: u32,
     /// Milliseconds spent on backends that did not answer before this one took the request.
     pub failover_ms: u64,
+    /// Milliseconds the request waited for backend slots, over all its attempts.
+    pub queue_wait_ms: u64,
 }
 
 impl AnsweredBy {

@@ -9,6 +9,7 @@ use crate::metrics::{GuardianSource, Metrics};
 use crate::runtime::experiments::Experiments;
 use crate::runtime::guardian_link::GuardianLink;
 use crate::runtime::guardian_remote::RemoteGuardian;
+use crate::runtime::latency_brownout::LatencyBrownout;
 use crate::runtime::{emergency, housekeeping};
 use crate::service::ChatService;
 use crate::service::answer_cache::AnswerCache;
@@ -216,6 +217,13 @@ async fn launch(config: Config, guardian: Option<Guardian>) -> Result<RunningSer
         }
         _ => None,
     };
+    // The latency brownout runs beside whichever Guardian this process obeys.
+    let latency = (config.guardian.latency_brownout && (guardian.is_some() || remote.is_some()))
+        .then(|| {
+            let (latency, task) = LatencyBrownout::start(&config.guardian, stop.clone());
+            background.push(task);
+            latency
+        });
     let guardian_source = match (&guardian, &remote) {
         (Some(local), _) => GuardianSource::Local(local.subscribe()),
         (None, Some(remote)) => GuardianSource::Remote(remote.subscribe()),
@@ -229,7 +237,13 @@ async fn launch(config: Config, guardian: Option<Guardian>) -> Result<RunningSer
     } else {
         None
     };
-    metrics.watch(llm.clone(), guardian_source, cache.clone(), store.clone());
+    metrics.watch(
+        llm.clone(),
+        guardian_source,
+        latency.as_ref().map(LatencyBrownout::subscribe),
+        cache.clone(),
+        store.clone(),
+    );
     background.extend(housekeeping::spawn(
         &config.database,
         &store,
@@ -240,6 +254,10 @@ async fn launch(config: Config, guardian: Option<Guardian>) -> Result<RunningSer
         (Some(local), _) => GuardianLink::local(local),
         (None, Some(remote)) => GuardianLink::remote(remote),
         (None, None) => GuardianLink::off(),
+    };
+    let guardian = match latency {
+        Some(latency) => guardian.with_latency(latency),
+        None => guardian,
     };
     let limits = connections::ConnectionLimits::from(&config.server);
     let limiter = open_limiter(&config)?;

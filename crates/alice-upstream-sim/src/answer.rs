@@ -8,6 +8,18 @@ use serde::{Deserialize, Serialize};
 /// How many characters of the last user message are quoted back.
 const QUOTE_CHARS: usize = 80;
 
+/// The words a long answer is padded with, in turn.
+const FILLER: [&str; 8] = [
+    "Det",
+    "här",
+    "är",
+    "ett",
+    "längre",
+    "svar",
+    "från",
+    "simulatorn.",
+];
+
 /// One chat message as the simulator sees it (text only).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SimMessage {
@@ -108,10 +120,25 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Works out the tokens for `messages`: the answer is cut before the earliest
-    /// stop sequence it contains, then limited to `max_tokens` tokens (if set).
-    pub fn new(messages: &[SimMessage], max_tokens: Option<u64>, stop: &[String]) -> Self {
+    /// Works out the tokens for `messages`: the answer, padded to `answer_tokens` tokens
+    /// (when more than it has), is cut before the earliest stop sequence it contains, then
+    /// limited to `max_tokens` tokens (if set).
+    pub fn new(
+        messages: &[SimMessage],
+        answer_tokens: usize,
+        max_tokens: Option<u64>,
+        stop: &[String],
+    ) -> Self {
         let mut text = answer_for(messages);
+        let words = tokenize(&text).len();
+        for word in FILLER
+            .iter()
+            .cycle()
+            .take(answer_tokens.saturating_sub(words))
+        {
+            text.push(' ');
+            text.push_str(word);
+        }
         let cut = stop
             .iter()
             .filter(|s| !s.is_empty())
@@ -196,22 +223,36 @@ mod tests {
     #[test]
     fn plan_applies_limit_and_stop() {
         let messages = convo();
-        let full = Plan::new(&messages, None, &[]);
+        let full = Plan::new(&messages, 0, None, &[]);
         assert_eq!(full.text(), answer_for(&messages));
         assert_eq!(full.finish, Finish::Stop);
 
-        let short = Plan::new(&messages, Some(3), &[]);
+        let short = Plan::new(&messages, 0, Some(3), &[]);
         assert_eq!(short.tokens, ["Hej!", " Du", " skrev:"]);
         assert_eq!(short.finish, Finish::Length);
 
-        let exact = Plan::new(&messages, Some(full.tokens.len() as u64), &[]);
+        let exact = Plan::new(&messages, 0, Some(full.tokens.len() as u64), &[]);
         assert_eq!(exact.finish, Finish::Stop);
 
-        let stopped = Plan::new(&messages, None, &["Jag".to_owned(), "skrev".to_owned()]);
+        let stopped = Plan::new(&messages, 0, None, &["Jag".to_owned(), "skrev".to_owned()]);
         assert_eq!(stopped.text(), "Hej! Du ");
         assert_eq!(stopped.finish, Finish::Stop);
 
-        let ignored = Plan::new(&messages, None, &[String::new(), "zzz".to_owned()]);
+        let ignored = Plan::new(&messages, 0, None, &[String::new(), "zzz".to_owned()]);
         assert_eq!(ignored.text(), answer_for(&messages));
+    }
+
+    #[test]
+    fn a_long_answer_is_padded_to_its_length_and_cut_by_the_limit() {
+        let messages = convo();
+        let long = Plan::new(&messages, 300, None, &[]);
+        assert_eq!(long.tokens.len(), 300);
+        assert!(long.text().starts_with(&answer_for(&messages)));
+        assert_eq!(long.finish, Finish::Stop);
+        let cut = Plan::new(&messages, 300, Some(120), &[]);
+        assert_eq!(cut.tokens.len(), 120);
+        assert_eq!(cut.finish, Finish::Length);
+        let shorter_than_the_answer = Plan::new(&messages, 2, None, &[]);
+        assert_eq!(shorter_than_the_answer.text(), answer_for(&messages));
     }
 }

@@ -70,6 +70,10 @@ pub struct Faults {
     pub max_concurrent: Option<usize>,
     /// Queue length beyond `max_concurrent` (like `OLLAMA_MAX_QUEUE`); 0 means 512.
     pub max_queue: usize,
+    /// 0 = the short canned answer; otherwise every answer is padded with filler words to this
+    /// many tokens (before `max_tokens` cuts it), like a model that talks at length, so a
+    /// smaller token limit shows in the answer's length.
+    pub answer_tokens: usize,
 }
 
 impl Faults {

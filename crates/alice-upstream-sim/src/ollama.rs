@@ -180,7 +180,7 @@ pub(crate) async fn chat(State(state): State<Arc<SimState>>, body: Bytes) -> Res
             },
         );
     }
-    let plan = Plan::new(&messages, limit, &stop);
+    let plan = Plan::new(&messages, ticket.faults.answer_tokens, limit, &stop);
     let generation = Generation::new(Arc::clone(&state), plan, ticket);
     if stream {
         streamed(model, generation)

@@ -253,7 +253,7 @@ pub(crate) async fn chat_completions(State(state): State<Arc<SimState>>, body: B
         model,
         include_usage,
     };
-    let plan = Plan::new(&messages, limit, &stop);
+    let plan = Plan::new(&messages, ticket.faults.answer_tokens, limit, &stop);
     let generation = Generation::new(Arc::clone(&state), plan, ticket);
     if stream {
         streamed(meta, generation)

@@ -131,6 +131,32 @@ pub struct GuardianConfig {
     /// Retry-After on requests refused with 503 in EMERGENCY and LOCKDOWN.
     #[serde(with = "humantime_serde")]
     pub refuse_retry_after: Duration,
+
+    // The latency brownout: this process's own time to first token and queue wait step the
+    // brownout level up when they miss their targets (alice_guardian::latency). Kept as one
+    // block at the end of the struct.
+    /// Whether answers' latency may raise the brownout level (with the Guardian on).
+    pub latency_brownout: bool,
+    /// Time to first token (request received to first token) whose p95 must hold.
+    #[serde(with = "humantime_serde")]
+    pub target_ttft_p95: Duration,
+    /// Time waiting for a backend slot whose p95 must hold.
+    #[serde(with = "humantime_serde")]
+    pub target_queue_wait_p95: Duration,
+    /// The answers judged: those of this last stretch of time (and since the last change).
+    #[serde(with = "humantime_serde")]
+    pub latency_window: Duration,
+    /// Fewer answers than this in the window decide nothing (a p95 of three answers is noise).
+    pub latency_min_answers: usize,
+    /// Least time between two level changes, and how long the p95s must stay low before a
+    /// step down.
+    #[serde(with = "humantime_serde")]
+    pub latency_dwell: Duration,
+    /// The heaviest level latency alone may ask for.
+    pub latency_max_level: BrownoutLevel,
+    /// A step down needs both p95s below this fraction of their targets (the gap between it
+    /// and the target is the hysteresis).
+    pub latency_recover_fraction: f64,
 }
 
 impl Default for GuardianConfig {
@@ -174,6 +200,14 @@ impl Default for GuardianConfig {
             remote_timeout: Duration::from_millis(500),
             shed_retry_after: Duration::from_secs(5),
             refuse_retry_after: Duration::from_secs(15),
+            latency_brownout: true,
+            target_ttft_p95: Duration::from_secs(2),
+            target_queue_wait_p95: Duration::from_secs(1),
+            latency_window: Duration::from_secs(60),
+            latency_min_answers: 5,
+            latency_dwell: Duration::from_secs(10),
+            latency_max_level: BrownoutLevel::Heavy,
+            latency_recover_fraction: 0.5,
         }
     }
 }
@@ -325,6 +359,46 @@ impl GuardianConfig {
             "guardian.brownout_level",
             "must be LIGHT, MODERATE or HEAVY",
         );
+        self.validate_latency(&mut problems);
         problems.into_list()
+    }
+
+    /// The latency brownout's settings.
+    fn validate_latency(&self, problems: &mut Problems) {
+        problems.check(
+            !self.target_ttft_p95.is_zero(),
+            "guardian.target_ttft_p95",
+            "must be longer than zero, e.g. \"2s\"",
+        );
+        problems.check(
+            !self.target_queue_wait_p95.is_zero(),
+            "guardian.target_queue_wait_p95",
+            "must be longer than zero, e.g. \"1s\"",
+        );
+        problems.check(
+            self.latency_window >= Duration::from_secs(1),
+            "guardian.latency_window",
+            "must be at least 1s",
+        );
+        problems.check(
+            (1..=10_000).contains(&self.latency_min_answers),
+            "guardian.latency_min_answers",
+            "must be between 1 and 10000 answers",
+        );
+        problems.check(
+            !self.latency_dwell.is_zero(),
+            "guardian.latency_dwell",
+            "must be longer than zero, or the level could change at every evaluation",
+        );
+        problems.check(
+            self.latency_max_level != BrownoutLevel::None,
+            "guardian.latency_max_level",
+            "must be LIGHT, MODERATE, HEAVY or EMERGENCY (to switch it off, set guardian.latency_brownout = false)",
+        );
+        problems.check(
+            self.latency_recover_fraction > 0.0 && self.latency_recover_fraction < 1.0,
+            "guardian.latency_recover_fraction",
+            "must be a fraction between 0 and 1, e.g. 0.5",
+        );
     }
 }

@@ -27,6 +27,7 @@ impl LlmRouter {
         let first_choice = pinned.unwrap_or(0);
         let mut given_up: Vec<bool> = (0..self.backends.len()).map(|i| !in_pool(i)).collect();
         let mut attempts = 0;
+        let mut queued = Duration::ZERO;
         let mut last_error: Option<LlmError> = None;
         for round in 0..=self.retry.max_retries {
             if round > 0 {
@@ -77,9 +78,11 @@ impl LlmRouter {
                 {
                     Ok(slot) => {
                         self.metrics.queue_wait(name, asked_for_slot.elapsed());
+                        queued += asked_for_slot.elapsed();
                         slot
                     }
                     Err(refusal) => {
+                        queued += asked_for_slot.elapsed();
                         self.metrics.saturated(name);
                         tracing::warn!(evt = "llm_backend_saturated", backend = %backend.config.name, refusal = ?refusal);
                         last_error = Some(backend.saturated(refusal));
@@ -109,6 +112,7 @@ impl LlmRouter {
                             } else {
                                 0
                             },
+                            queue_wait_ms: u64::try_from(queued.as_millis()).unwrap_or(u64::MAX),
                         };
                         if failover {
                             self.metrics.failover(name);

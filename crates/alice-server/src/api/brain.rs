@@ -113,10 +113,10 @@ pub struct BrownoutSwitch {
 }
 
 pub async fn set_brownout(
-    State(guardian): State<GuardianLink>,
+    State(link): State<GuardianLink>,
     JsonBody(body): JsonBody<BrownoutSwitch>,
 ) -> Result<Json<Value>, ApiError> {
-    let guardian = guardian.in_process().ok_or_else(guardian_off)?;
+    let guardian = link.in_process().ok_or_else(guardian_off)?;
     if body.activate {
         let level = body.level.unwrap_or(BrownoutLevel::Moderate);
         let reason = body.reason.unwrap_or_else(|| "manual".to_owned());
@@ -126,7 +126,8 @@ pub async fn set_brownout(
     }
     Ok(Json(json!({
         "state": guardian.state(),
-        "brownout_level": guardian.preset().level,
+        // The level served: the latency brownout may hold it above the manual one.
+        "brownout_level": link.level(),
     })))
 }
 

@@ -72,7 +72,7 @@ pub async fn chat(
                 .upstream
                 .time(answers::open(&service, request, share))
                 .await
-                .map_err(|error| generation::backend_error(&context, error))?
+                .map_err(|error| generation::failed_to_open(&service, &context, error))?
         }
     };
     let served = answer.served;

@@ -12,6 +12,11 @@
 //! which handlers measure through [`UpstreamTime`]. At the same moment, a chat request's A/B
 //! experiment outcome is settled ([`Experiments::settle`]); its span carries `experiment` and
 //! `variant` once the handler assigned them, so the request's log lines name them.
+//!
+//! A chat request cut by its deadline reaches the latency brownout here, with the deadline as
+//! its time to first token: the user waited that long and saw nothing (a non-streamed answer
+//! shows nothing until it is whole), and a backend slower than the deadline must raise the
+//! level rather than vanish from the figures.
 
 use crate::error::{ApiError, ErrorCode, RETRY_ADVICE, RetryAdvice};
 use crate::http::authentication::AuthenticatedUser;
@@ -19,6 +24,7 @@ use crate::http::client_addr;
 use crate::http::request_id::{self, REQUEST_ID, REQUEST_ID_HEADER, current_request_id};
 use crate::metrics::Metrics;
 use crate::runtime::experiments::{ExperimentSlot, Experiments, RequestEnd, Route};
+use crate::runtime::guardian_link::GuardianLink;
 use alice_core::Config;
 use alice_llm::RoutedStream;
 use axum::body::Body;
@@ -124,6 +130,7 @@ pub async fn request_context(
     State(config): State<Arc<Config>>,
     State(metrics): State<Arc<Metrics>>,
     State(experiments): State<Experiments>,
+    State(guardian): State<GuardianLink>,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -162,6 +169,7 @@ pub async fn request_context(
         experiment: Arc::default(),
     };
     let slot = Arc::clone(&context.experiment);
+    let is_chat = chat_route(&route, &method).is_some();
     let in_experiment = chat_route(&route, &method)
         .filter(|_| experiments.any())
         .map(|route| (experiments, slot, route));
@@ -177,11 +185,16 @@ pub async fn request_context(
     let work = async move {
         let mut response = match tokio::time::timeout(timeout, next.run(request)).await {
             Ok(response) => response,
-            Err(_) => ApiError::DeadlineExceeded {
-                path: path.clone(),
-                timeout,
+            Err(_) => {
+                if let (true, Some(latency)) = (is_chat, guardian.latency()) {
+                    latency.observe(received, timeout, Duration::ZERO);
+                }
+                ApiError::DeadlineExceeded {
+                    path: path.clone(),
+                    timeout,
+                }
+                .into_response()
             }
-            .into_response(),
         };
         let status = response.status().as_u16();
         let user = response

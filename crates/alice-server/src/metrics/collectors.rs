@@ -5,7 +5,7 @@
 
 use crate::runtime::guardian_remote::RemoteView;
 use alice_cache::ResponseCache;
-use alice_guardian::{GuardianState, Snapshot};
+use alice_guardian::{GuardianState, LatencyView, Snapshot};
 use alice_llm::{BreakerState, LlmRouter};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
@@ -152,8 +152,12 @@ const STATES: [GuardianState; 5] = [
     GuardianState::Lockdown,
 ];
 
-/// The Guardian's state, level and latest readings.
-pub(super) struct GuardianCollector(pub(super) GuardianSource);
+/// The Guardian's state, level and latest readings, and the latency brownout's.
+pub(super) struct GuardianCollector {
+    pub(super) source: GuardianSource,
+    /// The latency brownout's evaluations, when it runs.
+    pub(super) latency: Option<watch::Receiver<LatencyView>>,
+}
 
 impl fmt::Debug for GuardianCollector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -163,7 +167,7 @@ impl fmt::Debug for GuardianCollector {
 
 impl Collector for GuardianCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
-        let (state, level) = match &self.0 {
+        let (state, guardian_level) = match &self.source {
             GuardianSource::Local(snapshots) => {
                 let snapshot = snapshots.borrow().clone();
                 encode_local_guardian(&mut encoder, &snapshot)?;
@@ -175,6 +179,13 @@ impl Collector for GuardianCollector {
             }
             GuardianSource::Off => return Ok(()),
         };
+        let latency = self.latency.as_ref().map(|view| view.borrow().clone());
+        let level = latency
+            .as_ref()
+            .map_or(guardian_level, |view| guardian_level.max(view.level));
+        if let Some(view) = &latency {
+            encode_latency_brownout(&mut encoder, view)?;
+        }
         gauge_family(
             &mut encoder,
             "guardian_state",
@@ -189,6 +200,31 @@ impl Collector for GuardianCollector {
             level as i64,
         )
     }
+}
+
+fn encode_latency_brownout(encoder: &mut DescriptorEncoder<'_>, view: &LatencyView) -> fmt::Result {
+    gauge(
+        encoder,
+        "guardian_latency_brownout_level",
+        "Brownout level this Alice's own latency asks for: 0 none, 1 light, 2 moderate, 3 heavy, \
+         4 emergency",
+        view.level as i64,
+    )?;
+    let seconds = |ms: Option<u64>| ms.map_or(0.0, |ms| ms as f64 / 1000.0);
+    gauge(
+        encoder,
+        "guardian_latency_ttft_p95_seconds",
+        "p95 time to first token of the answers the latency brownout last judged (0 when too \
+         few)",
+        seconds(view.ttft_p95_ms),
+    )?;
+    gauge(
+        encoder,
+        "guardian_latency_queue_wait_p95_seconds",
+        "p95 wait for a backend slot of the answers the latency brownout last judged (0 when \
+         too few)",
+        seconds(view.queue_wait_p95_ms),
+    )
 }
 
 fn encode_local_guardian(encoder: &mut DescriptorEncoder<'_>, snapshot: &Snapshot) -> fmt::Result {

@@ -6,8 +6,8 @@
 //!   gateway's own overhead, time to first token, time spent waiting on backends, and the LLM
 //!   router's counters ([`alice_llm::LlmMetrics`], registered here);
 //! - **read when scraped**, by collectors, from the state that already holds them: the
-//!   Guardian's state, level and readings, each backend's breaker and queue, the process's
-//!   memory and open files. Reading at scrape time means no copy can go stale.
+//!   Guardian's state, level and readings (and the latency brownout's), each backend's breaker
+//!   and queue, the process's memory and open files. Reading at scrape time means no copy can go stale.
 //!
 //! Beside the registry, [`LatencyWindows`] keeps the last fifteen minutes of requests in HDR
 //! histograms for `GET /api/metrics/summary`.
@@ -22,6 +22,7 @@ pub mod latency_windows;
 use alice_cache::{CacheMetrics, ResponseCache};
 use alice_core::latency_buckets::latency_buckets;
 use alice_core::personal_number;
+use alice_guardian::LatencyView;
 use alice_llm::{LlmMetrics, LlmRouter};
 pub use collectors::GuardianSource;
 use collectors::{
@@ -37,6 +38,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::watch;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
@@ -285,13 +287,17 @@ impl Metrics {
         &mut self,
         router: Arc<LlmRouter>,
         guardian: GuardianSource,
+        latency: Option<watch::Receiver<LatencyView>>,
         cache: Option<Arc<ResponseCache>>,
         store: alice_store::Store,
     ) {
         self.registry
             .register_collector(Box::new(BackendCollector(router)));
         self.registry
-            .register_collector(Box::new(GuardianCollector(guardian)));
+            .register_collector(Box::new(GuardianCollector {
+                source: guardian,
+                latency,
+            }));
         if let Some(cache) = cache {
             self.registry
                 .register_collector(Box::new(CacheCollector(cache)));

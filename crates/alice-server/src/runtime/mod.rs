@@ -1,7 +1,7 @@
 //! Background work that runs beside the HTTP server: the Guardian this process obeys (its own,
-//! or a daemon it follows) and its emergency action, the database's housekeeping, the A/B
-//! experiments (their states, outcomes and guard rail), and the choice of a backend when none
-//! is configured.
+//! or a daemon it follows) and its emergency action, the latency brownout, the database's
+//! housekeeping, the A/B experiments (their states, outcomes and guard rail), and the choice
+//! of a backend when none is configured.
 
 pub mod backend_choice;
 pub mod emergency;
@@ -9,3 +9,4 @@ pub mod experiments;
 pub mod guardian_link;
 pub mod guardian_remote;
 pub mod housekeeping;
+pub mod latency_brownout;

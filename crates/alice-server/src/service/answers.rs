@@ -213,6 +213,7 @@ pub fn said_by_alice(text: String) -> Answer {
             failover: false,
             attempts: 0,
             failover_ms: 0,
+            queue_wait_ms: 0,
         }),
         RoutedEvent::Delta(text),
         RoutedEvent::Done(Completion {
@@ -236,6 +237,7 @@ fn replay(answer: &CachedAnswer) -> RoutedStream {
         failover: false,
         attempts: 0,
         failover_ms: 0,
+        queue_wait_ms: 0,
     });
     let done = RoutedEvent::Done(Completion {
         finish_reason: FinishReason::Stop,

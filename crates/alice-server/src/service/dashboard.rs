@@ -230,7 +230,7 @@ fn guardian(link: &GuardianLink) -> GuardianView {
             enabled: true,
             source: "local",
             state: status.status,
-            brownout_level: status.brownout.level,
+            brownout_level: link.level(),
             manual_brownout: status
                 .brownout
                 .manual
@@ -276,7 +276,7 @@ fn guardian(link: &GuardianLink) -> GuardianView {
             enabled: true,
             source: "daemon",
             state: view.state,
-            brownout_level: view.level,
+            brownout_level: link.level(),
             manual_brownout: serde_json::from_value(read("/brownout/manual")).unwrap_or(None),
             readings,
             transitions: transitions

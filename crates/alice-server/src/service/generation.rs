@@ -57,20 +57,33 @@ impl Generation {
     }
 }
 
-/// Time to first token and time waiting on backends, for the metrics, once an answer is done.
+/// Time to first token and time waiting on backends, for the metrics, once an answer is done;
+/// and, for an answer a backend gave, its time to first token and queue wait for the latency
+/// brownout (a kept answer or Alice's own says nothing about the backends).
 pub fn record_chat_metrics(
     service: &ChatService,
     api: &'static str,
     context: &RequestContext,
     generation: &Generation,
 ) {
-    service.metrics.record_chat(
-        api,
-        generation
-            .first_token_at
-            .map(|at| at.duration_since(context.received)),
-        context.upstream.get(),
-    );
+    let ttft = generation
+        .first_token_at
+        .map(|at| at.duration_since(context.received));
+    service
+        .metrics
+        .record_chat(api, ttft, context.upstream.get());
+    let from_backend = matches!(generation.served, Served::Backend | Served::Coalesced);
+    if let (true, Some(ttft), Some(latency)) = (from_backend, ttft, service.guardian.latency()) {
+        let queue_wait = generation
+            .answered_by
+            .as_ref()
+            .map_or(0, |by| by.queue_wait_ms);
+        latency.observe(
+            context.received,
+            ttft,
+            std::time::Duration::from_millis(queue_wait),
+        );
+    }
 }
 
 /// The backend's events from the first one on, as a streaming API hands them to a client:
@@ -138,6 +151,28 @@ pub async fn collect(
         }
     }
     Err(ended_early(service))
+}
+
+/// The error a backend call that failed before its first token becomes ([`backend_error`]).
+/// One that timed out also counts for the latency brownout, with the time waited as its time to
+/// first token (it had none for at least that long): a backend slower than the deadline must
+/// raise the level, not vanish from the figures. Quick refusals are left out; they would count
+/// as fast answers.
+pub fn failed_to_open(
+    service: &ChatService,
+    context: &RequestContext,
+    error: alice_llm::LlmError,
+) -> ApiError {
+    if error.kind == alice_llm::ErrorKind::TimedOut
+        && let Some(latency) = service.guardian.latency()
+    {
+        latency.observe(
+            context.received,
+            context.received.elapsed(),
+            std::time::Duration::ZERO,
+        );
+    }
+    backend_error(context, error)
 }
 
 /// A backend stream that stopped before saying it was done.

@@ -154,7 +154,7 @@ async fn answer(
         .upstream
         .time(answers::open(&service, request, share))
         .await
-        .map_err(|error| generation::backend_error(&context, error))?;
+        .map_err(|error| generation::failed_to_open(&service, &context, error))?;
     let served = answer.served;
     let mut upstream = context.upstream.stream(answer.events);
     let head = AnswerHead::new(service.model_label(), assigned.as_ref().map(Assigned::tag));
