@@ -58,6 +58,7 @@ fn by() -> AnsweredBy {
         failover: true,
         attempts: 2,
         failover_ms: 30,
+        last_resort: false,
     }
 }
 
