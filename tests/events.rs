@@ -208,7 +208,15 @@ async fn the_first_snapshot_arrives_at_once_with_every_field() {
     assert_eq!(
         keys(&snapshot),
         [
-            "at", "instance", "uptime_s", "guardian", "requests", "errors", "backends", "cache",
+            "at",
+            "instance",
+            "uptime_s",
+            "guardian",
+            "requests",
+            "errors",
+            "backends",
+            "last_resort",
+            "cache",
             "store"
         ]
     );
@@ -300,6 +308,27 @@ async fn the_first_snapshot_arrives_at_once_with_every_field() {
     assert_eq!(backend["name"], "ollama");
     assert_eq!(backend["breaker"], "CLOSED");
     assert_eq!(backend["limit"], 3, "max_concurrent's default: {backend}");
+    let last_resort = &snapshot["last_resort"];
+    assert_eq!(
+        keys(last_resort),
+        [
+            "available",
+            "reason",
+            "model",
+            "url",
+            "in_flight",
+            "queued",
+            "concurrency_limit",
+            "answers"
+        ]
+    );
+    // The harness turns it off.
+    assert_eq!(last_resort["available"], false);
+    assert_eq!(
+        last_resort["reason"],
+        "turned off (last_resort.enabled = false)"
+    );
+    assert_eq!(last_resort["answers"], 0);
     assert_eq!(
         keys(&snapshot["cache"]),
         [

@@ -41,6 +41,9 @@ pub fn config(dir: &Path, backend_url: &str) -> Config {
     // Most tests send the same question several times and count what reaches the simulator;
     // the response cache would answer the repeats. tests/cache.rs turns it on.
     config.cache.enabled = false;
+    // The embedded last resort would answer for a backend a test made fail (when the model is
+    // installed in data/models); tests/last_resort.rs turns it on.
+    config.last_resort.enabled = false;
     // Retries keep their count but not their seconds-long pauses, so tests stay fast.
     config.retry.base_delay = Duration::from_millis(20);
     config.retry.jitter = 0.0;

@@ -37,5 +37,6 @@ pub use provider::{
     Provider,
 };
 pub use router::{
-    BackendStatus, EmergencyStop, LlmRouter, PROBE_PROMPT, ProbeReport, RoutedEvent, RoutedStream,
+    BackendStatus, EmergencyStop, LastResortStatus, LlmRouter, PROBE_PROMPT, ProbeReport,
+    RoutedEvent, RoutedStream,
 };

@@ -40,6 +40,7 @@ pub struct LlmMetrics {
     saturated: Family<BackendLabel, Counter>,
     queue_wait: Family<BackendLabel, Histogram, fn() -> Histogram>,
     first_token: Family<BackendLabel, Histogram, fn() -> Histogram>,
+    last_resort_answers: Counter,
 }
 
 impl Default for LlmMetrics {
@@ -51,6 +52,7 @@ impl Default for LlmMetrics {
             saturated: Family::default(),
             queue_wait: Family::new_with_constructor(latency_histogram),
             first_token: Family::new_with_constructor(latency_histogram),
+            last_resort_answers: Counter::default(),
         }
     }
 }
@@ -88,6 +90,12 @@ impl LlmMetrics {
             "llm_first_token_seconds",
             "Time from sending an attempt to the backend's first event",
             metrics.first_token.clone(),
+        );
+        registry.register(
+            "last_resort_answers",
+            "Answers given by the embedded model as the last resort, when every configured \
+             backend had failed, was open or was full",
+            metrics.last_resort_answers.clone(),
         );
         metrics
     }
@@ -127,6 +135,15 @@ impl LlmMetrics {
         self.first_token
             .get_or_create(&label(backend))
             .observe(took.as_secs_f64());
+    }
+
+    pub(crate) fn last_resort_answer(&self) {
+        self.last_resort_answers.inc();
+    }
+
+    /// Answers the last resort has given since start.
+    pub(crate) fn last_resort_answers(&self) -> u64 {
+        self.last_resort_answers.get()
     }
 }
 

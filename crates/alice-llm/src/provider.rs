@@ -54,12 +54,18 @@ pub struct AnsweredBy {
     pub failover_ms: u64,
     /// Milliseconds the request waited for backend slots, over all its attempts.
     pub queue_wait_ms: u64,
+    /// The embedded model answered as the last resort: every configured backend had failed,
+    /// was open or was full. The answer is degraded (a tiny model).
+    pub last_resort: bool,
 }
 
 impl AnsweredBy {
-    /// How answers name their source: "backend:model", marked when it was a failover.
+    /// How answers name their source: "backend:model", marked when it was the last resort or
+    /// a failover.
     pub fn label(&self) -> String {
-        if self.failover {
+        if self.last_resort {
+            format!("{}:{} (last resort)", self.backend, self.model)
+        } else if self.failover {
             format!("{}:{} (failover)", self.backend, self.model)
         } else {
             format!("{}:{}", self.backend, self.model)

@@ -185,6 +185,7 @@ async fn launch(config: Config, guardian: Option<Guardian>) -> Result<RunningSer
             config.adaptive_concurrency.clone(),
         )?
         .with_metrics(metrics.llm())
+        .with_last_resort(&config.last_resort)?
         .with_emergency_retry_after(config.guardian.refuse_retry_after),
     );
     let stop = CancellationToken::new();

@@ -151,7 +151,7 @@ function draw(snapshot, { remember: keep = true } = {}) {
   }
 
   drawRates(view.querySelector(".errors"), snapshot.errors ?? {});
-  drawBackends(view.querySelector(".backends tbody"), snapshot.backends ?? []);
+  drawBackends(view.querySelector(".backends tbody"), snapshot.backends ?? [], snapshot.last_resort);
 
   const cache = snapshot.cache ?? {};
   view.querySelector(".cache-hit-rate").textContent =
@@ -185,23 +185,39 @@ function drawRates(list, errors) {
   );
 }
 
-function drawBackends(body, backends) {
-  body.replaceChildren(
-    ...backends.map((backend) => {
-      const row = document.createElement("tr");
-      const breaker = backend.breaker ?? "—";
-      const cells = [backend.name, breaker, backend.in_flight, backend.queue_depth, backend.limit];
-      cells.forEach((value, index) => {
-        const cell = document.createElement(index === 0 ? "th" : "td");
-        if (index === 0) cell.scope = "row";
-        cell.textContent = value ?? "—";
-        if (index === 1) cell.dataset.breaker = String(breaker).toLowerCase();
-        row.append(cell);
-      });
-      row.dataset.backend = backend.name;
-      return row;
-    }),
-  );
+/** The configured backends, then the embedded last resort: its answers so far, or that it is absent (why, on hover). */
+function drawBackends(body, backends, lastResort) {
+  const rows = backends.map((backend) => {
+    const row = document.createElement("tr");
+    const breaker = backend.breaker ?? "—";
+    const cells = [backend.name, breaker, backend.in_flight, backend.queue_depth, backend.limit];
+    cells.forEach((value, index) => {
+      const cell = document.createElement(index === 0 ? "th" : "td");
+      if (index === 0) cell.scope = "row";
+      cell.textContent = value ?? "—";
+      if (index === 1) cell.dataset.breaker = String(breaker).toLowerCase();
+      row.append(cell);
+    });
+    row.dataset.backend = backend.name;
+    return row;
+  });
+  if (lastResort) rows.push(lastResortRow(lastResort));
+  body.replaceChildren(...rows);
+}
+
+function lastResortRow(lastResort) {
+  const row = document.createElement("tr");
+  const status = lastResort.available ? `${t("answered")}: ${lastResort.answers}` : t("absent");
+  const cells = [t("last_resort"), status, lastResort.in_flight, lastResort.queued, lastResort.concurrency_limit];
+  cells.forEach((value, index) => {
+    const cell = document.createElement(index === 0 ? "th" : "td");
+    if (index === 0) cell.scope = "row";
+    cell.textContent = value ?? "—";
+    if (index === 1 && lastResort.reason) cell.title = lastResort.reason;
+    row.append(cell);
+  });
+  row.dataset.backend = "last-resort";
+  return row;
 }
 
 /** A polyline of the values seen (up to HISTORY), across the whole width, scaled to their maximum. */

@@ -18,6 +18,7 @@ mod database;
 mod deadlines;
 mod experiments;
 mod guardian;
+mod last_resort;
 // Reading the file and the environment (figment, TOML): cargo feature `load`, on by default.
 #[cfg(feature = "load")]
 mod load;
@@ -41,6 +42,7 @@ pub use experiments::{
     is_valid_experiment_name,
 };
 pub use guardian::{GuardianConfig, Signals};
+pub use last_resort::LastResortConfig;
 pub use log::LogConfig;
 pub use memory::MemoryConfig;
 pub use retry::RetryConfig;
@@ -72,6 +74,8 @@ pub struct Config {
     /// the environment as one inline TOML array:
     /// `ALICE_BACKENDS='[{name="ollama", kind="ollama", url="http://127.0.0.1:11434", model="gpt-oss:20b"}]'`.
     pub backends: Vec<BackendConfig>,
+    /// The embedded model as an automatic last backend, after every one of `backends`.
+    pub last_resort: LastResortConfig,
     pub retry: RetryConfig,
     pub breaker: BreakerConfig,
     pub adaptive_concurrency: AdaptiveConcurrencyConfig,
@@ -95,6 +99,7 @@ impl Default for Config {
             deadlines: DeadlineConfig::default(),
             database: DatabaseConfig::default(),
             backends: vec![BackendConfig::default()],
+            last_resort: LastResortConfig::default(),
             retry: RetryConfig::default(),
             breaker: BreakerConfig::default(),
             adaptive_concurrency: AdaptiveConcurrencyConfig::default(),
@@ -120,6 +125,7 @@ impl Config {
             self.database.validate(),
             self.memory.validate(),
             backends::validate(&self.backends),
+            self.last_resort.validate(),
             self.cache.validate(),
             self.retry.validate(),
             self.breaker.validate(),

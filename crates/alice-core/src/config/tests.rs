@@ -48,6 +48,31 @@ fn file_then_environment_override_defaults() {
 }
 
 #[test]
+fn the_last_resort_is_on_by_default_and_set_in_its_own_table_or_the_environment() {
+    Jail::expect_with(|jail| {
+        let config = Config::load(None).unwrap();
+        assert!(config.last_resort.enabled);
+        assert_eq!(
+            config.last_resort.backend().embedded_model_path(),
+            BackendConfig::embedded(None).embedded_model_path(),
+            "where `alice model fetch` puts the model"
+        );
+        jail.create_file(
+            "alice.toml",
+            "[last_resort]\nmodel_path = \"/m/tiny.gguf\"\nmax_concurrent = 1\n",
+        )?;
+        jail.set_env("ALICE_LAST_RESORT__ENABLED", "false");
+        let config = Config::load(None).unwrap();
+        assert!(!config.last_resort.enabled, "the operator turned it off");
+        assert_eq!(config.last_resort.backend().model, "tiny");
+        assert_eq!(config.last_resort.max_concurrent, Some(1));
+        jail.create_file("alice.toml", "[last_resort]\nthreads = 0\n")?;
+        assert!(load_err().contains("last_resort.threads"));
+        Ok(())
+    });
+}
+
+#[test]
 fn explicit_path_must_exist() {
     Jail::expect_with(|_| {
         let err = Config::load(Some(Path::new("nowhere.toml"))).unwrap_err();

@@ -2,7 +2,7 @@
 //! next at once, retry rounds after a growing pause, and the deadline over all of it.
 
 use super::LlmRouter;
-use super::answer::{EmergencyCut, RoutedStream, answer_stream};
+use super::answer::{RoutedStream, answer_stream};
 use crate::provider::{AnsweredBy, ChatRequest};
 use crate::{ErrorKind, LlmError};
 use alice_core::config::RetryConfig;
@@ -12,8 +12,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 impl LlmRouter {
-    /// Answers `request` from the first backend that can: see the [module](super) for the order
-    /// of work. The stream starts with [`RoutedEvent::Started`], then the backend's events.
+    /// Answers `request` from the first backend that can, else from the last resort: see the
+    /// [module](super) for the order of work. The stream starts with
+    /// [`RoutedEvent::Started`], then the backend's events.
     pub async fn chat_stream(&self, request: ChatRequest) -> Result<RoutedStream, LlmError> {
         let started = Instant::now();
         let deadline = request.deadline;
@@ -113,22 +114,19 @@ impl LlmRouter {
                                 0
                             },
                             queue_wait_ms: u64::try_from(queued.as_millis()).unwrap_or(u64::MAX),
+                            last_resort: false,
                         };
                         if failover {
                             self.metrics.failover(name);
                             tracing::warn!(evt = "llm_failover", backend = %answered_by.backend, attempts, failover_ms = answered_by.failover_ms);
                         }
-                        let abort = EmergencyCut {
-                            token: self.abort.lock().unwrap_or_else(|p| p.into_inner()).clone(),
-                            retry_after: self.emergency_retry_after,
-                        };
                         return Ok(answer_stream(
                             Arc::clone(backend),
                             slot,
                             first,
                             rest,
                             answered_by,
-                            abort,
+                            self.emergency_cut(),
                         ));
                     }
                     Err(error) => {
@@ -151,7 +149,9 @@ impl LlmRouter {
                 break;
             }
         }
-        Err(last_error.unwrap_or_else(|| self.deadline_error(started)))
+        let error = last_error.unwrap_or_else(|| self.deadline_error(started));
+        self.last_resort_answer(&request, error, pinned.is_some(), attempts, started)
+            .await
     }
 
     /// The index of the backend named `name`, which a request is pinned to.

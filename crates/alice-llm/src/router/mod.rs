@@ -19,6 +19,8 @@
 //!    Silence longer than `idle_timeout` ends the stream with an error.
 //! 5. Outcomes go to the backend's breaker when the stream ends; a client that goes away (the
 //!    stream is dropped) is not counted as a backend failure. The slot is held until then.
+//! 6. When the configured backends could not answer at all, the embedded model may still:
+//!    the [`last_resort`], tried once after them, its answer marked as such.
 //!
 //! A background probe per backend feeds `/ready` and, while a breaker is half-open, decides
 //! whether it closes.
@@ -27,14 +29,17 @@
 //! request ([`RoutedEvent::Started`]), which no backend can know. The pieces:
 //! - [`attempts`]: the order of backends, the failover and retry loop, the backoff;
 //! - [`backend`]: one backend with its limiter, breaker and probe, and its first token;
-//! - [`answer`]: the stream handed on after the first token, and its events.
+//! - [`answer`]: the stream handed on after the first token, and its events;
+//! - [`last_resort`]: the embedded model after every configured backend.
 
 mod answer;
 mod attempts;
 mod backend;
+mod last_resort;
 
 pub use answer::{RoutedEvent, RoutedStream};
 pub use backend::{BackendStatus, PROBE_PROMPT, ProbeReport};
+pub use last_resort::LastResortStatus;
 
 #[cfg(not(feature = "embedded"))]
 use crate::ErrorKind;
@@ -46,7 +51,9 @@ use alice_core::ChatMessage;
 use alice_core::config::{
     AdaptiveConcurrencyConfig, BackendConfig, BackendKind, BreakerConfig, RetryConfig,
 };
+use answer::EmergencyCut;
 use backend::Backend;
+use last_resort::LastResort;
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -61,7 +68,11 @@ const RECOVERY_PROBE_INTERVAL: Duration = Duration::from_secs(1);
 /// one backend that also says who answered.
 pub struct LlmRouter {
     backends: Vec<Arc<Backend>>,
+    /// Tried after all of `backends` ([`LlmRouter::with_last_resort`]).
+    last_resort: LastResort,
     retry: RetryConfig,
+    /// The breakers' settings, for a last resort added later.
+    breaker: BreakerConfig,
     /// Cancelled to cut every answer in flight (an emergency); then replaced, so answers
     /// started afterwards are not affected.
     abort: Mutex<CancellationToken>,
@@ -121,7 +132,9 @@ impl LlmRouter {
             .collect();
         Self {
             backends,
+            last_resort: LastResort::Absent("none was set up for this router".into()),
             retry,
+            breaker,
             abort: Mutex::new(CancellationToken::new()),
             emergency_retry_after: DEFAULT_EMERGENCY_RETRY_AFTER,
             metrics: LlmMetrics::default(),
@@ -191,9 +204,22 @@ impl LlmRouter {
         tasks
     }
 
-    /// Answers being generated now, on all backends.
+    /// The configured backends, then the last resort when there is one.
+    fn every_backend(&self) -> impl Iterator<Item = &Arc<Backend>> {
+        self.backends.iter().chain(self.last_resort.ready())
+    }
+
+    /// Answers being generated now, on all backends and the last resort.
     pub fn in_flight(&self) -> usize {
-        self.backends.iter().map(|b| b.limiter.in_flight()).sum()
+        self.every_backend().map(|b| b.limiter.in_flight()).sum()
+    }
+
+    /// How an emergency stop reaches an answer started now.
+    fn emergency_cut(&self) -> EmergencyCut {
+        EmergencyCut {
+            token: self.abort.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            retry_after: self.emergency_retry_after,
+        }
     }
 
     /// The Guardian's emergency action, once intake has stopped: lets answers in flight finish
@@ -213,7 +239,7 @@ impl LlmRouter {
             *abort = CancellationToken::new();
         }
         let mut unloaded = Vec::new();
-        for backend in &self.backends {
+        for backend in self.every_backend() {
             match backend.provider.unload().await {
                 Ok(()) => unloaded.push(backend.config.name.clone()),
                 Err(error) => {

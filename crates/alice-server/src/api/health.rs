@@ -3,7 +3,7 @@
 //! `/health` answers as long as the process serves HTTP. `/ready` says whether Alice can do its
 //! work: the database answers a query and a backend is configured. To an admin it also reports
 //! each backend's breaker, load and what its latest background probe found, with advice when
-//! it is unreachable; to anyone else only the status, since backend URLs, models and probe
+//! it is unreachable, and the embedded last resort (there, or why not); to anyone else only the status, since backend URLs, models and probe
 //! errors tell an outsider what runs behind Alice. Probes run off the request path, so
 //! `/ready` never waits on a backend.
 
@@ -70,6 +70,7 @@ pub async fn ready(
             "status": summary,
             "database": database,
             "backends": backends,
+            "last_resort": llm.last_resort_status(),
         })),
     )
 }

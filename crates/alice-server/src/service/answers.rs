@@ -142,7 +142,7 @@ async fn direct(service: &ChatService, request: ChatRequest) -> Result<Answer, L
 }
 
 /// The leader's backend call: every event goes to the flight; a complete answer (not cut by
-/// the token limit, not failed) is cached before the flight leaves the map, so a request
+/// the token limit, not failed, not the last resort's) is cached before the flight leaves the map, so a request
 /// arriving in between joins the flight and one arriving after finds the answer: either way
 /// no second call is made.
 async fn lead(
@@ -159,6 +159,9 @@ async fn lead(
         }
     };
     let mut kept = CachedAnswer::default();
+    // The last resort's answers are a tiny model's: never kept for later askers, who should
+    // get a real backend's answer once one is back.
+    let mut last_resort = false;
     loop {
         let event = tokio::select! {
             event = events.next() => event,
@@ -178,6 +181,7 @@ async fn lead(
             Ok(RoutedEvent::Started(by)) => {
                 kept.backend.clone_from(&by.backend);
                 kept.model.clone_from(&by.model);
+                last_resort = by.last_resort;
                 (false, false)
             }
             Ok(RoutedEvent::Delta(text)) => {
@@ -188,7 +192,7 @@ async fn lead(
                 kept.prompt_tokens = completion.prompt_tokens;
                 kept.completion_tokens = completion.completion_tokens;
                 let whole = completion.finish_reason == FinishReason::Stop;
-                (true, whole && !kept.backend.is_empty())
+                (true, whole && !kept.backend.is_empty() && !last_resort)
             }
             Err(_) => (true, false),
         };
@@ -214,6 +218,7 @@ pub fn said_by_alice(text: String) -> Answer {
             attempts: 0,
             failover_ms: 0,
             queue_wait_ms: 0,
+            last_resort: false,
         }),
         RoutedEvent::Delta(text),
         RoutedEvent::Done(Completion {
@@ -238,6 +243,7 @@ fn replay(answer: &CachedAnswer) -> RoutedStream {
         attempts: 0,
         failover_ms: 0,
         queue_wait_ms: 0,
+        last_resort: false,
     });
     let done = RoutedEvent::Done(Completion {
         finish_reason: FinishReason::Stop,

@@ -44,6 +44,9 @@ pub struct Snapshot {
     pub errors: Errors,
     /// Every configured backend, in the configured order.
     pub backends: Vec<BackendView>,
+    /// The embedded model after every configured backend: there or why not, its load, and
+    /// the answers it has given since start.
+    pub last_resort: alice_llm::LastResortStatus,
     pub cache: CacheView,
     /// The store's write batcher since start (group commit of chat turns).
     pub store: alice_store::BatcherStats,
@@ -217,6 +220,7 @@ pub fn snapshot(service: &ChatService, instance: &str, started: Instant) -> Snap
                 limit: backend.concurrency_limit,
             })
             .collect(),
+        last_resort: service.llm.last_resort_status(),
         cache: cache(service),
         store: service.store.batcher_stats(),
     }

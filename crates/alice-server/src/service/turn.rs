@@ -145,6 +145,9 @@ pub struct ChatReply {
     pub failover_ms: Option<u64>,
     /// The brownout level the answer was served at (NONE normally).
     pub brownout_level: BrownoutLevel,
+    /// The embedded model answered as the last resort (every configured backend had failed,
+    /// was open or was full): a tiny model's answer, worse than usual.
+    pub degraded: bool,
     /// The A/B experiment and variant the answer was given under, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub experiment: Option<ExperimentTag>,
@@ -415,6 +418,10 @@ pub async fn finish(
         request_id: context.request_id.clone(),
         finish_reason: completion.finish_reason,
         brownout_level: turn.preset.level,
+        degraded: generation
+            .answered_by
+            .as_ref()
+            .is_some_and(|by| by.last_resort),
         prompt_tokens: completion.prompt_tokens,
         completion_tokens: completion.completion_tokens,
         attempts: generation.answered_by.as_ref().map(|by| by.attempts),

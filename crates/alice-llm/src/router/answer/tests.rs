@@ -59,6 +59,7 @@ fn by() -> AnsweredBy {
         attempts: 2,
         failover_ms: 30,
         queue_wait_ms: 0,
+        last_resort: false,
     }
 }
 
