@@ -496,3 +496,30 @@ async fn a_caller_that_goes_away_frees_the_slot_and_is_not_a_failure() {
     }
     assert_eq!(router.status()[0].breaker, BreakerState::Closed);
 }
+
+#[tokio::test]
+async fn after_an_emergency_stop_no_generation_starts_until_the_router_resumes() {
+    let upstream = sim(Faults::default()).await;
+    let router = router(&[backend("ollama", &upstream.base_url())]);
+    let stop = router.emergency_stop(Duration::ZERO).await;
+    assert_eq!((stop.drained, stop.cut), (0, 0));
+    assert!(router.halted());
+    let asked_before = upstream.requests().len();
+
+    let (_, refused) = ask(&router, request(Duration::from_secs(5))).await;
+    let error = refused.unwrap_err();
+    assert!(
+        matches!(error.kind, ErrorKind::Stopped { .. }),
+        "{error}: a request admitted before the emergency does not load the model again"
+    );
+    assert_eq!(
+        upstream.requests().len(),
+        asked_before,
+        "the backend was not asked to generate"
+    );
+
+    router.resume();
+    assert!(!router.halted());
+    let (deltas, answered) = ask(&router, request(Duration::from_secs(5))).await;
+    assert!(answered.is_ok() && deltas > 0, "answers again after resume");
+}

@@ -90,6 +90,11 @@ impl LlmRouter {
                         continue;
                     }
                 };
+                if self.halted() {
+                    // An emergency stop began while this request waited for its slot.
+                    drop(slot);
+                    return Err(backend.cut_by_emergency(self.emergency_retry_after));
+                }
                 attempts += 1;
                 attempted = true;
                 let attempt_started = Instant::now();

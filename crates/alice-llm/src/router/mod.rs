@@ -55,6 +55,7 @@ use answer::EmergencyCut;
 use backend::Backend;
 use last_resort::LastResort;
 use serde::Serialize;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -78,6 +79,10 @@ pub struct LlmRouter {
     abort: Mutex<CancellationToken>,
     /// The Retry-After of an answer cut by an emergency stop.
     emergency_retry_after: Duration,
+    /// Set by an emergency stop until [`LlmRouter::resume`]: no new generation starts (requests
+    /// admitted before the emergency, still waiting for a slot, end with `Stopped`), so a drained
+    /// and unloaded model is not loaded again while the machine is in danger.
+    halted: AtomicBool,
     metrics: LlmMetrics,
 }
 
@@ -137,6 +142,7 @@ impl LlmRouter {
             breaker,
             abort: Mutex::new(CancellationToken::new()),
             emergency_retry_after: DEFAULT_EMERGENCY_RETRY_AFTER,
+            halted: AtomicBool::new(false),
             metrics: LlmMetrics::default(),
         }
     }
@@ -224,9 +230,12 @@ impl LlmRouter {
 
     /// The Guardian's emergency action, once intake has stopped: lets answers in flight finish
     /// for up to `drain`, cuts the rest (their streams end with a Busy error), then asks every
-    /// backend to unload its model (Ollama: `keep_alive: 0`). Draining comes before unloading so
-    /// that answers close to done are not thrown away.
+    /// backend to unload its model (Ollama: `keep_alive: 0`; the embedded model is let go, and
+    /// its contexts end with the cut generations). Draining comes before unloading so that
+    /// answers close to done are not thrown away. From its first moment no new generation
+    /// starts, until [`LlmRouter::resume`].
     pub async fn emergency_stop(&self, drain: Duration) -> EmergencyStop {
+        self.halted.store(true, Ordering::SeqCst);
         let at_start = self.in_flight();
         let until = Instant::now() + drain;
         while self.in_flight() > 0 && Instant::now() < until {
@@ -254,6 +263,18 @@ impl LlmRouter {
         };
         tracing::warn!(evt = "emergency_stop", drained = stop.drained, cut = stop.cut, unloaded = ?stop.unloaded);
         stop
+    }
+
+    /// Lets generations start again after an emergency stop (the Guardian left EMERGENCY).
+    pub fn resume(&self) {
+        if self.halted.swap(false, Ordering::SeqCst) {
+            tracing::info!(evt = "llm_resumed");
+        }
+    }
+
+    /// Whether an emergency stop holds new generations back.
+    pub fn halted(&self) -> bool {
+        self.halted.load(Ordering::SeqCst)
     }
 
     /// The primary backend's name: "ollama".

@@ -1,6 +1,7 @@
 //! The Guardian's emergency action: when it asks for one, the answers in flight are drained
 //! or cut and the models unloaded. Intake is already stopped by the admission gate
-//! (EMERGENCY refuses new requests).
+//! (EMERGENCY refuses new requests), and the router starts no new generation (for requests
+//! admitted before, still waiting for a slot) until the Guardian is below EMERGENCY again.
 
 use crate::runtime::guardian_remote::RemoteGuardian;
 use alice_guardian::{Guardian, GuardianEvent, GuardianState};
@@ -28,6 +29,11 @@ pub fn respond_to_local(
             match event {
                 Ok(GuardianEvent::Kill { .. }) => {
                     llm.emergency_stop(drain).await;
+                }
+                Ok(GuardianEvent::Transition(t))
+                    if t.from >= GuardianState::Emergency && t.to < GuardianState::Emergency =>
+                {
+                    llm.resume();
                 }
                 Ok(GuardianEvent::Transition(_)) => {}
                 // Missed events: the next kill still arrives.
@@ -57,6 +63,8 @@ pub fn respond_to_remote(
             let now = views.borrow().state;
             if now == GuardianState::Emergency && last < GuardianState::Emergency {
                 llm.emergency_stop(drain).await;
+            } else if now < GuardianState::Emergency && last >= GuardianState::Emergency {
+                llm.resume();
             }
             last = now;
         }
