@@ -19,6 +19,10 @@ pub struct ChatRequest {
     pub stop: Vec<String>,
     /// When the whole answer must be complete. Retries and queueing never go past it.
     pub deadline: Option<tokio::time::Instant>,
+    /// For a streamed answer, when generation must end (`deadlines.stream_max` after the
+    /// request came in): a stream that keeps producing tokens is not cut at `deadline`, which
+    /// then bounds only the wait for the first token. None: `deadline` ends generation too.
+    pub stream_deadline: Option<tokio::time::Instant>,
     /// Ask for this model instead of the backend's configured one (a brownout's smaller
     /// model, or an operator's switch through the control API).
     pub model: Option<String>,
@@ -32,6 +36,11 @@ pub struct ChatRequest {
 }
 
 impl ChatRequest {
+    /// When generation must have ended: the stream's deadline, else the request's.
+    pub fn generation_deadline(&self) -> Option<tokio::time::Instant> {
+        self.stream_deadline.or(self.deadline)
+    }
+
     /// The client whose turn this request waits in.
     pub fn queue_client(&self) -> &str {
         self.client.as_deref().unwrap_or("")

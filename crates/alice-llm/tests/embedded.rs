@@ -71,6 +71,7 @@ fn ask(question: &str, max_tokens: u32) -> ChatRequest {
         num_ctx: 2048,
         stop: Vec::new(),
         deadline: None,
+        stream_deadline: None,
         model: None,
         client: None,
         backend: None,
@@ -259,6 +260,37 @@ async fn a_deadline_stops_generation_with_timed_out() {
     println!("deadline: {} deltas, stopped after {took:?}", answer.deltas);
     assert_eq!(error.kind, ErrorKind::TimedOut, "{error}");
     assert!(took < Duration::from_secs(3), "stopped after {took:?}");
+}
+
+#[tokio::test]
+async fn a_stream_deadline_lets_generation_run_past_the_request_deadline() {
+    let Some(path) = model("a_stream_deadline_lets_generation_run_past_the_request_deadline")
+    else {
+        return;
+    };
+    let _serial = SERIAL.lock().await;
+    let client = client(path, 1);
+    client.warm_up().await.unwrap();
+    // 200 tokens take well over a second here (at most ~130 tokens/s on two cores), so a
+    // request deadline of 300 ms bounds the wait for the slot but would cut the answer; a
+    // stream's own deadline is what ends a streamed answer.
+    let mut request = ask("Write a long story about a dragon.", 200);
+    request.deadline = Some(Instant::now() + Duration::from_millis(300));
+    request.stream_deadline = Some(Instant::now() + Duration::from_secs(60));
+    let streamed = answer(&client, request.clone()).await;
+    let completion = streamed.end.expect("the stream runs to max_tokens");
+    assert_eq!(completion.finish_reason, FinishReason::Length);
+    assert!(streamed.deltas > 0);
+
+    request.deadline = Some(Instant::now() + Duration::from_millis(300));
+    request.stream_deadline = None;
+    let whole = answer(&client, request).await;
+    let error = whole.end.unwrap_err();
+    assert_eq!(
+        error.kind,
+        ErrorKind::TimedOut,
+        "without one, the request's deadline ends generation: {error}"
+    );
 }
 
 #[tokio::test]

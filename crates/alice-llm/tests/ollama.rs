@@ -32,6 +32,7 @@ fn request(max_tokens: u32) -> ChatRequest {
         num_ctx: 4096,
         stop: Vec::new(),
         deadline: None,
+        stream_deadline: None,
         model: None,
         client: None,
         backend: None,

@@ -56,6 +56,7 @@ fn request(deadline: Duration) -> ChatRequest {
         num_ctx: 4096,
         stop: Vec::new(),
         deadline: Some(Instant::now() + deadline),
+        stream_deadline: None,
         model: None,
         client: None,
         backend: None,

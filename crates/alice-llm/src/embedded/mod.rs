@@ -323,6 +323,7 @@ impl Provider for EmbeddedClient {
         let ids = self.inner.ids.clone();
         let loaded = self.inner.ensure_loaded().await?;
         let deadline = request.deadline;
+        let generation_deadline = request.generation_deadline();
         let acquire = Arc::clone(&self.inner.compute).acquire_owned();
         let permit = match deadline {
             Some(deadline) => match tokio::time::timeout_at(deadline, acquire).await {
@@ -344,7 +345,7 @@ impl Provider for EmbeddedClient {
             ids: ids.clone(),
             threads: self.inner.threads,
             request,
-            deadline: deadline.map(tokio::time::Instant::into_std),
+            deadline: generation_deadline.map(tokio::time::Instant::into_std),
             ready: Some(ready_tx),
             events: events_tx,
             _permit: permit,

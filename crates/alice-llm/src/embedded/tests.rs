@@ -35,6 +35,7 @@ async fn a_missing_model_file_says_how_to_get_one() {
         num_ctx: 512,
         stop: Vec::new(),
         deadline: None,
+        stream_deadline: None,
         model: None,
         client: None,
         backend: None,

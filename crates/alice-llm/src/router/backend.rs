@@ -155,6 +155,7 @@ impl Backend {
             num_ctx: 512,
             stop: Vec::new(),
             deadline: None,
+            stream_deadline: None,
             model: None,
             client: None,
             backend: None,

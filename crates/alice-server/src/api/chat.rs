@@ -53,7 +53,7 @@ pub async fn chat(
             answers::said_by_alice(text)
         }
         None => {
-            let request = turn.backend_request(&service, &context);
+            let request = turn.backend_request(&service, &context, body.stream);
             let share = if turn.uses_memories() {
                 Err(alice_cache::Reason::Personal)
             } else {

@@ -97,9 +97,15 @@ impl PreparedTurn {
         self.cache_key = Some(key.to_hex());
     }
 
-    /// What to ask the backend, to be finished by the request's deadline: the configured
-    /// options, made cheaper by the brownout preset (fewer tokens, lower temperature).
-    pub fn backend_request(&self, service: &ChatService, context: &RequestContext) -> ChatRequest {
+    /// What to ask the backend, to be finished by the request's deadline (a streamed answer by
+    /// `deadlines.stream_max`, once its first token came in time): the configured options, made
+    /// cheaper by the brownout preset (fewer tokens, lower temperature).
+    pub fn backend_request(
+        &self,
+        service: &ChatService,
+        context: &RequestContext,
+        streamed: bool,
+    ) -> ChatRequest {
         let chat = &service.config.chat;
         ChatRequest {
             messages: self.prompt.clone(),
@@ -108,6 +114,8 @@ impl PreparedTurn {
             num_ctx: chat.num_ctx,
             stop: Vec::new(),
             deadline: Some(context.deadline),
+            stream_deadline: streamed
+                .then(|| context.received + service.config.deadlines.stream_max),
             model: service.model_for_variant(&self.preset, self.assigned.as_ref()),
             // The backend's queue takes turns between users; anonymous turns share one.
             client: self.username.clone(),

@@ -177,6 +177,7 @@ fn request(backend: Option<&str>) -> ChatRequest {
         num_ctx: 512,
         stop: Vec::new(),
         deadline: None,
+        stream_deadline: None,
         model: None,
         client: None,
         backend: backend.map(str::to_owned),

@@ -138,6 +138,9 @@ async fn answer(
         num_ctx: settings.num_ctx,
         stop: plan.stop,
         deadline: Some(context.deadline),
+        stream_deadline: plan
+            .stream
+            .then(|| context.received + service.config.deadlines.stream_max),
         model: service.model_for_variant(&preset, assigned.as_ref()),
         client: Some(client),
         backend: assigned.as_ref().and_then(|a| a.variant.backend.clone()),
