@@ -1,5 +1,12 @@
 //! One generation on its own OS thread: the prompt decoded in chunks, tokens sampled and sent
 //! as text, checked before every token for a reader that left or a passed deadline.
+//!
+//! An answer that is not streamed has to be whole by the request's deadline, and how many
+//! tokens fit depends on this machine and how many answers share it. So it is measured as it
+//! goes: once the time left is less than [`FIT_MARGIN_TOKENS`] tokens at this generation's own
+//! pace (and at least [`FIT_MARGIN`]), the answer ends there, complete with
+//! [`FinishReason::Length`], instead of running into the deadline and being lost. A stream
+//! (`stream_deadline` set) is not shortened: its reader has every token as it comes.
 
 use super::Ids;
 use super::model::{Loaded, llama_backend};
@@ -19,6 +26,13 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 const PROMPT_CHUNK: usize = 64;
 /// Context sizes are rounded up to a multiple of this.
 const CONTEXT_STEP: u32 = 256;
+/// A whole answer ends early when fewer than this many tokens' time is left before the deadline
+/// (the rest of the request, storing the turn and replying, needs a moment too)...
+const FIT_MARGIN_TOKENS: u32 = 5;
+/// ...or less than this.
+const FIT_MARGIN: std::time::Duration = std::time::Duration::from_millis(500);
+/// Tokens generated before the pace is trusted.
+const PACE_AFTER_TOKENS: u64 = 4;
 
 pub(super) type Event = Result<ChatEvent, LlmError>;
 
@@ -82,6 +96,20 @@ impl Job {
             )));
         }
         Ok(())
+    }
+
+    /// Whether a whole (not streamed) answer must end now to be complete by its deadline:
+    /// less time is left than a few more tokens at this generation's pace.
+    fn out_of_time_for_a_whole_answer(&self, generated: u64, decoding: Instant) -> bool {
+        let Some(deadline) = self.deadline else {
+            return false;
+        };
+        if self.request.stream_deadline.is_some() || generated < PACE_AFTER_TOKENS {
+            return false;
+        }
+        let per_token = decoding.elapsed() / u32::try_from(generated).unwrap_or(u32::MAX);
+        let margin = (per_token * FIT_MARGIN_TOKENS).max(FIT_MARGIN);
+        Instant::now() + margin >= deadline
     }
 
     fn send(&self, event: Event) -> Result<(), Halt> {
@@ -171,8 +199,17 @@ impl Job {
         let mut position = n_prompt;
         let mut generated: u64 = 0;
         let max_tokens = u64::from(self.request.max_tokens);
+        let decoding = Instant::now();
         let finish = loop {
             if generated >= max_tokens {
+                break FinishReason::Length;
+            }
+            if self.out_of_time_for_a_whole_answer(generated, decoding) {
+                tracing::info!(
+                    evt = "embedded_answer_fitted_to_deadline",
+                    generated,
+                    max_tokens,
+                );
                 break FinishReason::Length;
             }
             self.check(generated)?;
