@@ -1,8 +1,9 @@
-//! The backend's queue takes turns between users: one user who sends twenty requests at once
-//! does not make another user's single request wait behind all twenty. Over real HTTP, with the
+//! The backend's queue takes turns between users: one user who sends forty requests at once
+//! does not make another user's single request wait behind all forty. Over real HTTP, with the
 //! simulator as a backend of three slots, each answer held for 300 ms. The test counts how
 //! many of the first user's answers finish before the second user's one; with a first-come
-//! queue it would be at least seventeen.
+//! queue it would be at least thirty-seven (thirteen rounds of slots), in turn it is about one
+//! round.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -28,7 +29,7 @@ async fn ask(http: &reqwest::Client, alice: &Alice, question: String) {
 }
 
 #[tokio::test]
-async fn a_single_request_is_served_in_turn_not_behind_another_users_twenty() {
+async fn a_single_request_is_served_in_turn_not_behind_another_users_forty() {
     let sim = start_sim(Faults {
         latency_ms: 300,
         ..Faults::default()
@@ -41,7 +42,7 @@ async fn a_single_request_is_served_in_turn_not_behind_another_users_twenty() {
     config.backends[0].queue_timeout = Duration::from_secs(60);
     config.deadlines.chat = Duration::from_secs(60);
     let alice = Arc::new(Alice::start(config.clone()).await);
-    // Ada's key lets her have twenty requests in flight (a user's default is four).
+    // Ada's key lets her have forty requests in flight (a user's default is four).
     let unlimited = KeyRequest {
         limits: KeyLimits {
             requests_per_minute: Some(0),
@@ -54,7 +55,7 @@ async fn a_single_request_is_served_in_turn_not_behind_another_users_twenty() {
     let bo = client_with_key(&create_key(&config, "bo", Role::User).await);
 
     let finished = Arc::new(AtomicUsize::new(0));
-    let flood: Vec<_> = (0..20)
+    let flood: Vec<_> = (0..40)
         .map(|n| {
             let (alice, ada, finished) = (alice.clone(), ada.clone(), finished.clone());
             tokio::spawn(async move {
@@ -63,7 +64,7 @@ async fn a_single_request_is_served_in_turn_not_behind_another_users_twenty() {
             })
         })
         .collect();
-    // Bo asks once Ada's twenty are in: three answering, seventeen waiting.
+    // Bo asks once Ada's forty are in: three answering, thirty-seven waiting.
     assert!(
         common::eventually(Duration::from_secs(10), || sim.requests().len() >= 3).await,
         "ada's first three never reached the backend"
