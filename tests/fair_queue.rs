@@ -17,6 +17,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+/// A key without limits of its own, so one user can have many requests in flight (a user's
+/// default is four).
+fn unlimited() -> KeyRequest {
+    KeyRequest {
+        limits: KeyLimits {
+            requests_per_minute: Some(0),
+            tokens_per_minute: Some(0),
+            max_in_flight: Some(0),
+        },
+        ..KeyRequest::default()
+    }
+}
+
 async fn ask(http: &reqwest::Client, alice: &Alice, question: String) {
     let response = http
         .post(alice.url("/v1/chat/completions"))
@@ -43,15 +56,7 @@ async fn a_single_request_is_served_in_turn_not_behind_another_users_forty() {
     config.deadlines.chat = Duration::from_secs(60);
     let alice = Arc::new(Alice::start(config.clone()).await);
     // Ada's key lets her have forty requests in flight (a user's default is four).
-    let unlimited = KeyRequest {
-        limits: KeyLimits {
-            requests_per_minute: Some(0),
-            tokens_per_minute: Some(0),
-            max_in_flight: Some(0),
-        },
-        ..KeyRequest::default()
-    };
-    let ada = client_with_key(&create_key_with(&config, "ada", Role::User, unlimited).await);
+    let ada = client_with_key(&create_key_with(&config, "ada", Role::User, unlimited()).await);
     let bo = client_with_key(&create_key(&config, "bo", Role::User).await);
 
     let finished = Arc::new(AtomicUsize::new(0));
@@ -96,15 +101,7 @@ async fn a_refusal_says_where_the_request_stood_in_the_queue_and_what_wait_that_
     config.deadlines.chat = Duration::from_secs(60);
     config.retry.max_retries = 0;
     let alice = Arc::new(Alice::start(config.clone()).await);
-    let unlimited = KeyRequest {
-        limits: KeyLimits {
-            requests_per_minute: Some(0),
-            tokens_per_minute: Some(0),
-            max_in_flight: Some(0),
-        },
-        ..KeyRequest::default()
-    };
-    let ada = client_with_key(&create_key_with(&config, "ada", Role::User, unlimited).await);
+    let ada = client_with_key(&create_key_with(&config, "ada", Role::User, unlimited()).await);
     let bo = client_with_key(&create_key(&config, "bo", Role::User).await);
     // One answer first, so the limiter knows how long a slot is held (about 400 ms).
     ask(&ada, &alice, "Ada värmer upp".into()).await;

@@ -40,6 +40,13 @@ impl Rig {
         self.feed(Sample::ram_cpu(ram, cpu))
     }
 
+    /// Feeds `sample` once a second for `secs` seconds.
+    fn hold_sample(&mut self, sample: &Sample, secs: u64) {
+        for _ in 0..secs {
+            self.feed(sample.clone());
+        }
+    }
+
     /// Feeds `(ram, cpu)` once a second for `secs` seconds.
     fn hold(&mut self, ram: f64, cpu: f64, secs: u64) {
         for _ in 0..secs {
@@ -386,9 +393,7 @@ fn two_unknown_samples_are_ignored_the_third_degrades() {
     assert!(!out.kill, "no kill on missing data");
     assert!(!r.m.window_full(), "stale readings are dropped");
     // Blind for a long time: still DEGRADED, never NORMAL, never worse.
-    for _ in 0..600 {
-        r.feed(Sample::unknown(Utc::now()));
-    }
+    r.hold_sample(&Sample::unknown(Utc::now()), 600);
     assert_eq!(r.state(), Degraded);
     // Readings come back calm: a full window, then home.
     r.rc(0.3, 0.1);
@@ -520,16 +525,10 @@ fn cpu_stall(percent: f64) -> String {
 fn cores_busy_with_alices_own_model_are_not_danger_where_psi_is_read() {
     let mut r = Rig::new();
     // Both cores at 100 %, 95 % of it Alice's inference, and little waiting for a core.
-    for _ in 0..120 {
-        r.feed(with_psi(
-            0.4,
-            1.0,
-            0.95,
-            &cpu_stall(8.0),
-            NO_STALL,
-            NO_STALL,
-        ));
-    }
+    r.hold_sample(
+        &with_psi(0.4, 1.0, 0.95, &cpu_stall(8.0), NO_STALL, NO_STALL),
+        120,
+    );
     assert_eq!(r.state(), Normal);
     assert_eq!(
         r.m.judged_cpu_window().last(),
@@ -540,56 +539,32 @@ fn cores_busy_with_alices_own_model_are_not_danger_where_psi_is_read() {
 #[test]
 fn cpu_pressure_browns_out_and_never_degrades_on_its_own() {
     let mut r = Rig::new();
-    for _ in 0..3 {
-        r.feed(with_psi(
-            0.4,
-            1.0,
-            0.3,
-            &cpu_stall(90.0),
-            NO_STALL,
-            NO_STALL,
-        ));
-    }
+    r.hold_sample(
+        &with_psi(0.4, 1.0, 0.3, &cpu_stall(90.0), NO_STALL, NO_STALL),
+        3,
+    );
     assert_eq!(r.state(), Brownout);
     let detail = &r.m.history().last().unwrap().detail;
     assert!(detail.contains("cpu pressure >= 0.50"), "{detail}");
-    for _ in 0..180 {
-        r.feed(with_psi(
-            0.4,
-            1.0,
-            0.3,
-            &cpu_stall(90.0),
-            NO_STALL,
-            NO_STALL,
-        ));
-    }
+    r.hold_sample(
+        &with_psi(0.4, 1.0, 0.3, &cpu_stall(90.0), NO_STALL, NO_STALL),
+        180,
+    );
     assert_eq!(
         r.state(),
         Brownout,
         "3 minutes of competition for the cores"
     );
     // Between recovery (0.25) and soft (0.50) nothing moves.
-    for _ in 0..60 {
-        r.feed(with_psi(
-            0.4,
-            1.0,
-            0.3,
-            &cpu_stall(30.0),
-            NO_STALL,
-            NO_STALL,
-        ));
-    }
+    r.hold_sample(
+        &with_psi(0.4, 1.0, 0.3, &cpu_stall(30.0), NO_STALL, NO_STALL),
+        60,
+    );
     assert_eq!(r.state(), Brownout);
-    for _ in 0..3 {
-        r.feed(with_psi(
-            0.4,
-            1.0,
-            0.3,
-            &cpu_stall(10.0),
-            NO_STALL,
-            NO_STALL,
-        ));
-    }
+    r.hold_sample(
+        &with_psi(0.4, 1.0, 0.3, &cpu_stall(10.0), NO_STALL, NO_STALL),
+        3,
+    );
     assert_eq!(r.state(), Normal, "calm and long past the dwell");
 }
 
@@ -598,27 +573,15 @@ fn memory_pressure_escalates_and_a_full_stall_is_an_emergency() {
     let mut r = Rig::new();
     let some_stall = "some avg10=20.00 avg60=5.00 avg300=0.00 total=1\n\
                       full avg10=2.00 avg60=0.50 avg300=0.00 total=1\n";
-    for _ in 0..3 {
-        r.feed(with_psi(
-            0.6,
-            0.2,
-            0.1,
-            &cpu_stall(1.0),
-            some_stall,
-            NO_STALL,
-        ));
-    }
+    r.hold_sample(
+        &with_psi(0.6, 0.2, 0.1, &cpu_stall(1.0), some_stall, NO_STALL),
+        3,
+    );
     assert_eq!(r.state(), Brownout);
-    for _ in 0..60 {
-        r.feed(with_psi(
-            0.6,
-            0.2,
-            0.1,
-            &cpu_stall(1.0),
-            some_stall,
-            NO_STALL,
-        ));
-    }
+    r.hold_sample(
+        &with_psi(0.6, 0.2, 0.1, &cpu_stall(1.0), some_stall, NO_STALL),
+        60,
+    );
     assert_eq!(r.state(), Degraded, "BROWNOUT did not relieve it in 60 s");
 
     let mut r = Rig::new();
@@ -646,9 +609,7 @@ fn io_pressure_browns_out_only() {
     let mut r = Rig::new();
     let io = "some avg10=70.00 avg60=50.00 avg300=0.00 total=1\n\
               full avg10=55.00 avg60=40.00 avg300=0.00 total=1\n";
-    for _ in 0..100 {
-        r.feed(with_psi(0.4, 0.3, 0.1, &cpu_stall(1.0), NO_STALL, io));
-    }
+    r.hold_sample(&with_psi(0.4, 0.3, 0.1, &cpu_stall(1.0), NO_STALL, io), 100);
     assert_eq!(r.state(), Brownout);
 }
 
@@ -674,9 +635,7 @@ fn without_psi_alices_own_cpu_is_subtracted() {
         cpu_own_pct: Some(own),
         ..Sample::ram_cpu(0.4, 1.0)
     };
-    for _ in 0..60 {
-        r.feed(busy(0.9));
-    }
+    r.hold_sample(&busy(0.9), 60);
     assert_eq!(r.state(), Normal, "Alice's own inference fills the cores");
     let (figure, signal) = r.m.judged_cpu_window().last().unwrap();
     assert!((figure - 0.1).abs() < 1e-9, "{figure}");
@@ -716,16 +675,17 @@ const RECORDED_HOG_IO: &str = include_str!("recorded/io.pressure-hog");
 #[test]
 fn a_recorded_cpu_hog_browns_out_and_goes_no_further() {
     let mut r = Rig::new();
-    for _ in 0..120 {
-        r.feed(with_psi(
+    r.hold_sample(
+        &with_psi(
             0.3,
             1.0,
             0.0,
             RECORDED_HOG_CPU,
             RECORDED_HOG_MEMORY,
             RECORDED_HOG_IO,
-        ));
-    }
+        ),
+        120,
+    );
     assert_eq!(r.state(), Brownout);
     assert_eq!(r.m.history().count(), 1, "one step, NORMAL to BROWNOUT");
 }
