@@ -269,7 +269,7 @@ function instanceElement(id) {
         <dl><dt>${t("batches")}</dt><dd class="store-batches">—</dd><dt>${t("turns_per_batch")}</dt><dd class="store-turns">—</dd></dl>
       </div>
     </div>
-    <div class="card table-card">
+    <div class="card table-card" tabindex="0" role="region" aria-label="${t("backends")}">
       <table class="backends">
         <caption>${t("backends")}</caption>
         <thead><tr><th scope="col">${t("backend")}</th><th scope="col">${t("breaker")}</th><th scope="col">${t("in_flight")}</th><th scope="col">${t("queue")}</th><th scope="col">${t("limit")}</th></tr></thead>
