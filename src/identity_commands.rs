@@ -15,6 +15,7 @@ pub struct NewKey {
     pub label: Option<String>,
     pub expires: Option<Duration>,
     pub limits: KeyLimits,
+    pub priority: alice_core::Priority,
 }
 
 async fn open(config: &Config) -> anyhow::Result<(Store, Directory)> {
@@ -110,6 +111,7 @@ pub async fn create_key(config: &Config, key: NewKey) -> anyhow::Result<()> {
                 label: key.label.unwrap_or_default(),
                 expires_at,
                 limits: key.limits,
+                priority: key.priority,
             },
         )
         .await;
@@ -138,7 +140,7 @@ pub async fn list_keys(config: &Config, user: Option<&str>) -> anyhow::Result<()
     let keys = directory.keys(user).await;
     store.close().await;
     let now = chrono::Utc::now();
-    let mut out = String::from("KEY ID\tUSER\tROLE\tSTATE\tCREATED\tEXPIRES\tLABEL\n");
+    let mut out = String::from("KEY ID\tUSER\tROLE\tSTATE\tCREATED\tEXPIRES\tPRIORITY\tLABEL\n");
     for key in keys? {
         let state = match (key.revoked_at, key.expires_at) {
             (Some(_), _) => "revoked",
@@ -146,13 +148,14 @@ pub async fn list_keys(config: &Config, user: Option<&str>) -> anyhow::Result<()
             _ => "active",
         };
         out.push_str(&format!(
-            "{}\t{}\t{}\t{state}\t{}\t{}\t{}\n",
+            "{}\t{}\t{}\t{state}\t{}\t{}\t{}\t{}\n",
             key.id,
             key.username,
             key.role,
             key.created_at.format("%Y-%m-%d"),
             key.expires_at
                 .map_or("never".to_owned(), |at| at.format("%Y-%m-%d").to_string()),
+            key.priority,
             key.label,
         ));
     }

@@ -193,6 +193,10 @@ enum KeyCommand {
         /// Requests in flight at once for this key instead of its role's.
         #[arg(long)]
         max_in_flight: Option<u32>,
+        /// Its requests' class at the backends' queues: "interactive" (a person waiting) is
+        /// served before "batch" (jobs that can wait).
+        #[arg(long, default_value = "interactive", value_parser = parse_priority)]
+        priority: alice_core::Priority,
     },
     /// List keys (never their secrets), all or one user's.
     List {
@@ -357,6 +361,11 @@ async fn user(config_path: Option<PathBuf>, command: UserCommand) -> anyhow::Res
     }
 }
 
+fn parse_priority(name: &str) -> Result<alice_core::Priority, String> {
+    alice_core::Priority::parse(name)
+        .ok_or_else(|| format!("{name:?} is no priority class: use interactive or batch"))
+}
+
 async fn key(config_path: Option<PathBuf>, command: KeyCommand) -> anyhow::Result<()> {
     let config = Config::load(config_path.as_deref())?;
     match command {
@@ -367,6 +376,7 @@ async fn key(config_path: Option<PathBuf>, command: KeyCommand) -> anyhow::Resul
             requests_per_minute,
             tokens_per_minute,
             max_in_flight,
+            priority,
         } => {
             let key = identity_commands::NewKey {
                 user: name,
@@ -377,6 +387,7 @@ async fn key(config_path: Option<PathBuf>, command: KeyCommand) -> anyhow::Resul
                     tokens_per_minute,
                     max_in_flight,
                 },
+                priority,
             };
             identity_commands::create_key(&config, key).await
         }

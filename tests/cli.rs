@@ -571,6 +571,29 @@ async fn users_and_keys_from_the_command_line() {
     let (ok, _, stderr) = alice_in(dir.path(), &["key", "create", "nobody"], &env);
     assert!(!ok);
     assert!(stderr.contains("alice user add nobody"), "{stderr}");
+    let (ok, stdout, stderr) = alice_in(
+        dir.path(),
+        &[
+            "key",
+            "create",
+            "anna",
+            "--priority",
+            "batch",
+            "--label",
+            "nightly",
+        ],
+        &env,
+    );
+    assert!(ok, "{stderr}");
+    let batch_key = stdout.lines().last().unwrap().to_owned();
+    let (batch_id, _) = alice_identity::secrets::parse_key(&batch_key).unwrap();
+    let (ok, _, stderr) = alice_in(
+        dir.path(),
+        &["key", "create", "anna", "--priority", "urgent"],
+        &env,
+    );
+    assert!(!ok);
+    assert!(stderr.contains("interactive or batch"), "{stderr}");
 
     let (ok, listed, _) = alice_in(dir.path(), &["key", "list", "anna"], &env);
     assert!(ok);
@@ -579,6 +602,15 @@ async fn users_and_keys_from_the_command_line() {
         "{listed}"
     );
     assert!(!listed.contains(&key), "a listing never shows a secret");
+    let line_of = |id: &str| {
+        listed
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap()
+            .to_owned()
+    };
+    assert!(line_of(id).ends_with("\tinteractive\tlaptop"), "{listed}");
+    assert!(line_of(batch_id).ends_with("\tbatch\tnightly"), "{listed}");
     let (ok, users, _) = alice_in(dir.path(), &["user", "list"], &env);
     assert!(ok);
     assert!(users.contains("anna\tuser\t-"), "{users}");

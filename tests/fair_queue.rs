@@ -154,3 +154,59 @@ async fn a_refusal_says_where_the_request_stood_in_the_queue_and_what_wait_that_
     }
     Arc::into_inner(alice).unwrap().stop().await;
 }
+
+#[tokio::test]
+async fn an_interactive_key_goes_before_every_batch_key_waiting() {
+    let sim = start_sim(Faults {
+        latency_ms: 300,
+        ..Faults::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path(), &sim.base_url());
+    config.backends[0].max_concurrent = 1;
+    config.backends[0].queue_depth = 16;
+    config.backends[0].queue_timeout = Duration::from_secs(60);
+    config.deadlines.chat = Duration::from_secs(60);
+    let alice = Arc::new(Alice::start(config.clone()).await);
+    // Five batch jobs, each its own user (so taking turns alone would put a sixth user after
+    // all five), and a person with an ordinary, interactive key.
+    let mut jobs = Vec::new();
+    for n in 0..5 {
+        let batch = KeyRequest {
+            priority: alice_core::Priority::Batch,
+            ..KeyRequest::default()
+        };
+        let key = create_key_with(&config, &format!("jobb{n}"), Role::User, batch).await;
+        jobs.push(client_with_key(&key));
+    }
+    let person = client_with_key(&create_key(&config, "bo", Role::User).await);
+
+    let finished = Arc::new(AtomicUsize::new(0));
+    let batch: Vec<_> = jobs
+        .into_iter()
+        .enumerate()
+        .map(|(n, job)| {
+            let (alice, finished) = (alice.clone(), finished.clone());
+            tokio::spawn(async move {
+                ask(&job, &alice, format!("Sammanfatta rapport {n}")).await;
+                finished.fetch_add(1, Ordering::SeqCst);
+            })
+        })
+        .collect();
+    assert!(
+        common::eventually(Duration::from_secs(10), || !sim.requests().is_empty()).await,
+        "no batch job reached the backend"
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    ask(&person, &alice, "Bo frågar en gång".into()).await;
+    let before_bo = finished.load(Ordering::SeqCst);
+    for task in batch {
+        task.await.unwrap();
+    }
+    assert!(
+        before_bo <= 1,
+        "{before_bo} batch answers finished before the person's: only the one holding the slot may"
+    );
+    Arc::into_inner(alice).unwrap().stop().await;
+}

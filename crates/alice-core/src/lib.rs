@@ -8,6 +8,7 @@
 //! - [`latency_buckets`]: the one bucket layout of every latency histogram;
 //! - [`normalise`]: the prompt text as the response cache's key sees it;
 //! - [`personal_number`]: finding and masking Swedish personal identity numbers;
+//! - [`priority`]: a request's priority class at a backend's queue (interactive, batch);
 //! - [`usernames`]: what a user name may be.
 
 pub mod brownout;
@@ -16,9 +17,11 @@ pub mod config;
 pub mod latency_buckets;
 pub mod normalise;
 pub mod personal_number;
+pub mod priority;
 pub mod usernames;
 
 pub use brownout::BrownoutLevel;
 pub use chat::{ChatMessage, Role};
 pub use config::{BackendConfig, BackendKind, Config, ConfigError};
 pub use normalise::normalise_prompt;
+pub use priority::Priority;

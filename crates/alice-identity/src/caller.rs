@@ -1,6 +1,7 @@
 //! [`Caller`]: the user a request is made by, how they proved it, and the limits they run
 //! under. The server's authentication layer puts one in every protected request's extensions.
 
+use alice_core::Priority;
 use alice_core::config::Limits;
 use serde::{Deserialize, Serialize};
 
@@ -51,6 +52,9 @@ pub struct Caller {
     pub credential: Credential,
     /// The limits in force: the role's, with the key's overrides.
     pub limits: Limits,
+    /// The class of its requests at the backends' queues: the key's, interactive for a web
+    /// session.
+    pub priority: Priority,
 }
 
 impl Caller {

@@ -9,6 +9,7 @@
 use crate::caller::{Caller, Credential, Role};
 use crate::passwords::{self, PasswordError};
 use crate::secrets::{self, IssuedKey};
+use alice_core::Priority;
 use alice_core::config::{AuthConfig, Limits, RoleLimits};
 use alice_store::{Account, ApiKeyRecord, IdentityTables, KeyLimits, NewApiKey, StoreError};
 use chrono::{DateTime, Utc};
@@ -56,6 +57,8 @@ pub struct KeyRequest {
     pub label: String,
     pub expires_at: Option<DateTime<Utc>>,
     pub limits: KeyLimits,
+    /// Its requests' class at the backends' queues.
+    pub priority: Priority,
 }
 
 /// Users, keys and sessions over the identity tables.
@@ -129,6 +132,8 @@ impl Directory {
                 id: record.id.clone(),
             },
             limits: with_overrides(self.role_limits(role), record.limits),
+            // The store's CHECK allows only the two names.
+            priority: Priority::parse(&record.priority).unwrap_or_default(),
         })
     }
 
@@ -145,6 +150,7 @@ impl Directory {
             role,
             credential: Credential::Session,
             limits: self.role_limits(role),
+            priority: Priority::Interactive,
         })
     }
 
@@ -214,6 +220,7 @@ impl Directory {
             role,
             credential: Credential::Session,
             limits: self.role_limits(role),
+            priority: Priority::Interactive,
         };
         Ok((token, caller))
     }
@@ -244,6 +251,8 @@ impl Directory {
             role: by_key.role,
             credential: Credential::Session,
             limits: self.role_limits(by_key.role),
+            // A person at the web page, whatever the key is for.
+            priority: Priority::Interactive,
         };
         Ok((token, caller))
     }
@@ -311,6 +320,7 @@ impl Directory {
                 created_at: Utc::now(),
                 expires_at: request.expires_at,
                 limits: request.limits,
+                priority: request.priority.as_str().to_owned(),
             })
             .await?;
         if stored {

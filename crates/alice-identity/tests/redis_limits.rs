@@ -14,6 +14,7 @@ fn caller(key: &str, limits: Limits) -> Caller {
         role: Role::User,
         credential: Credential::ApiKey { id: key.into() },
         limits,
+        priority: alice_core::Priority::Interactive,
     }
 }
 

@@ -19,11 +19,17 @@
 //! at least one slot): a freed slot goes past a client at its share to the next one below it.
 //! With nobody else waiting a client may use every slot, so no slot is left idle.
 //!
+//! Requests come in two priority classes (the caller's key says which): a freed slot goes to a
+//! waiting interactive request before any batch one, and batch requests take turns among
+//! themselves in the slots interactive ones leave. A batch request's place counts every
+//! interactive request waiting.
+//!
 //! With adaptive concurrency on, the limit itself moves (AIMD): after every `sample_size`
 //! completed answers, one slot more if their p95 was within `target_p95`, a quarter fewer (at
 //! least one) if not, always between `min` and `max`. A lower limit takes effect as slots come
 //! back: no running answer is cut.
 
+use alice_core::Priority;
 use alice_core::config::AdaptiveConcurrencyConfig;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -68,7 +74,7 @@ struct Control {
     in_use: usize,
     /// Requests waiting now (their [`Waiter`]s are alive).
     waiting: usize,
-    turns: FairQueue,
+    turns: Classes,
     /// Slots each client holds now (clients holding none are absent).
     held: HashMap<Arc<str>, usize>,
     /// Moving average of how long a slot is held, in seconds; None until one came back.
@@ -77,7 +83,50 @@ struct Control {
     samples: Vec<Duration>,
 }
 
-/// Waiting requests, a queue per client, served in turn.
+/// Waiting requests in their priority classes: interactive ones first.
+#[derive(Debug, Default)]
+struct Classes {
+    interactive: FairQueue,
+    batch: FairQueue,
+}
+
+impl Classes {
+    fn class(&mut self, priority: Priority) -> &mut FairQueue {
+        match priority {
+            Priority::Interactive => &mut self.interactive,
+            Priority::Batch => &mut self.batch,
+        }
+    }
+
+    fn push(&mut self, client: &str, priority: Priority, grant: oneshot::Sender<()>) {
+        self.class(priority).push(client, grant);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.interactive.is_empty() && self.batch.is_empty()
+    }
+
+    /// The next request to serve: interactive ones first, each class in turn.
+    fn pop(
+        &mut self,
+        below_share: impl Fn(&str) -> bool,
+    ) -> Option<(Arc<str>, oneshot::Sender<()>)> {
+        self.interactive
+            .pop(&below_share)
+            .or_else(|| self.batch.pop(&below_share))
+    }
+
+    /// How many requests will be served before a new one of `client` in `priority`, itself
+    /// included: a batch request comes after every interactive one waiting.
+    fn place_for(&self, client: &str, priority: Priority) -> usize {
+        match priority {
+            Priority::Interactive => self.interactive.place_for(client),
+            Priority::Batch => self.interactive.waiting() + self.batch.place_for(client),
+        }
+    }
+}
+
+/// Waiting requests of one class, a queue per client, served in turn.
 #[derive(Debug, Default)]
 struct FairQueue {
     /// Each client's waiting requests, oldest first: the sender that hands one its slot. A
@@ -113,7 +162,7 @@ impl FairQueue {
     /// client then goes to the back of the rotation, the ones it passed keep their turn.
     fn pop(
         &mut self,
-        below_share: impl Fn(&str) -> bool,
+        below_share: &impl Fn(&str) -> bool,
     ) -> Option<(Arc<str>, oneshot::Sender<()>)> {
         if let Some(turn) = self.rotation.iter().position(|client| below_share(client))
             && let Some(client) = self.rotation.remove(turn)
@@ -137,13 +186,15 @@ impl FairQueue {
         None
     }
 
+    /// Requests still waiting (not timed out or cancelled).
+    fn waiting(&self) -> usize {
+        self.queues.values().map(live).sum()
+    }
+
     /// How many requests will be served before a new one of `client`, itself included: its
     /// own queue's requests and one more, plus, from every other client, as many as that
     /// (round robin), or all they have.
     fn place_for(&self, client: &str) -> usize {
-        let live = |queue: &VecDeque<oneshot::Sender<()>>| {
-            queue.iter().filter(|waiting| !waiting.is_closed()).count()
-        };
         let own = self.queues.get(client).map_or(0, live) + 1;
         let others: usize = self
             .queues
@@ -153,6 +204,11 @@ impl FairQueue {
             .sum();
         own + others
     }
+}
+
+/// Requests of one client's queue that still wait.
+fn live(queue: &VecDeque<oneshot::Sender<()>>) -> usize {
+    queue.iter().filter(|waiting| !waiting.is_closed()).count()
 }
 
 /// A slot on a backend. Dropping it returns it; [`Slot::completed`] also counts its time
@@ -215,7 +271,7 @@ impl Limiter {
                 limit,
                 in_use: 0,
                 waiting: 0,
-                turns: FairQueue::default(),
+                turns: Classes::default(),
                 held: HashMap::new(),
                 mean_hold_s: None,
                 samples: Vec::new(),
@@ -243,10 +299,12 @@ impl Limiter {
         self.control().waiting
     }
 
-    /// Takes a slot for `client`, waiting in its queue if need be, or says at once why not.
+    /// Takes a slot for `client`, waiting in its queue (of its `priority` class) if need be, or
+    /// says at once why not.
     pub async fn acquire(
         self: &Arc<Self>,
         client: &str,
+        priority: Priority,
         deadline: Option<Instant>,
     ) -> Result<Slot, Refusal> {
         let now = Instant::now();
@@ -261,7 +319,7 @@ impl Limiter {
                 control.take(&client);
                 return Ok(self.slot(client));
             }
-            let place = control.turns.place_for(&client);
+            let place = control.turns.place_for(&client, priority);
             let expected = expected_wait(&control, place);
             if control.waiting >= self.queue_depth {
                 return Err(Refusal::QueueFull { place, expected });
@@ -272,7 +330,7 @@ impl Limiter {
                 return Err(Refusal::WaitTooLong { place, expected });
             }
             let (grant, granted) = oneshot::channel();
-            control.turns.push(&client, grant);
+            control.turns.push(&client, priority, grant);
             control.waiting += 1;
             // A slot may be free behind requests that stopped waiting: served in turn now.
             self.hand_out(&mut control);
@@ -414,18 +472,27 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn slots_then_queue_then_refusal() {
         let limiter = Limiter::new(2, 1, Duration::from_secs(10), 1.0, None);
-        let a = limiter.acquire("anna", None).await.unwrap();
-        let _b = limiter.acquire("anna", None).await.unwrap();
+        let a = limiter
+            .acquire("anna", Priority::Interactive, None)
+            .await
+            .unwrap();
+        let _b = limiter
+            .acquire("anna", Priority::Interactive, None)
+            .await
+            .unwrap();
         assert_eq!(limiter.in_flight(), 2);
 
         let queued = {
             let limiter = limiter.clone();
-            tokio::spawn(async move { limiter.acquire("anna", None).await })
+            tokio::spawn(async move { limiter.acquire("anna", Priority::Interactive, None).await })
         };
         tokio::task::yield_now().await;
         assert_eq!(limiter.queued(), 1);
         assert_eq!(
-            limiter.acquire("anna", None).await.unwrap_err(),
+            limiter
+                .acquire("anna", Priority::Interactive, None)
+                .await
+                .unwrap_err(),
             Refusal::QueueFull {
                 place: 2,
                 expected: None
@@ -447,10 +514,16 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_wait_past_the_queue_timeout_ends_with_a_refusal() {
         let limiter = Limiter::new(1, 4, Duration::from_millis(500), 1.0, None);
-        let _held = limiter.acquire("anna", None).await.unwrap();
+        let _held = limiter
+            .acquire("anna", Priority::Interactive, None)
+            .await
+            .unwrap();
         let started = Instant::now();
         assert_eq!(
-            limiter.acquire("anna", None).await.unwrap_err(),
+            limiter
+                .acquire("anna", Priority::Interactive, None)
+                .await
+                .unwrap_err(),
             Refusal::TimedOut
         );
         assert_eq!(started.elapsed(), Duration::from_millis(500));
@@ -459,11 +532,17 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_deadline_bounds_the_wait() {
         let limiter = Limiter::new(1, 4, Duration::from_secs(10), 1.0, None);
-        let _held = limiter.acquire("anna", None).await.unwrap();
+        let _held = limiter
+            .acquire("anna", Priority::Interactive, None)
+            .await
+            .unwrap();
         let started = Instant::now();
         let deadline = started + Duration::from_millis(200);
         assert_eq!(
-            limiter.acquire("anna", Some(deadline)).await.unwrap_err(),
+            limiter
+                .acquire("anna", Priority::Interactive, Some(deadline))
+                .await
+                .unwrap_err(),
             Refusal::TimedOut
         );
         assert_eq!(started.elapsed(), Duration::from_millis(200));
@@ -473,13 +552,23 @@ mod tests {
     async fn an_expected_wait_past_the_deadline_is_refused_without_waiting() {
         let limiter = Limiter::new(1, 4, Duration::from_secs(10), 1.0, None);
         // Teach it that a slot is held for 2 s.
-        let slot = limiter.acquire("anna", None).await.unwrap();
+        let slot = limiter
+            .acquire("anna", Priority::Interactive, None)
+            .await
+            .unwrap();
         tokio::time::advance(Duration::from_secs(2)).await;
         drop(slot);
-        let _held = limiter.acquire("anna", None).await.unwrap();
+        let _held = limiter
+            .acquire("anna", Priority::Interactive, None)
+            .await
+            .unwrap();
         let started = Instant::now();
         let refusal = limiter
-            .acquire("anna", Some(started + Duration::from_secs(1)))
+            .acquire(
+                "anna",
+                Priority::Interactive,
+                Some(started + Duration::from_secs(1)),
+            )
             .await
             .unwrap_err();
         assert_eq!(
@@ -493,24 +582,81 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn an_interactive_request_goes_before_every_batch_one_waiting() {
+        let limiter = Limiter::new(1, 16, Duration::from_secs(60), 1.0, None);
+        let held = limiter
+            .acquire("jobs", Priority::Batch, None)
+            .await
+            .unwrap();
+        let served = Arc::new(Mutex::new(Vec::new()));
+        let wait = |client: &'static str, priority| {
+            let (limiter, served) = (limiter.clone(), served.clone());
+            tokio::spawn(async move {
+                let slot = limiter.acquire(client, priority, None).await.unwrap();
+                served.lock().unwrap().push(client);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                drop(slot);
+            })
+        };
+        // Five batch clients wait, one request each; then a person asks.
+        let mut tasks: Vec<_> = ["b1", "b2", "b3", "b4", "b5"]
+            .into_iter()
+            .map(|client| wait(client, Priority::Batch))
+            .collect();
+        tokio::task::yield_now().await;
+        assert_eq!(
+            limiter
+                .control()
+                .turns
+                .place_for("anna", Priority::Interactive),
+            1,
+            "first in line, before five batch requests"
+        );
+        assert_eq!(
+            limiter.control().turns.place_for("b6", Priority::Batch),
+            6,
+            "a sixth batch client after the five"
+        );
+        tasks.push(wait("anna", Priority::Interactive));
+        tokio::task::yield_now().await;
+        drop(held);
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let order = served.lock().unwrap().clone();
+        assert_eq!(order, ["anna", "b1", "b2", "b3", "b4", "b5"]);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_refusal_names_the_place_in_the_fair_queue_and_its_expected_wait() {
         let limiter = Limiter::new(1, 3, Duration::from_secs(60), 1.0, None);
         // A slot is held for 3 s.
-        let slot = limiter.acquire("anna", None).await.unwrap();
+        let slot = limiter
+            .acquire("anna", Priority::Interactive, None)
+            .await
+            .unwrap();
         tokio::time::advance(Duration::from_secs(3)).await;
         drop(slot);
-        let _held = limiter.acquire("anna", None).await.unwrap();
+        let _held = limiter
+            .acquire("anna", Priority::Interactive, None)
+            .await
+            .unwrap();
         let waiting: Vec<_> = (0..3)
             .map(|_| {
                 let limiter = limiter.clone();
-                tokio::spawn(async move { limiter.acquire("anna", None).await })
+                tokio::spawn(
+                    async move { limiter.acquire("anna", Priority::Interactive, None).await },
+                )
             })
             .collect();
         tokio::task::yield_now().await;
         assert_eq!(limiter.queued(), 3);
         // Bob would be served after one of anna's three, not after all of them.
         assert_eq!(
-            limiter.acquire("bob", None).await.unwrap_err(),
+            limiter
+                .acquire("bob", Priority::Interactive, None)
+                .await
+                .unwrap_err(),
             Refusal::QueueFull {
                 place: 2,
                 expected: Some(Duration::from_secs(6))
@@ -524,10 +670,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_cancelled_waiter_gives_up_its_place() {
         let limiter = Limiter::new(1, 1, Duration::from_secs(10), 1.0, None);
-        let _held = limiter.acquire("anna", None).await.unwrap();
+        let _held = limiter
+            .acquire("anna", Priority::Interactive, None)
+            .await
+            .unwrap();
         let waiter = {
             let limiter = limiter.clone();
-            tokio::spawn(async move { limiter.acquire("anna", None).await })
+            tokio::spawn(async move { limiter.acquire("anna", Priority::Interactive, None).await })
         };
         tokio::task::yield_now().await;
         assert_eq!(limiter.queued(), 1);
@@ -551,7 +700,10 @@ mod tests {
             for _ in 0..count {
                 let (limiter, order) = (limiter.clone(), order.clone());
                 tasks.push(tokio::spawn(async move {
-                    let slot = limiter.acquire(client, None).await.unwrap();
+                    let slot = limiter
+                        .acquire(client, Priority::Interactive, None)
+                        .await
+                        .unwrap();
                     order.lock().unwrap().push(client);
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     drop(slot);
@@ -593,13 +745,18 @@ mod tests {
         let limiter = Limiter::new(3, 8, Duration::from_secs(10), 0.34, None);
         let mut held = Vec::new();
         for _ in 0..3 {
-            held.push(limiter.acquire("a", None).await.unwrap());
+            held.push(
+                limiter
+                    .acquire("a", Priority::Interactive, None)
+                    .await
+                    .unwrap(),
+            );
         }
         assert_eq!(limiter.in_flight(), 3);
         // A fourth of a's waits; a slot back goes to it: no one else wants it.
         let waiting = {
             let limiter = limiter.clone();
-            tokio::spawn(async move { limiter.acquire("a", None).await })
+            tokio::spawn(async move { limiter.acquire("a", Priority::Interactive, None).await })
         };
         tokio::task::yield_now().await;
         drop(held.pop());
@@ -616,16 +773,22 @@ mod tests {
     async fn the_expected_wait_counts_only_those_served_before() {
         let limiter = Limiter::new(1, 64, Duration::from_secs(600), 1.0, None);
         // Teach it that a slot is held for 1 s.
-        let slot = limiter.acquire("a", None).await.unwrap();
+        let slot = limiter
+            .acquire("a", Priority::Interactive, None)
+            .await
+            .unwrap();
         tokio::time::advance(Duration::from_secs(1)).await;
         drop(slot);
-        let _held = limiter.acquire("a", None).await.unwrap();
+        let _held = limiter
+            .acquire("a", Priority::Interactive, None)
+            .await
+            .unwrap();
         let mut waiting = Vec::new();
         for _ in 0..20 {
             let limiter = limiter.clone();
-            waiting.push(tokio::spawn(
-                async move { limiter.acquire("a", None).await },
-            ));
+            waiting.push(tokio::spawn(async move {
+                limiter.acquire("a", Priority::Interactive, None).await
+            }));
             tokio::task::yield_now().await;
         }
         assert_eq!(limiter.queued(), 20);
@@ -633,13 +796,19 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(3);
         let b = {
             let limiter = limiter.clone();
-            tokio::spawn(async move { limiter.acquire("b", Some(deadline)).await })
+            tokio::spawn(async move {
+                limiter
+                    .acquire("b", Priority::Interactive, Some(deadline))
+                    .await
+            })
         };
         tokio::task::yield_now().await;
         assert_eq!(limiter.queued(), 21, "b waits instead of being refused");
         // A second client a's size would wait past it.
         assert!(matches!(
-            limiter.acquire("a", Some(deadline)).await,
+            limiter
+                .acquire("a", Priority::Interactive, Some(deadline))
+                .await,
             Err(Refusal::WaitTooLong { .. })
         ));
         b.abort();
@@ -662,7 +831,10 @@ mod tests {
     /// Completes `n` answers that each take `took`, one after another.
     async fn answers(limiter: &Arc<Limiter>, n: usize, took: Duration) {
         for _ in 0..n {
-            let slot = limiter.acquire("anna", None).await.unwrap();
+            let slot = limiter
+                .acquire("anna", Priority::Interactive, None)
+                .await
+                .unwrap();
             tokio::time::advance(took).await;
             slot.completed();
         }
@@ -689,12 +861,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_lowered_limit_waits_for_taken_slots_instead_of_cutting_them() {
         let limiter = Limiter::new(3, 16, Duration::from_secs(10), 1.0, adaptive());
-        let held: Vec<Slot> =
-            futures_util::future::join_all((0..5).map(|_| limiter.acquire("anna", None)))
-                .await
-                .into_iter()
-                .map(Result::unwrap)
-                .collect();
+        let held: Vec<Slot> = futures_util::future::join_all(
+            (0..5).map(|_| limiter.acquire("anna", Priority::Interactive, None)),
+        )
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
         assert_eq!(limiter.in_flight(), 5);
         // Five slow answers from a second limiter's worth of samples: feed them directly.
         for _ in 0..5 {
@@ -704,16 +877,17 @@ mod tests {
         assert_eq!(limiter.in_flight(), 5, "running answers keep their slots");
         drop(held);
         assert_eq!(limiter.in_flight(), 0);
-        let now: Vec<Slot> =
-            futures_util::future::join_all((0..3).map(|_| limiter.acquire("anna", None)))
-                .await
-                .into_iter()
-                .map(Result::unwrap)
-                .collect();
+        let now: Vec<Slot> = futures_util::future::join_all(
+            (0..3).map(|_| limiter.acquire("anna", Priority::Interactive, None)),
+        )
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
         assert_eq!(limiter.in_flight(), 3);
         assert_eq!(
             limiter
-                .acquire("anna", Some(Instant::now()))
+                .acquire("anna", Priority::Interactive, Some(Instant::now()))
                 .await
                 .unwrap_err(),
             Refusal::TimedOut,

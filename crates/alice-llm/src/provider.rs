@@ -29,6 +29,8 @@ pub struct ChatRequest {
     /// Who the request is for (the authenticated user): a backend's queue takes turns between
     /// clients ([`crate::limiter`]). Requests without one share one turn.
     pub client: Option<String>,
+    /// Its class at the backends' queues: interactive before batch (the caller's key says).
+    pub priority: alice_core::Priority,
     /// Only this backend (a `backends[].name`) may answer: no failover to the others (an A/B
     /// experiment's variant pins its backend, so its figures are that backend's). Retries on
     /// it still run. None: the configured order, with failover.

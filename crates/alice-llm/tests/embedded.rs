@@ -74,6 +74,7 @@ fn ask(question: &str, max_tokens: u32) -> ChatRequest {
         stream_deadline: None,
         model: None,
         client: None,
+        priority: alice_core::Priority::Interactive,
         backend: None,
     }
 }

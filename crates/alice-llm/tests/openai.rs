@@ -51,6 +51,7 @@ fn request(max_tokens: u32) -> ChatRequest {
         stream_deadline: None,
         model: None,
         client: None,
+        priority: alice_core::Priority::Interactive,
         backend: None,
     }
 }

@@ -59,6 +59,7 @@ fn request(deadline: Duration) -> ChatRequest {
         stream_deadline: None,
         model: None,
         client: None,
+        priority: alice_core::Priority::Interactive,
         backend: None,
     }
 }

@@ -41,6 +41,8 @@ pub struct NewApiKey {
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
     pub limits: KeyLimits,
+    /// "interactive" or "batch": its requests' class at the backends' queues.
+    pub priority: String,
 }
 
 /// A stored key with its owner's name and role.
@@ -56,6 +58,8 @@ pub struct ApiKeyRecord {
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub limits: KeyLimits,
+    /// "interactive" or "batch".
+    pub priority: String,
 }
 
 /// A web session that has not expired, with its user's name and role.

@@ -2380,6 +2380,7 @@ async fn check_accounts_keys_and_sessions(store: &Store) {
             tokens_per_minute: None,
             max_in_flight: Some(2),
         },
+        priority: "batch".into(),
     };
     assert!(tables.create_api_key(&key).await.unwrap());
     let nobodys = alice_store::NewApiKey {
@@ -2403,6 +2404,7 @@ async fn check_accounts_keys_and_sessions(store: &Store) {
     assert_eq!(stored.secret_hash, key.secret_hash);
     assert_eq!(stored.expires_at, Some(expires));
     assert_eq!(stored.limits, key.limits);
+    assert_eq!(stored.priority, "batch");
     assert_eq!(tables.api_keys(Some("lisa")).await.unwrap().len(), 1);
     assert_eq!(tables.api_keys(Some("root")).await.unwrap().len(), 0);
     assert_eq!(tables.api_keys(None).await.unwrap().len(), 1);
@@ -2456,6 +2458,7 @@ async fn check_erasure_takes_keys_and_sessions(store: &Store) {
             created_at: now(),
             expires_at: None,
             limits: alice_store::KeyLimits::default(),
+            priority: "interactive".into(),
         };
         assert!(tables.create_api_key(&key).await.unwrap());
         assert!(

@@ -38,6 +38,7 @@ async fn a_missing_model_file_says_how_to_get_one() {
         stream_deadline: None,
         model: None,
         client: None,
+        priority: alice_core::Priority::Interactive,
         backend: None,
     };
     let error = client.chat_stream(request).await.err().unwrap();

@@ -74,7 +74,7 @@ impl LlmRouter {
                 let asked_for_slot = Instant::now();
                 let slot = match backend
                     .limiter
-                    .acquire(request.queue_client(), deadline)
+                    .acquire(request.queue_client(), request.priority, deadline)
                     .await
                 {
                     Ok(slot) => {

@@ -5,6 +5,7 @@ use crate::breaker::{Breaker, BreakerState};
 use crate::limiter::{Limiter, Refusal};
 use crate::provider::{BackendHealth, ChatEvent, ChatRequest, ChatStream};
 use crate::{ErrorKind, LlmError, Provider, QueuePlace};
+use alice_core::Priority;
 use alice_core::config::{AdaptiveConcurrencyConfig, BackendConfig, BackendKind, BreakerConfig};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
@@ -141,7 +142,11 @@ impl Backend {
     /// (giving up at twice the allowed time).
     async fn generation_probe(&self) -> GenerationProbe {
         // Its own turn in the queue: no user's name can have parentheses.
-        let Ok(_slot) = self.limiter.acquire("(probe)", Some(Instant::now())).await else {
+        let Ok(_slot) = self
+            .limiter
+            .acquire("(probe)", Priority::Batch, Some(Instant::now()))
+            .await
+        else {
             return GenerationProbe::Skipped;
         };
         let started = Instant::now();
@@ -158,6 +163,7 @@ impl Backend {
             stream_deadline: None,
             model: None,
             client: None,
+            priority: alice_core::Priority::Interactive,
             backend: None,
         };
         let first = async {

@@ -226,7 +226,7 @@ impl LlmRouter {
         let asked_for_slot = Instant::now();
         let (slot, queued) = match backend
             .limiter
-            .acquire(request.queue_client(), request.deadline)
+            .acquire(request.queue_client(), request.priority, request.deadline)
             .await
         {
             Ok(slot) => {

@@ -118,6 +118,7 @@ impl Gatekeeper {
                 role: Role::Admin,
                 credential: Credential::Open,
                 limits: self.config.limits.admin,
+                priority: alice_core::Priority::Interactive,
             }));
         }
         if let Some(authorization) = headers.get(header::AUTHORIZATION) {

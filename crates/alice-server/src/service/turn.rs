@@ -44,6 +44,8 @@ pub struct PreparedTurn {
     user_message_at: DateTime<Utc>,
     /// The user the request named (None: anonymous).
     username: Option<String>,
+    /// The caller's class at the backends' queues (its key's).
+    priority: alice_core::Priority,
     /// The message is a memory command, which Alice answers herself.
     memory_command: Option<(MemoryCommand, Language)>,
     /// Memories of the user went into the prompt, so the answer is personal.
@@ -119,6 +121,7 @@ impl PreparedTurn {
             model: service.model_for_variant(&self.preset, self.assigned.as_ref()),
             // The backend's queue takes turns between users; anonymous turns share one.
             client: self.username.clone(),
+            priority: self.priority,
             // A variant's backend answers alone: its figures are that backend's.
             backend: self
                 .assigned
@@ -317,6 +320,7 @@ pub async fn prepare(
         user_message: message.to_owned(),
         user_message_at,
         username: user,
+        priority: caller.priority,
         memory_command,
         uses_memories: !memories.is_empty(),
         cache_key: None,

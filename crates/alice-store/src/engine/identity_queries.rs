@@ -19,7 +19,7 @@ macro_rules! account_query {
 macro_rules! key_query {
     () => {
         "SELECT k.id, u.username, u.role, k.label, k.secret_hash, k.created_at, k.expires_at, \
-         k.revoked_at, k.requests_per_minute, k.tokens_per_minute, k.max_in_flight \
+         k.revoked_at, k.requests_per_minute, k.tokens_per_minute, k.max_in_flight, k.priority \
          FROM api_keys k JOIN users u ON u.id = k.user_id "
     };
 }
@@ -117,8 +117,8 @@ where
         let limit = |value: Option<u32>| value.map(i64::from);
         let done = sqlx::query(
             "INSERT INTO api_keys (id, user_id, label, secret_hash, created_at, expires_at, \
-                 requests_per_minute, tokens_per_minute, max_in_flight) \
-             SELECT $1, id, $2, $3, $4, $5, $6, $7, $8 FROM users WHERE username = $9",
+                 requests_per_minute, tokens_per_minute, max_in_flight, priority) \
+             SELECT $1, id, $2, $3, $4, $5, $6, $7, $8, $9 FROM users WHERE username = $10",
         )
         .bind(key.id.as_str())
         .bind(key.label.as_str())
@@ -128,6 +128,7 @@ where
         .bind(limit(key.limits.requests_per_minute))
         .bind(limit(key.limits.tokens_per_minute))
         .bind(limit(key.limits.max_in_flight))
+        .bind(key.priority.as_str())
         .bind(key.username.as_str())
         .execute(self.0)
         .await?;
@@ -293,5 +294,6 @@ fn key_from(row: &impl StoredRow) -> Result<ApiKeyRecord, StoreError> {
             tokens_per_minute: limit("tokens_per_minute")?,
             max_in_flight: limit("max_in_flight")?,
         },
+        priority: row.get("priority")?,
     })
 }

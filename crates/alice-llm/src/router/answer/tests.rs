@@ -91,7 +91,11 @@ async fn start(
     mpsc::UnboundedSender<Result<ChatEvent, LlmError>>,
     RoutedStream,
 ) {
-    let slot = backend.limiter.acquire("anna", None).await.unwrap();
+    let slot = backend
+        .limiter
+        .acquire("anna", alice_core::Priority::Interactive, None)
+        .await
+        .unwrap();
     let (tx, rest) = rest();
     let stream = answer_stream(
         Arc::clone(backend),

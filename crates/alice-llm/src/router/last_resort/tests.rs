@@ -180,6 +180,7 @@ fn request(backend: Option<&str>) -> ChatRequest {
         stream_deadline: None,
         model: None,
         client: None,
+        priority: alice_core::Priority::Interactive,
         backend: backend.map(str::to_owned),
     }
 }

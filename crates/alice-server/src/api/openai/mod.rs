@@ -93,17 +93,25 @@ pub async fn chat_completions(
         user = user.as_deref(),
         requested_model = %body.model
     );
-    answer(service, context, caller.username, assigned, body)
-        .instrument(span)
-        .await
+    let priority = caller.priority;
+    answer(
+        service,
+        context,
+        (caller.username, priority),
+        assigned,
+        body,
+    )
+    .instrument(span)
+    .await
 }
 
 /// `client` is the caller, whose turn the request waits in at the backend (the body's `user`
-/// is only a label); `assigned` the A/B experiment's variant the caller takes part in.
+/// is only a label), and its key's priority class; `assigned` the A/B experiment's variant the
+/// caller takes part in.
 async fn answer(
     service: ChatService,
     context: RequestContext,
-    client: String,
+    (client, priority): (String, alice_core::Priority),
     assigned: Option<Assigned>,
     body: CompletionBody,
 ) -> Result<Response, OpenAiError> {
@@ -143,6 +151,7 @@ async fn answer(
             .then(|| context.received + service.config.deadlines.stream_max),
         model: service.model_for_variant(&preset, assigned.as_ref()),
         client: Some(client),
+        priority,
         backend: assigned.as_ref().and_then(|a| a.variant.backend.clone()),
     };
     // A request that came with history (trimmed or not) is a conversation: not shareable.
