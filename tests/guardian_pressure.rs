@@ -17,7 +17,7 @@
 mod common;
 
 use alice_guardian::cgroup::CgroupDirs;
-use common::alice_process::{admin_http, spawn_alice_in_cgroups};
+use common::alice_process::{admin_http, in_cgroups, spawn_alice_in_cgroups};
 use common::child_process::Running;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -184,7 +184,7 @@ impl TestGroup {
         let mountinfo = read("/proc/self/mountinfo")?;
         let found = CgroupDirs::from_files(&cgroup, &mountinfo);
         let name = format!("alice-test-{}", std::process::id());
-        let unified_root = unified_mount(&mountinfo);
+        let unified_root = found.unified_mount.map(|m| Path::new("/").join(m));
         // cgroup v2 with the memory controller: a group at the hierarchy's root.
         if let Some(root) = &unified_root
             && std::fs::read_to_string(root.join("cgroup.subtree_control"))
@@ -247,16 +247,6 @@ impl Drop for TestGroup {
     }
 }
 
-fn unified_mount(mountinfo: &str) -> Option<PathBuf> {
-    mountinfo.lines().find_map(|line| {
-        let (before, after) = line.split_once(" - ")?;
-        if after.split_whitespace().next()? != "cgroup2" {
-            return None;
-        }
-        before.split_whitespace().nth(4).map(PathBuf::from)
-    })
-}
-
 fn make(dir: &Path) -> Result<(), String> {
     std::fs::create_dir(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))
 }
@@ -274,18 +264,9 @@ fn balloon(group: &TestGroup, bytes: u64, limit: Duration) -> Running {
         mib = bytes >> 20,
         limit = limit.as_secs()
     );
-    let files: Vec<String> = group
-        .procs
-        .iter()
-        .map(|p| p.to_string_lossy().into_owned())
-        .collect();
     Running(
-        Command::new("sh")
-            .arg("-c")
-            .arg(r#"for f in $GROUP_PROCS; do echo $$ > "$f" || exit 97; done; exec "$@""#)
-            .arg("sh")
-            .args(["python3", "-c", &script])
-            .env("GROUP_PROCS", files.join(" "))
+        in_cgroups("python3", &group.procs)
+            .args(["-c", &script])
             .spawn()
             .unwrap(),
     )

@@ -31,22 +31,7 @@ pub fn spawn_alice_in_cgroups(
     envs: &[(&str, &str)],
     cgroup_procs: &[PathBuf],
 ) -> (Running, String, mpsc::Receiver<String>) {
-    let mut command = if cgroup_procs.is_empty() {
-        Command::new(ALICE)
-    } else {
-        let files: Vec<String> = cgroup_procs
-            .iter()
-            .map(|p| p.to_string_lossy().into_owned())
-            .collect();
-        let mut shell = Command::new("sh");
-        shell
-            .arg("-c")
-            .arg(r#"for f in $ALICE_TEST_CGROUP_PROCS; do echo $$ > "$f" || exit 97; done; exec "$@""#)
-            .arg("sh")
-            .arg(ALICE)
-            .env("ALICE_TEST_CGROUP_PROCS", files.join(" "));
-        shell
-    };
+    let mut command = in_cgroups(ALICE, cgroup_procs);
     let mut child = Running(
         command
             .args(args)
@@ -81,6 +66,28 @@ pub fn spawn_alice_in_cgroups(
         .recv_timeout(Duration::from_secs(20))
         .expect("alice should log that it listens");
     (child, format!("http://{addr}"), lines)
+}
+
+/// A command for `program` that runs inside the cgroups whose `cgroup.procs` files are given
+/// from its first instruction: a shell writes its own pid there, then execs the program (so the
+/// child is the program itself, and killing it leaves nothing behind). No files: the program
+/// as it is.
+pub fn in_cgroups(program: &str, cgroup_procs: &[PathBuf]) -> Command {
+    if cgroup_procs.is_empty() {
+        return Command::new(program);
+    }
+    let files: Vec<String> = cgroup_procs
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    let mut shell = Command::new("sh");
+    shell
+        .arg("-c")
+        .arg(r#"for f in $ALICE_TEST_CGROUP_PROCS; do echo $$ > "$f" || exit 97; done; exec "$@""#)
+        .arg("sh")
+        .arg(program)
+        .env("ALICE_TEST_CGROUP_PROCS", files.join(" "));
+    shell
 }
 
 /// A client with the admin key that an `alice serve` started in `dir` wrote on its first start

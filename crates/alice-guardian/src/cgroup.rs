@@ -20,6 +20,8 @@ use std::path::{Path, PathBuf};
 /// The directories, relative to the sampler's root (no leading `/`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CgroupDirs {
+    /// Where the unified (v2) hierarchy is mounted.
+    pub unified_mount: Option<PathBuf>,
     /// The process's group in the unified (v2) hierarchy.
     pub unified: Option<PathBuf>,
     /// Whether that group is below the hierarchy's root; the root's pressure is the host's.
@@ -35,6 +37,7 @@ impl CgroupDirs {
         match (read("proc/self/cgroup"), read("proc/self/mountinfo")) {
             (Some(cgroup), Some(mountinfo)) => Self::from_files(&cgroup, &mountinfo),
             _ => Self {
+                unified_mount: Some(PathBuf::from("sys/fs/cgroup")),
                 unified: Some(PathBuf::from("sys/fs/cgroup")),
                 unified_is_child: false,
                 v1_memory: None,
@@ -45,7 +48,13 @@ impl CgroupDirs {
     /// The directories named by the texts of `/proc/self/cgroup` and `/proc/self/mountinfo`.
     pub fn from_files(cgroup: &str, mountinfo: &str) -> Self {
         let mounts: Vec<Mount> = mountinfo.lines().filter_map(Mount::parse).collect();
-        let mut dirs = Self::default();
+        let mut dirs = Self {
+            unified_mount: mounts
+                .iter()
+                .find(|m| m.fstype == "cgroup2")
+                .map(|m| PathBuf::from(m.mount_point.trim_start_matches('/'))),
+            ..Self::default()
+        };
         for line in cgroup.lines() {
             let mut parts = line.splitn(3, ':');
             let (Some(_id), Some(controllers), Some(path)) =
@@ -126,6 +135,7 @@ mod tests {
     fn a_hybrid_system_has_a_unified_root_and_a_v1_memory_group() {
         let dirs = CgroupDirs::from_files(HYBRID_CGROUP, HYBRID_MOUNTS);
         assert_eq!(dirs.unified, Some(PathBuf::from("sys/fs/cgroup/unified")));
+        assert_eq!(dirs.unified_mount, dirs.unified, "at the hierarchy's root");
         assert!(!dirs.unified_is_child);
         assert_eq!(
             dirs.v1_memory,
