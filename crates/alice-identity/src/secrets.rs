@@ -53,7 +53,7 @@ pub fn new_session_token(rng: &mut impl CryptoRng) -> String {
 
 /// SHA-256 of a secret, in hex: what is stored of keys and session tokens.
 pub fn hash_secret(secret: &str) -> String {
-    to_hex(&Sha256::digest(secret.as_bytes()))
+    hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 /// Whether `secret` hashes to `stored_hash`, compared in constant time.
@@ -65,17 +65,7 @@ pub fn secret_matches(secret: &str, stored_hash: &str) -> bool {
 fn random_hex(rng: &mut impl CryptoRng, bytes: usize) -> String {
     let mut buffer = vec![0u8; bytes];
     rng.fill_bytes(&mut buffer);
-    to_hex(&buffer)
-}
-
-fn to_hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut hex, byte| {
-            let _ = write!(hex, "{byte:02x}");
-            hex
-        })
+    hex::encode(buffer)
 }
 
 #[cfg(test)]

@@ -22,6 +22,8 @@ pub struct OllamaClient {
     name: String,
     http: reqwest::Client,
     base_url: String,
+    /// `{base_url}/api/chat`, parsed once rather than for every request.
+    chat_url: reqwest::Url,
     model: String,
     keep_alive: Value,
     /// `max_error_body_bytes`.
@@ -45,10 +47,12 @@ impl OllamaClient {
                 detail: format!("cannot build an HTTP client: {e}"),
                 advice: "check the ollama section of the configuration".into(),
             })?;
+        let chat_url = crate::http::endpoint(&config.name, &base_url, "/api/chat")?;
         Ok(Self {
             name: config.name.clone(),
             http,
             base_url,
+            chat_url,
             model: config.model.clone(),
             keep_alive: keep_alive_value(&config.keep_alive),
             error_body_limit: config.max_error_body_bytes,
@@ -170,7 +174,7 @@ impl Provider for OllamaClient {
         };
         let request = self
             .http
-            .post(format!("{}/api/chat", self.base_url))
+            .post(self.chat_url.clone())
             .json(&body);
         let response = http::send(self, request).await?;
         let caps = self.stream_caps;
@@ -241,7 +245,7 @@ impl OllamaClient {
     async fn load_model(&self, keep_alive: &Value) -> Result<(), LlmError> {
         let request =
             self.http
-                .post(format!("{}/api/chat", self.base_url))
+                .post(self.chat_url.clone())
                 .json(&serde_json::json!({
                     "model": self.model,
                     "messages": [],

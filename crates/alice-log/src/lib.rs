@@ -14,15 +14,16 @@
 //! client sent, or a backend's error text is cut there (marked with `…`), so no client or
 //! backend can make one line huge.
 //!
-//! No line carries a Swedish identity number: each finished line is masked with
-//! [`alice_core::personal_number`] before it is written to any sink.
+//! No line carries a Swedish identity number: every text and number is masked with
+//! [`alice_core::personal_number`] where it enters the log (when a span or event records the
+//! field), before any line is made of it. A span's fields are rendered as JSON once and copied
+//! onto each line, so a request's id and other span fields cost nothing more per line.
 
 mod rotating_file;
 
 pub use rotating_file::{RotatingFile, Rotation};
 
 use alice_core::personal_number;
-use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::fmt::Debug;
 use std::io::{self, Write};
@@ -101,9 +102,9 @@ impl NdjsonLayer {
         self
     }
 
-    fn visitor(&self) -> JsonVisitor {
-        JsonVisitor {
-            map: Map::new(),
+    fn visitor(&self) -> FieldVisitor {
+        FieldVisitor {
+            fields: Fields::default(),
             max_chars: self.max_field_chars,
         }
     }
@@ -118,143 +119,175 @@ impl NdjsonLayer {
     }
 }
 
+/// Fields as they will be written: each name with its value already rendered as JSON, cut and
+/// masked. A span's fields are rendered once, when they are recorded, and copied as text onto
+/// every line the span's events make.
+#[derive(Default)]
+struct Fields(Vec<(&'static str, String)>);
+
+impl Fields {
+    /// Sets `name` to `json`; a name set before keeps its place and takes the new value, as in
+    /// a JSON object built key by key.
+    fn set(&mut self, name: &'static str, json: String) {
+        match self.0.iter_mut().find(|(known, _)| *known == name) {
+            Some((_, value)) => *value = json,
+            None => self.0.push((name, json)),
+        }
+    }
+}
+
 /// The fields recorded on a span, kept in the span's extensions.
-struct SpanFields(Map<String, Value>);
+struct SpanFields(Fields);
 
 impl<S> tracing_subscriber::Layer<S> for NdjsonLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let mut fields = self.visitor();
-        attrs.record(&mut fields);
+        let mut visitor = self.visitor();
+        attrs.record(&mut visitor);
         if let Some(span) = ctx.span(id) {
-            span.extensions_mut().insert(SpanFields(fields.map));
+            span.extensions_mut().insert(SpanFields(visitor.fields));
         }
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let mut extensions = span.extensions_mut();
-        if let Some(SpanFields(map)) = extensions.get_mut::<SpanFields>() {
-            let mut visitor = JsonVisitor {
-                map: std::mem::take(map),
+        if let Some(SpanFields(fields)) = extensions.get_mut::<SpanFields>() {
+            let mut visitor = FieldVisitor {
+                fields: std::mem::take(fields),
                 max_chars: self.max_field_chars,
             };
             values.record(&mut visitor);
-            *map = visitor.map;
+            *fields = visitor.fields;
         }
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let mut line = Map::new();
-        line.insert(
-            "ts".into(),
-            Value::String(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-        );
-        line.insert(
-            "lvl".into(),
-            Value::String(event.metadata().level().to_string()),
-        );
-        line.insert("evt".into(), Value::String("log".into()));
+        // Key order: ts, lvl, evt, the spans' fields from the root in, the event's, target.
+        let mut line = Fields::default();
+        line.set("ts", json_text(&timestamp()));
+        line.set("lvl", json_text(event.metadata().level().as_str()));
+        line.set("evt", json_text("log"));
         if let Some(scope) = ctx.event_scope(event) {
             for span in scope.from_root() {
                 if let Some(SpanFields(fields)) = span.extensions().get::<SpanFields>() {
-                    line.extend(fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    for (name, json) in &fields.0 {
+                        line.set(name, json.clone());
+                    }
                 }
             }
         }
-        let mut fields = self.visitor();
-        event.record(&mut fields);
-        line.extend(fields.map);
-        line.insert(
-            "target".into(),
-            Value::String(event.metadata().target().to_owned()),
-        );
-        let mut line = Value::Object(line);
-        mask_personal_numbers(&mut line);
-        let mut bytes = line.to_string().into_bytes();
-        bytes.push(b'\n');
-        self.write_line(&bytes);
+        let mut visitor = self.visitor();
+        event.record(&mut visitor);
+        for (name, json) in visitor.fields.0 {
+            line.set(name, json);
+        }
+        line.set("target", json_text(event.metadata().target()));
+        self.write_line(&render_line(&line));
     }
 }
 
-/// Masks every Swedish identity number in a finished line, before it is written anywhere.
-///
-/// The line is masked as JSON values rather than as text: masking the text would turn a
-/// numeric field such as `"n":1212121212` into `"n":**********`, which is not JSON. Strings
-/// and keys are masked in place; a number whose digits form an identity number becomes the
-/// masked string. Text with fewer than ten digits, nearly every value, costs a digit count.
-fn mask_personal_numbers(value: &mut Value) {
-    match value {
-        Value::String(text) => {
-            if let Cow::Owned(masked) = personal_number::mask(text) {
-                *text = masked;
-            }
+/// One JSON object and a newline. Keys are field names from Alice's code; they are masked all
+/// the same, so that no line can ever carry an identity number.
+fn render_line(line: &Fields) -> Vec<u8> {
+    let length: usize = line
+        .0
+        .iter()
+        .map(|(name, json)| name.len() + json.len() + 4)
+        .sum();
+    let mut bytes = Vec::with_capacity(length + 2);
+    bytes.push(b'{');
+    for (n, (name, json)) in line.0.iter().enumerate() {
+        if n > 0 {
+            bytes.push(b',');
         }
-        Value::Number(number) => {
-            // An integer below a billion has fewer than ten digits: no need to print it.
-            let short = number.as_u64().is_some_and(|n| n < 1_000_000_000)
-                || number
-                    .as_i64()
-                    .is_some_and(|n| n.unsigned_abs() < 1_000_000_000);
-            if !short && let Cow::Owned(masked) = personal_number::mask(&number.to_string()) {
-                *value = Value::String(masked);
-            }
-        }
-        Value::Object(map) => {
-            if map.keys().any(|key| personal_number::contains(key)) {
-                *map = std::mem::take(map)
-                    .into_iter()
-                    .map(|(key, field)| (personal_number::mask(&key).into_owned(), field))
-                    .collect();
-            }
-            map.values_mut().for_each(mask_personal_numbers);
-        }
-        Value::Array(items) => items.iter_mut().for_each(mask_personal_numbers),
-        Value::Null | Value::Bool(_) => {}
+        bytes.extend_from_slice(json_text(&personal_number::mask(name)).as_bytes());
+        bytes.push(b':');
+        bytes.extend_from_slice(json.as_bytes());
+    }
+    bytes.extend_from_slice(b"}\n");
+    bytes
+}
+
+/// Now, as RFC 3339 in UTC with milliseconds: `2026-12-07T03:04:05.678Z`.
+fn timestamp() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+/// `text` as a JSON string.
+fn json_text(text: &str) -> String {
+    // Serializing a string to JSON cannot fail.
+    serde_json::to_string(text).unwrap_or_default()
+}
+
+/// A number as JSON, or, when its digits form a Swedish identity number, the masked digits as
+/// a string (masking the line's text instead would leave `"n":**********`, which is not JSON).
+fn json_number(digits: String) -> String {
+    match personal_number::mask(&digits) {
+        Cow::Borrowed(_) => digits,
+        Cow::Owned(masked) => json_text(&masked),
     }
 }
 
-/// Turns `tracing` fields into JSON values, keeping numbers and booleans typed; the event's
-/// text lands in `msg`.
-struct JsonVisitor {
-    map: Map<String, Value>,
+/// Turns `tracing` fields into JSON text, keeping numbers and booleans typed; the event's text
+/// lands in `msg`. Every text is cut at `max_chars` characters and masked here, where it
+/// enters the log, once.
+struct FieldVisitor {
+    fields: Fields,
     /// Longest text of one field.
     max_chars: usize,
 }
 
-impl JsonVisitor {
-    /// A text field, cut at `max_chars` characters.
+impl FieldVisitor {
+    /// A text field, cut at `max_chars` characters and masked.
     fn put_text(&mut self, field: &Field, text: &str) {
-        let value = match text.char_indices().nth(self.max_chars) {
-            Some((end, _)) => format!("{}…", &text[..end]),
-            None => text.to_owned(),
+        let json = match text.char_indices().nth(self.max_chars) {
+            Some((end, _)) => json_text(&personal_number::mask(&format!("{}…", &text[..end]))),
+            None => json_text(&personal_number::mask(text)),
         };
-        self.put(field, Value::String(value));
+        self.put(field, json);
     }
 
-    fn put(&mut self, field: &Field, value: Value) {
+    fn put(&mut self, field: &Field, json: String) {
         let name = match field.name() {
             "message" => "msg",
             other => other,
         };
-        self.map.insert(name.to_owned(), value);
+        self.fields.set(name, json);
     }
 }
 
-impl Visit for JsonVisitor {
+/// Integers below a billion have fewer than the ten digits of an identity number.
+const SHORTER_THAN_AN_IDENTITY_NUMBER: u64 = 1_000_000_000;
+
+impl Visit for FieldVisitor {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.put(field, Value::from(value));
+        // NaN and infinities have no JSON number; serde_json writes them as null.
+        let json = serde_json::to_string(&value).unwrap_or_else(|_| "null".to_owned());
+        self.put(field, json_number(json));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.put(field, Value::from(value));
+        let json = value.to_string();
+        if value.unsigned_abs() < SHORTER_THAN_AN_IDENTITY_NUMBER {
+            self.put(field, json);
+        } else {
+            self.put(field, json_number(json));
+        }
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.put(field, Value::from(value));
+        let json = value.to_string();
+        if value < SHORTER_THAN_AN_IDENTITY_NUMBER {
+            self.put(field, json);
+        } else {
+            self.put(field, json_number(json));
+        }
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.put(field, Value::from(value));
+        self.put(field, value.to_string());
     }
     fn record_str(&mut self, field: &Field, value: &str) {
         self.put_text(field, value);
@@ -271,6 +304,7 @@ impl Visit for JsonVisitor {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use serde_json::Value;
     use std::sync::Arc;
 
     #[derive(Clone, Default)]
@@ -351,6 +385,32 @@ mod tests {
             assert!(text.ends_with('…'), "{text}");
         }
         assert_eq!(line["short"], "ok");
+    }
+
+    #[test]
+    fn a_field_named_twice_keeps_its_first_place_and_its_last_value() {
+        let captured = Captured::default();
+        let subscriber =
+            tracing_subscriber::registry().with(NdjsonLayer::new(vec![Box::new(captured.clone())]));
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("request", req_id = "r-2", status = "pending");
+            span.in_scope(|| tracing::info!(evt = "request_done", status = 200_u64));
+        });
+        let raw = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(raw.matches("\"status\"").count(), 1, "{raw}");
+        assert_eq!(raw.matches("\"evt\"").count(), 1, "{raw}");
+        let order: Vec<usize> = [
+            "\"ts\"",
+            "\"lvl\"",
+            "\"evt\":\"request_done\"",
+            "\"req_id\"",
+            "\"status\":200",
+            "\"target\"",
+        ]
+        .iter()
+        .map(|key| raw.find(key).unwrap_or_else(|| panic!("{key} in {raw}")))
+        .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{raw}");
     }
 
     #[test]

@@ -35,26 +35,14 @@ pub fn app(state: AppState) -> Router {
         state.chat.metrics.clone(),
         &state.chat.config,
     );
-    routes()
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::Extension(idempotency))
-        .layer(DefaultBodyLimit::max(body_limit))
-        .layer(axum::Extension(BodyLimit(body_limit)))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-            panic_response,
-        ))
+    // One layer of layers: axum boxes each `.layer()` around every route and clones the whole
+    // stack below a middleware for every request, so ten separate layers cost ten boxed clones
+    // per request where this costs one. Outermost first.
+    let layers = tower::ServiceBuilder::new()
+        .layer(cors)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            admission::admission_gate,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            rate_limit::rate_limit,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            authentication::authenticate,
+            request_context::request_context,
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -62,9 +50,26 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            request_context::request_context,
+            authentication::authenticate,
         ))
-        .layer(cors)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit::rate_limit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            admission::admission_gate,
+        ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ))
+        .layer(axum::Extension(BodyLimit(body_limit)))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::Extension(idempotency));
+    routes()
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(layers)
         .with_state(state)
 }
 

@@ -14,7 +14,7 @@ use crate::model::{ErasureCause, ErasureReport, NewOutcome, NewTurn, RecordedTur
 use crate::outcome_writer::{OutcomeCounters, OutcomeWriter};
 use alice_core::config::DatabaseConfig;
 use std::ops::Deref;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Alice's database: an engine and the batcher that writes turns to it. Cheap to clone.
@@ -23,8 +23,9 @@ pub struct Store {
     backend: Arc<dyn StoreBackend>,
     batcher: Arc<WriteBatcher>,
     outcomes: Arc<OutcomeWriter>,
-    /// The erasure log file (`database.erasure_log`).
-    erasure_log: PathBuf,
+    /// The erasure log file (`database.erasure_log`); shared, as the store is cloned for
+    /// every request.
+    erasure_log: Arc<Path>,
 }
 
 impl Store {
@@ -54,7 +55,7 @@ impl Store {
             backend,
             batcher,
             outcomes,
-            erasure_log,
+            erasure_log: erasure_log.into(),
         }
     }
 
@@ -125,7 +126,7 @@ impl Store {
         let Some(report) = self.backend.erase_user(username, &cause).await? else {
             return Ok(None);
         };
-        let (path, tombstone) = (self.erasure_log.clone(), report.tombstone.clone());
+        let (path, tombstone) = (Arc::clone(&self.erasure_log), report.tombstone.clone());
         let appended =
             tokio::task::spawn_blocking(move || erasure_log::append(&path, &tombstone)).await;
         match appended {

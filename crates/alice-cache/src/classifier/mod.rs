@@ -57,6 +57,9 @@ pub enum Reason {
     /// Set by the caller, not by [`classify`]: the request carries earlier turns of a
     /// conversation.
     ConversationHistory,
+    /// Set by the caller, not by [`classify`]: the response cache is off, so nothing is shared
+    /// and the prompt is not classified at all.
+    CacheOff,
 }
 
 impl Reason {
@@ -68,6 +71,7 @@ impl Reason {
             Reason::NeedsTool => "tool",
             Reason::FollowUp => "follow_up",
             Reason::ConversationHistory => "history",
+            Reason::CacheOff => "cache_off",
         }
     }
 
@@ -75,7 +79,7 @@ impl Reason {
     /// question asked "idag" is first of all a tool call).
     fn rank(self) -> u8 {
         match self {
-            Reason::ConversationHistory => 0,
+            Reason::CacheOff | Reason::ConversationHistory => 0,
             Reason::NeedsTool => 1,
             Reason::TimeDependent => 2,
             Reason::FollowUp => 3,

@@ -36,6 +36,9 @@ pub struct OpenAiClient {
     name: String,
     http: reqwest::Client,
     base_url: String,
+    /// `{base_url}/chat/completions`, parsed once: parsing it again for every request cost
+    /// more than the rest of building the request.
+    chat_url: reqwest::Url,
     model: String,
     /// The variable the key is read from, named in advice on 401/403.
     api_key_env: Option<String>,
@@ -75,10 +78,12 @@ impl OpenAiClient {
                 detail: format!("cannot build an HTTP client: {}", describe_transport(&e)),
                 advice: "check this backend's section of the configuration (backends[].url)".into(),
             })?;
+        let chat_url = crate::http::endpoint(&config.name, &base_url, "/chat/completions")?;
         Ok(Self {
             name: config.name.clone(),
             http,
             base_url,
+            chat_url,
             model: config.model.clone(),
             api_key_env: config.api_key_env.clone(),
             has_key,
@@ -213,7 +218,7 @@ impl Provider for OpenAiClient {
         };
         let request = self
             .http
-            .post(format!("{}/chat/completions", self.base_url))
+            .post(self.chat_url.clone())
             .header(header::ACCEPT, "text/event-stream")
             .json(&body);
         let response = http::send(self, request).await?;

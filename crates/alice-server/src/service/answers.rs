@@ -53,6 +53,10 @@ pub fn shareable(
     in_conversation: bool,
     assigned: Option<&Assigned>,
 ) -> Result<CacheKey, Reason> {
+    // Nothing to share with: classifying and hashing would be wasted on every request.
+    if service.cache.cache().is_none() {
+        return Err(Reason::CacheOff);
+    }
     let mut turns = request.messages.iter().filter(|m| m.role != Role::System);
     let (Some(question), None) = (turns.next(), turns.next()) else {
         return Err(Reason::ConversationHistory);
