@@ -49,11 +49,13 @@ pub(crate) fn status_kind(status: u16, retry_after: Option<Duration>) -> ErrorKi
     }
 }
 
-/// Sends `request` and passes a successful response through; a transport failure or a refused
-/// status becomes the backend's error.
 /// The URL of `path` on the server at `base_url`, for a client to keep; a base that is not a
 /// URL is the backend's configuration error.
-pub(crate) fn endpoint(backend: &str, base_url: &str, path: &str) -> Result<reqwest::Url, LlmError> {
+pub(crate) fn endpoint(
+    backend: &str,
+    base_url: &str,
+    path: &str,
+) -> Result<reqwest::Url, LlmError> {
     reqwest::Url::parse(&format!("{base_url}{path}")).map_err(|e| LlmError {
         backend: backend.to_owned(),
         url: base_url.to_owned(),
@@ -63,6 +65,8 @@ pub(crate) fn endpoint(backend: &str, base_url: &str, path: &str) -> Result<reqw
     })
 }
 
+/// Sends `request` and passes a successful response through; a transport failure or a refused
+/// status becomes the backend's error.
 pub(crate) async fn send<B: Remote + ?Sized>(
     backend: &B,
     request: reqwest::RequestBuilder,

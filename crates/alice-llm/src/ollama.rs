@@ -172,10 +172,7 @@ impl Provider for OllamaClient {
                 stop: &request.stop,
             },
         };
-        let request = self
-            .http
-            .post(self.chat_url.clone())
-            .json(&body);
+        let request = self.http.post(self.chat_url.clone()).json(&body);
         let response = http::send(self, request).await?;
         let caps = self.stream_caps;
         let events = alice_decode::ndjson::events(body_bytes(response, caps), caps);
@@ -243,15 +240,15 @@ impl OllamaClient {
     /// `POST /api/chat` with no messages: Ollama loads the model and keeps it for
     /// `keep_alive` (0 unloads it at once).
     async fn load_model(&self, keep_alive: &Value) -> Result<(), LlmError> {
-        let request =
-            self.http
-                .post(self.chat_url.clone())
-                .json(&serde_json::json!({
-                    "model": self.model,
-                    "messages": [],
-                    "stream": false,
-                    "keep_alive": keep_alive,
-                }));
+        let request = self
+            .http
+            .post(self.chat_url.clone())
+            .json(&serde_json::json!({
+                "model": self.model,
+                "messages": [],
+                "stream": false,
+                "keep_alive": keep_alive,
+            }));
         http::send(self, request).await?;
         Ok(())
     }

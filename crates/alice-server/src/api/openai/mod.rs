@@ -54,7 +54,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use futures_util::StreamExt;
-use reply::{AnswerHead, finish_reason};
+use reply::{AnswerHead, Delta, finish_reason};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::convert::Infallible;
@@ -227,7 +227,7 @@ fn sse_chunks(
     let span = Span::current();
     let events = generation::answer_events(&service, &context, first, upstream);
     async_stream::stream! {
-        yield Ok(data(&head.chunk(json!({"role": "assistant", "content": ""}), None, include_usage)));
+        yield Ok(Event::default().data(head.chunk(Delta::role(), None, include_usage)));
         futures_util::pin_mut!(events);
         while let Some(event) = events.next().await {
             match event {
@@ -235,15 +235,15 @@ fn sse_chunks(
                 Ok(RoutedEvent::Delta(text)) => {
                     generation.push(&text);
                     if !text.is_empty() {
-                        yield Ok(data(&head.chunk(json!({ "content": text }), None, include_usage)));
+                        yield Ok(Event::default().data(head.chunk(Delta::text(&text), None, include_usage)));
                     }
                 }
                 Ok(RoutedEvent::Done(completion)) => {
                     log_done(&service, &span, &context, &generation, &completion);
                     let reason = finish_reason(&completion.finish_reason);
-                    yield Ok(data(&head.chunk(json!({}), Some(reason), include_usage)));
+                    yield Ok(Event::default().data(head.chunk(Delta::default(), Some(reason), include_usage)));
                     if include_usage {
-                        yield Ok(data(&head.usage_chunk(&completion)));
+                        yield Ok(Event::default().data(head.usage_chunk(&completion)));
                     }
                     yield Ok(Event::default().data("[DONE]"));
                     break;

@@ -2,9 +2,13 @@
 //! objects of a streamed answer (role, deltas, finish reason, usage), each carrying the same
 //! id, creation time and model.
 
+//!
+//! The shapes are typed structs, serialized straight to the wire: building them as JSON values
+//! first cost a map of boxed values per chunk.
+
 use alice_llm::{Completion, FinishReason};
 use alice_store::ExperimentTag;
-use serde_json::{Value, json};
+use serde::Serialize;
 
 /// What every chunk of one answer (or the whole answer) carries.
 #[derive(Debug)]
@@ -17,6 +21,113 @@ pub(super) struct AnswerHead {
     pub(super) experiment: Option<ExperimentTag>,
 }
 
+/// A `chat.completion` or `chat.completion.chunk` object.
+#[derive(Serialize)]
+pub(super) struct Reply<'a, C: Serialize> {
+    id: &'a str,
+    object: &'static str,
+    created: i64,
+    model: &'a str,
+    choices: C,
+    #[serde(skip_serializing_if = "UsageField::is_absent")]
+    usage: UsageField,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alice_experiment: Option<&'a ExperimentTag>,
+}
+
+/// The one choice of a whole answer.
+#[derive(Serialize)]
+pub(super) struct AnswerChoice<'a> {
+    index: u32,
+    message: Message<'a>,
+    logprobs: Option<()>,
+    finish_reason: &'static str,
+}
+
+#[derive(Serialize)]
+pub(super) struct Message<'a> {
+    role: &'static str,
+    content: &'a str,
+}
+
+/// The one choice of a streamed chunk.
+#[derive(Serialize)]
+pub(super) struct ChunkChoice<'a> {
+    index: u32,
+    delta: Delta<'a>,
+    logprobs: Option<()>,
+    finish_reason: Option<&'static str>,
+}
+
+/// What a chunk adds to the answer: the role first, then text, then nothing (`{}`) with the
+/// finish reason.
+#[derive(Serialize, Default)]
+pub(super) struct Delta<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<&'a str>,
+}
+
+impl<'a> Delta<'a> {
+    /// The first chunk's: the role and empty text.
+    pub(super) fn role() -> Self {
+        Self {
+            role: Some("assistant"),
+            content: Some(""),
+        }
+    }
+
+    pub(super) fn text(text: &'a str) -> Self {
+        Self {
+            role: None,
+            content: Some(text),
+        }
+    }
+}
+
+/// `usage`: left out, `null`, or the counts.
+pub(super) enum UsageField {
+    Absent,
+    Null,
+    Counts(Usage),
+}
+
+impl UsageField {
+    fn is_absent(&self) -> bool {
+        matches!(self, UsageField::Absent)
+    }
+}
+
+impl Serialize for UsageField {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            UsageField::Absent | UsageField::Null => serializer.serialize_none(),
+            UsageField::Counts(usage) => usage.serialize(serializer),
+        }
+    }
+}
+
+/// Token counts as the backend reported them; 0 where it did not.
+#[derive(Serialize)]
+pub(super) struct Usage {
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    total_tokens: u64,
+}
+
+impl Usage {
+    fn of(completion: &Completion) -> Self {
+        let prompt = completion.prompt_tokens.unwrap_or(0);
+        let answer = completion.completion_tokens.unwrap_or(0);
+        Self {
+            prompt_tokens: prompt,
+            completion_tokens: answer,
+            total_tokens: prompt.saturating_add(answer),
+        }
+    }
+}
+
 impl AnswerHead {
     pub(super) fn new(model: String, experiment: Option<ExperimentTag>) -> Self {
         Self {
@@ -27,73 +138,68 @@ impl AnswerHead {
         }
     }
 
-    /// `alice_experiment` on a reply or chunk, when the request takes part in one.
-    fn with_experiment(&self, mut value: Value) -> Value {
-        if let Some(experiment) = &self.experiment {
-            value["alice_experiment"] = json!(experiment);
+    fn reply<C: Serialize>(&self, object: &'static str, choices: C, usage: UsageField) -> Reply<'_, C> {
+        Reply {
+            id: &self.id,
+            object,
+            created: self.created,
+            model: &self.model,
+            choices,
+            usage,
+            alice_experiment: self.experiment.as_ref(),
         }
-        value
     }
 
     /// The non-streamed answer.
-    pub(super) fn completion(&self, text: &str, completion: &Completion) -> Value {
-        self.with_experiment(json!({
-            "id": self.id,
-            "object": "chat.completion",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{
-                "index": 0,
-                "message": { "role": "assistant", "content": text },
-                "logprobs": null,
-                "finish_reason": finish_reason(&completion.finish_reason),
-            }],
-            "usage": usage(completion),
-        }))
+    pub(super) fn completion<'a>(
+        &'a self,
+        text: &'a str,
+        completion: &Completion,
+    ) -> Reply<'a, [AnswerChoice<'a>; 1]> {
+        let choice = AnswerChoice {
+            index: 0,
+            message: Message {
+                role: "assistant",
+                content: text,
+            },
+            logprobs: None,
+            finish_reason: finish_reason(&completion.finish_reason),
+        };
+        self.reply("chat.completion", [choice], UsageField::Counts(Usage::of(completion)))
     }
 
-    /// One streamed chunk. OpenAI puts `"usage": null` on every chunk when usage was asked
-    /// for, and no `usage` key at all when it was not.
-    pub(super) fn chunk(&self, delta: Value, finish: Option<&str>, include_usage: bool) -> Value {
-        let mut chunk = self.chunk_head(json!([{
-            "index": 0,
-            "delta": delta,
-            "logprobs": null,
-            "finish_reason": finish,
-        }]));
-        if include_usage {
-            chunk["usage"] = Value::Null;
-        }
-        chunk
+    /// One streamed chunk, as its JSON text. OpenAI puts `"usage": null` on every chunk when
+    /// usage was asked for, and no `usage` key at all when it was not.
+    pub(super) fn chunk(&self, delta: Delta<'_>, finish: Option<&'static str>, include_usage: bool) -> String {
+        let choice = ChunkChoice {
+            index: 0,
+            delta,
+            logprobs: None,
+            finish_reason: finish,
+        };
+        let usage = if include_usage {
+            UsageField::Null
+        } else {
+            UsageField::Absent
+        };
+        json_text(&self.reply("chat.completion.chunk", [choice], usage))
     }
 
-    /// The chunk `stream_options.include_usage` asks for: no choices, only the usage.
-    pub(super) fn usage_chunk(&self, completion: &Completion) -> Value {
-        let mut chunk = self.chunk_head(json!([]));
-        chunk["usage"] = usage(completion);
-        chunk
-    }
-
-    fn chunk_head(&self, choices: Value) -> Value {
-        self.with_experiment(json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": choices,
-        }))
+    /// The chunk `stream_options.include_usage` asks for: no choices, only the usage, as its
+    /// JSON text.
+    pub(super) fn usage_chunk(&self, completion: &Completion) -> String {
+        let none: [ChunkChoice<'_>; 0] = [];
+        json_text(&self.reply(
+            "chat.completion.chunk",
+            none,
+            UsageField::Counts(Usage::of(completion)),
+        ))
     }
 }
 
-/// Token counts as the backend reported them; 0 where it did not.
-fn usage(completion: &Completion) -> Value {
-    let prompt = completion.prompt_tokens.unwrap_or(0);
-    let answer = completion.completion_tokens.unwrap_or(0);
-    json!({
-        "prompt_tokens": prompt,
-        "completion_tokens": answer,
-        "total_tokens": prompt.saturating_add(answer),
-    })
+/// A reply's JSON text. Serializing these structs cannot fail (no maps with non-string keys).
+fn json_text(reply: &impl Serialize) -> String {
+    serde_json::to_string(reply).unwrap_or_default()
 }
 
 /// OpenAI's finish reasons. Anything else a backend reports (Ollama's "load", "unload") ended
