@@ -138,7 +138,12 @@ impl AnswerHead {
         }
     }
 
-    fn reply<C: Serialize>(&self, object: &'static str, choices: C, usage: UsageField) -> Reply<'_, C> {
+    fn reply<C: Serialize>(
+        &self,
+        object: &'static str,
+        choices: C,
+        usage: UsageField,
+    ) -> Reply<'_, C> {
         Reply {
             id: &self.id,
             object,
@@ -165,12 +170,21 @@ impl AnswerHead {
             logprobs: None,
             finish_reason: finish_reason(&completion.finish_reason),
         };
-        self.reply("chat.completion", [choice], UsageField::Counts(Usage::of(completion)))
+        self.reply(
+            "chat.completion",
+            [choice],
+            UsageField::Counts(Usage::of(completion)),
+        )
     }
 
     /// One streamed chunk, as its JSON text. OpenAI puts `"usage": null` on every chunk when
     /// usage was asked for, and no `usage` key at all when it was not.
-    pub(super) fn chunk(&self, delta: Delta<'_>, finish: Option<&'static str>, include_usage: bool) -> String {
+    pub(super) fn chunk(
+        &self,
+        delta: Delta<'_>,
+        finish: Option<&'static str>,
+        include_usage: bool,
+    ) -> String {
         let choice = ChunkChoice {
             index: 0,
             delta,
