@@ -25,21 +25,21 @@ use uuid::Uuid;
 
 const CONVERSATIONS_FIRST: &str = concat!(
     conversation_query!(),
-    "WHERE c.user_id = $1 ORDER BY c.started_at, c.id LIMIT CAST($2 AS BIGINT)"
+    "WHERE c.user_id = $1 ORDER BY c.started_at, c.id LIMIT $2"
 );
 const CONVERSATIONS_AFTER: &str = concat!(
     conversation_query!(),
     "WHERE c.user_id = $1 AND (c.started_at, c.id) > ($2, $3) ORDER BY c.started_at, c.id \
-     LIMIT CAST($4 AS BIGINT)"
+     LIMIT $4"
 );
 const MEMORIES_FIRST: &str = concat!(
     memory_query!(),
-    "WHERE m.user_id = $1 ORDER BY m.created_at, m.id LIMIT CAST($2 AS BIGINT)"
+    "WHERE m.user_id = $1 ORDER BY m.created_at, m.id LIMIT $2"
 );
 const MEMORIES_AFTER: &str = concat!(
     memory_query!(),
     "WHERE m.user_id = $1 AND (m.created_at, m.id) > ($2, $3) ORDER BY m.created_at, m.id \
-     LIMIT CAST($4 AS BIGINT)"
+     LIMIT $4"
 );
 macro_rules! session_query {
     () => {
@@ -47,13 +47,10 @@ macro_rules! session_query {
          WHERE user_id = $1 "
     };
 }
-const SESSIONS_FIRST: &str = concat!(
-    session_query!(),
-    "ORDER BY started_at, id LIMIT CAST($2 AS BIGINT)"
-);
+const SESSIONS_FIRST: &str = concat!(session_query!(), "ORDER BY started_at, id LIMIT $2");
 const SESSIONS_AFTER: &str = concat!(
     session_query!(),
-    "AND (started_at, id) > ($2, $3) ORDER BY started_at, id LIMIT CAST($4 AS BIGINT)"
+    "AND (started_at, id) > ($2, $3) ORDER BY started_at, id LIMIT $4"
 );
 macro_rules! execution_query {
     () => {
@@ -61,13 +58,10 @@ macro_rules! execution_query {
          metadata FROM agent_executions WHERE user_id = $1 "
     };
 }
-const EXECUTIONS_FIRST: &str = concat!(
-    execution_query!(),
-    "ORDER BY started_at, id LIMIT CAST($2 AS BIGINT)"
-);
+const EXECUTIONS_FIRST: &str = concat!(execution_query!(), "ORDER BY started_at, id LIMIT $2");
 const EXECUTIONS_AFTER: &str = concat!(
     execution_query!(),
-    "AND (started_at, id) > ($2, $3) ORDER BY started_at, id LIMIT CAST($4 AS BIGINT)"
+    "AND (started_at, id) > ($2, $3) ORDER BY started_at, id LIMIT $4"
 );
 // Feedback pages by answer id (UUIDv7, so in the order the answers were given), through
 // `answer_feedback_by_user`. Each row's conversation is looked up by the answer's primary key:
@@ -80,23 +74,21 @@ macro_rules! feedback_export_query {
          f.rating, f.comment, f.created_at, f.updated_at FROM answer_feedback f WHERE f.user_id = $1 "
     };
 }
-pub(crate) const FEEDBACK_FIRST: &str = concat!(
-    feedback_export_query!(),
-    "ORDER BY f.message_id LIMIT CAST($2 AS BIGINT)"
-);
+pub(crate) const FEEDBACK_FIRST: &str =
+    concat!(feedback_export_query!(), "ORDER BY f.message_id LIMIT $2");
 pub(crate) const FEEDBACK_AFTER: &str = concat!(
     feedback_export_query!(),
-    "AND f.message_id > $2 ORDER BY f.message_id LIMIT CAST($3 AS BIGINT)"
+    "AND f.message_id > $2 ORDER BY f.message_id LIMIT $3"
 );
 
 // A user's experiment outcomes page by row number through `experiment_outcomes_by_user`.
 pub(crate) const OUTCOMES_FIRST: &str = concat!(
     outcome_query!(),
-    "WHERE o.user_id = $1 ORDER BY o.id LIMIT CAST($2 AS BIGINT)"
+    "WHERE o.user_id = $1 ORDER BY o.id LIMIT $2"
 );
 pub(crate) const OUTCOMES_AFTER: &str = concat!(
     outcome_query!(),
-    "WHERE o.user_id = $1 AND o.id > $2 ORDER BY o.id LIMIT CAST($3 AS BIGINT)"
+    "WHERE o.user_id = $1 AND o.id > $2 ORDER BY o.id LIMIT $3"
 );
 
 macro_rules! export_snapshot {

@@ -4,13 +4,6 @@
 //! so one text serves both engines. What differs between them (full-text search, batched
 //! inserts, locking, pragmas, how a user's data is gathered and erased) stays in each engine,
 //! written with `$N` placeholders too, so every statement in the crate reads the same way.
-//!
-//! Every `LIMIT` takes its bound value as `LIMIT CAST($N AS BIGINT)`, here and in the engines.
-//! SQLite (3.4x and later) writes a bare `LIMIT $N` into the compiled statement as the number
-//! bound at the time, and so marks the statement to be compiled again whenever `$N` is bound,
-//! which is every time it runs: the memory search and the history query were parsed and planned
-//! anew on every chat turn, over a tenth of the turn's instructions (docs/benchmarks.md). A
-//! cast is read when the statement runs, so the compiled statement stays in sqlx's cache.
 
 /// The message columns every message query reads (`m` is `messages`), as a literal so that
 /// queries built with it stay `&'static str`.
@@ -75,20 +68,20 @@ pub(crate) const CONVERSATION: &str = concat!(conversation_query!(), "WHERE c.id
 /// A page of a user's conversations, the most recently active first.
 pub(crate) const USER_CONVERSATIONS: &str = concat!(
     conversation_query!(),
-    "WHERE u.username = $1 ORDER BY c.last_message_at DESC, c.id DESC LIMIT CAST($2 AS BIGINT) OFFSET $3"
+    "WHERE u.username = $1 ORDER BY c.last_message_at DESC, c.id DESC LIMIT $2 OFFSET $3"
 );
 
 /// A page of all users' conversations, the most recently active first.
 pub(crate) const RECENT_CONVERSATIONS: &str = concat!(
     conversation_query!(),
-    "ORDER BY c.last_message_at DESC, c.id DESC LIMIT CAST($1 AS BIGINT) OFFSET $2"
+    "ORDER BY c.last_message_at DESC, c.id DESC LIMIT $1 OFFSET $2"
 );
 
 /// The last `$2` messages of conversation `$1`, oldest first.
 pub(crate) const RECENT_MESSAGES: &str = concat!(
     "SELECT * FROM (SELECT ",
     message_columns!(),
-    " FROM messages m WHERE m.conversation_id = $1 ORDER BY m.seq DESC LIMIT CAST($2 AS BIGINT)) recent \
+    " FROM messages m WHERE m.conversation_id = $1 ORDER BY m.seq DESC LIMIT $2) recent \
      ORDER BY seq ASC"
 );
 
@@ -96,7 +89,7 @@ pub(crate) const RECENT_MESSAGES: &str = concat!(
 pub(crate) const MESSAGES_AFTER: &str = concat!(
     "SELECT ",
     message_columns!(),
-    " FROM messages m WHERE m.conversation_id = $1 AND m.seq > $2 ORDER BY m.seq ASC LIMIT CAST($3 AS BIGINT)"
+    " FROM messages m WHERE m.conversation_id = $1 AND m.seq > $2 ORDER BY m.seq ASC LIMIT $3"
 );
 
 /// Whose message `$1` is: its conversation, the conversation's owner and the message's role
@@ -174,7 +167,7 @@ pub(crate) const INSERT_SYSTEM_METRIC: &str = "INSERT INTO system_metrics (recor
 
 /// At most `$2` Guardian samples since `$1`, oldest first.
 pub(crate) const SYSTEM_METRICS: &str = "SELECT recorded_at, guardian_state, brownout_level, ram_pct, cpu_pct, disk_pct, samples \
-     FROM system_metrics WHERE recorded_at >= $1 ORDER BY recorded_at, id LIMIT CAST($2 AS BIGINT)";
+     FROM system_metrics WHERE recorded_at >= $1 ORDER BY recorded_at, id LIMIT $2";
 
 /// Writes one experiment outcome. `$3` names the user, whose row id it keeps, and `$11` the
 /// answer: each is NULL when the database does not hold it (an unknown name, or a user or

@@ -61,7 +61,7 @@ const SEARCH_MEMORIES: &str = "SELECT m.id, u.username, m.content, m.created_at,
      FROM memories_fts f CROSS JOIN memories m ON m.number = f.rowid \
      CROSS JOIN users u ON u.id = m.user_id \
      WHERE memories_fts MATCH $2 AND u.username = $1 \
-     ORDER BY bm25(memories_fts), m.created_at DESC LIMIT CAST($3 AS BIGINT)";
+     ORDER BY bm25(memories_fts), m.created_at DESC LIMIT $3";
 
 /// A page of user `$1`'s conversations whose title or any message matches GLOB pattern `$2`
 /// ([`glob_pattern`]: the search text, case ignored), the most recently active first (`$3`, `$4`:
@@ -74,7 +74,7 @@ const SEARCH_CONVERSATIONS: &str = concat!(
     conversation_query!(),
     "WHERE u.username = $1 AND (c.title GLOB $2 OR EXISTS (SELECT 1 FROM messages m \
      WHERE m.conversation_id = c.id AND m.content GLOB $2)) \
-     ORDER BY c.last_message_at DESC, c.id DESC LIMIT CAST($3 AS BIGINT) OFFSET $4"
+     ORDER BY c.last_message_at DESC, c.id DESC LIMIT $3 OFFSET $4"
 );
 
 /// A pool of connections to Alice's SQLite database.
@@ -327,7 +327,7 @@ impl StoreBackend for SqliteStore {
     async fn memories(&self, username: &str, page: Page) -> Result<Vec<Memory>, StoreError> {
         let rows = sqlx::query(concat!(
             memory_query!(),
-            "WHERE u.username = $1 ORDER BY m.created_at DESC, m.number DESC LIMIT CAST($2 AS BIGINT) OFFSET $3"
+            "WHERE u.username = $1 ORDER BY m.created_at DESC, m.number DESC LIMIT $2 OFFSET $3"
         ))
         .bind(username)
         .bind(i64::from(page.limit))
