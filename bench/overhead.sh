@@ -23,6 +23,7 @@
 #   QUIET_MAX      longest wait for a quiet machine before each run, seconds (180)
 #   SKIP_LITELLM   1: do not start or load LiteLLM (0), for extra Alice-only rates
 #   OUT            where reports and the table go      (target/overhead)
+#   ALICE          the alice binary to measure         (target/release/alice, built first)
 #
 # A run waits for the machine to be quiet first: before anything starts, 1-minute load average
 # under 0.8 and no rustc/cargo; before each run, other processes (outside this script's tree)
@@ -47,7 +48,7 @@ MODEL="gpt-oss:20b"
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 out="${OUT:-$repo/target/overhead}"
 case "$out" in /*) ;; *) out="$repo/$out" ;; esac
-alice="$repo/target/release/alice"
+alice="${ALICE:-$repo/target/release/alice}"
 helper="$repo/bench/overhead_table.py"
 unset ALICE_CONFIG
 
@@ -70,8 +71,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-log "building Alice (release)"
-(cd "$repo" && cargo build --release)
+if [ -z "${ALICE:-}" ]; then
+    log "building Alice (release)"
+    (cd "$repo" && cargo build --release)
+fi
 if [ "$SKIP_LITELLM" != 1 ]; then
     log "installing LiteLLM"
     litellm="$("$repo/bench/litellm/setup.sh" | tail -n 1)"
