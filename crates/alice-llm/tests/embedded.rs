@@ -5,8 +5,10 @@
 //! assert on behaviour, not on the tiny model's wording. Tests run one at a time (they share
 //! the machine's cores), and every generation is bounded by a small `max_tokens`.
 //!
-//! `cargo test --release -p alice-llm --test embedded -- --ignored --nocapture figures` prints
-//! load time, memory, time to first token and tokens/s at 1 and 2 answers at once.
+//! `bench/embedded-batch.sh` (the `figures` test, ignored, in a release build) prints total
+//! tokens/s at 1, 2, 4 and 8 answers at once, prompt tokens/s, a newcomer's first token alone
+//! and joining running answers, the first token of turns 1-10 of a conversation with the
+//! prompt cache on and off, and memory.
 #![cfg(feature = "embedded")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
@@ -576,6 +578,46 @@ async fn the_next_turn_reuses_its_history_and_a_changed_history_is_read_again() 
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_whose_sequence_was_taken_gets_its_history_back_from_host_memory() {
+    let Some(path) =
+        model("a_conversation_whose_sequence_was_taken_gets_its_history_back_from_host_memory")
+    else {
+        return;
+    };
+    let _serial = SERIAL.lock().await;
+    // One sequence: conversation b's first turn overwrites conversation a's tokens, which are
+    // saved to host memory first, and put back for a's second turn.
+    let cached = client_cached(path.clone(), 1, true);
+    let cold = client_cached(path, 1, false);
+    let system = ChatMessage::new(Role::System, "You are a helpful AI assistant named Alice.");
+    let a_1 = vec![
+        system.clone(),
+        ChatMessage::new(Role::User, "Write a long story about a dragon."),
+    ];
+    let b_1 = vec![
+        system,
+        ChatMessage::new(Role::User, "Write a long story about a cat."),
+    ];
+    let a_first = answer(&cached, asking(&a_1, 96)).await;
+    a_first.end.unwrap();
+    answer(&cached, asking(&b_1, 96)).await.end.unwrap();
+    let before = cached.prompt_tokens_reused();
+    let a_2 = next_turn(a_1.clone(), &a_first.text, "What happened next?");
+    let with_cache = answer(&cached, asking(&a_2, 24)).await;
+    with_cache.end.unwrap();
+    let reused = cached.prompt_tokens_reused() - before;
+    let prompt_1 = cached.count_prompt_tokens(&a_1).await.unwrap() as u64;
+    println!("a's turn 2: {reused} tokens reused: {:?}", with_cache.text);
+    assert!(
+        reused >= prompt_1 + 64,
+        "a's first turn came back: {reused}"
+    );
+    let without = answer(&cold, asking(&a_2, 24)).await;
+    without.end.unwrap();
+    assert_eq!(with_cache.text, without.text);
+}
+
 /// Resident memory now and at its peak, in MB, from /proc/self/status.
 fn memory_mb() -> (f64, f64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -588,6 +630,47 @@ fn memory_mb() -> (f64, f64) {
             .map_or(0.0, |kb| kb / 1024.0)
     };
     (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// A newcomer's first text alone, then while 3 long answers run on `client`.
+async fn newcomer(client: &Arc<EmbeddedClient>, question: &str) -> (Duration, Duration) {
+    let newcomer = "What is the capital of France?";
+    let alone = answer(client.as_ref(), ask(newcomer, 8)).await;
+    alone.end.unwrap();
+    let mut started_five = Vec::new();
+    let running: Vec<_> = (0..3)
+        .map(|i| {
+            let client = Arc::clone(client);
+            let request = ask(&format!("{question} Part {i}."), 400);
+            let (five_tx, five_rx) = tokio::sync::oneshot::channel();
+            started_five.push(five_rx);
+            tokio::spawn(async move {
+                let mut stream = client.chat_stream(request).await.unwrap();
+                let mut five = Some(five_tx);
+                let mut deltas = 0;
+                while let Some(Ok(_)) = stream.next().await {
+                    deltas += 1;
+                    if deltas == 5
+                        && let Some(five) = five.take()
+                    {
+                        let _ = five.send(());
+                    }
+                }
+            })
+        })
+        .collect();
+    for five in started_five {
+        five.await.unwrap();
+    }
+    let joined = answer(client.as_ref(), ask(newcomer, 8)).await;
+    joined.end.unwrap();
+    for run in running {
+        run.abort();
+    }
+    (
+        alone.first_text.unwrap_or_default(),
+        joined.first_text.unwrap_or_default(),
+    )
 }
 
 /// A user message of about 80 tokens for turn `turn` of a growing conversation.
@@ -614,9 +697,10 @@ async fn figures() {
     let (rss_before, _) = memory_mb();
     println!("RSS before any model: {rss_before:.0} MB");
 
-    // Total tokens/s with 1, 2, 4 and 8 answers at once, each backend with that many slots.
+    // Total tokens/s with 1, 2, 4 and 8 answers at once, each backend with that many slots
+    // (and the prompt cache off).
     for at_once in [1usize, 2, 4, 8] {
-        let client = Arc::new(client(path.clone(), at_once));
+        let client = Arc::new(client_cached(path.clone(), at_once, false));
         let started = Instant::now();
         client.warm_up().await.unwrap();
         let load = started.elapsed();
@@ -647,7 +731,8 @@ async fn figures() {
         );
     }
 
-    let client = Arc::new(client(path.clone(), 4));
+    // The prompt cache off: every prompt below is read whole.
+    let client = Arc::new(client_cached(path.clone(), 4, false));
     client.warm_up().await.unwrap();
     answer(client.as_ref(), ask(question, 8)).await.end.unwrap();
 
@@ -666,51 +751,24 @@ async fn figures() {
         done.prompt_tokens.unwrap() as f64 / took.as_secs_f64()
     );
 
-    // A newcomer's first token: alone, then while 3 long answers are running.
-    let newcomer = "What is the capital of France?";
-    let alone = answer(client.as_ref(), ask(newcomer, 8)).await;
-    alone.end.unwrap();
-    let mut started_five = Vec::new();
-    let running: Vec<_> = (0..3)
-        .map(|i| {
-            let client = Arc::clone(&client);
-            let request = ask(&format!("{question} Part {i}."), 400);
-            let (five_tx, five_rx) = tokio::sync::oneshot::channel();
-            started_five.push(five_rx);
-            tokio::spawn(async move {
-                let mut stream = client.chat_stream(request).await.unwrap();
-                let mut five = Some(five_tx);
-                let mut deltas = 0;
-                while let Some(Ok(_)) = stream.next().await {
-                    deltas += 1;
-                    if deltas == 5
-                        && let Some(five) = five.take()
-                    {
-                        let _ = five.send(());
-                    }
-                }
-            })
-        })
-        .collect();
-    for five in started_five {
-        five.await.unwrap();
-    }
-    let joined = answer(client.as_ref(), ask(newcomer, 8)).await;
-    joined.end.unwrap();
-    println!(
-        "newcomer's first text: alone {:?}, joining 3 running answers {:?}",
-        alone.first_text.unwrap_or_default(),
-        joined.first_text.unwrap_or_default()
-    );
-    for run in running {
-        run.abort();
+    // A newcomer's first token: alone, then while 3 long answers are running; three rounds.
+    for round in 1..=3 {
+        let (alone, joined) = newcomer(&client, question).await;
+        println!(
+            "round {round}: newcomer's first text alone {alone:?}, joining 3 running answers \
+             {joined:?}"
+        );
     }
 
     // The first token of each turn of a growing conversation (about 130 tokens a turn), with
     // the prompt cache on and off.
     for cache in [true, false] {
         let client = client_cached(path.clone(), 4, cache);
-        client.warm_up().await.unwrap();
+        // A first answer to warm the engine, sharing no history with the conversation.
+        answer(&client, ask("Name three colours.", 8))
+            .await
+            .end
+            .unwrap();
         let mut messages = vec![ChatMessage::new(
             Role::System,
             "You are a helpful AI assistant named Alice.",
