@@ -246,14 +246,18 @@ impl Engine<'_> {
         if self.settings.cache_bytes == 0 {
             return self.keep_only(index, 0);
         }
-        let better = self.saved.best(prompt).filter(|&(_, s)| s > shared);
+        // Taken out before the slot is saved: saving may evict copies and move the others.
+        let better = self
+            .saved
+            .best(prompt)
+            .filter(|&(_, s)| s > shared)
+            .map(|(entry, shared)| (self.saved.take(entry), shared));
         if better.is_some() || self.slots[index].tokens.len() >= shared + SAVE_AT_LEAST {
             self.save(index);
         }
-        let Some((entry, shared)) = better else {
+        let Some(((tokens, state), shared)) = better else {
             return self.keep_only(index, shared);
         };
-        let (tokens, state) = self.saved.take(entry);
         let slot = &mut self.slots[index];
         let _ = self.context.kv_cache_seq_rm(slot.id, None, None);
         slot.tokens.clear();
