@@ -18,4 +18,4 @@ fi
 echo "commit $(git rev-parse --short HEAD), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 ALICE_TEST_EMBEDDED_MODEL=$model cargo test --release -p alice-llm --features embedded \
   --test embedded -- --ignored --nocapture --test-threads 1 figures 2>&1 |
-  grep -v '^running\|^test \|^$\|test result'
+  sed -n 's/^test figures \.\.\. //; /tok\/s\|text\|RSS/p'
