@@ -14,8 +14,9 @@
 //! than stalling llama.cpp's threads on each other), and every wait is bounded with a wide margin.
 //!
 //! Whether a generation has really stopped is read from the process itself: Alice runs inside
-//! the test process, and every embedded generation runs on threads named `alice-embedded`,
-//! which end when the generation does.
+//! the test process, and its embedded engine counts the answers it computes
+//! ([`alice_llm::embedded::running_answers`]).
+#![cfg(feature = "embedded")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 mod common;
@@ -61,8 +62,8 @@ fn embedded_config(dir: &Path, path: PathBuf, max_concurrent: usize, max_tokens:
     let mut config = common::config(dir, "http://127.0.0.1:9");
     config.backends = vec![BackendConfig {
         max_concurrent,
-        // One CPU thread per generation: on a busy machine llama.cpp's threads would wait on
-        // each other at every step.
+        // One CPU thread: on a busy machine llama.cpp's threads would wait on each other at
+        // every step.
         threads: Some(1),
         // No background generations: the tests count generations and in-flight requests.
         probe_generation: false,
@@ -85,25 +86,10 @@ fn model_label(path: &Path) -> String {
     )
 }
 
-/// Threads of this process running an embedded generation (llama.cpp's worker threads, started
-/// from the generation thread, carry its name too).
-fn generation_threads() -> usize {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0;
-    };
-    tasks
-        .filter_map(Result::ok)
-        .filter(|task| {
-            std::fs::read_to_string(task.path().join("comm"))
-                .is_ok_and(|name| name.trim_end() == "alice-embedded")
-        })
-        .count()
-}
-
-/// Waits (at most 10 s) until no generation thread is left.
+/// Waits (at most 10 s) until no answer is computing.
 async fn generations_stop() -> bool {
     until(Duration::from_secs(10), || async {
-        generation_threads() == 0
+        alice_llm::embedded::running_answers() == 0
     })
     .await
 }
@@ -324,7 +310,10 @@ async fn a_client_leaving_mid_stream_stops_generation_and_frees_the_slot() {
         .expect("two deltas in time");
     assert!(!seen.contains("event: done"), "{seen}");
     assert_eq!(in_flight(&alice).await, 1.0);
-    assert!(generation_threads() >= 1, "the generation is running");
+    assert!(
+        alice_llm::embedded::running_answers() >= 1,
+        "the generation is running"
+    );
 
     drop(body);
     let left = Instant::now();
@@ -337,7 +326,7 @@ async fn a_client_leaving_mid_stream_stops_generation_and_frees_the_slot() {
     );
     assert!(
         generations_stop().await,
-        "the generation thread still runs {:?} after the client left",
+        "the generation still runs {:?} after the client left",
         left.elapsed()
     );
     println!(

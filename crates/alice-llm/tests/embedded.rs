@@ -5,8 +5,10 @@
 //! assert on behaviour, not on the tiny model's wording. Tests run one at a time (they share
 //! the machine's cores), and every generation is bounded by a small `max_tokens`.
 //!
-//! `cargo test --release -p alice-llm --test embedded -- --ignored --nocapture figures` prints
-//! load time, memory, time to first token and tokens/s at 1 and 2 answers at once.
+//! `bench/embedded-batch.sh` (the `figures` test, ignored, in a release build) prints total
+//! tokens/s at 1, 2, 4 and 8 answers at once, prompt tokens/s, a newcomer's first token alone
+//! and joining running answers, the first token of turns 1-10 of a conversation with the
+//! prompt cache on and off, and memory.
 #![cfg(feature = "embedded")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
@@ -48,6 +50,15 @@ fn config(path: PathBuf, max_concurrent: usize) -> BackendConfig {
 
 fn client(path: PathBuf, max_concurrent: usize) -> EmbeddedClient {
     EmbeddedClient::new(&config(path, max_concurrent)).unwrap()
+}
+
+/// A client with the prompt cache on (the default) or off.
+fn client_cached(path: PathBuf, max_concurrent: usize, cache: bool) -> EmbeddedClient {
+    let mut config = config(path, max_concurrent);
+    if !cache {
+        config.prompt_cache_mib = 0;
+    }
+    EmbeddedClient::new(&config).unwrap()
 }
 
 fn router(path: PathBuf, max_concurrent: usize) -> LlmRouter {
@@ -388,6 +399,224 @@ async fn two_requests_at_once_both_complete() {
     }
 }
 
+/// Waits (at most 30 s) until `test` holds.
+async fn until(test: impl Fn() -> bool) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(30) {
+        if test() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    test()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_answers_at_once_are_the_same_greedy_text_as_each_alone() {
+    let Some(path) = model("four_answers_at_once_are_the_same_greedy_text_as_each_alone") else {
+        return;
+    };
+    let _serial = SERIAL.lock().await;
+    // The cache off: every answer reads its whole prompt, alone and together.
+    let client = Arc::new(client_cached(path, 4, false));
+    let questions = [
+        "What is the capital of France?",
+        "Name three colours.",
+        "Write a long story about a dragon.",
+        "Why is the sky blue?",
+    ];
+    let mut alone = Vec::new();
+    for question in questions {
+        let answer = answer(client.as_ref(), ask(question, 32)).await;
+        answer.end.unwrap();
+        alone.push(answer.text);
+    }
+    let together = futures_util::future::join_all(questions.map(|question| {
+        let client = Arc::clone(&client);
+        tokio::spawn(async move { answer(client.as_ref(), ask(question, 32)).await })
+    }))
+    .await;
+    for ((question, alone), together) in questions.iter().zip(alone).zip(together) {
+        let together = together.unwrap();
+        together.end.unwrap();
+        println!("{question:?}: {alone:?}");
+        assert_eq!(together.text, alone, "{question:?}");
+    }
+    assert_eq!(alice_llm::embedded::running_answers(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_answer_frees_its_sequence_while_the_others_go_on() {
+    let Some(path) = model("a_dropped_answer_frees_its_sequence_while_the_others_go_on") else {
+        return;
+    };
+    let _serial = SERIAL.lock().await;
+    // Two sequences: one for the answer that goes on, one for the answer that is dropped, then
+    // for a third that can only start once the dropped one's sequence is free.
+    let client = Arc::new(client_cached(path, 2, false));
+    client.warm_up().await.unwrap();
+    let long = ask("Write a long story about a dragon.", 400);
+    let going_on = {
+        let client = Arc::clone(&client);
+        let request = long.clone();
+        tokio::spawn(async move { answer(client.as_ref(), request).await })
+    };
+    let mut dropped = client
+        .chat_stream(ask("Write a long story about a cat.", 400))
+        .await
+        .unwrap();
+    let mut deltas = 0;
+    while deltas < 3 {
+        if let Some(Ok(alice_llm::ChatEvent::Delta(_))) = dropped.next().await {
+            deltas += 1;
+        }
+    }
+    assert_eq!(alice_llm::embedded::running_answers(), 2);
+    drop(dropped);
+    assert!(
+        until(|| alice_llm::embedded::running_answers() == 1).await,
+        "the dropped answer's sequence is freed"
+    );
+    let third = answer(client.as_ref(), ask("What is the capital of France?", 16)).await;
+    third.end.unwrap();
+    assert!(third.text.contains("Paris"), "{:?}", third.text);
+    assert!(!going_on.is_finished(), "the long answer is still going");
+    let going_on = going_on.await.unwrap();
+    let done = going_on.end.unwrap();
+    assert_eq!(done.finish_reason, FinishReason::Length);
+    assert_eq!(done.completion_tokens, Some(400));
+    let alone = answer(client.as_ref(), long).await;
+    assert_eq!(going_on.text, alone.text, "undisturbed by the others");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_ends_one_answer_only() {
+    let Some(path) = model("a_deadline_ends_one_answer_only") else {
+        return;
+    };
+    let _serial = SERIAL.lock().await;
+    let client = Arc::new(client(path, 2));
+    client.warm_up().await.unwrap();
+    let mut short_lived = ask("Write a long story about a dragon.", 1000);
+    short_lived.stream_deadline = Some(Instant::now() + Duration::from_millis(500));
+    let mut going_on = ask("Write a long story about a cat.", 400);
+    going_on.stream_deadline = Some(Instant::now() + Duration::from_secs(120));
+    let (short_lived, going_on) = tokio::join!(
+        answer(client.as_ref(), short_lived),
+        answer(client.as_ref(), going_on)
+    );
+    let error = short_lived.end.unwrap_err();
+    assert_eq!(error.kind, ErrorKind::TimedOut, "{error}");
+    let done = going_on.end.unwrap();
+    assert_eq!(done.completion_tokens, Some(400), "{done:?}");
+    assert!(going_on.text.len() > short_lived.text.len());
+}
+
+/// A conversation's next turn: its history, the answer, and a new question.
+fn next_turn(mut messages: Vec<ChatMessage>, answer: &str, question: &str) -> Vec<ChatMessage> {
+    messages.push(ChatMessage::new(Role::Assistant, answer));
+    messages.push(ChatMessage::new(Role::User, question));
+    messages
+}
+
+fn asking(messages: &[ChatMessage], max_tokens: u32) -> ChatRequest {
+    let mut request = ask("", max_tokens);
+    request.messages = messages.to_vec();
+    request
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_turn_reuses_its_history_and_a_changed_history_is_read_again() {
+    let Some(path) = model("the_next_turn_reuses_its_history_and_a_changed_history_is_read_again")
+    else {
+        return;
+    };
+    let _serial = SERIAL.lock().await;
+    let cached = client_cached(path.clone(), 2, true);
+    let cold = client_cached(path, 2, false);
+    let system = ChatMessage::new(Role::System, "You are a helpful AI assistant named Alice.");
+    let turn_1 = vec![
+        system.clone(),
+        ChatMessage::new(Role::User, "What is the capital of France?"),
+    ];
+    let first = answer(&cached, asking(&turn_1, 24)).await;
+    first.end.unwrap();
+    assert_eq!(cached.prompt_tokens_reused(), 0);
+
+    // Turn 2: its history is turn 1's prompt and answer, read from memory.
+    let turn_2 = next_turn(turn_1.clone(), &first.text, "And of Germany?");
+    let with_cache = answer(&cached, asking(&turn_2, 24)).await;
+    let done = with_cache.end.unwrap();
+    let reused = cached.prompt_tokens_reused();
+    let prompt_1 = cached.count_prompt_tokens(&turn_1).await.unwrap() as u64;
+    println!(
+        "turn 2: {reused} of {} prompt tokens reused: {:?}",
+        done.prompt_tokens.unwrap(),
+        with_cache.text
+    );
+    assert!(reused >= prompt_1, "at least turn 1's prompt is reused");
+    let without = answer(&cold, asking(&turn_2, 24)).await;
+    without.end.unwrap();
+    assert_eq!(with_cache.text, without.text, "the cache changes no answer");
+    assert_eq!(cold.prompt_tokens_reused(), 0, "the cache is off");
+
+    // The history edited (its first question) and trimmed (turn 1 left out): only what the
+    // prompt shares with memory is reused, and the answers are those of a cold run.
+    let mut edited = turn_2.clone();
+    edited[1] = ChatMessage::new(Role::User, "What is the capital of Italy?");
+    let trimmed = vec![system, ChatMessage::new(Role::User, "And of Germany?")];
+    for (what, messages) in [("edited", edited), ("trimmed", trimmed)] {
+        let before = cached.prompt_tokens_reused();
+        let with_cache = answer(&cached, asking(&messages, 24)).await;
+        with_cache.end.unwrap();
+        let reused = cached.prompt_tokens_reused() - before;
+        let without = answer(&cold, asking(&messages, 24)).await;
+        without.end.unwrap();
+        println!("{what}: {reused} tokens reused: {:?}", with_cache.text);
+        assert!(reused < prompt_1, "{what}: only the shared start is reused");
+        assert_eq!(with_cache.text, without.text, "{what}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_whose_sequence_was_taken_gets_its_history_back_from_host_memory() {
+    let Some(path) =
+        model("a_conversation_whose_sequence_was_taken_gets_its_history_back_from_host_memory")
+    else {
+        return;
+    };
+    let _serial = SERIAL.lock().await;
+    // One sequence: conversation b's first turn overwrites conversation a's tokens, which are
+    // saved to host memory first, and put back for a's second turn.
+    let cached = client_cached(path.clone(), 1, true);
+    let cold = client_cached(path, 1, false);
+    let system = ChatMessage::new(Role::System, "You are a helpful AI assistant named Alice.");
+    let a_1 = vec![
+        system.clone(),
+        ChatMessage::new(Role::User, "Write a long story about a dragon."),
+    ];
+    let b_1 = vec![
+        system,
+        ChatMessage::new(Role::User, "Write a long story about a cat."),
+    ];
+    let a_first = answer(&cached, asking(&a_1, 96)).await;
+    a_first.end.unwrap();
+    answer(&cached, asking(&b_1, 96)).await.end.unwrap();
+    let before = cached.prompt_tokens_reused();
+    let a_2 = next_turn(a_1.clone(), &a_first.text, "What happened next?");
+    let with_cache = answer(&cached, asking(&a_2, 24)).await;
+    with_cache.end.unwrap();
+    let reused = cached.prompt_tokens_reused() - before;
+    let prompt_1 = cached.count_prompt_tokens(&a_1).await.unwrap() as u64;
+    println!("a's turn 2: {reused} tokens reused: {:?}", with_cache.text);
+    // b's tokens share less than a's first prompt (b asks about a cat); more came back from
+    // a's saved copy (its answer's tokens, up to where the stored text tokenizes otherwise).
+    assert!(reused > prompt_1, "a's first turn came back: {reused}");
+    let without = answer(&cold, asking(&a_2, 24)).await;
+    without.end.unwrap();
+    assert_eq!(with_cache.text, without.text);
+}
+
 /// Resident memory now and at its peak, in MB, from /proc/self/status.
 fn memory_mb() -> (f64, f64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -402,9 +631,61 @@ fn memory_mb() -> (f64, f64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-/// Figures for the report: run with `--ignored --nocapture`, in release.
+/// A newcomer's first text alone, then while 3 long answers run on `client`.
+async fn newcomer(client: &Arc<EmbeddedClient>, question: &str) -> (Duration, Duration) {
+    let newcomer = "What is the capital of France?";
+    let alone = answer(client.as_ref(), ask(newcomer, 8)).await;
+    alone.end.unwrap();
+    let mut started_five = Vec::new();
+    let running: Vec<_> = (0..3)
+        .map(|i| {
+            let client = Arc::clone(client);
+            let request = ask(&format!("{question} Part {i}."), 400);
+            let (five_tx, five_rx) = tokio::sync::oneshot::channel();
+            started_five.push(five_rx);
+            tokio::spawn(async move {
+                let mut stream = client.chat_stream(request).await.unwrap();
+                let mut five = Some(five_tx);
+                let mut deltas = 0;
+                while let Some(Ok(_)) = stream.next().await {
+                    deltas += 1;
+                    if deltas == 5
+                        && let Some(five) = five.take()
+                    {
+                        let _ = five.send(());
+                    }
+                }
+            })
+        })
+        .collect();
+    for five in started_five {
+        five.await.unwrap();
+    }
+    let joined = answer(client.as_ref(), ask(newcomer, 8)).await;
+    joined.end.unwrap();
+    for run in running {
+        run.abort();
+    }
+    (
+        alone.first_text.unwrap_or_default(),
+        joined.first_text.unwrap_or_default(),
+    )
+}
+
+/// A user message of about 80 tokens for turn `turn` of a growing conversation.
+fn long_turn(turn: usize) -> String {
+    format!(
+        "Turn {turn}. Here is some more about my garden: the apple tree by the fence has \
+         started to lose its leaves, the roses near the door need water every morning, and \
+         the small pond in the corner has three goldfish that hide under the lily pads when \
+         it rains. What should I do in the garden this week?"
+    )
+}
+
+/// Figures for docs/benchmarks.md: run with `--release --ignored --nocapture` (the numbers
+/// depend on the build profile and on what else runs on the machine; nothing is asserted).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "measurement, not a test: run with --ignored --nocapture"]
+#[ignore = "measurement, not a test: run with --release --ignored --nocapture"]
 async fn figures() {
     let Some(path) = model("figures") else {
         return;
@@ -413,63 +694,99 @@ async fn figures() {
     const TOKENS: u32 = 128;
     let question = "Write a long story about a dragon who learns to fly.";
     let (rss_before, _) = memory_mb();
-    for max_concurrent in [1usize, 2] {
-        let client = Arc::new(client(path.clone(), max_concurrent));
+    println!("RSS before any model: {rss_before:.0} MB");
+
+    // Total tokens/s with 1, 2, 4 and 8 answers at once, each backend with that many slots
+    // (and the prompt cache off).
+    for at_once in [1usize, 2, 4, 8] {
+        let client = Arc::new(client_cached(path.clone(), at_once, false));
         let started = Instant::now();
         client.warm_up().await.unwrap();
         let load = started.elapsed();
-        let (rss, _) = memory_mb();
-        println!(
-            "slots {max_concurrent} x threads {}: load {load:?}, RSS {rss:.0} MB (before load \
-             {rss_before:.0} MB)",
-            client.threads()
-        );
         // Once to warm caches, then measured.
         answer(client.as_ref(), ask(question, 8)).await.end.unwrap();
-        for at_once in 1..=max_concurrent {
-            let started = Instant::now();
-            let runs = (0..at_once).map(|_| {
-                let client = Arc::clone(&client);
-                let request = ask(question, TOKENS);
-                tokio::spawn(async move { answer(client.as_ref(), request).await })
-            });
-            let results = futures_util::future::join_all(runs).await;
-            let wall = started.elapsed();
-            let mut total_tokens = 0;
-            for result in results {
-                let answer = result.unwrap();
-                let done = answer.end.unwrap();
-                let tokens = done.completion_tokens.unwrap();
-                total_tokens += tokens;
-                let ms = done.upstream_total_ms.unwrap() as f64;
-                println!(
-                    "  {at_once} at once: first text {:?}, {tokens} tokens ({} prompt) in {ms} \
-                     ms = {:.1} tok/s",
-                    answer.first_text.unwrap_or_default(),
-                    done.prompt_tokens.unwrap(),
-                    tokens as f64 * 1000.0 / ms
-                );
-            }
-            println!(
-                "  {at_once} at once: {total_tokens} tokens in {wall:?} = {:.1} tok/s in all",
-                total_tokens as f64 / wall.as_secs_f64()
-            );
+        let started = Instant::now();
+        let runs = (0..at_once).map(|i| {
+            let client = Arc::clone(&client);
+            let request = ask(&format!("{question} Version {i}."), TOKENS);
+            tokio::spawn(async move { answer(client.as_ref(), request).await })
+        });
+        let results = futures_util::future::join_all(runs).await;
+        let wall = started.elapsed();
+        let mut total_tokens = 0;
+        let mut firsts = Vec::new();
+        for result in results {
+            let answer = result.unwrap();
+            let done = answer.end.unwrap();
+            total_tokens += done.completion_tokens.unwrap();
+            firsts.push(answer.first_text.unwrap_or_default());
         }
-        // A long prompt: time to first token is mostly prompt processing.
-        let mut long = ask(
-            &format!("{} {question}", "Alice answers questions. ".repeat(100)),
-            8,
-        );
-        long.num_ctx = 4096;
-        let answer = answer(client.as_ref(), long).await;
-        let done = answer.end.unwrap();
-        let first = answer.first_text.unwrap_or_default();
+        let (rss, peak) = memory_mb();
         println!(
-            "  long prompt: {} tokens, first text after {first:?} = {:.0} prompt tok/s",
-            done.prompt_tokens.unwrap(),
-            done.prompt_tokens.unwrap() as f64 / first.as_secs_f64()
+            "{at_once} at once (max_concurrent {at_once}, load {load:?}): {total_tokens} tokens \
+             in {wall:?} = {:.1} tok/s in all; first texts {firsts:?}; RSS {rss:.0} MB, peak \
+             {peak:.0} MB",
+            total_tokens as f64 / wall.as_secs_f64()
         );
-        let (_, peak) = memory_mb();
-        println!("  peak RSS so far {peak:.0} MB");
     }
+
+    // The prompt cache off: every prompt below is read whole.
+    let client = Arc::new(client_cached(path.clone(), 4, false));
+    client.warm_up().await.unwrap();
+    answer(client.as_ref(), ask(question, 8)).await.end.unwrap();
+
+    // A long prompt: time to first token is mostly prompt reading.
+    let mut long = ask(
+        &format!("{} {question}", "Alice answers questions. ".repeat(100)),
+        1,
+    );
+    long.num_ctx = 2048;
+    let started = Instant::now();
+    let done = answer(client.as_ref(), long).await.end.unwrap();
+    let took = started.elapsed();
+    println!(
+        "long prompt alone: {} tokens, answered (1 token) after {took:?} = {:.0} prompt tok/s",
+        done.prompt_tokens.unwrap(),
+        done.prompt_tokens.unwrap() as f64 / took.as_secs_f64()
+    );
+
+    // A newcomer's first token: alone, then while 3 long answers are running; three rounds.
+    for round in 1..=3 {
+        let (alone, joined) = newcomer(&client, question).await;
+        println!(
+            "round {round}: newcomer's first text alone {alone:?}, joining 3 running answers \
+             {joined:?}"
+        );
+    }
+
+    // The first token of each turn of a growing conversation (about 130 tokens a turn), with
+    // the prompt cache on and off.
+    for cache in [true, false] {
+        let client = client_cached(path.clone(), 4, cache);
+        // A first answer to warm the engine, sharing no history with the conversation.
+        answer(&client, ask("Name three colours.", 8))
+            .await
+            .end
+            .unwrap();
+        let mut messages = vec![ChatMessage::new(
+            Role::System,
+            "You are a helpful AI assistant named Alice.",
+        )];
+        for turn in 1..=10 {
+            messages.push(ChatMessage::new(Role::User, long_turn(turn)));
+            let reused = client.prompt_tokens_reused();
+            let reply = answer(&client, asking(&messages, 48)).await;
+            let done = reply.end.unwrap();
+            println!(
+                "cache {}: turn {turn}: {} prompt tokens ({} reused), first text after {:?}",
+                if cache { "on" } else { "off" },
+                done.prompt_tokens.unwrap(),
+                client.prompt_tokens_reused() - reused,
+                reply.first_text.unwrap_or_default()
+            );
+            messages.push(ChatMessage::new(Role::Assistant, reply.text));
+        }
+    }
+    let (rss, peak) = memory_mb();
+    println!("RSS at the end {rss:.0} MB, peak {peak:.0} MB");
 }

@@ -95,10 +95,17 @@ pub struct BackendConfig {
     pub keep_alive_refresh: Duration,
     /// Embedded only: the GGUF file to load. Unset: [`DEFAULT_EMBEDDED_MODEL_PATH`].
     pub model_path: Option<PathBuf>,
-    /// Embedded only: CPU threads per generation. Unset: the machine's cores divided by
-    /// `max_concurrent` (at least 1), so that generations at once never share a core; more
-    /// threads than that make every answer slower, not faster.
+    /// Embedded only: CPU threads of the engine that computes all of this backend's answers
+    /// together (one batch per step). Unset: the machine's cores; more threads than cores make
+    /// every answer slower, not faster.
     pub threads: Option<u32>,
+    /// Embedded only: tokens of memory each answer has (prompt and answer together), at most
+    /// the model's trained context. The engine holds `max_concurrent` × this.
+    pub context_tokens: u32,
+    /// Embedded only: the prompt cache. A finished answer's tokens stay in memory so that the
+    /// next turn of its conversation reads only its new messages; 0 turns it off (every prompt
+    /// is read whole).
+    pub prompt_cache_mib: u32,
 }
 
 impl Default for BackendConfig {
@@ -129,24 +136,23 @@ impl Default for BackendConfig {
             keep_alive_refresh: Duration::from_secs(8 * 60),
             model_path: None,
             threads: None,
+            context_tokens: 2048,
+            prompt_cache_mib: 64,
         }
     }
 }
 
 impl BackendConfig {
     /// An embedded backend named "embedded" for the GGUF at `model_path` (default:
-    /// [`DEFAULT_EMBEDDED_MODEL_PATH`]), its model named after the file, as many answers at
-    /// once as there are cores, at most 4 (each with cores / that threads), the other settings
-    /// at their defaults. On 2 cores: 2 answers of ~80 tokens/s each (SmolLM2-135M) rather than
-    /// 1 of ~125.
+    /// [`DEFAULT_EMBEDDED_MODEL_PATH`]), its model named after the file, 4 answers at once
+    /// (computed together in one batch), the other settings at their defaults.
     pub fn embedded(model_path: Option<PathBuf>) -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut config = Self {
             name: "embedded".to_owned(),
             kind: BackendKind::Embedded,
             url: String::new(),
             model_path,
-            max_concurrent: cores.clamp(1, 4),
+            max_concurrent: 4,
             ..Self::default()
         };
         config.model = config.embedded_model_name();
@@ -208,7 +214,17 @@ pub(super) fn validate(backends: &[BackendConfig]) -> Vec<String> {
         problems.check(
             backend.threads.is_none_or(|t| (1..=1024).contains(&t)),
             &key("threads"),
-            "must be between 1 and 1024 (or left out: cores / max_concurrent)",
+            "must be between 1 and 1024 (or left out: the cores)",
+        );
+        problems.check(
+            (16..=1024 * 1024).contains(&backend.context_tokens),
+            &key("context_tokens"),
+            "must be between 16 and 1048576 tokens (2048 by default)",
+        );
+        problems.check(
+            backend.prompt_cache_mib <= 1024 * 1024,
+            &key("prompt_cache_mib"),
+            "must be at most 1048576 MiB (0 turns the prompt cache off)",
         );
         problems.check(
             !backend.model.trim().is_empty(),

@@ -20,9 +20,9 @@ pub struct LastResortConfig {
     /// The GGUF file. Unset: where `scripts/fetch-model.sh` puts SmolLM2-135M-Instruct
     /// ([`super::DEFAULT_EMBEDDED_MODEL_PATH`], or under `$ALICE_DATA_DIR/models`).
     pub model_path: Option<PathBuf>,
-    /// Answers it generates at once. Unset: the cores, at most 4.
+    /// Answers it generates at once (computed together in one batch). Unset: 4.
     pub max_concurrent: Option<usize>,
-    /// CPU threads per answer. Unset: cores / max_concurrent (at least 1).
+    /// CPU threads of its engine. Unset: the cores.
     pub threads: Option<u32>,
     /// Requests that may wait for one of its slots; more get the configured backends' error.
     pub queue_depth: usize,
@@ -81,7 +81,7 @@ impl LastResortConfig {
         problems.check(
             self.threads.is_none_or(|t| (1..=1024).contains(&t)),
             "last_resort.threads",
-            "must be between 1 and 1024 (or left out: cores / max_concurrent)",
+            "must be between 1 and 1024 (or left out: the cores)",
         );
         problems.check(
             self.queue_depth <= 10_000,

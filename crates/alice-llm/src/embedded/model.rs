@@ -7,7 +7,7 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::token::LlamaToken;
 use std::path::Path;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 /// The process's one llama.cpp backend (llama.cpp allows one initialisation per process).
 pub(super) fn llama_backend() -> Result<&'static LlamaBackend, String> {
@@ -27,8 +27,6 @@ pub(super) struct Loaded {
     pub(super) model: LlamaModel,
     template: LlamaChatTemplate,
     pub(super) n_ctx_train: u32,
-    /// Creating two contexts of one model at once is not safe in llama.cpp.
-    pub(super) new_context: Mutex<()>,
 }
 
 impl Loaded {
@@ -48,7 +46,6 @@ impl Loaded {
             model,
             template,
             n_ctx_train,
-            new_context: Mutex::new(()),
         })
     }
 

@@ -2,18 +2,18 @@
 use super::*;
 
 #[test]
-fn generations_at_once_times_threads_never_exceed_the_cores_by_default() {
-    assert_eq!(slots_and_threads(2, 1, None), (1, 2));
-    assert_eq!(slots_and_threads(2, 2, None), (2, 1));
-    assert_eq!(slots_and_threads(2, 3, None), (2, 1), "capped at the cores");
-    assert_eq!(slots_and_threads(8, 3, None), (3, 2));
-    assert_eq!(slots_and_threads(1, 4, None), (1, 1));
-    assert_eq!(slots_and_threads(8, 4, Some(2)), (4, 2));
-    assert_eq!(slots_and_threads(8, 4, Some(4)), (2, 4), "as many as fit");
+fn one_engine_has_max_concurrent_sequences_and_the_cores_as_threads() {
+    assert_eq!(slots_and_threads(2, 4, None), (4, 2));
+    assert_eq!(slots_and_threads(8, 1, None), (1, 8));
     assert_eq!(
-        slots_and_threads(2, 4, Some(4)),
-        (1, 4),
-        "configured threads are kept (and warned about)"
+        slots_and_threads(2, 0, None),
+        (1, 2),
+        "at least one sequence"
+    );
+    assert_eq!(
+        slots_and_threads(2, 1000, Some(1)),
+        (MAX_SLOTS, 1),
+        "at most MAX_SLOTS sequences; configured threads are kept"
     );
 }
 
