@@ -28,6 +28,9 @@ pub trait StoreBackend: Send + Sync + std::fmt::Debug {
     /// retried.
     fn idempotency(&self) -> crate::idempotency::IdempotencyTables;
 
+    /// The timers and reminders of this database ([`crate::timers`]).
+    fn timers(&self) -> crate::timers::TimerTables;
+
     /// Checks that the database answers a query.
     async fn ping(&self) -> Result<(), StoreError>;
 

@@ -11,6 +11,7 @@
 //!   [`PostgresStore`]) live in `engine` with the SQL and row mapping they share;
 //! - [`identity`] keeps accounts, API keys and web sessions (hashed) for `alice-identity`;
 //! - [`idempotency`] keeps the answers of chat requests a client may retry (`Idempotency-Key`);
+//! - [`timers`] keeps timers and reminders and fires each once, across instances;
 //! - [`search_terms`] turns Swedish text into the stemmed terms memories are searched by;
 //! - [`gdpr`] streams a user's export document; [`erasure_log`] keeps the tombstones that keep
 //!   an erased person erased after a restore;
@@ -31,6 +32,7 @@ pub mod outcome_writer;
 pub mod private_file;
 pub mod search_terms;
 mod store;
+pub mod timers;
 
 pub use backend::StoreBackend;
 pub use batcher::{BatchCounters, BatchSettings, BatcherStats};
@@ -49,6 +51,7 @@ pub use model::{
 };
 pub use outcome_writer::OutcomeCounters;
 pub use store::{Store, batch_settings};
+pub use timers::{FiredTimer, NewTimer, Timer, TimerKind, TimerState, TimerTables};
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]

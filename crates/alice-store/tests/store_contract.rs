@@ -12,9 +12,9 @@ use alice_core::config::DatabaseConfig;
 use alice_core::{BrownoutLevel, Role};
 use alice_store::{
     ChatRoute, Claim, ClaimOutcome, ConversationTarget, ErasureCause, ExperimentTag, Memory,
-    MemoryMatch, NewClaim, NewFeedback, NewMemory, NewMessage, NewOutcome, NewTurn, OutcomeKind,
-    Page, Rating, RetentionReport, RunState, Store, StoreError, StoredAnswer, StoredMessage,
-    StoredOutcome, SystemMetricSample,
+    MemoryMatch, NewClaim, NewFeedback, NewMemory, NewMessage, NewOutcome, NewTimer, NewTurn,
+    OutcomeKind, Page, Rating, RetentionReport, RunState, Store, StoreError, StoredAnswer,
+    StoredMessage, StoredOutcome, SystemMetricSample, TimerKind, TimerState,
 };
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -101,6 +101,11 @@ contract! {
     check_expired_idempotency_records_are_taken_over_and_deleted,
     check_concurrent_idempotency_claims_have_one_winner,
     check_erasure_takes_idempotency_records,
+    check_a_due_timer_fires_once_into_its_conversation,
+    check_concurrent_firing_fires_each_timer_once,
+    check_timers_are_cancelled_by_their_owner_only,
+    check_a_timer_in_another_users_conversation_is_refused,
+    check_erasure_takes_timers,
     check_conversation_search_finds_title_and_content_case_ignored,
     check_conversation_search_takes_the_text_literally,
     check_feedback_only_on_the_users_own_answers,
@@ -2822,5 +2827,180 @@ async fn check_erasure_takes_idempotency_records(store: &Store) {
             .unwrap(),
         ClaimOutcome::Completed(answer("Nils svar")),
         "nils keeps his"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timers and reminders.
+
+fn new_timer<'a>(
+    username: &'a str,
+    conversation: Option<Uuid>,
+    due_at: DateTime<Utc>,
+) -> NewTimer<'a> {
+    NewTimer {
+        username,
+        conversation_id: conversation,
+        kind: TimerKind::Timer,
+        label: "äggen",
+        message: "Din timer för äggen har gått ut.",
+        created_at: now(),
+        due_at,
+    }
+}
+
+async fn check_a_due_timer_fires_once_into_its_conversation(store: &Store) {
+    let timers = store.timers();
+    let at = now() - Duration::minutes(10);
+    let conversation = start(store, "ada", "Sätt en timer på tio minuter", at).await;
+    let set = timers
+        .create(&new_timer(
+            "ada",
+            Some(conversation),
+            at + Duration::minutes(10),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(set.state, TimerState::Pending);
+    assert_eq!(set.username, "ada");
+    let later = timers
+        .create(&new_timer("ada", None, now() + Duration::hours(1)))
+        .await
+        .unwrap();
+    assert_eq!(timers.count_pending("ada").await.unwrap(), 2);
+    assert_eq!(timers.next_due().await.unwrap(), Some(set.due_at));
+
+    // Not yet due: nothing fires.
+    assert!(timers.fire_due(at, 10, "a").await.unwrap().is_empty());
+    let fired = timers.fire_due(now(), 10, "a").await.unwrap();
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired[0].timer.id, set.id);
+    assert_eq!(fired[0].timer.state, TimerState::Fired);
+    let message_id = fired[0].message_id.expect("a message in the conversation");
+    // Fired once: a second pass finds nothing.
+    assert!(timers.fire_due(now(), 10, "b").await.unwrap().is_empty());
+
+    let messages = store.messages(conversation, 0, 10).await.unwrap();
+    let last = messages.last().unwrap();
+    assert_eq!(last.id, message_id);
+    assert_eq!(last.role, Role::Assistant);
+    assert_eq!(last.content, "Din timer för äggen har gått ut.");
+    assert_eq!(last.seq, 3, "after the turn's two messages");
+    let pending = timers.pending("ada").await.unwrap();
+    assert_eq!(pending.iter().map(|t| t.id).collect::<Vec<_>>(), [later.id]);
+    // The conversation keeps its next turn in order after the timer's message.
+    store
+        .record_turn(turn(
+            ConversationTarget::Existing(conversation),
+            "Tack",
+            "Varsågod",
+            now(),
+        ))
+        .await
+        .unwrap();
+    let seqs: Vec<i64> = store
+        .messages(conversation, 0, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.seq)
+        .collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5]);
+}
+
+async fn check_concurrent_firing_fires_each_timer_once(store: &Store) {
+    let timers = store.timers();
+    let due = now() - Duration::seconds(1);
+    let conversation = start(store, "bo", "Många timers", due - Duration::minutes(1)).await;
+    let mut set = BTreeSet::new();
+    for _ in 0..12 {
+        set.insert(
+            timers
+                .create(&new_timer("bo", Some(conversation), due))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    // Four "instances" fire at once, a few timers at a time.
+    let firing = (0..4).map(|instance| {
+        let timers = timers.clone();
+        tokio::spawn(async move {
+            let mut fired = Vec::new();
+            loop {
+                let batch = timers
+                    .fire_due(now(), 3, &format!("i{instance}"))
+                    .await
+                    .unwrap();
+                if batch.is_empty() {
+                    return fired;
+                }
+                fired.extend(batch.into_iter().map(|f| f.timer.id));
+            }
+        })
+    });
+    let mut fired = Vec::new();
+    for outcome in futures_util::future::join_all(firing).await {
+        fired.extend(outcome.unwrap());
+    }
+    assert_eq!(fired.len(), 12, "each timer fired exactly once: {fired:?}");
+    assert_eq!(fired.into_iter().collect::<BTreeSet<_>>(), set);
+    let messages = store.messages(conversation, 0, 100).await.unwrap();
+    assert_eq!(messages.len(), 2 + 12);
+    let seqs: BTreeSet<i64> = messages.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs.len(), 14, "no message number taken twice");
+}
+
+async fn check_timers_are_cancelled_by_their_owner_only(store: &Store) {
+    let timers = store.timers();
+    let due = now() + Duration::minutes(5);
+    let first = timers.create(&new_timer("cia", None, due)).await.unwrap();
+    timers.create(&new_timer("cia", None, due)).await.unwrap();
+    timers.create(&new_timer("cia", None, due)).await.unwrap();
+    assert!(
+        !timers.cancel("dan", first.id).await.unwrap(),
+        "not dan's timer"
+    );
+    assert!(timers.cancel("cia", first.id).await.unwrap());
+    assert!(
+        !timers.cancel("cia", first.id).await.unwrap(),
+        "already cancelled"
+    );
+    assert_eq!(timers.count_pending("cia").await.unwrap(), 2);
+    assert_eq!(timers.cancel_all("dan").await.unwrap(), 0);
+    assert_eq!(timers.cancel_all("cia").await.unwrap(), 2);
+    assert!(timers.pending("cia").await.unwrap().is_empty());
+    // Cancelled timers never fire.
+    let fired = timers
+        .fire_due(due + Duration::minutes(1), 10, "a")
+        .await
+        .unwrap();
+    assert!(fired.is_empty(), "{fired:?}");
+}
+
+async fn check_a_timer_in_another_users_conversation_is_refused(store: &Store) {
+    let theirs = start(store, "eva", "Hej", now()).await;
+    let refused = store
+        .timers()
+        .create(&new_timer("fia", Some(theirs), now()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, StoreError::ConversationNotFound(id) if id == theirs),
+        "{refused:?}"
+    );
+    assert_eq!(store.timers().count_pending("fia").await.unwrap(), 0);
+}
+
+async fn check_erasure_takes_timers(store: &Store) {
+    let timers = store.timers();
+    let due = now() - Duration::seconds(1);
+    timers.create(&new_timer("gun", None, due)).await.unwrap();
+    let kept = timers.create(&new_timer("hans", None, due)).await.unwrap();
+    store.erase_user("gun", &request()).await.unwrap().unwrap();
+    let fired = timers.fire_due(now(), 10, "a").await.unwrap();
+    assert_eq!(
+        fired.iter().map(|f| f.timer.id).collect::<Vec<_>>(),
+        [kept.id]
     );
 }

@@ -10,10 +10,11 @@ pub(crate) mod idempotency_queries;
 pub(crate) mod identity_queries;
 pub(crate) mod postgres;
 pub(crate) mod rows;
-mod shared_queries;
+pub(crate) mod shared_queries;
 pub(crate) mod sql;
 pub(crate) mod sqlite;
 mod substring;
+pub(crate) mod timer_queries;
 
 use alice_core::config::DatabaseConfig;
 use serde::{Deserialize, Serialize};

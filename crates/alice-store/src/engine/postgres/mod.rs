@@ -140,6 +140,10 @@ impl StoreBackend for PostgresStore {
         crate::idempotency::IdempotencyTables::postgres(self.pool.clone())
     }
 
+    fn timers(&self) -> crate::timers::TimerTables {
+        crate::timers::TimerTables::postgres(self.pool.clone())
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.shared().ping().await
     }

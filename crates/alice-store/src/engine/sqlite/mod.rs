@@ -165,6 +165,10 @@ impl StoreBackend for SqliteStore {
         crate::idempotency::IdempotencyTables::sqlite(self.pool.clone())
     }
 
+    fn timers(&self) -> crate::timers::TimerTables {
+        crate::timers::TimerTables::sqlite(self.pool.clone())
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.shared().ping().await
     }
