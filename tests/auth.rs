@@ -12,12 +12,17 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 /// A path of the route table with its parameters filled in: `{user}` is `owner`, `{id}` a
-/// conversation of the owner (or, under memories, a memory id), `{*rest}` something.
+/// conversation of the owner (or, under memories and timers, their kind of id), `{*rest}`
+/// something.
 fn concrete(path: &str, owner: &str, conversation: &str) -> String {
     path.replace("{user}", owner)
         .replace(
             "/memories/{id}",
             "/memories/0192f0c4-0000-7000-8000-000000000000",
+        )
+        .replace(
+            "/timers/{id}",
+            "/timers/0192f0c4-0000-7000-8000-000000000000",
         )
         .replace("{id}", conversation)
         .replace("{*rest}", "embeddings")
@@ -47,6 +52,30 @@ fn body_for(method: &Method, path: &str) -> Option<Value> {
         }
         _ => json!({}),
     })
+}
+
+/// Like `send`, except that an event stream (which runs until Alice stops) is answered by its
+/// status alone.
+async fn send_once(
+    http: &reqwest::Client,
+    method: Method,
+    url: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = http.request(method, url);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let streams = response
+        .headers()
+        .get("content-type")
+        .is_some_and(|t| t.as_bytes().starts_with(b"text/event-stream"));
+    if streams {
+        return (status, Value::Null);
+    }
+    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 #[tokio::test]
@@ -80,7 +109,7 @@ async fn every_route_refuses_a_caller_without_a_key_and_a_user_who_is_not_the_ow
         let body = body_for(&method, route.path);
         let what = format!("{method} {}", route.path);
 
-        let (status, reply) = send(&anonymous, method.clone(), &url, body.clone()).await;
+        let (status, reply) = send_once(&anonymous, method.clone(), &url, body.clone()).await;
         match route.access {
             // The login's 401 is for the wrong password it was sent.
             alice_server::http::authentication::Access::Public => assert!(
@@ -98,7 +127,7 @@ async fn every_route_refuses_a_caller_without_a_key_and_a_user_who_is_not_the_ow
         }
 
         // Eve's key, on anna's data and on admin paths.
-        let (status, reply) = send(&eve, method.clone(), &url, body).await;
+        let (status, reply) = send_once(&eve, method.clone(), &url, body).await;
         let expected: &[u16] = match route.access {
             alice_server::http::authentication::Access::Public => &[200, 401, 503],
             alice_server::http::authentication::Access::Admin
@@ -108,7 +137,7 @@ async fn every_route_refuses_a_caller_without_a_key_and_a_user_who_is_not_the_ow
                 "/api/chat" => &[403],
                 // Another user's data or conversation is one that does not exist.
                 p if p.contains("{user}") || p.contains("{id}") => &[404],
-                // Eve's own: who she is, her session, the Guardian, OpenAI's API.
+                // Eve's own: who she is, her session, the Guardian, OpenAI's API, her feed.
                 _ => &[200, 404],
             },
         };

@@ -5,6 +5,7 @@
 pub mod alice_process;
 pub mod child_process;
 pub mod scripted_load;
+pub mod sse_feed;
 
 use alice_core::Config;
 use alice_server::RunningServer;

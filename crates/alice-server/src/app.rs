@@ -10,7 +10,7 @@
 
 use crate::api::{
     brain, cache, chat, conversations, db, guardian, health, memories, metrics, openai, session,
-    user_data, web_page,
+    timers, user_data, web_page,
 };
 use crate::api::{events, experiments, feedback, render};
 use crate::error::ApiError;
@@ -163,8 +163,8 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             Admin,
             post(cache::purge),
         ),
-        // The dashboard's live feed (SSE) and the page's Markdown renderer.
-        route(Method::GET, "/api/events", Admin, get(events::events)),
+        // Each caller's live feed (SSE; the dashboard's too) and the page's Markdown renderer.
+        route(Method::GET, "/api/events", Caller, get(events::events)),
         route(Method::POST, "/api/render", Caller, post(render::render)),
         // The database across users.
         route(Method::GET, "/api/db/health", Admin, get(db::health)),
@@ -224,6 +224,24 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
             "/api/users/{user}/memories",
             Caller,
             delete(memories::delete_many),
+        ),
+        route(
+            Method::GET,
+            "/api/users/{user}/timers",
+            Caller,
+            get(timers::list),
+        ),
+        route(
+            Method::POST,
+            "/api/users/{user}/timers",
+            Caller,
+            post(timers::add),
+        ),
+        route(
+            Method::DELETE,
+            "/api/users/{user}/timers/{id}",
+            Caller,
+            delete(timers::cancel),
         ),
         route(
             Method::DELETE,

@@ -10,7 +10,8 @@ use crate::runtime::experiments::Experiments;
 use crate::runtime::guardian_link::GuardianLink;
 use crate::runtime::guardian_remote::RemoteGuardian;
 use crate::runtime::latency_brownout::LatencyBrownout;
-use crate::runtime::{emergency, housekeeping};
+use crate::runtime::timers::TimerBell;
+use crate::runtime::{emergency, housekeeping, timers};
 use crate::service::ChatService;
 use crate::service::answer_cache::AnswerCache;
 use crate::service::dashboard;
@@ -274,6 +275,15 @@ async fn launch(config: Config, guardian: Option<Guardian>) -> Result<RunningSer
         experiments.refresh_states().await?;
         background.extend(experiments.spawn(&stop));
     }
+    let instance = dashboard::instance_name(addr);
+    let bell = TimerBell::default();
+    background.push(timers::spawn(
+        &config.timers,
+        store.clone(),
+        bell.clone(),
+        instance.clone().into(),
+        stop.clone(),
+    ));
     let state = AppState::new(
         ChatService {
             config: Arc::new(config),
@@ -284,11 +294,12 @@ async fn launch(config: Config, guardian: Option<Guardian>) -> Result<RunningSer
             metrics,
             cache: AnswerCache::new(cache),
             experiments,
+            timers: bell,
         },
         gatekeeper,
         limiter,
         Stopping(stop.clone()),
-        Instance(dashboard::instance_name(addr).into()),
+        Instance(instance.into()),
     );
     let app = app(state);
     let server = tokio::spawn(connections::serve(listener, app, limits, stop.clone()));

@@ -18,6 +18,7 @@ mod database;
 mod deadlines;
 mod experiments;
 mod guardian;
+mod intents;
 mod last_resort;
 // Reading the file and the environment (figment, TOML): cargo feature `load`, on by default.
 #[cfg(feature = "load")]
@@ -42,6 +43,7 @@ pub use experiments::{
     is_valid_experiment_name,
 };
 pub use guardian::{GuardianConfig, Signals};
+pub use intents::{IntentsConfig, TimersConfig};
 pub use last_resort::LastResortConfig;
 pub use log::LogConfig;
 pub use memory::MemoryConfig;
@@ -83,6 +85,8 @@ pub struct Config {
     pub chat: ChatConfig,
     pub cache: CacheConfig,
     pub memory: MemoryConfig,
+    pub intents: IntentsConfig,
+    pub timers: TimersConfig,
     pub log: LogConfig,
     /// A/B experiments, written as `[[experiments]]` tables (each with its
     /// `[[experiments.variants]]`); none by default. From the environment as one inline TOML
@@ -107,6 +111,8 @@ impl Default for Config {
             chat: ChatConfig::default(),
             cache: CacheConfig::default(),
             memory: MemoryConfig::default(),
+            intents: IntentsConfig::default(),
+            timers: TimersConfig::default(),
             log: LogConfig::default(),
             experiments: Vec::new(),
         }
@@ -124,6 +130,8 @@ impl Config {
             self.deadlines.validate(),
             self.database.validate(),
             self.memory.validate(),
+            self.intents.validate(),
+            self.timers.validate(),
             backends::validate(&self.backends),
             self.last_resort.validate(),
             self.cache.validate(),

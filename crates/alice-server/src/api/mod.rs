@@ -8,6 +8,7 @@
 //! - [`feedback`]: thumbs up or down on an answer;
 //! - [`experiments`]: an A/B experiment's state and report, for admins;
 //! - [`memories`]: a user's personal memories;
+//! - [`timers`]: a user's timers and reminders;
 //! - [`user_data`]: a user's GDPR export and erasure;
 //! - [`session`]: the page's login, logout and `GET /api/auth/me`;
 //! - [`db`]: `/api/db/…`, the database for the operator;
@@ -15,7 +16,8 @@
 //! - [`guardian`]: `GET /api/guardian/status`;
 //! - [`health`]: `/health` and `/ready`;
 //! - [`metrics`]: `/metrics` and `/api/metrics/summary`;
-//! - [`events`]: `GET /api/events`, the operator dashboard's live feed (SSE);
+//! - [`events`]: `GET /api/events`, each caller's live feed (SSE): fired timers, and the
+//!   operator dashboard's snapshots for admins;
 //! - [`render`]: `POST /api/render`, Markdown answers as HTML safe for the page;
 //! - [`guardian_daemon`]: the API of `alice guardian`, the Guardian as its own process;
 //! - [`web_page`]: the web page at `/` and its files under `/assets/`.
@@ -36,6 +38,7 @@ pub mod metrics;
 pub mod openai;
 pub mod render;
 pub mod session;
+pub mod timers;
 pub mod user_data;
 pub mod user_path;
 pub mod web_page;

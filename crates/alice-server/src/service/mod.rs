@@ -21,12 +21,14 @@ pub mod dashboard;
 pub use alice_request::context_budget;
 pub mod generation;
 pub mod memory_commands;
+pub mod timers;
 pub mod turn;
 pub mod usernames;
 
 use crate::metrics::Metrics;
 use crate::runtime::experiments::{Assigned, Experiments};
 use crate::runtime::guardian_link::GuardianLink;
+use crate::runtime::timers::TimerBell;
 use alice_core::Config;
 use alice_guardian::Preset;
 use alice_guardian::brownout::ModelChoice;
@@ -49,6 +51,8 @@ pub struct ChatService {
     pub cache: AnswerCache,
     /// The A/B experiments requests take part in.
     pub experiments: Experiments,
+    /// Where fired timers are announced to the `/api/events` streams.
+    pub timers: TimerBell,
 }
 
 impl ChatService {
