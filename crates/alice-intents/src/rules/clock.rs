@@ -90,7 +90,7 @@ const UNTIL: &[&str] = &[
     "hur långt är det kvar? till|tills",
     "antal dagar kvar? till|tills",
     "dagar kvar? till|tills",
-    "how many days are|is there|it left? until|till|to|before",
+    "how many days are|is there|it? left? until|till|to|before",
     "how many days left? until|till|to|before",
     "how many days until|till|to|before",
     "how long until|till|to|before",

@@ -30,7 +30,8 @@ const WEATHER: &[&str] = &[
     "behöver jag paraply idag|imorgon?",
     "hur varmt|kallt är det ute|nu?",
     "hur många grader är det ute|nu",
-    "what's|whats|what is the weather like? today|tomorrow|now?",
+    "what's|whats the weather like? today|tomorrow|now?",
+    "what is the weather like? today|tomorrow|now?",
     "how is the weather today|tomorrow?",
     "how's|hows the weather today|tomorrow?",
     "will it rain|snow today|tomorrow|tonight?",
@@ -47,7 +48,8 @@ const WEATHER_AT: &[&str] = &[
     "vad är det för väder",
     "väder|vädret",
     "regnar|snöar det",
-    "what's|whats|what is the weather like?",
+    "what's|whats the weather like?",
+    "what is the weather like?",
     "how is the weather",
     "is it raining",
 ];
@@ -143,7 +145,7 @@ const VOLUME: &[&str] = &[
 ];
 
 const MAIL: &[&str] = &[
-    "kolla|läs|visa|öppna mina? mejl|mail|mejlen|mailen|inkorgen|e-post|epost",
+    "kolla|läs|visa|öppna min|mina? mejl|mail|mejlen|mailen|inkorgen|e-post|epost",
     "kolla|läs|visa mina nya? mejl|mail|meddelanden",
     "har jag fått några? nya? mejl|mail|e-post|epost",
     "har jag några nya? mejl|mail",
@@ -159,6 +161,8 @@ const MAIL: &[&str] = &[
 
 const CALENDAR: &[&str] = &[
     "vad har jag för mig? idag|imorgon|ikväll|nu",
+    "vad har jag idag|imorgon|ikväll",
+    "vad har jag i dag|morgon|kväll",
     "vad har jag för mig i dag|morgon|eftermiddag|helgen",
     "vad har jag för möten idag|imorgon?",
     "vad har jag för möten i dag|morgon",
@@ -173,7 +177,8 @@ const CALENDAR: &[&str] = &[
     "boka ett möte",
     "lägg till|in ett möte",
     "skapa ett möte",
-    "what's|whats|what is on my calendar today|tomorrow?",
+    "what's|whats on my calendar today|tomorrow?",
+    "what is on my calendar today|tomorrow?",
     "what do i have today|tomorrow",
     "do i have any meetings today|tomorrow?",
     "show|check my calendar",
@@ -238,16 +243,18 @@ fn with_place(words: &[&str]) -> Option<Candidate> {
 
 /// "spela Abba", "spela lite Bach", "play Taylor Swift".
 fn play_something(words: &[&str]) -> Option<Candidate> {
-    (2..=3.min(words.len())).rev().find_map(|opening| {
-        match_any(&words[..opening], PLAY)?;
-        let what = &words[opening..];
-        let musical = (1..=4).contains(&what.len())
-            && !what.iter().any(|word| NOT_MUSIC.contains(word))
-            && what
-                .iter()
-                .all(|word| word.chars().all(char::is_alphanumeric));
-        musical.then(|| Candidate::new(Intent::External(Integration::Music), LOOSE))
-    })
+    (1..=3.min(words.len().saturating_sub(1)))
+        .rev()
+        .find_map(|opening| {
+            match_any(&words[..opening], PLAY)?;
+            let what = &words[opening..];
+            let musical = (1..=4).contains(&what.len())
+                && !what.iter().any(|word| NOT_MUSIC.contains(word))
+                && what
+                    .iter()
+                    .all(|word| word.chars().all(char::is_alphanumeric));
+            musical.then(|| Candidate::new(Intent::External(Integration::Music), LOOSE))
+        })
 }
 
 /// "skicka ett mejl till Anna", "boka ett möte med Per imorgon".

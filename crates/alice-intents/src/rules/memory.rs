@@ -21,7 +21,8 @@ const FORGET_LAST: &[&str] = &[
     "glöm det där?",
     "glöm det jag just sa",
     "glöm det senaste",
-    "radera|ta bort det senaste? minnet",
+    "radera det? senaste? minnet",
+    "ta bort det? senaste? minnet",
     "forget that|it",
     "forget what i just said",
 ];
@@ -29,7 +30,8 @@ const FORGET_LAST: &[&str] = &[
 const FORGET_ALL: &[&str] = &[
     "glöm allt om? mig?",
     "glöm allt du vet om mig",
-    "radera|ta bort alla mina? minnen",
+    "radera alla mina? minnen",
+    "ta bort alla mina? minnen",
     "forget everything about? me?",
     "delete|erase all my? memories",
 ];
@@ -77,6 +79,16 @@ const RECALL_TOPIC: &[&[&str]] = &[
     &["do", "you", "remember"],
 ];
 
+/// Words that alone are no memory to keep.
+const PRONOUNS: &[&str] = &[
+    "mig", "mej", "dig", "det", "den", "me", "you", "it", "this", "that",
+];
+
+/// Words that make a question about the user's own memories.
+const FIRST_PERSON: &[&str] = &[
+    "jag", "mig", "mej", "min", "mitt", "mina", "vi", "oss", "me", "my", "mine", "we", "our", "us",
+];
+
 pub(super) fn classify(request: &Request<'_>) -> Option<Candidate> {
     // Closings stay: "kom ihåg att min katt heter Alice" ends in a name, not a courtesy.
     let end = request.text.tokens.len();
@@ -103,6 +115,13 @@ pub(super) fn classify(request: &Request<'_>) -> Option<Candidate> {
         )
     };
     for (opening, remember) in COMMANDS {
+        let rest = &words[opening.len().min(words.len())..];
+        if let [only] = rest
+            && PRONOUNS.contains(only)
+        {
+            // "kom ihåg mig", "remember me": a plea, not a memory.
+            continue;
+        }
         if let Some(text) = after(opening).filter(|text| !text.is_empty()) {
             return strong(if *remember {
                 Intent::Remember(text)
@@ -115,6 +134,11 @@ pub(super) fn classify(request: &Request<'_>) -> Option<Candidate> {
         if let Some(topic) = after(opening) {
             // "kommer du ihåg vad min hund heter": the topic without its question word.
             let topic_words = &words[opening.len()..];
+            // Only a memory of the user's own: "kommer du ihåg när människan landade på
+            // månen?" is history, for the model.
+            if !topic_words.iter().any(|word| FIRST_PERSON.contains(word)) {
+                continue;
+            }
             let skip = matches!(
                 topic_words.first(),
                 Some(

@@ -87,6 +87,7 @@ const OPENINGS: &[&[&str]] = &[
     &["okej"],
     &["okay"],
     &["sag"],
+    &["saga"],
 ];
 
 /// Closings that do not change a request, folded, longest first.
