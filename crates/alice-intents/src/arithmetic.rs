@@ -36,12 +36,18 @@ pub(crate) fn read(text: &str, language: Language) -> Option<Reading> {
         position: 0,
     };
     let expression = parser.sum()?;
-    if parser.position != symbols.len() || matches!(expression, Node::Number(_)) {
+    // A number alone, or a percentage alone ("10 procent"), asks for nothing.
+    let asks_nothing = match &expression {
+        Node::Number(_) => true,
+        Node::Postfix(Symbol::Percent, inner) => matches!(**inner, Node::Number(_)),
+        _ => false,
+    };
+    if parser.position != symbols.len() || asks_nothing {
         return None;
     }
     Some(Reading {
         expression: expression.render(language),
-        value: expression.value(),
+        value: expression.value().map(|value| value.normalize()),
     })
 }
 

@@ -101,12 +101,16 @@ fn parse_bare_clock(words: &[&str]) -> Option<(ClockTime, usize)> {
     }
     // "tjugo över fyra", "fem i halv fyra", "ten past four".
     if let Some((minutes, used)) = minutes_word(words) {
-        match &words[used..] {
-            ["i", "halv", rest @ ..] => return before_hour(rest, 30 - minutes, used + 2),
-            ["over", "halv", rest @ ..] => return before_hour(rest, 30 + minutes, used + 2),
-            ["over" | "past", rest @ ..] => return after_hour(rest, minutes, used + 1),
-            ["i" | "to", rest @ ..] => return before_hour(rest, 60 - minutes, used + 1),
-            _ => {}
+        let spoken = match &words[used..] {
+            ["i", "halv", rest @ ..] => before_hour(rest, 30 - minutes, used + 2),
+            ["over", "halv", rest @ ..] => before_hour(rest, 30 + minutes, used + 2),
+            ["over" | "past", rest @ ..] => after_hour(rest, minutes, used + 1),
+            ["i" | "to", rest @ ..] => before_hour(rest, 60 - minutes, used + 1),
+            _ => None,
+        };
+        // "9 to call the bank" is nine o'clock, then other words.
+        if spoken.is_some() {
+            return spoken;
         }
     }
     let first = *words.first()?;

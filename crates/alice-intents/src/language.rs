@@ -2,7 +2,8 @@
 //!
 //! Alice is Swedish first: a message is English only when it has more English-only words than
 //! Swedish ones ("what time is it", "remind me in 5 minutes"). Words both languages share
-//! ("timer", "ok", numbers) count for neither, and a tie is Swedish.
+//! ("timer", "ok", numbers, and "i", which is English "I" and Swedish "in") count for neither,
+//! and a tie is Swedish.
 
 use crate::text::Text;
 
@@ -63,7 +64,6 @@ const ENGLISH: &[&str] = &[
     "check",
     "do",
     "does",
-    "i",
     "a",
     "an",
     "of",
@@ -131,8 +131,6 @@ const ENGLISH: &[&str] = &[
     "feet",
     "inches",
     "pounds",
-    "celsius",
-    "fahrenheit",
     "degrees",
     "skip",
     "song",
@@ -165,9 +163,7 @@ pub(crate) fn detect(text: &Text<'_>) -> Language {
     let mut english = 0;
     let mut swedish = 0;
     for token in &text.tokens {
-        if token.lower.contains(['å', 'ä', 'ö']) {
-            swedish += 1;
-        } else if SWEDISH.contains(&token.folded.as_str()) {
+        if token.lower.contains(['å', 'ä', 'ö']) || SWEDISH.contains(&token.folded.as_str()) {
             swedish += 1;
         } else if ENGLISH.contains(&token.folded.as_str()) {
             english += 1;

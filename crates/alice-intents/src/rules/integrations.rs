@@ -12,8 +12,8 @@ use crate::intent::{Integration, Intent};
 use crate::pattern::{match_any, pattern_confidence};
 
 const WEATHER: &[&str] = &[
-    "hur blir|är vädret idag|imorgon|ikväll|nu|sen|ute?",
-    "hur blir|är vädret i dag|morgon|kväll|helgen",
+    "hur|vad blir|är vädret idag|imorgon|ikväll|nu|sen|ute?",
+    "hur|vad blir|är vädret i dag|morgon|kväll|helgen",
     "vad blir det för väder idag|imorgon|ikväll|nu?",
     "vad blir det för väder i dag|morgon|kväll|helgen",
     "vad är det för väder ute|idag|nu?",
@@ -43,7 +43,7 @@ const WEATHER: &[&str] = &[
 
 /// Weather with a place: the pattern before "i"/"in", then one or two words.
 const WEATHER_AT: &[&str] = &[
-    "hur blir|är vädret",
+    "hur|vad blir|är vädret",
     "vad blir det för väder",
     "vad är det för väder",
     "väder|vädret",
@@ -64,7 +64,7 @@ const MUSIC: &[&str] = &[
     "stäng av musiken|radion",
     "pausa",
     "fortsätt spela|spelningen",
-    "nästa låt?",
+    "nästa låt",
     "nästa spår",
     "förra låten|spåret",
     "hoppa över låten",
@@ -120,6 +120,8 @@ const NOT_MUSIC: &[&str] = &[
     "quiz",
     "tjugo",
     "dum",
+    "roligt",
+    "kul",
     "död",
     "dod",
     "med",
@@ -145,8 +147,8 @@ const VOLUME: &[&str] = &[
 ];
 
 const MAIL: &[&str] = &[
-    "kolla|läs|visa|öppna min|mina? mejl|mail|mejlen|mailen|inkorgen|e-post|epost",
-    "kolla|läs|visa mina nya? mejl|mail|meddelanden",
+    "kolla|läs|läsa|visa|öppna min|mina? mejl|mail|mejlen|mailen|inkorgen|e-post|epost",
+    "kolla|läs|läsa|visa mina nya? mejl|mail|meddelanden",
     "har jag fått några? nya? mejl|mail|e-post|epost",
     "har jag några nya? mejl|mail",
     "har det kommit något|några nya? mejl|mail",
@@ -171,6 +173,7 @@ const CALENDAR: &[&str] = &[
     "vad har jag i kalendern idag|imorgon?",
     "visa|kolla min kalender|kalendern",
     "mina möten idag|imorgon?",
+    "visa|kolla mina möten idag|imorgon?",
     "har jag några möten idag|imorgon?",
     "har jag något möte idag|imorgon?",
     "när är mitt nästa möte",
