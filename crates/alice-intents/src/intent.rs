@@ -85,6 +85,39 @@ pub enum Intent {
     External(Integration),
 }
 
+impl Intent {
+    /// The intent's name in snake_case ("week_number", "external_weather"): what the labelled
+    /// set writes, and what the server records as an answer's route and counts in its metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Intent::Model => "model",
+            Intent::Time => "time",
+            Intent::Date => "date",
+            Intent::WeekNumber => "week_number",
+            Intent::DaysUntil { .. } => "days_until",
+            Intent::Timer { .. } => "timer",
+            Intent::Reminder { .. } => "reminder",
+            Intent::ListTimers => "list_timers",
+            Intent::CancelTimers => "cancel_timers",
+            Intent::Remember(_) => "remember",
+            Intent::Forget(_) => "forget",
+            Intent::ForgetLast => "forget_last",
+            Intent::ForgetAll => "forget_all",
+            Intent::Recall(_) => "recall",
+            Intent::Greeting => "greeting",
+            Intent::Thanks => "thanks",
+            Intent::Goodbye => "goodbye",
+            Intent::Arithmetic { .. } | Intent::ArithmeticFailed { .. } => "arithmetic",
+            Intent::Convert { .. } => "convert",
+            Intent::External(Integration::Weather) => "external_weather",
+            Intent::External(Integration::Music) => "external_music",
+            Intent::External(Integration::Volume) => "external_volume",
+            Intent::External(Integration::Mail) => "external_mail",
+            Intent::External(Integration::Calendar) => "external_calendar",
+        }
+    }
+}
+
 /// Why an arithmetic expression has no value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ArithmeticProblem {

@@ -4,44 +4,14 @@
 //! per-intent table and requires at least 90 % right overall and no `model` line routed to a
 //! local intent: a local answer to a real question is the worst mistake the classifier can make.
 
-use alice_intents::{Classification, Integration, Intent, classify};
+use alice_intents::{Classification, classify};
 use std::collections::BTreeMap;
 
 const MIN_CONFIDENCE: f32 = 0.7;
 
-/// The snake_case label of an intent, as the labelled set writes it.
-fn label(intent: &Intent) -> &'static str {
-    match intent {
-        Intent::Model => "model",
-        Intent::Time => "time",
-        Intent::Date => "date",
-        Intent::WeekNumber => "week_number",
-        Intent::DaysUntil { .. } => "days_until",
-        Intent::Timer { .. } => "timer",
-        Intent::Reminder { .. } => "reminder",
-        Intent::ListTimers => "list_timers",
-        Intent::CancelTimers => "cancel_timers",
-        Intent::Remember(_) => "remember",
-        Intent::Forget(_) => "forget",
-        Intent::ForgetLast => "forget_last",
-        Intent::ForgetAll => "forget_all",
-        Intent::Recall(_) => "recall",
-        Intent::Greeting => "greeting",
-        Intent::Thanks => "thanks",
-        Intent::Goodbye => "goodbye",
-        Intent::Arithmetic { .. } | Intent::ArithmeticFailed { .. } => "arithmetic",
-        Intent::Convert { .. } => "convert",
-        Intent::External(Integration::Weather) => "external_weather",
-        Intent::External(Integration::Music) => "external_music",
-        Intent::External(Integration::Volume) => "external_volume",
-        Intent::External(Integration::Mail) => "external_mail",
-        Intent::External(Integration::Calendar) => "external_calendar",
-    }
-}
-
 fn routed(classification: &Classification) -> &'static str {
     if classification.is_local(MIN_CONFIDENCE) {
-        label(&classification.intent)
+        classification.intent.name()
     } else {
         "model"
     }

@@ -43,9 +43,9 @@ pub use engine::sqlite::SqliteStore;
 pub use idempotency::{Claim, ClaimOutcome, IdempotencyTables, NewClaim, StoredAnswer};
 pub use identity::{Account, ApiKeyRecord, IdentityTables, KeyLimits, NewApiKey, SessionRecord};
 pub use model::{
-    AgentExecution, AnswerFeedback, ChatRoute, ChatSession, Conversation, ConversationTarget,
-    ErasureCause, ErasureCounts, ErasureReport, ExperimentState, ExperimentTag, Memory,
-    MemoryMatch, MessageOwner, NewFeedback, NewMemory, NewMessage, NewOutcome, NewTurn,
+    AgentExecution, AnswerFeedback, AnswerRoute, ChatRoute, ChatSession, Conversation,
+    ConversationTarget, ErasureCause, ErasureCounts, ErasureReport, ExperimentState, ExperimentTag,
+    Memory, MemoryMatch, MessageOwner, NewFeedback, NewMemory, NewMessage, NewOutcome, NewTurn,
     OutcomeKind, Page, Rating, RecordedTurn, RetentionReport, RunState, StoreStats, StoredMessage,
     StoredOutcome, SystemMetricSample, User,
 };

@@ -46,6 +46,24 @@ pub struct StoredMessage {
     /// The A/B experiment and variant an answer was given under (from the message's metadata).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub experiment: Option<ExperimentTag>,
+    /// How an answer was made (from the message's metadata); None for user messages and for
+    /// answers stored before routes were kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<AnswerRoute>,
+}
+
+/// How an answer was made: by Alice herself for a request her intent layer recognised, by a
+/// model, or as a fired timer's message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AnswerRoute {
+    /// "intent", "model" or "timer".
+    pub kind: String,
+    /// The intent's name ("time", "timer", "remember"), for kind "intent".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent: Option<String>,
+    /// The intent classifier's confidence (0 to 1), for kind "intent".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f32>,
 }
 
 /// The experiment and variant an answer was given under.
@@ -73,6 +91,8 @@ pub struct NewMessage {
     pub cache_key: Option<String>,
     /// Kept in the message's metadata; see [`StoredMessage::experiment`].
     pub experiment: Option<ExperimentTag>,
+    /// Kept in the message's metadata; see [`StoredMessage::route`].
+    pub route: Option<AnswerRoute>,
 }
 
 impl NewMessage {
@@ -91,6 +111,7 @@ impl NewMessage {
             brownout_level: None,
             cache_key: None,
             experiment: None,
+            route: None,
         }
     }
 }

@@ -68,7 +68,8 @@ impl TimerState {
 #[derive(Clone, Debug)]
 pub struct NewTimer<'a> {
     pub username: &'a str,
-    /// The conversation its message goes into when it fires (None: only the event).
+    /// The conversation its message goes into when it fires (None, or a conversation that is
+    /// gone by then: only the event).
     pub conversation_id: Option<Uuid>,
     pub kind: TimerKind,
     /// What it is for ("äggen", "ringa mamma"); may be empty.
@@ -138,7 +139,9 @@ impl TimerTables {
     }
 
     /// Sets a timer, creating its user when the database does not know them yet. A
-    /// conversation that is not the user's is refused as [`StoreError::NotFound`].
+    /// conversation of another user is refused as [`StoreError::ConversationNotFound`]; one
+    /// that does not exist (yet) is accepted, for the turn that sets the timer may be the one
+    /// that starts it.
     pub async fn create(&self, timer: &NewTimer<'_>) -> Result<Timer, StoreError> {
         on_engine!(self, q => q.create(timer))
     }

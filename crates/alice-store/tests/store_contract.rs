@@ -11,9 +11,9 @@
 use alice_core::config::DatabaseConfig;
 use alice_core::{BrownoutLevel, Role};
 use alice_store::{
-    ChatRoute, Claim, ClaimOutcome, ConversationTarget, ErasureCause, ExperimentTag, Memory,
-    MemoryMatch, NewClaim, NewFeedback, NewMemory, NewMessage, NewOutcome, NewTimer, NewTurn,
-    OutcomeKind, Page, Rating, RetentionReport, RunState, Store, StoreError, StoredAnswer,
+    AnswerRoute, ChatRoute, Claim, ClaimOutcome, ConversationTarget, ErasureCause, ExperimentTag,
+    Memory, MemoryMatch, NewClaim, NewFeedback, NewMemory, NewMessage, NewOutcome, NewTimer,
+    NewTurn, OutcomeKind, Page, Rating, RetentionReport, RunState, Store, StoreError, StoredAnswer,
     StoredMessage, StoredOutcome, SystemMetricSample, TimerKind, TimerState,
 };
 use chrono::{DateTime, Duration, SubsecRound, Utc};
@@ -427,6 +427,7 @@ fn stored(
         brownout_level: message.brownout_level,
         cache_key: message.cache_key.clone(),
         experiment: message.experiment.clone(),
+        route: message.route.clone(),
     }
 }
 
@@ -700,6 +701,11 @@ async fn check_message_fields_round_trip(store: &Store) {
     served.assistant.experiment = Some(ExperimentTag {
         name: "kort-eller-långt".into(),
         variant: "kort".into(),
+    });
+    served.assistant.route = Some(AnswerRoute {
+        kind: "intent".into(),
+        intent: Some("time".into()),
+        confidence: Some(0.95),
     });
     let id = store
         .record_turn(served.clone())

@@ -6,8 +6,8 @@
 //! `delta` (`{"delta": "text"}`) for each piece of the answer, then `done` with the same fields
 //! as the JSON reply, or `error` with the error body.
 //!
-//! A memory command ("kom ihåg att …", "glöm …") is answered by Alice herself, through the same
-//! reply and stream as a model's answer.
+//! What Alice answers herself (the time, a timer, a sum, a memory command: see
+//! [`local_answers`]) goes through the same reply and stream as a model's answer.
 
 use crate::error::ApiError;
 use crate::http::json_body::JsonBody;
@@ -15,7 +15,7 @@ use crate::http::request_context::RequestContext;
 use crate::service::ChatService;
 use crate::service::answers::{self, Served};
 use crate::service::generation::{self, Generation};
-use crate::service::memory_commands;
+use crate::service::local_answers::{self, LocalTurn};
 use crate::service::turn::{self, ChatBody, PreparedTurn};
 use alice_identity::Caller;
 use alice_llm::{RoutedEvent, RoutedStream};
@@ -39,18 +39,17 @@ pub async fn chat(
         "conversation_id",
         tracing::field::display(turn.conversation_id()),
     );
-    let answer = match turn.take_memory_command() {
-        Some(command) => {
-            let text = memory_commands::execute(
-                &service.store,
-                &service.config.memory,
-                turn.username(),
-                turn.conversation_id(),
-                !turn.continues_conversation(),
-                command,
-            )
-            .await?;
-            answers::said_by_alice(text)
+    let answer = match turn.take_local() {
+        Some(classification) => {
+            let model = local_answers::model_name(&classification.intent);
+            turn.note_route(&classification);
+            let local = LocalTurn {
+                username: turn.username(),
+                conversation_id: turn.conversation_id(),
+                starts_conversation: !turn.continues_conversation(),
+            };
+            let text = local_answers::answer(&service, &local, classification).await?;
+            answers::said_by_alice(model, text)
         }
         None => {
             let request = turn.backend_request(&service, &context, body.stream);

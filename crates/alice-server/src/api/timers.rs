@@ -84,6 +84,17 @@ pub async fn add(
             ));
         }
     };
+    // Through the API, only a conversation of the user's that exists (the chat also links a
+    // conversation its turn is starting).
+    if let Some(id) = body.conversation_id {
+        let theirs = store
+            .conversation(id)
+            .await?
+            .is_some_and(|conversation| conversation.username == user);
+        if !theirs {
+            return Err(ApiError::ConversationNotFound(id.to_string()));
+        }
+    }
     let label = body.label.trim();
     let message = body.message.unwrap_or_else(|| default_message(kind, label));
     let timer = timers::set(

@@ -99,6 +99,14 @@ struct ExperimentRatingLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    /// How an answer was made: "intent" (Alice herself) or "model".
+    route: String,
+    /// The intent's name for route "intent" ("time", "timer", ...), "" for "model".
+    intent: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LimitLabel {
     /// "requests", "tokens" or "in_flight".
     limit: &'static str,
@@ -149,6 +157,7 @@ pub struct Metrics {
     experiment_outcomes: Family<ExperimentOutcomeLabels, Counter>,
     experiment_feedback: Family<ExperimentRatingLabels, Counter>,
     errors: Family<ErrorLabels, Counter>,
+    routes: HistogramFamily<RouteLabels>,
     /// The label sets `errors` has, to read them back (a family cannot be listed).
     error_labels: Mutex<BTreeSet<ErrorLabels>>,
     /// The router's own series; handed to the router when it is built.
@@ -248,6 +257,14 @@ impl Metrics {
              without an error body",
             errors.clone(),
         );
+        let routes: HistogramFamily<RouteLabels> = Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "chat_route_duration_seconds",
+            "Native chat answers by how they were made (route \"intent\": Alice answered \
+             herself, with the intent; \"model\": a backend or the cache) and the time from \
+             the request to the stored answer",
+            routes.clone(),
+        );
         let llm = LlmMetrics::register(&mut registry);
         let cache = CacheMetrics::register(&mut registry);
         Self {
@@ -264,11 +281,22 @@ impl Metrics {
             experiment_outcomes,
             experiment_feedback,
             errors,
+            routes,
             error_labels: Mutex::default(),
             llm,
             cache,
             windows: LatencyWindows::new(Instant::now()),
         }
+    }
+
+    /// A native chat answer, by its route, that took `total_ms` from request to stored answer.
+    pub fn record_route(&self, route: &alice_store::AnswerRoute, total_ms: u64) {
+        self.routes
+            .get_or_create(&RouteLabels {
+                route: route.kind.clone(),
+                intent: route.intent.clone().unwrap_or_default(),
+            })
+            .observe(total_ms as f64 / 1000.0);
     }
 
     /// The router's series, to build the router with.

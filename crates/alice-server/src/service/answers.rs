@@ -211,13 +211,13 @@ async fn lead(
     }
 }
 
-/// Alice's own answer (to a memory command) as the events of a backend's answer, so the APIs
-/// reply, stream and store it like any other.
-pub fn said_by_alice(text: String) -> Answer {
+/// Alice's own answer (to a memory command, the time, a sum: `model` names which) as the
+/// events of a backend's answer, so the APIs reply, stream and store it like any other.
+pub fn said_by_alice(model: &str, text: String) -> Answer {
     let events = [
         RoutedEvent::Started(AnsweredBy {
             backend: "alice".into(),
-            model: "memory".into(),
+            model: model.into(),
             failover: false,
             attempts: 0,
             failover_ms: 0,

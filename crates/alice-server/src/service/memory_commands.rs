@@ -1,13 +1,14 @@
 //! "Kom ihåg att …" and "glöm …": the chat messages that store or delete a personal memory.
 //!
-//! They are recognised by rules, before any model is asked (the original assistant's fast
-//! path), and answered by Alice herself: a memory command never reaches a backend or the
-//! response cache. Swedish first; the English forms ("remember that …", "forget …") work too,
-//! and the reply follows the command's language.
+//! They are recognised by the intent classifier ([`crate::service::local_answers`]), before
+//! any model is asked, and carried out here by Alice herself: a memory command never reaches a
+//! backend or the response cache. Swedish first; the English forms ("remember that …",
+//! "forget …") work too, and the reply follows the command's language.
 
 use crate::error::ApiError;
 use alice_core::config::MemoryConfig;
 use alice_core::personal_number;
+use alice_intents::Language;
 use alice_store::{MemoryMatch, NewMemory, Page, Store};
 use chrono::Utc;
 use uuid::Uuid;
@@ -23,110 +24,6 @@ pub enum MemoryCommand {
     ForgetLast,
     /// Delete every memory ("glöm allt").
     ForgetAll,
-}
-
-/// The language a command was given in, and so the reply's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Language {
-    Swedish,
-    English,
-}
-
-/// Words a command may start with that do not change it: "Alice, snälla kom ihåg …".
-const POLITE_OPENINGS: &[&str] = &[
-    "alice", "snälla", "please", "hej", "hey", "kan du", "can you",
-];
-
-/// The command in `message`, if it is one.
-pub fn parse(message: &str) -> Option<(MemoryCommand, Language)> {
-    let text = strip_openings(message.trim());
-    let lower = text.to_lowercase();
-    let rest = |prefix: &str| -> Option<String> {
-        let tail = lower.strip_prefix(prefix)?;
-        // A whole word: "kom ihåg" but not "kom ihågkommen".
-        if !(tail.is_empty() || tail.starts_with(|c: char| c.is_whitespace() || c == ':')) {
-            return None;
-        }
-        // The same bytes in the original, to keep the user's capitals (when lowercasing kept
-        // every length, as it does for Swedish and English).
-        let source = if lower.len() == text.len() {
-            text
-        } else {
-            lower.as_str()
-        };
-        Some(clean(source.get(source.len() - tail.len()..)?))
-    };
-
-    for (exact, command, language) in [
-        ("glöm det där", MemoryCommand::ForgetLast, Language::Swedish),
-        ("glöm det", MemoryCommand::ForgetLast, Language::Swedish),
-        (
-            "radera minnet",
-            MemoryCommand::ForgetLast,
-            Language::Swedish,
-        ),
-        ("glöm allt", MemoryCommand::ForgetAll, Language::Swedish),
-        (
-            "radera alla minnen",
-            MemoryCommand::ForgetAll,
-            Language::Swedish,
-        ),
-        ("forget that", MemoryCommand::ForgetLast, Language::English),
-        ("forget it", MemoryCommand::ForgetLast, Language::English),
-        (
-            "forget everything",
-            MemoryCommand::ForgetAll,
-            Language::English,
-        ),
-    ] {
-        if clean(&lower) == exact {
-            return Some((command, language));
-        }
-    }
-    for (prefix, language, remember) in [
-        ("kom ihåg att", Language::Swedish, true),
-        ("kom ihåg", Language::Swedish, true),
-        ("remember that", Language::English, true),
-        ("remember", Language::English, true),
-        ("glöm att", Language::Swedish, false),
-        ("glöm", Language::Swedish, false),
-        ("forget that", Language::English, false),
-        ("forget about", Language::English, false),
-        ("forget", Language::English, false),
-    ] {
-        if let Some(what) = rest(prefix).filter(|what| !what.is_empty()) {
-            let command = if remember {
-                MemoryCommand::Remember(what)
-            } else {
-                MemoryCommand::Forget(what)
-            };
-            return Some((command, language));
-        }
-    }
-    None
-}
-
-fn strip_openings(mut text: &str) -> &str {
-    loop {
-        let lower = text.to_lowercase();
-        let Some(opening) = POLITE_OPENINGS.iter().find(|opening| {
-            lower.starts_with(*opening)
-                && lower[opening.len()..].starts_with(|c: char| c.is_whitespace() || c == ',')
-        }) else {
-            return text;
-        };
-        text = text[opening.len()..].trim_start_matches(|c: char| c.is_whitespace() || c == ',');
-    }
-}
-
-/// Without the separator after the command word and the sentence's end punctuation.
-fn clean(text: &str) -> String {
-    text.trim()
-        .trim_start_matches(':')
-        .trim()
-        .trim_end_matches(['.', '!', '?'])
-        .trim()
-        .to_owned()
 }
 
 /// Carries out a command for `username` and returns Alice's reply.
@@ -268,83 +165,4 @@ pub fn memory_text(settings: &MemoryConfig, text: &str) -> Result<String, ApiErr
     } else {
         personal_number::mask(text).into_owned()
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{Language, MemoryCommand, parse};
-
-    fn remember(text: &str) -> Option<(MemoryCommand, Language)> {
-        Some((MemoryCommand::Remember(text.into()), Language::Swedish))
-    }
-
-    #[test]
-    fn swedish_remember() {
-        assert_eq!(
-            parse("Kom ihåg att min hund heter Fido."),
-            remember("min hund heter Fido")
-        );
-        assert_eq!(
-            parse("kom ihåg: tandläkaren på fredag"),
-            remember("tandläkaren på fredag")
-        );
-        assert_eq!(
-            parse("Alice, snälla kom ihåg att jag är vegetarian!"),
-            remember("jag är vegetarian")
-        );
-    }
-
-    #[test]
-    fn english_remember_and_forget() {
-        assert_eq!(
-            parse("Remember that my sister lives in Malmö"),
-            Some((
-                MemoryCommand::Remember("my sister lives in Malmö".into()),
-                Language::English
-            ))
-        );
-        assert_eq!(
-            parse("forget about the dentist"),
-            Some((
-                MemoryCommand::Forget("the dentist".into()),
-                Language::English
-            ))
-        );
-        assert_eq!(
-            parse("Forget that."),
-            Some((MemoryCommand::ForgetLast, Language::English))
-        );
-    }
-
-    #[test]
-    fn swedish_forget() {
-        assert_eq!(
-            parse("Glöm att min hund heter Fido"),
-            Some((
-                MemoryCommand::Forget("min hund heter Fido".into()),
-                Language::Swedish
-            ))
-        );
-        assert_eq!(
-            parse("glöm det där"),
-            Some((MemoryCommand::ForgetLast, Language::Swedish))
-        );
-        assert_eq!(
-            parse("Radera minnet."),
-            Some((MemoryCommand::ForgetLast, Language::Swedish))
-        );
-        assert_eq!(
-            parse("Glöm allt!"),
-            Some((MemoryCommand::ForgetAll, Language::Swedish))
-        );
-    }
-
-    #[test]
-    fn questions_are_not_commands() {
-        assert_eq!(parse("Kommer du ihåg vad min hund heter?"), None);
-        assert_eq!(parse("Vad ska jag komma ihåg till mötet?"), None);
-        assert_eq!(parse("Kom ihåg"), None, "nothing to remember");
-        assert_eq!(parse("Remembering names is hard"), None);
-        assert_eq!(parse("Glömde du något?"), None);
-    }
 }

@@ -9,7 +9,9 @@
 //!   [`answer_cache`] the cache and flights it draws on;
 //! - [`generation`]: the answer as it streams, and how a backend failure becomes an error;
 //! - [`context_budget`]: fitting history into the context window;
-//! - [`memory_commands`]: "kom ihåg att …", "glöm …", answered by Alice herself;
+//! - [`local_answers`]: what Alice answers herself, without a model (the time, a timer, a
+//!   sum, a memory command), recognised by `alice-intents`; [`memory_commands`] and
+//!   [`timers`] carry out the memory commands and the timers;
 //! - [`usernames`]: the one check of a user name;
 //! - [`brain_settings`]: what an operator changed while Alice runs;
 //! - [`dashboard`]: the operator dashboard's snapshot of this Alice.
@@ -20,6 +22,7 @@ pub mod brain_settings;
 pub mod dashboard;
 pub use alice_request::context_budget;
 pub mod generation;
+pub mod local_answers;
 pub mod memory_commands;
 pub mod timers;
 pub mod turn;

@@ -13,13 +13,14 @@ use crate::runtime::experiments::{self, Assigned, Route};
 use crate::service::ChatService;
 use crate::service::context_budget::{DoesNotFit, fit_prompt, fit_prompt_exactly};
 use crate::service::generation::{Generation, record_chat_metrics};
-use crate::service::memory_commands::{self, Language, MemoryCommand};
+use crate::service::local_answers;
 use alice_core::{BrownoutLevel, ChatMessage, Role};
 use alice_guardian::Preset;
 use alice_identity::{Caller, Credential};
+use alice_intents::Classification;
 use alice_llm::{ChatRequest, Completion, FinishReason};
 use alice_store::ExperimentTag;
-use alice_store::{ConversationTarget, MemoryMatch, NewMessage, NewTurn};
+use alice_store::{AnswerRoute, ConversationTarget, MemoryMatch, NewMessage, NewTurn};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::time::Instant;
@@ -46,8 +47,10 @@ pub struct PreparedTurn {
     username: Option<String>,
     /// The caller's class at the backends' queues (its key's).
     priority: alice_core::Priority,
-    /// The message is a memory command, which Alice answers herself.
-    memory_command: Option<(MemoryCommand, Language)>,
+    /// The message is one Alice answers herself ([`local_answers`]): what it asks for.
+    local: Option<Classification>,
+    /// How the answer is made; a model's unless [`PreparedTurn::note_route`] says otherwise.
+    route: Option<AnswerRoute>,
     /// Memories of the user went into the prompt, so the answer is personal.
     uses_memories: bool,
     /// The response-cache key when the answer may be shared; kept with the answer so erasing
@@ -75,8 +78,18 @@ impl PreparedTurn {
     }
 
     /// The memory command the message is, taken out (it is carried out once).
-    pub fn take_memory_command(&mut self) -> Option<(MemoryCommand, Language)> {
-        self.memory_command.take()
+    pub fn take_local(&mut self) -> Option<Classification> {
+        self.local.take()
+    }
+
+    /// Notes that Alice answers the turn herself, for `classification`'s intent: kept with the
+    /// answer, in the reply and in the route metrics.
+    pub fn note_route(&mut self, classification: &Classification) {
+        self.route = Some(AnswerRoute {
+            kind: "intent".to_owned(),
+            intent: Some(classification.intent.name().to_owned()),
+            confidence: Some(classification.confidence),
+        });
     }
 
     /// The user the request named.
@@ -162,6 +175,9 @@ pub struct ChatReply {
     /// The A/B experiment and variant the answer was given under, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub experiment: Option<ExperimentTag>,
+    /// How the answer was made: `{"kind": "intent", "intent": "time", "confidence": 0.95}`
+    /// when Alice answered herself, `{"kind": "model"}` otherwise.
+    pub route: AnswerRoute,
 }
 
 /// Who a turn is for: the user the body names, which only an admin may set to someone else,
@@ -187,7 +203,7 @@ fn acting_user(caller: &Caller, named: Option<&str>) -> Result<Option<String>, A
 }
 
 /// Checks the request, loads the conversation's history and fits the prompt. A turn for a
-/// named user that is not a memory command takes part in the user's A/B experiment, if one
+/// named user that Alice does not answer herself takes part in the user's A/B experiment, if one
 /// runs for `/api/chat`: it is noted in `context` (for its outcome and its log lines) and the
 /// variant's settings apply — its brownout floor, system prompt, model and backend.
 pub async fn prepare(
@@ -219,15 +235,10 @@ pub async fn prepare(
         }
         None => None,
     };
-    let memory_command = if service.config.memory.enabled {
-        memory_commands::parse(message)
-    } else {
-        None
-    };
+    let local = local_answers::route(&service.config, message);
     // The turn's user (whose conversation it is, also when an admin asks for them) is who the
-    // variant is for: their feedback rates it. Alice's own answers to memory commands are no
-    // variant's.
-    let assigned = match (&user, &memory_command) {
+    // variant is for: their feedback rates it. Alice's own answers are no variant's.
+    let assigned = match (&user, &local) {
         (Some(user), None) => service.experiments.assign(Route::Native, user),
         _ => None,
     };
@@ -243,6 +254,12 @@ pub async fn prepare(
         .history_messages(chat.history_messages)
         .min(preset.history_messages);
     let (target, conversation_id, history) = match conversation {
+        // Alice's own answer needs no history.
+        Some(conversation) if local.is_some() => (
+            ConversationTarget::Existing(conversation.id),
+            conversation.id,
+            Vec::new(),
+        ),
         Some(conversation) => {
             let history = service
                 .store
@@ -274,7 +291,7 @@ pub async fn prepare(
     }
     .trim()
     .to_owned();
-    let memories = match (&user, &memory_command) {
+    let memories = match (&user, &local) {
         (Some(user), None) => relevant_memories(service, user, message, preset.rag_top_k).await,
         _ => Vec::new(),
     };
@@ -290,6 +307,26 @@ pub async fn prepare(
     }
     let system = (!system_prompt.is_empty()).then(|| ChatMessage::new(Role::System, system_prompt));
     let new = ChatMessage::new(Role::User, message);
+    if local.is_some() {
+        // No backend reads this prompt: it is not fitted (nor its tokens counted).
+        return Ok(PreparedTurn {
+            preset,
+            max_tokens,
+            temperature,
+            target,
+            conversation_id,
+            user_message: message.to_owned(),
+            user_message_at,
+            username: user,
+            priority: caller.priority,
+            local,
+            route: None,
+            uses_memories: false,
+            cache_key: None,
+            assigned,
+            prompt: system.into_iter().chain([new]).collect(),
+        });
+    }
     let backend = &service.llm;
     let counted = fit_prompt_exactly(
         |prompt| async move { backend.count_prompt_tokens(&prompt).await },
@@ -321,7 +358,8 @@ pub async fn prepare(
         user_message_at,
         username: user,
         priority: caller.priority,
-        memory_command,
+        local: None,
+        route: None,
         uses_memories: !memories.is_empty(),
         cache_key: None,
         assigned,
@@ -384,6 +422,13 @@ pub async fn finish(
     assistant.cached = cached;
     assistant.cache_key = turn.cache_key;
     assistant.experiment = turn.assigned.as_ref().map(Assigned::tag);
+    let route = turn.route.unwrap_or_else(|| AnswerRoute {
+        kind: "model".to_owned(),
+        intent: None,
+        confidence: None,
+    });
+    service.metrics.record_route(&route, total_ms);
+    assistant.route = Some(route.clone());
     let writing = Instant::now();
     let recorded = service
         .store
@@ -417,6 +462,9 @@ pub async fn finish(
         served = ?generation.served,
         attempts = generation.answered_by.as_ref().map(|by| by.attempts),
         failover_ms = generation.answered_by.as_ref().map(|by| by.failover_ms),
+        route = route.kind.as_str(),
+        intent = route.intent.as_deref(),
+        confidence = route.confidence,
     );
     Ok(ChatReply {
         response: generation.text,
@@ -443,6 +491,7 @@ pub async fn finish(
             .filter(|by| by.failover)
             .map(|by| by.failover_ms),
         experiment: turn.assigned.as_ref().map(Assigned::tag),
+        route,
     })
 }
 

@@ -3,10 +3,13 @@
 -- delivers it, as an event to the user's open streams and, in the same transaction, as an
 -- assistant message in the conversation it was set in. `message` is what Alice says then,
 -- composed when the timer was set (in the language it was asked in). Timers go with their user.
+-- `conversation_id` is no foreign key: a timer set by the first message of a conversation is
+-- written before that conversation is (with the turn, after the answer); a timer whose
+-- conversation is gone when it fires rings as an event only.
 CREATE TABLE timers (
     id              UUID PRIMARY KEY,
     user_id         BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-    conversation_id UUID REFERENCES conversations (id) ON DELETE SET NULL,
+    conversation_id UUID,
     kind            TEXT NOT NULL CHECK (kind IN ('timer', 'reminder')),
     label           TEXT NOT NULL DEFAULT '',
     message         TEXT NOT NULL,

@@ -5,8 +5,9 @@
 use crate::StoreError;
 use crate::erasure_log::Tombstone;
 use crate::model::{
-    AgentExecution, AnswerFeedback, ChatSession, Conversation, ExperimentState, ExperimentTag,
-    Memory, MessageOwner, NewMessage, StoredMessage, StoredOutcome, SystemMetricSample, User,
+    AgentExecution, AnswerFeedback, AnswerRoute, ChatSession, Conversation, ExperimentState,
+    ExperimentTag, Memory, MessageOwner, NewMessage, StoredMessage, StoredOutcome,
+    SystemMetricSample, User,
 };
 use alice_core::BrownoutLevel;
 use sqlx::{Decode, Postgres, Sqlite, Type};
@@ -41,6 +42,9 @@ pub(crate) struct Metadata {
     /// `{"name", "variant"}` of the A/B experiment an answer was given under.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     experiment: Option<ExperimentTag>,
+    /// `{"kind", "intent", "confidence"}`: how the answer was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    route: Option<AnswerRoute>,
 }
 
 impl Metadata {
@@ -49,6 +53,7 @@ impl Metadata {
         serde_json::json!(Metadata {
             brownout_level: message.brownout_level,
             experiment: message.experiment.clone(),
+            route: message.route.clone(),
         })
     }
 }
@@ -102,6 +107,7 @@ pub(crate) fn message_from(row: &impl StoredRow) -> Result<StoredMessage, StoreE
         brownout_level: metadata.brownout_level,
         cache_key: row.get("cache_key")?,
         experiment: metadata.experiment,
+        route: metadata.route,
     })
 }
 

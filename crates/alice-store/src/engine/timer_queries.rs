@@ -41,6 +41,7 @@ where
     for<'v> &'v str: Encode<'v, DB> + Type<DB>,
     for<'v> i64: Encode<'v, DB> + Decode<'v, DB> + Type<DB>,
     for<'v> Option<DB::Param>: Encode<'v, DB> + Type<DB>,
+    for<'v> String: Decode<'v, DB> + Type<DB>,
     for<'v> DateTime<Utc>: Encode<'v, DB> + Type<DB>,
     for<'v> Json<&'v serde_json::Value>: Encode<'v, DB> + Type<DB>,
 {
@@ -54,15 +55,16 @@ where
         .execute(self.0)
         .await?;
         if let Some(conversation) = timer.conversation_id {
-            let owned: Option<i64> = sqlx::query_scalar(
-                "SELECT u.id FROM conversations c JOIN users u ON u.id = c.user_id \
-                 WHERE c.id = $1 AND u.username = $2",
+            // Someone else's conversation is refused; one not written yet (the turn that sets
+            // the timer starts it) is taken on the caller's word.
+            let owner: Option<String> = sqlx::query_scalar(
+                "SELECT u.username FROM conversations c JOIN users u ON u.id = c.user_id \
+                 WHERE c.id = $1",
             )
             .bind(DB::uuid_param(conversation))
-            .bind(timer.username)
             .fetch_optional(self.0)
             .await?;
-            if owned.is_none() {
+            if owner.is_some_and(|owner| owner != timer.username) {
                 return Err(StoreError::ConversationNotFound(conversation));
             }
         }
@@ -202,10 +204,12 @@ where
             // to the same conversation meanwhile numbers its messages after this one.
             let touched = sqlx::query(
                 "UPDATE conversations SET message_count = message_count + 1, \
-                 last_message_at = $2 WHERE id = $1",
+                 last_message_at = $2 WHERE id = $1 \
+                 AND user_id = (SELECT user_id FROM timers WHERE id = $3)",
             )
             .bind(DB::uuid_param(conversation))
             .bind(now)
+            .bind(DB::uuid_param(id))
             .execute(&mut *tx)
             .await?;
             if touched.changed_rows() > 0 {
