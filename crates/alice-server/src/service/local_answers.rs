@@ -124,9 +124,9 @@ pub async fn answer(
             ));
         }
     };
-    // A conversation the turn starts is written after the answer: a timer links to one
-    // that exists already, and its message goes there.
-    let conversation = (!turn.starts_conversation).then_some(turn.conversation_id);
+    // A timer's message goes into the turn's conversation, also one the turn starts (it is
+    // written with the answer, well before the timer can fire).
+    let conversation = Some(turn.conversation_id);
     match classification.intent {
         Intent::Recall(topic) => recall(service, username, topic.as_deref(), language).await,
         Intent::Timer { duration, label } => {

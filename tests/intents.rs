@@ -1,0 +1,238 @@
+//! What Alice answers herself, over real HTTP: the time, a sum, a week number, days until
+//! julafton and a conversion with every LLM backend down; nothing of it reaches a backend when
+//! one is up; a timer and a reminder set in the chat, listed, cancelled and rung into the
+//! conversation; the route and confidence in the reply and in the stored answer; and with
+//! `intents.enabled = false` the model answers instead.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use alice_identity::Role;
+use chrono::{Datelike, NaiveDate, Utc};
+use common::sse_feed::Feed;
+use common::{Alice, client_with_key, config, create_key, parse_sse, start_sim};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// A port nothing listens on: every backend request fails at once.
+const NOBODY: &str = "http://127.0.0.1:9";
+
+async fn ask(alice: &Alice, message: &str) -> Value {
+    let (status, reply) = alice
+        .chat(json!({"message": message, "user": "ella"}))
+        .await;
+    assert_eq!(status, 200, "{message}: {reply}");
+    reply
+}
+
+/// "HH.MM" of Stockholm's clock at `at`.
+fn stockholm_clock(at: chrono::DateTime<Utc>) -> String {
+    at.with_timezone(&chrono_tz::Europe::Stockholm)
+        .format("%H.%M")
+        .to_string()
+}
+
+#[tokio::test]
+async fn everyday_questions_are_answered_with_every_backend_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let alice = Alice::start(config(dir.path(), NOBODY)).await;
+
+    let before = Utc::now();
+    let reply = ask(&alice, "Vad är klockan?").await;
+    let after = Utc::now();
+    let said = reply["response"].as_str().unwrap();
+    let (early, late) = (stockholm_clock(before), stockholm_clock(after));
+    assert!(
+        said == format!("Klockan är {early}.") || said == format!("Klockan är {late}."),
+        "{said:?} at {early}-{late} in Stockholm"
+    );
+    assert_eq!(reply["model"], "alice:time");
+    assert_eq!(reply["route"]["kind"], "intent");
+    assert_eq!(reply["route"]["intent"], "time");
+    assert!(
+        reply["route"]["confidence"].as_f64().unwrap() >= 0.7,
+        "{reply}"
+    );
+
+    let reply = ask(&alice, "Vad är 17 gånger 23?").await;
+    assert!(
+        reply["response"].as_str().unwrap().contains("391"),
+        "{reply}"
+    );
+    assert_eq!(reply["route"]["intent"], "arithmetic");
+
+    let today = Utc::now()
+        .with_timezone(&chrono_tz::Europe::Stockholm)
+        .date_naive();
+    let reply = ask(&alice, "vilken vecka är det").await;
+    let week = today.iso_week().week();
+    assert_eq!(
+        reply["response"],
+        format!("Det är vecka {week}."),
+        "{reply}"
+    );
+
+    let reply = ask(&alice, "Hur många dagar är det kvar till julafton?").await;
+    let mut christmas_eve = NaiveDate::from_ymd_opt(today.year(), 12, 24).unwrap();
+    if christmas_eve < today {
+        christmas_eve = NaiveDate::from_ymd_opt(today.year() + 1, 12, 24).unwrap();
+    }
+    let days = (christmas_eve - today).num_days();
+    let said = reply["response"].as_str().unwrap();
+    if days > 1 {
+        assert!(said.contains(&format!("{days} dagar")), "{days}: {said}");
+    }
+
+    let reply = ask(&alice, "20 grader celsius i fahrenheit").await;
+    assert!(
+        reply["response"].as_str().unwrap().contains("68"),
+        "{reply}"
+    );
+    let reply = ask(&alice, "What time is it?").await;
+    assert!(
+        reply["response"].as_str().unwrap().starts_with("It's "),
+        "{reply}"
+    );
+
+    // A question for the model finds no backend: an error, not an invented answer.
+    let (status, reply) = alice
+        .chat(json!({"message": "Vad är Sveriges huvudstad?", "user": "ella"}))
+        .await;
+    assert!(status >= 500, "{status} {reply}");
+
+    // The local answers are stored with their route.
+    let conversation = reply_conversation(&alice).await;
+    let (status, page) = alice
+        .get(&format!("/api/db/conversations/{conversation}/messages"))
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let answer = &page["messages"][1];
+    assert_eq!(answer["route"]["kind"], "intent", "{page:#}");
+    assert!(answer["route"]["intent"].is_string(), "{page:#}");
+    alice.stop().await;
+}
+
+/// The newest conversation of ella's.
+async fn reply_conversation(alice: &Alice) -> String {
+    let (status, list) = alice.get("/api/db/users/ella/conversations").await;
+    assert_eq!(status, 200, "{list}");
+    list["conversations"][0]["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn local_answers_never_reach_a_backend_and_stream_like_answers() {
+    let sim = start_sim(Default::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let alice = Alice::start(config(dir.path(), &sim.base_url())).await;
+    for message in [
+        "Hej!",
+        "vad ar klockan",
+        "hur mycket är 2,5 gånger 4",
+        "hur många msk är 3 dl",
+        "Tack så mycket!",
+        "Hur blir vädret i Göteborg imorgon?",
+    ] {
+        ask(&alice, message).await;
+    }
+    assert!(sim.requests().is_empty(), "{:?}", sim.requests());
+
+    let response = alice
+        .http
+        .post(alice.url("/api/chat"))
+        .json(&json!({"message": "Vad är 100 delat med 8?", "user": "ella", "stream": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let events = parse_sse(&response.text().await.unwrap());
+    let names: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(names, ["delta", "done"]);
+    assert!(
+        events[0].data["delta"].as_str().unwrap().contains("12,5"),
+        "{events:?}"
+    );
+    assert_eq!(events[1].data["route"]["intent"], "arithmetic");
+
+    // The model still answers what is not Alice's own, with its route.
+    let reply = ask(&alice, "Kan du förklara hur en timer fungerar?").await;
+    assert_eq!(reply["route"]["kind"], "model", "{reply}");
+    assert_eq!(sim.requests().len(), 1);
+    alice.stop().await;
+}
+
+#[tokio::test]
+async fn with_intents_off_the_model_tells_the_time() {
+    let sim = start_sim(Default::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = config(dir.path(), &sim.base_url());
+    settings.intents.enabled = false;
+    let alice = Alice::start(settings).await;
+    let reply = ask(&alice, "Vad är klockan?").await;
+    assert_eq!(reply["route"]["kind"], "model", "{reply}");
+    assert_eq!(sim.requests().len(), 1);
+    // Memory commands follow memory.enabled, not intents.enabled.
+    let reply = ask(&alice, "Kom ihåg att jag gillar te").await;
+    assert_eq!(reply["model"], "alice:memory", "{reply}");
+    alice.stop().await;
+}
+
+#[tokio::test]
+async fn timers_and_reminders_set_in_the_chat_ring_in_the_conversation() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = config(dir.path(), NOBODY);
+    settings.timers.poll_interval = Duration::from_millis(100);
+    let ella = client_with_key(&create_key(&settings, "ella", Role::User).await);
+    let alice = Alice::start(settings).await;
+    let mut feed = Feed::open(&ella, &alice.url("/api/events")).await;
+
+    let reply = ask(&alice, "Sätt en timer på två sekunder").await;
+    assert_eq!(reply["route"]["intent"], "timer", "{reply}");
+    let said = reply["response"].as_str().unwrap();
+    assert!(said.starts_with("Okej, en timer på 2 sekunder"), "{said}");
+    let conversation = reply["conversation_id"].as_str().unwrap().to_owned();
+    let continued = json!({
+        "message": "påminn mig om att ringa mamma om en timme",
+        "user": "ella",
+        "conversation_id": conversation,
+    });
+    let (status, reply) = alice.chat(continued).await;
+    assert_eq!(status, 200, "{reply}");
+    assert!(
+        reply["response"].as_str().unwrap().contains("ringa mamma"),
+        "{reply}"
+    );
+    let listed = json!({"message": "vilka timers har jag?", "user": "ella"});
+    let (_, reply) = alice.chat(listed).await;
+    let said = reply["response"].as_str().unwrap();
+    assert!(
+        said.contains("ringa mamma") && said.contains("en timer"),
+        "{said}"
+    );
+
+    // The timer rings on ella's feed.
+    let rung = feed.next(Duration::from_secs(10)).await.unwrap().data;
+    assert_eq!(rung["message"], "Din timer på 2 sekunder har gått ut.");
+    assert_eq!(rung["conversation_id"], conversation.as_str());
+    let (_, page) = alice
+        .get(&format!("/api/db/conversations/{conversation}/messages"))
+        .await;
+    let contents: Vec<&str> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert!(
+        contents.contains(&"Din timer på 2 sekunder har gått ut."),
+        "{contents:?}"
+    );
+
+    let (_, reply) = alice
+        .chat(json!({"message": "avbryt alla timers", "user": "ella"}))
+        .await;
+    assert_eq!(reply["route"]["intent"], "cancel_timers", "{reply}");
+    let (_, listed) = alice.get("/api/users/ella/timers").await;
+    assert_eq!(listed["timers"], json!([]), "{listed}");
+    drop(feed);
+    alice.stop().await;
+}
