@@ -25,7 +25,7 @@ mod provider;
 pub mod router;
 mod wire;
 
-pub use breaker::BreakerState;
+pub use breaker::{Breaker, BreakerState};
 #[cfg(feature = "embedded")]
 pub use embedded::EmbeddedClient;
 pub use error::{ErrorKind, LlmError, QueuePlace};

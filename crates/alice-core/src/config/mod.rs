@@ -29,6 +29,7 @@ mod retry;
 mod server;
 #[cfg(all(test, feature = "load"))]
 mod tests;
+mod tools;
 
 pub use adaptive_concurrency::AdaptiveConcurrencyConfig;
 pub use auth::{AuthConfig, AuthMode, Limits, RoleLimits};
@@ -49,6 +50,7 @@ pub use log::LogConfig;
 pub use memory::MemoryConfig;
 pub use retry::RetryConfig;
 pub use server::ServerConfig;
+pub use tools::{BROWNOUT_CLASSES, INTEGRATIONS, ToolsConfig, WebhookConfig};
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -87,6 +89,7 @@ pub struct Config {
     pub memory: MemoryConfig,
     pub intents: IntentsConfig,
     pub timers: TimersConfig,
+    pub tools: ToolsConfig,
     pub log: LogConfig,
     /// A/B experiments, written as `[[experiments]]` tables (each with its
     /// `[[experiments.variants]]`); none by default. From the environment as one inline TOML
@@ -113,6 +116,7 @@ impl Default for Config {
             memory: MemoryConfig::default(),
             intents: IntentsConfig::default(),
             timers: TimersConfig::default(),
+            tools: ToolsConfig::default(),
             log: LogConfig::default(),
             experiments: Vec::new(),
         }
@@ -132,6 +136,7 @@ impl Config {
             self.memory.validate(),
             self.intents.validate(),
             self.timers.validate(),
+            self.tools.validate(),
             backends::validate(&self.backends),
             self.last_resort.validate(),
             self.cache.validate(),
