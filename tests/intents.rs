@@ -12,10 +12,18 @@ use chrono::{Datelike, NaiveDate, Utc};
 use common::sse_feed::Feed;
 use common::{Alice, client_with_key, config, create_key, parse_sse, start_sim};
 use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// A port nothing listens on: every backend request fails at once.
 const NOBODY: &str = "http://127.0.0.1:9";
+
+/// The test config with the intent layer on (`common::config` turns it off).
+fn intents_on(mut settings: alice_core::Config) -> alice_core::Config {
+    settings.intents.enabled = true;
+    settings
+}
 
 async fn ask(alice: &Alice, message: &str) -> Value {
     let (status, reply) = alice
@@ -35,7 +43,7 @@ fn stockholm_clock(at: chrono::DateTime<Utc>) -> String {
 #[tokio::test]
 async fn everyday_questions_are_answered_with_every_backend_down() {
     let dir = tempfile::tempdir().unwrap();
-    let alice = Alice::start(config(dir.path(), NOBODY)).await;
+    let alice = Alice::start(intents_on(config(dir.path(), NOBODY))).await;
 
     let before = Utc::now();
     let reply = ask(&alice, "Vad är klockan?").await;
@@ -123,7 +131,7 @@ async fn reply_conversation(alice: &Alice) -> String {
 async fn local_answers_never_reach_a_backend_and_stream_like_answers() {
     let sim = start_sim(Default::default()).await;
     let dir = tempfile::tempdir().unwrap();
-    let alice = Alice::start(config(dir.path(), &sim.base_url())).await;
+    let alice = Alice::start(intents_on(config(dir.path(), &sim.base_url()))).await;
     for message in [
         "Hej!",
         "vad ar klockan",
@@ -179,7 +187,7 @@ async fn with_intents_off_the_model_tells_the_time() {
 #[tokio::test]
 async fn timers_and_reminders_set_in_the_chat_ring_in_the_conversation() {
     let dir = tempfile::tempdir().unwrap();
-    let mut settings = config(dir.path(), NOBODY);
+    let mut settings = intents_on(config(dir.path(), NOBODY));
     settings.timers.poll_interval = Duration::from_millis(100);
     let ella = client_with_key(&create_key(&settings, "ella", Role::User).await);
     let alice = Alice::start(settings).await;
@@ -234,5 +242,114 @@ async fn timers_and_reminders_set_in_the_chat_ring_in_the_conversation() {
     let (_, listed) = alice.get("/api/users/ella/timers").await;
     assert_eq!(listed["timers"], json!([]), "{listed}");
     drop(feed);
+    alice.stop().await;
+}
+
+/// A weather webhook on 127.0.0.1 that answers (or fails with 500) and counts its calls.
+async fn weather_webhook(fails: bool) -> (String, Arc<AtomicUsize>) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&calls);
+    let app = axum::Router::new().route(
+        "/weather",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+            let counted = Arc::clone(&counted);
+            async move {
+                counted.fetch_add(1, Ordering::SeqCst);
+                assert_eq!(body["language"], "sv");
+                if fails {
+                    (axum::http::StatusCode::INTERNAL_SERVER_ERROR, String::new())
+                } else {
+                    let place = if body["message"].as_str().unwrap().contains("Göteborg") {
+                        "Göteborg"
+                    } else {
+                        "okänd ort"
+                    };
+                    let text = format!("Imorgon blir det sol i {place}.");
+                    (
+                        axum::http::StatusCode::OK,
+                        json!({ "text": text }).to_string(),
+                    )
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/weather"), calls)
+}
+
+fn with_weather(settings: &mut alice_core::Config, url: String) {
+    settings
+        .tools
+        .webhooks
+        .push(alice_core::config::WebhookConfig {
+            name: "vader".into(),
+            url,
+            integration: Some("weather".into()),
+            ..Default::default()
+        });
+}
+
+#[tokio::test]
+async fn the_weather_comes_from_its_webhook_unless_a_brownout_switched_it_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = intents_on(config(dir.path(), NOBODY));
+    let (url, calls) = weather_webhook(false).await;
+    with_weather(&mut settings, url);
+    // A Guardian on a calm scripted machine, for the operator's brownout switch.
+    settings.guardian.enabled = true;
+    let key_file = settings.auth.admin_key_file.clone();
+    let load = common::scripted_load::ScriptedLoad::new(0.3, 0.2);
+    let server = alice_server::start_with_sampler(settings, load)
+        .await
+        .unwrap();
+    let alice = Alice::around(server, &key_file);
+    let reply = ask(&alice, "Hur blir vädret i Göteborg imorgon?").await;
+    assert_eq!(
+        reply["response"], "Imorgon blir det sol i Göteborg.",
+        "{reply}"
+    );
+    assert_eq!(reply["route"]["kind"], "tool");
+    assert_eq!(reply["route"]["tool"], "vader");
+    assert_eq!(reply["route"]["intent"], "external_weather");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+    // A MODERATE brownout switches web-search tools off: Alice says so, the webhook rests.
+    let (status, reply) = alice
+        .post(
+            "/api/brain/brownout",
+            json!({"activate": true, "level": "MODERATE", "reason": "test"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    let reply = ask(&alice, "Hur blir vädret i Göteborg imorgon?").await;
+    let said = reply["response"].as_str().unwrap();
+    assert!(said.contains("avstängd"), "{said}");
+    assert_eq!(reply["route"]["kind"], "intent");
+    assert_eq!(reply["route"]["tool"], "vader");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    alice.stop().await;
+}
+
+#[tokio::test]
+async fn a_failing_or_missing_integration_is_said_in_swedish() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = intents_on(config(dir.path(), NOBODY));
+    let (url, calls) = weather_webhook(true).await;
+    with_weather(&mut settings, url);
+    let alice = Alice::start(settings).await;
+    let reply = ask(&alice, "Hur blir vädret i Malmö?").await;
+    let said = reply["response"].as_str().unwrap();
+    assert!(said.starts_with("Jag når inte den tjänsten"), "{said}");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    // No mail integration is configured: Alice says she has none.
+    let reply = ask(&alice, "Har jag fått något nytt mejl?").await;
+    let said = reply["response"].as_str().unwrap();
+    assert!(
+        said.starts_with("Jag är inte kopplad till din e-post"),
+        "{said}"
+    );
+    assert_eq!(reply["route"]["intent"], "external_mail");
     alice.stop().await;
 }

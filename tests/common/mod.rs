@@ -42,6 +42,9 @@ pub fn config(dir: &Path, backend_url: &str) -> Config {
     // Most tests send the same question several times and count what reaches the simulator;
     // the response cache would answer the repeats. tests/cache.rs turns it on.
     config.cache.enabled = false;
+    // Most tests greet Alice ("Hej") to reach the simulator, which the intent layer would
+    // answer itself; tests/intents.rs and tests/timers.rs turn it on.
+    config.intents.enabled = false;
     // The embedded last resort would answer for a backend a test made fail (when the model is
     // installed in data/models); tests/last_resort.rs turns it on.
     config.last_resort.enabled = false;

@@ -24,6 +24,7 @@ use alice_identity::first_start::{FirstStartError, create_first_admin};
 use alice_identity::limits::{Limiter, RedisBudgets};
 use alice_llm::LlmRouter;
 use alice_store::Store;
+use alice_tools::Toolbox;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -275,6 +276,7 @@ async fn launch(config: Config, guardian: Option<Guardian>) -> Result<RunningSer
         experiments.refresh_states().await?;
         background.extend(experiments.spawn(&stop));
     }
+    let tools = Toolbox::new(&config.tools, &config.breaker, reqwest::Client::new());
     let instance = dashboard::instance_name(addr);
     let bell = TimerBell::default();
     background.push(timers::spawn(
@@ -295,6 +297,7 @@ async fn launch(config: Config, guardian: Option<Guardian>) -> Result<RunningSer
             cache: AnswerCache::new(cache),
             experiments,
             timers: bell,
+            tools,
         },
         gatekeeper,
         limiter,

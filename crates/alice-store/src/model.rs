@@ -56,14 +56,19 @@ pub struct StoredMessage {
 /// model, or as a fired timer's message.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AnswerRoute {
-    /// "intent", "model" or "timer".
+    /// "intent" (Alice answered herself), "tool" (a tool answered for Alice), "model" or
+    /// "timer".
     pub kind: String,
     /// The intent's name ("time", "timer", "remember"), for kind "intent".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intent: Option<String>,
-    /// The intent classifier's confidence (0 to 1), for kind "intent".
+    /// The intent classifier's confidence (0 to 1), for kinds "intent" and "tool".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confidence: Option<f32>,
+    /// The tool that answered (kind "tool"), or that was skipped or failed (kind "intent":
+    /// Alice said so herself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
 }
 
 /// The experiment and variant an answer was given under.

@@ -706,6 +706,7 @@ async fn check_message_fields_round_trip(store: &Store) {
         kind: "intent".into(),
         intent: Some("time".into()),
         confidence: Some(0.95),
+        tool: None,
     });
     let id = store
         .record_turn(served.clone())

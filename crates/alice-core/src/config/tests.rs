@@ -324,6 +324,36 @@ fn experiment_problems_are_named_by_their_keys() {
 }
 
 #[test]
+fn the_example_webhook_loads_as_documented() {
+    // alice.example.toml shows a webhook commented out (none by default): uncommented, it
+    // must load, with the documented timeout.
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../alice.example.toml"
+    ))
+    .unwrap();
+    let block = example
+        .split_once("# [[tools.webhooks]]")
+        .and_then(|(_, rest)| rest.split_once("\n[log]"))
+        .map(|(block, _)| format!("# [[tools.webhooks]]{block}"))
+        .unwrap();
+    let toml: String = block
+        .lines()
+        .map(|line| line.trim_start_matches("# "))
+        .filter(|line| line.starts_with('[') || line.contains(" = "))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    Jail::expect_with(|jail| {
+        jail.create_file("alice.toml", &toml)?;
+        let config = Config::load(None).unwrap();
+        let hook = &config.tools.webhooks[0];
+        assert_eq!(hook.integration.as_deref(), Some("weather"), "{toml}");
+        assert_eq!(hook.timeout, WebhookConfig::default().timeout);
+        Ok(())
+    });
+}
+
+#[test]
 fn the_example_experiment_loads_as_documented() {
     // alice.example.toml shows an experiment commented out (no experiment runs by default):
     // its setting lines, uncommented, must load and be the documented defaults.

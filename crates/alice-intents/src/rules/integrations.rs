@@ -155,6 +155,7 @@ const MAIL: &[&str] = &[
     "kolla|läs|läsa|visa|öppna min|mina? mejl|mail|mejlen|mailen|inkorgen|e-post|epost",
     "kolla|läs|läsa|visa mina nya? mejl|mail|meddelanden",
     "har jag fått några? nya? mejl|mail|e-post|epost",
+    "har jag fått något? nytt? mejl|mail",
     "har jag några nya? mejl|mail",
     "har det kommit något|några nya? mejl|mail",
     "skicka ett mejl|mail",

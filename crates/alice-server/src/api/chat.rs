@@ -42,14 +42,16 @@ pub async fn chat(
     let answer = match turn.take_local() {
         Some(classification) => {
             let model = local_answers::model_name(&classification.intent);
-            turn.note_route(&classification);
             let local = LocalTurn {
                 username: turn.username(),
                 conversation_id: turn.conversation_id(),
                 starts_conversation: !turn.continues_conversation(),
+                message: &body.message,
+                level: turn.level(),
             };
-            let text = local_answers::answer(&service, &local, classification).await?;
-            answers::said_by_alice(model, text)
+            let answer = local_answers::answer(&service, &local, classification).await?;
+            turn.note_route(answer.route);
+            answers::said_by_alice(model, answer.text)
         }
         None => {
             let request = turn.backend_request(&service, &context, body.stream);

@@ -6,6 +6,11 @@
 //! milliseconds whether the model is tiny, busy, in brownout or down, and in correct Swedish
 //! (English when asked in English).
 //!
+//! A request for an integration (weather, music, volume, mail, calendar) goes to the tool
+//! configured for it (`[[tools.webhooks]]` with its `integration`), unless the brownout has
+//! switched that tool's class off; without one Alice says she is not connected to it rather
+//! than let a model invent an answer.
+//!
 //! The memory commands are recognised here too, so that one classifier decides; they are
 //! carried out by [`memory_commands`] as before. With `intents.enabled = false` only they are
 //! (they follow `memory.enabled`).
@@ -14,11 +19,13 @@ use crate::error::ApiError;
 use crate::service::ChatService;
 use crate::service::memory_commands::{self, MemoryCommand};
 use crate::service::timers::{self, TimerRequest};
-use alice_core::Config;
+use alice_core::{BrownoutLevel, Config};
 use alice_intents::{
-    Classification, Intent, Language, When, answer_locally, describe_duration, describe_when,
+    Classification, Integration, Intent, Language, When, answer_locally, describe_duration,
+    describe_when,
 };
-use alice_store::{MemoryMatch, Page, TimerKind};
+use alice_store::{AnswerRoute, MemoryMatch, Page, TimerKind};
+use alice_tools::{Tool, ToolCall};
 use chrono::Utc;
 use chrono_tz::Tz;
 use uuid::Uuid;
@@ -69,10 +76,102 @@ pub struct LocalTurn<'a> {
     pub conversation_id: Uuid,
     /// The turn starts its conversation (which is written after the answer).
     pub starts_conversation: bool,
+    /// The user's message, as a tool is given it.
+    pub message: &'a str,
+    /// The brownout level the turn is served at, which may switch tools off.
+    pub level: BrownoutLevel,
 }
 
-/// Carries out the request and returns Alice's answer.
+/// Alice's answer and how she came to it.
+pub struct LocalAnswer {
+    pub text: String,
+    pub route: AnswerRoute,
+}
+
+/// Carries out the request and returns Alice's answer with its route: "intent", or "tool"
+/// when a configured integration answered.
 pub async fn answer(
+    service: &ChatService,
+    turn: &LocalTurn<'_>,
+    classification: Classification,
+) -> Result<LocalAnswer, ApiError> {
+    let mut route = AnswerRoute {
+        kind: "intent".to_owned(),
+        intent: Some(classification.intent.name().to_owned()),
+        confidence: Some(classification.confidence),
+        tool: None,
+    };
+    if let Intent::External(integration) = classification.intent
+        && let Some(tool) = service.tools.for_integration(integration_name(integration))
+    {
+        let language = classification.language;
+        route.tool = Some(tool.definition().name.clone());
+        let (text, answered) = integration_answer(tool.as_ref(), turn, language).await;
+        if answered {
+            route.kind = "tool".to_owned();
+        }
+        return Ok(LocalAnswer { text, route });
+    }
+    let text = answer_by_alice(service, turn, classification).await?;
+    Ok(LocalAnswer { text, route })
+}
+
+fn integration_name(integration: Integration) -> &'static str {
+    match integration {
+        Integration::Weather => "weather",
+        Integration::Music => "music",
+        Integration::Volume => "volume",
+        Integration::Mail => "mail",
+        Integration::Calendar => "calendar",
+    }
+}
+
+/// The integration's answer, or Alice's word that it was switched off by the brownout or
+/// failed; true when the tool answered.
+async fn integration_answer(
+    tool: &dyn Tool,
+    turn: &LocalTurn<'_>,
+    language: Language,
+) -> (String, bool) {
+    let say = |swedish: &str, english: &str| match language {
+        Language::Swedish => swedish.to_owned(),
+        Language::English => english.to_owned(),
+    };
+    if !tool.class().runs_at(turn.level) {
+        let text = say(
+            "Den tjänsten är avstängd en stund medan jag sparar på krafterna (hög belastning). \
+             Fråga gärna igen om en liten stund.",
+            "That service is switched off for a while as I save resources (high load). Please \
+             ask again in a little while.",
+        );
+        return (text, false);
+    }
+    let call = ToolCall {
+        arguments: serde_json::json!({}),
+        user: turn.username,
+        message: turn.message,
+        language: match language {
+            Language::Swedish => "sv",
+            Language::English => "en",
+        },
+    };
+    match tool.call(call).await {
+        Ok(answer) => (answer.text, true),
+        Err(error) => {
+            tracing::warn!(evt = "tool_failed", tool = %tool.definition().name, error = %error);
+            let text = say(
+                "Jag når inte den tjänsten just nu, så det kan jag inte svara på. Försök igen \
+                 om en stund.",
+                "I cannot reach that service right now, so I cannot answer that. Please try \
+                 again in a while.",
+            );
+            (text, false)
+        }
+    }
+}
+
+/// The answers Alice gives from her own state and clock.
+async fn answer_by_alice(
     service: &ChatService,
     turn: &LocalTurn<'_>,
     classification: Classification,

@@ -37,6 +37,7 @@ use alice_guardian::Preset;
 use alice_guardian::brownout::ModelChoice;
 use alice_llm::LlmRouter;
 use alice_store::Store;
+use alice_tools::Toolbox;
 use answer_cache::AnswerCache;
 use brain_settings::BrainSettings;
 use std::sync::Arc;
@@ -56,6 +57,8 @@ pub struct ChatService {
     pub experiments: Experiments,
     /// Where fired timers are announced to the `/api/events` streams.
     pub timers: TimerBell,
+    /// The configured tools (`[tools]`).
+    pub tools: Toolbox,
 }
 
 impl ChatService {

@@ -82,14 +82,10 @@ impl PreparedTurn {
         self.local.take()
     }
 
-    /// Notes that Alice answers the turn herself, for `classification`'s intent: kept with the
-    /// answer, in the reply and in the route metrics.
-    pub fn note_route(&mut self, classification: &Classification) {
-        self.route = Some(AnswerRoute {
-            kind: "intent".to_owned(),
-            intent: Some(classification.intent.name().to_owned()),
-            confidence: Some(classification.confidence),
-        });
+    /// Notes how Alice answered the turn herself (for an intent, perhaps through a tool): kept
+    /// with the answer, in the reply and in the route metrics.
+    pub fn note_route(&mut self, route: AnswerRoute) {
+        self.route = Some(route);
     }
 
     /// The user the request named.
@@ -426,6 +422,7 @@ pub async fn finish(
         kind: "model".to_owned(),
         intent: None,
         confidence: None,
+        tool: None,
     });
     service.metrics.record_route(&route, total_ms);
     assistant.route = Some(route.clone());
