@@ -190,6 +190,7 @@ impl Engine {
                             .first_token_at
                             .map(|t| t.saturating_duration_since(intended_at)),
                         gaps: &answer.token_gaps,
+                        route: answer.route.as_deref(),
                     },
                 );
                 match next {

@@ -129,6 +129,10 @@ pub struct Summary {
     pub ttft_ms: Option<LatencyStats>,
     /// Between consecutive pieces of text (streaming).
     pub inter_token_ms: Option<LatencyStats>,
+    /// Latency (as `latency_ms`) by how Alice made the answer: "intent" and "tool" are her
+    /// fast route, "model" the backends; empty for the OpenAI API, which does not say.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub latency_by_route_ms: BTreeMap<String, LatencyStats>,
     pub conversations: Conversations,
 }
 
@@ -139,6 +143,8 @@ pub struct Answered<'a> {
     pub service: Duration,
     pub ttft: Option<Duration>,
     pub gaps: &'a [Duration],
+    /// The answer's route, when the API says it.
+    pub route: Option<&'a str>,
 }
 
 struct Bin {
@@ -154,6 +160,7 @@ pub struct Recorder {
     send_lag: Histogram<u64>,
     ttft: Histogram<u64>,
     inter_token: Histogram<u64>,
+    by_route: BTreeMap<String, Histogram<u64>>,
     bins: Vec<Bin>,
     /// An empty per-interval histogram, cloned for each interval that gets an answer.
     bin_template: Histogram<u32>,
@@ -188,6 +195,7 @@ impl Recorder {
             send_lag: histogram(SIGFIG)?,
             ttft: histogram(SIGFIG)?,
             inter_token: histogram(SIGFIG)?,
+            by_route: BTreeMap::new(),
             bins: Vec::new(),
             bin_template: histogram(INTERVAL_SIGFIG)?,
             totals: Counts::default(),
@@ -244,6 +252,16 @@ impl Recorder {
         }
         for gap in timings.gaps {
             self.inter_token.saturating_record(micros(*gap));
+        }
+        if let Some(route) = timings.route {
+            if !self.by_route.contains_key(route)
+                && let Ok(empty) = histogram(SIGFIG)
+            {
+                self.by_route.insert(route.to_owned(), empty);
+            }
+            if let Some(histogram) = self.by_route.get_mut(route) {
+                histogram.saturating_record(latency);
+            }
         }
         let index = self.bin_index(intended);
         let template = &self.bin_template;
@@ -315,6 +333,11 @@ impl Recorder {
             send_lag_ms: stats(&self.send_lag),
             ttft_ms: stats(&self.ttft),
             inter_token_ms: stats(&self.inter_token),
+            latency_by_route_ms: self
+                .by_route
+                .iter()
+                .filter_map(|(route, histogram)| Some((route.clone(), stats(histogram)?)))
+                .collect(),
             conversations: self.conversations,
         }
     }
@@ -395,7 +418,35 @@ mod tests {
             service: Duration::from_millis(latency_ms / 2),
             ttft: None,
             gaps: &[],
+            route: None,
         }
+    }
+
+    #[test]
+    fn answers_are_also_counted_by_route() {
+        let mut recorder = Recorder::new(Duration::from_secs(1)).unwrap();
+        for (ms, route) in [(2, "intent"), (3, "intent"), (400, "model"), (500, "model")] {
+            recorder.sent(Duration::ZERO, Duration::ZERO);
+            let timings = Answered {
+                route: Some(route),
+                ..answered(ms)
+            };
+            recorder.answered(Duration::ZERO, timings);
+        }
+        recorder.sent(Duration::ZERO, Duration::ZERO);
+        recorder.answered(Duration::ZERO, answered(7));
+        let summary = recorder.summary(Duration::from_secs(1));
+        let routes: Vec<_> = summary.latency_by_route_ms.keys().collect();
+        assert_eq!(routes, ["intent", "model"]);
+        let intent = summary.latency_by_route_ms["intent"];
+        assert_eq!(intent.count, 2);
+        assert!(intent.max < 3.1, "{intent:?}");
+        assert_eq!(summary.latency_by_route_ms["model"].count, 2);
+        assert_eq!(
+            summary.latency_ms.unwrap().count,
+            5,
+            "every answer in the totals"
+        );
     }
 
     #[test]

@@ -144,6 +144,9 @@ impl Report {
         line(out, "latency", summary.latency_ms.as_ref())?;
         line(out, "ttft", summary.ttft_ms.as_ref())?;
         line(out, "token gap", summary.inter_token_ms.as_ref())?;
+        for (route, latency) in &summary.latency_by_route_ms {
+            line(out, &format!("  {route}"), Some(latency))?;
+        }
         let conversations = &summary.conversations;
         if conversations.started > 0 {
             writeln!(

@@ -82,6 +82,9 @@ impl History {
 pub struct Answer {
     pub text: String,
     pub conversation_id: Option<String>,
+    /// How Alice made the answer (`route.kind` of `/api/chat`'s reply: "intent", "tool" or
+    /// "model"); None from the OpenAI API, which does not say.
+    pub route: Option<String>,
     /// When the first non-empty piece of text arrived (streaming only).
     pub first_token_at: Option<Instant>,
     /// Gaps between consecutive non-empty pieces of text (streaming only).
@@ -322,6 +325,7 @@ impl Target {
         Ok(Answer {
             text: text.to_owned(),
             conversation_id: conversation_id(value),
+            route: route(value),
             ..Answer::default()
         })
     }
@@ -367,6 +371,7 @@ impl Target {
                 "done" => {
                     let value = parse_event(&event.data)?;
                     answer.conversation_id = conversation_id(&value);
+                    answer.route = route(&value);
                     Ok(true)
                 }
                 "error" => Err(Failure::Stream(error_message(&event.data))),
@@ -399,6 +404,13 @@ fn parse_event(data: &str) -> Result<Value, Failure> {
 fn conversation_id(value: &Value) -> Option<String> {
     value
         .get("conversation_id")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+fn route(value: &Value) -> Option<String> {
+    value
+        .pointer("/route/kind")
         .and_then(Value::as_str)
         .map(str::to_owned)
 }

@@ -110,6 +110,7 @@ mod tests {
                     service: Duration::from_millis(ms),
                     ttft: None,
                     gaps: &[],
+                    route: None,
                 },
             );
         }
