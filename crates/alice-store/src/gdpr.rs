@@ -10,13 +10,14 @@
 //! `GET /api/users/{u}/export`.
 //!
 //! Shape (`alice-user-export/2`): `format`, `exported_at`, `engine`, `user`, `conversations`
-//! (each with its `messages`), `memories`, `chat_sessions`, `agent_executions`,
+//! (each with its `messages`), `memories`, `timers` (timers and reminders, pending, fired
+//! and cancelled), `chat_sessions`, `agent_executions`,
 //! `answer_feedback` (the user's thumbs on answers, with their comments),
 //! `experiment_outcomes` (what became of their requests in A/B experiments: experiment,
 //! variant, outcome, timings, the answer and its rating), then `counts` and
 //! `personal_identity_numbers` (how many texts of each kind hold one) — last, because they are
-//! known only once everything has been written. `answer_feedback` and `experiment_outcomes`
-//! (and their counts) came later within `/2`: new keys that a reader of the earlier documents
+//! known only once everything has been written. `answer_feedback`, `experiment_outcomes` and
+//! `timers` (and their counts) came later within `/2`: new keys that a reader of the earlier documents
 //! ignores, while every key they read keeps its place and meaning, so the number stayed.
 
 use crate::StoreError;
@@ -25,6 +26,7 @@ use crate::model::{
     AgentExecution, AnswerFeedback, ChatSession, Conversation, Memory, StoredMessage,
     StoredOutcome, User,
 };
+use crate::timers::Timer;
 use alice_core::personal_number;
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
@@ -63,6 +65,10 @@ pub trait ExportSnapshot: Send {
         after: Option<&Memory>,
         limit: u32,
     ) -> Result<Vec<Memory>, StoreError>;
+    /// The user's timers and reminders, pending, fired and cancelled.
+    async fn timers(&mut self, after: Option<&Timer>, limit: u32)
+    -> Result<Vec<Timer>, StoreError>;
+
     async fn chat_sessions(
         &mut self,
         after: Option<&ChatSession>,
@@ -213,6 +219,7 @@ impl DocumentWriter {
 struct Flagged {
     messages: u64,
     memories: u64,
+    timers: u64,
     agent_executions: u64,
     answer_feedback: u64,
 }
@@ -222,6 +229,7 @@ struct Counts {
     conversations: u64,
     messages: u64,
     memories: u64,
+    timers: u64,
     chat_sessions: u64,
     agent_executions: u64,
     answer_feedback: u64,
@@ -322,6 +330,28 @@ async fn write_document(
             let found = personal_number::contains(&memory.content);
             flagged.memories += u64::from(found);
             out.value(&marked(memory, found)?)?;
+            out.flush_if_full().await?;
+        }
+        if page.len() < PAGE as usize {
+            break;
+        }
+        last = page.into_iter().last();
+    }
+    out.raw("]");
+
+    out.key("timers", false)?;
+    out.raw("[");
+    let mut last: Option<Timer> = None;
+    loop {
+        let page = snapshot.timers(last.as_ref(), PAGE).await?;
+        for timer in &page {
+            if counts.timers > 0 {
+                out.raw(",");
+            }
+            counts.timers += 1;
+            let found = personal_number::contains(&format!("{}\n{}", timer.label, timer.message));
+            flagged.timers += u64::from(found);
+            out.value(&marked(timer, found)?)?;
             out.flush_if_full().await?;
         }
         if page.len() < PAGE as usize {

@@ -1163,6 +1163,25 @@ async fn check_export_holds_everything(store: &Store) {
     )
     .await;
     remember(store, "bertil", "Bertil bor i Malmö", t0).await;
+    let timers = store.timers();
+    let pending = timers
+        .create(&new_timer("anna", Some(first), t0 + Duration::hours(1)))
+        .await
+        .unwrap();
+    let cancelled = timers
+        .create(&NewTimer {
+            kind: TimerKind::Reminder,
+            label: "ring 19121212-1212",
+            message: "Påminnelse: ring 19121212-1212.",
+            ..new_timer("anna", None, t0 + Duration::hours(2))
+        })
+        .await
+        .unwrap();
+    assert!(timers.cancel("anna", cancelled.id).await.unwrap());
+    timers
+        .create(&new_timer("bertil", None, t0 + Duration::hours(1)))
+        .await
+        .unwrap();
 
     let document = export(store, "anna").await.expect("anna exists");
     assert_eq!(document["format"], "alice-user-export/2");
@@ -1219,6 +1238,18 @@ async fn check_export_holds_everything(store: &Store) {
     );
     assert_eq!(document["chat_sessions"], serde_json::json!([]));
     assert_eq!(document["agent_executions"], serde_json::json!([]));
+    // Her timers, pending and cancelled, and nobody else's.
+    assert_eq!(document["counts"]["timers"], 2);
+    assert_eq!(
+        json_ids(&document["timers"]),
+        BTreeSet::from([pending.id, cancelled.id])
+    );
+    assert_eq!(document["timers"][1]["state"], "cancelled");
+    assert_eq!(
+        document["timers"][1]["contains_personal_identity_number"],
+        true
+    );
+    assert_eq!(document["personal_identity_numbers"]["texts"]["timers"], 1);
 
     assert!(export(store, "okänd").await.is_none());
 }

@@ -15,11 +15,13 @@ use crate::engine::rows::{
 };
 use crate::engine::shared_queries::UuidParam;
 use crate::engine::sql::{self, conversation_query, memory_query, outcome_query};
+use crate::engine::timer_queries;
 use crate::gdpr::ExportSnapshot;
 use crate::model::{
     AgentExecution, AnswerFeedback, ChatSession, Conversation, Memory, StoredMessage,
     StoredOutcome, User,
 };
+use crate::timers::Timer;
 use sqlx::{Pool, Postgres, Row, Sqlite, Transaction};
 use uuid::Uuid;
 
@@ -177,6 +179,25 @@ macro_rules! export_snapshot {
                     .fetch_all(&mut *self.tx)
                     .await?;
                 rows.iter().map(memory_from).collect()
+            }
+
+            async fn timers(
+                &mut self,
+                after: Option<&Timer>,
+                limit: u32,
+            ) -> Result<Vec<Timer>, StoreError> {
+                let query = match after {
+                    None => sqlx::query(timer_queries::EXPORT_FIRST).bind(self.user_id),
+                    Some(last) => sqlx::query(timer_queries::EXPORT_AFTER)
+                        .bind(self.user_id)
+                        .bind(last.created_at)
+                        .bind(<$db as UuidParam>::uuid_param(last.id)),
+                };
+                let rows = query
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *self.tx)
+                    .await?;
+                rows.iter().map(timer_queries::timer_from).collect()
             }
 
             async fn chat_sessions(

@@ -27,6 +27,14 @@ macro_rules! select_timers {
     };
 }
 
+/// A user's timers in the export's order (`$1` the user's id), the first page and the next.
+pub(crate) const EXPORT_FIRST: &str =
+    select_timers!("WHERE t.user_id = $1 ORDER BY t.created_at, t.id LIMIT $2");
+pub(crate) const EXPORT_AFTER: &str = select_timers!(
+    "WHERE t.user_id = $1 AND (t.created_at, t.id) > ($2, $3) ORDER BY t.created_at, t.id \
+     LIMIT $4"
+);
+
 /// The statements on one engine's pool.
 pub(crate) struct TimerQueries<'p, DB: Database>(pub(crate) &'p Pool<DB>);
 
@@ -237,7 +245,7 @@ where
     }
 }
 
-fn timer_from(row: &impl StoredRow) -> Result<Timer, StoreError> {
+pub(crate) fn timer_from(row: &impl StoredRow) -> Result<Timer, StoreError> {
     let kind: String = row.get("kind")?;
     let state: String = row.get("state")?;
     Ok(Timer {
