@@ -353,3 +353,40 @@ async fn a_failing_or_missing_integration_is_said_in_swedish() {
     assert_eq!(reply["route"]["intent"], "external_mail");
     alice.stop().await;
 }
+
+#[tokio::test]
+async fn the_time_is_right_across_both_daylight_saving_changes_with_no_backend() {
+    let instant = |text: &str| text.parse::<chrono::DateTime<Utc>>().unwrap();
+    let now = Arc::new(std::sync::Mutex::new(instant("2026-03-29T00:59:30Z")));
+    let read = Arc::clone(&now);
+    let clock = alice_server::WallClock::from_fn(move || *read.lock().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let settings = intents_on(config(dir.path(), NOBODY));
+    let key_file = settings.auth.admin_key_file.clone();
+    let server = alice_server::start_with_clock(settings, clock)
+        .await
+        .unwrap();
+    let alice = Alice::around(server, &key_file);
+    for (at, said) in [
+        // Spring: 02.00 CET becomes 03.00 CEST.
+        ("2026-03-29T00:59:30Z", "Klockan är 01.59."),
+        ("2026-03-29T01:00:30Z", "Klockan är 03.00."),
+        // Autumn: 03.00 CEST becomes 02.00 CET, so 02.30 comes twice.
+        ("2026-10-25T00:30:00Z", "Klockan är 02.30."),
+        ("2026-10-25T01:30:00Z", "Klockan är 02.30."),
+        ("2026-10-25T02:30:00Z", "Klockan är 03.30."),
+    ] {
+        *now.lock().unwrap() = instant(at);
+        let reply = ask(&alice, "Vad är klockan?").await;
+        assert_eq!(reply["response"], said, "at {at}: {reply}");
+    }
+    *now.lock().unwrap() = instant("2026-12-02T09:00:00Z");
+    let reply = ask(&alice, "vilken vecka är det?").await;
+    assert_eq!(reply["response"], "Det är vecka 49.");
+    let reply = ask(&alice, "hur många dagar är det kvar till julafton").await;
+    assert!(
+        reply["response"].as_str().unwrap().contains("22 dagar"),
+        "{reply}"
+    );
+    alice.stop().await;
+}

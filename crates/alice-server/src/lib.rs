@@ -28,4 +28,5 @@ pub mod service;
 pub mod state;
 
 pub use api::guardian_daemon::{RunningDaemon, start_daemon};
-pub use server::{RunningServer, StartError, start, start_with_sampler};
+pub use server::{RunningServer, StartError, start, start_with_clock, start_with_sampler};
+pub use service::wall_clock::WallClock;

@@ -15,6 +15,7 @@ use crate::runtime::{emergency, housekeeping, timers};
 use crate::service::ChatService;
 use crate::service::answer_cache::AnswerCache;
 use crate::service::dashboard;
+use crate::service::wall_clock::WallClock;
 use crate::state::{AppState, Instance, Stopping};
 use alice_core::Config;
 use alice_core::config::AuthMode;
@@ -152,7 +153,16 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         .counting_as_own(&config.guardian.own_processes);
         Guardian::start(config.guardian.clone(), sampler)
     });
-    launch(config, guardian).await
+    launch(config, guardian, WallClock::system()).await
+}
+
+/// Like [`start`] (without a Guardian of its own), with Alice's own answers reading the time
+/// from `clock`: tests set the clock to a daylight-saving change and ask "Vad är klockan?".
+pub async fn start_with_clock(
+    config: Config,
+    clock: WallClock,
+) -> Result<RunningServer, StartError> {
+    launch(config, None, clock).await
 }
 
 /// Like [`start`], with the Guardian reading `sampler` instead of this machine (tests script
@@ -162,10 +172,14 @@ pub async fn start_with_sampler(
     sampler: impl Sampler,
 ) -> Result<RunningServer, StartError> {
     let guardian = Guardian::start(config.guardian.clone(), sampler);
-    launch(config, Some(guardian)).await
+    launch(config, Some(guardian), WallClock::system()).await
 }
 
-async fn launch(config: Config, guardian: Option<Guardian>) -> Result<RunningServer, StartError> {
+async fn launch(
+    config: Config,
+    guardian: Option<Guardian>,
+    clock: WallClock,
+) -> Result<RunningServer, StartError> {
     let listener = TcpListener::bind(config.server.bind)
         .await
         .map_err(|source| StartError::Bind {
@@ -298,6 +312,7 @@ async fn launch(config: Config, guardian: Option<Guardian>) -> Result<RunningSer
             experiments,
             timers: bell,
             tools,
+            clock,
         },
         gatekeeper,
         limiter,

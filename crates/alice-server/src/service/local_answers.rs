@@ -182,7 +182,7 @@ async fn answer_by_alice(
         Language::English => english,
     };
     let zone = timezone(service, turn.username).await;
-    let now = Utc::now().with_timezone(&zone);
+    let now = service.clock.now().with_timezone(&zone);
     let memory_command = match classification.intent {
         Intent::Remember(ref text) => Some(MemoryCommand::Remember(text.clone())),
         Intent::Forget(ref text) => Some(MemoryCommand::Forget(text.clone())),

@@ -27,6 +27,7 @@ pub mod memory_commands;
 pub mod timers;
 pub mod turn;
 pub mod usernames;
+pub mod wall_clock;
 
 use crate::metrics::Metrics;
 use crate::runtime::experiments::{Assigned, Experiments};
@@ -41,6 +42,7 @@ use alice_tools::Toolbox;
 use answer_cache::AnswerCache;
 use brain_settings::BrainSettings;
 use std::sync::Arc;
+use wall_clock::WallClock;
 
 /// What a chat turn needs. Cheap to clone; the chat handlers take it as their state.
 #[derive(Clone)]
@@ -59,6 +61,8 @@ pub struct ChatService {
     pub timers: TimerBell,
     /// The configured tools (`[tools]`).
     pub tools: Toolbox,
+    /// The time Alice's own answers tell (the system's, except in tests).
+    pub clock: WallClock,
 }
 
 impl ChatService {
