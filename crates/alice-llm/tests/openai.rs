@@ -53,6 +53,8 @@ fn request(max_tokens: u32) -> ChatRequest {
         client: None,
         priority: alice_core::Priority::Interactive,
         backend: None,
+        tools: Vec::new(),
+        tool_choice: None,
     }
 }
 

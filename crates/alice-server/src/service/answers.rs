@@ -57,6 +57,9 @@ pub fn shareable(
     if service.cache.cache().is_none() {
         return Err(Reason::CacheOff);
     }
+    if !request.tools.is_empty() {
+        return Err(Reason::ToolsOffered);
+    }
     let mut turns = request.messages.iter().filter(|m| m.role != Role::System);
     let (Some(question), None) = (turns.next(), turns.next()) else {
         return Err(Reason::ConversationHistory);
@@ -146,7 +149,7 @@ async fn direct(service: &ChatService, request: ChatRequest) -> Result<Answer, L
 }
 
 /// The leader's backend call: every event goes to the flight; a complete answer (not cut by
-/// the token limit, not failed, not the last resort's) is cached before the flight leaves the map, so a request
+/// the token limit, not failed, not the last resort's, no tool calls) is cached before the flight leaves the map, so a request
 /// arriving in between joins the flight and one arriving after finds the answer: either way
 /// no second call is made.
 async fn lead(
@@ -190,6 +193,12 @@ async fn lead(
             }
             Ok(RoutedEvent::Delta(text)) => {
                 kept.chunks.push(text.clone());
+                (false, false)
+            }
+            // A call is no answer to keep (and its finish reason is not Stop either); requests
+            // offering tools are never shared in the first place.
+            Ok(RoutedEvent::ToolCalls(_)) => {
+                kept.backend.clear();
                 (false, false)
             }
             Ok(RoutedEvent::Done(completion)) => {
