@@ -90,7 +90,7 @@ pub(super) fn wire_messages(messages: &[ChatMessage]) -> Vec<WireMessage<'_>> {
         .iter()
         .map(|message| WireMessage {
             role: message.role.as_str(),
-            content: (!(message.content.is_empty() && !message.tool_calls.is_empty()))
+            content: (!message.content.is_empty() || message.tool_calls.is_empty())
                 .then_some(message.content.as_str()),
             tool_calls: message
                 .tool_calls

@@ -217,7 +217,7 @@ impl AnswerHead {
             index: 0,
             message: Message {
                 role: "assistant",
-                content: (!(text.is_empty() && !tool_calls.is_empty())).then_some(text),
+                content: (!text.is_empty() || tool_calls.is_empty()).then_some(text),
                 tool_calls,
             },
             logprobs: None,
