@@ -169,6 +169,7 @@ async fn lead(
     // The last resort's answers are a tiny model's: never kept for later askers, who should
     // get a real backend's answer once one is back.
     let mut last_resort = false;
+    let mut called = false;
     loop {
         let event = tokio::select! {
             event = events.next() => event,
@@ -195,17 +196,20 @@ async fn lead(
                 kept.chunks.push(text.clone());
                 (false, false)
             }
-            // A call is no answer to keep (and its finish reason is not Stop either); requests
-            // offering tools are never shared in the first place.
+            // Requests offering tools are never shared in the first place; a call that came
+            // anyway is no answer to keep.
             Ok(RoutedEvent::ToolCalls(_)) => {
-                kept.backend.clear();
+                called = true;
                 (false, false)
             }
             Ok(RoutedEvent::Done(completion)) => {
                 kept.prompt_tokens = completion.prompt_tokens;
                 kept.completion_tokens = completion.completion_tokens;
                 let whole = completion.finish_reason == FinishReason::Stop;
-                (true, whole && !kept.backend.is_empty() && !last_resort)
+                (
+                    true,
+                    whole && !kept.backend.is_empty() && !last_resort && !called,
+                )
             }
             Err(_) => (true, false),
         };

@@ -258,8 +258,9 @@ fn sse_chunks(
                     }
                 }
                 Ok(RoutedEvent::ToolCalls(calls)) => {
-                    let calls = WireCall::all(&calls, true);
-                    yield Ok(Event::default().data(head.chunk(Delta::calls(&calls), None, include_usage)));
+                    let wire = WireCall::all(&calls, true);
+                    yield Ok(Event::default().data(head.chunk(Delta::calls(&wire), None, include_usage)));
+                    generation.tool_calls.extend(calls);
                 }
                 Ok(RoutedEvent::Done(completion)) => {
                     log_done(&service, &span, &context, &generation, &completion);
@@ -326,6 +327,7 @@ fn log_done(
         upstream_ms = completion.upstream_total_ms,
         prompt_tokens = completion.prompt_tokens,
         completion_tokens = completion.completion_tokens,
+        tool_calls = generation.tool_calls.len(),
         // The backend's own reason, which the answer may have mapped to "stop".
         finish_reason = ?completion.finish_reason,
     );
