@@ -290,3 +290,18 @@ async fn requests_offering_tools_are_never_answered_from_the_cache() {
     );
     alice.stop().await;
 }
+
+#[tokio::test]
+async fn tool_choice_none_offers_an_ollama_backend_no_tools() {
+    // Ollama has no tool_choice: "none" is kept by not offering the tools at all.
+    let (alice, sim, _dir) = alice_in_front(BackendKind::Ollama, false).await;
+    let question = json!([{"role": "user", "content": QUESTION}]);
+    let mut request = body(question.as_array().unwrap(), false);
+    request["tool_choice"] = json!("none");
+    let (status, reply) = alice.post("/v1/chat/completions", request).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["choices"][0]["finish_reason"], "stop", "{reply}");
+    let sent = sim.requests();
+    assert!(sent.last().unwrap().tools.is_empty(), "{:?}", sent.last());
+    alice.stop().await;
+}
