@@ -39,6 +39,10 @@ write("ndjson_stream", "error_line", ROOMY + (json.dumps({"message": {"content":
 write("ndjson_stream", "thinking", ROOMY + b'{"message":{"role":"assistant","content":"","thinking":"hmm"},"done":false}\r\n\r\n{"message":{"content":"Svar"},"done":false}\n{"done":true,"done_reason":"tool_calls"}')
 write("ndjson_stream", "cut_off", ROOMY + b'{"message":{"content":"Hej"},"done":false}\n{"message":{"con')
 write("ndjson_stream", "garbage", ROOMY + b"<html>502 Bad Gateway</html>\n")
+ollama_call = json.dumps({"message": {"role": "assistant", "content": "", "tool_calls": [
+    {"function": {"name": "weather", "arguments": {"city": "Umeå"}}},
+    {"id": "call_b", "function": {"index": 1, "name": "clock", "arguments": {}}}]}, "done": False}, ensure_ascii=False)
+write("ndjson_stream", "tool_calls", ROOMY + (ollama_call + "\n" + ollama([], "stop")).encode())
 
 def chunk(delta=None, finish=None, usage=None, choices=True):
     body = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini"}
@@ -57,6 +61,23 @@ write("sse_stream", "tight_caps", TIGHT + (chunk({"content": "älv"}) + "data: [
 write("sse_stream", "fields", ROOMY + b"event: message\nid: 7\nretry: 100\ndata:first\ndata:  second\n\ndata\n\ndata: [DONE]")
 write("sse_stream", "error_event", ROOMY + (chunk({"content": "Hej"}) + 'data: {"error":{"message":"overloaded","type":"server_error","code":529}}\n\n').encode())
 write("sse_stream", "length_no_done", ROOMY + (chunk({"content": "x"}, finish="length")).encode())
+def call(index, id=None, name=None, arguments=None):
+    fragment = {"index": index, "function": {}}
+    if id:
+        fragment["id"], fragment["type"] = id, "function"
+    if name is not None:
+        fragment["function"]["name"] = name
+    if arguments is not None:
+        fragment["function"]["arguments"] = arguments
+    return fragment
+sse_calls = (chunk({"role": "assistant", "content": None})
+             + chunk({"tool_calls": [call(0, "call_a", "weather", "")]})
+             + chunk({"tool_calls": [call(0, arguments='{"stad":"Gö')]})
+             + chunk({"tool_calls": [call(1, "call_b", "clock")]})
+             + chunk({"tool_calls": [call(0, arguments='teborg"}')]})
+             + chunk(finish="tool_calls") + "data: [DONE]\n\n")
+write("sse_stream", "tool_calls", ROOMY + sse_calls.encode())
+write("sse_stream", "tool_calls_bytewise", BYTEWISE + sse_calls.encode())
 write("sse_stream", "reasoning", ROOMY + (chunk({"content": None, "reasoning_content": "hmm"}) + chunk({"content": "42"}) + "data: [DONE]\n").encode())
 
 native = [
@@ -90,6 +111,12 @@ openai_bodies = [
     {"model": "x", "messages": [user("Hej")], "max_tokens": 0},
     {"model": "x", "messages": []},
     {"model": "x", "messages": [user("lång " * 40)]},
+    {"model": "x", "tools": [{"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}],
+     "tool_choice": {"type": "function", "function": {"name": "weather"}},
+     "messages": [user("Vädret?"), {"role": "assistant", "content": None, "tool_calls": [
+         {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": "{\"city\":\"Umeå\"}"}}]},
+         {"role": "tool", "tool_call_id": "call_1", "content": "Snö"}]},
+    {"model": "x", "messages": [user("Hej")], "functions": [{"name": "f"}]},
 ]
 for i, body in enumerate(openai_bodies):
     write("openai_body", f"{i}", json.dumps(body, ensure_ascii=False))

@@ -361,14 +361,19 @@ async fn invalid_requests_get_400_in_openais_shape_and_never_reach_the_model() {
             "unsupported_value",
         ),
         (
-            ask(json!({ "tools": [{ "type": "function", "function": { "name": "f" } }] })),
-            Some("tools"),
+            ask(json!({ "functions": [{ "name": "f" }] })),
+            Some("functions"),
             "unsupported_parameter",
         ),
         (
             ask(json!({ "tool_choice": "required" })),
             Some("tool_choice"),
-            "unsupported_parameter",
+            "invalid_input",
+        ),
+        (
+            ask(json!({ "tools": [{ "type": "function" }] })),
+            Some("tools[0]"),
+            "invalid_input",
         ),
         (
             ask(json!({ "temperature": 3 })),
@@ -409,10 +414,10 @@ async fn invalid_requests_get_400_in_openais_shape_and_never_reach_the_model() {
         ),
         (
             ask(
-                json!({ "messages": [{ "role": "tool", "content": "42" }, { "role": "user", "content": "b" }] }),
+                json!({ "messages": [{ "role": "tool", "tool_call_id": "c", "content": "42" }, { "role": "user", "content": "b" }] }),
             ),
             Some("messages[0].role"),
-            "unsupported_value",
+            "invalid_input",
         ),
         (
             ask(json!({ "messages": [{ "role": "user", "content": "ord ".repeat(2500) }] })),
@@ -433,9 +438,9 @@ async fn invalid_requests_get_400_in_openais_shape_and_never_reach_the_model() {
         let reply: Value = serde_json::from_str(&text).unwrap();
         assert_openai_error(&reply, invalid, param, code);
     }
-    let (_, reply) = complete(&alice, &ask(json!({ "tools": [{ "type": "function" }] }))).await;
+    let (_, reply) = complete(&alice, &ask(json!({ "functions": [{ "name": "f" }] }))).await;
     let message = reply["error"]["message"].as_str().unwrap();
-    assert!(message.contains("tools are not supported yet"), "{message}");
+    assert!(message.contains("send the functions as tools"), "{message}");
 
     for raw in ["{\"model\": ", "not json", "", "[1, 2]"] {
         let response = alice

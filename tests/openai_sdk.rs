@@ -3,7 +3,9 @@
 //! `ALICE_TEST_OPENAI_PYTHON` (`.ci/run` makes a venv with the SDK and sets it).
 //!
 //! Without the variable the test says it is skipped and passes, so `cargo test` needs no
-//! Python; with it, a missing interpreter or SDK fails the test.
+//! Python; with it, a missing interpreter or SDK fails the test. The script also runs the SDK's
+//! tool-calling loop, streamed and not, against the simulator's default of calling the first
+//! offered tool.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -55,7 +57,7 @@ async fn openai_sdk_end_to_end() {
         "the SDK check failed ({status}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
     );
     assert!(
-        stdout.contains("openai sdk: 5 checks passed"),
+        stdout.contains("openai sdk: 7 checks passed"),
         "unexpected output:\n{stdout}\n{stderr}"
     );
     eprintln!("{}", stdout.trim());

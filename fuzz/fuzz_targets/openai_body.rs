@@ -3,7 +3,7 @@
 //!
 //! - no input panics, and every refusal names a field and says something;
 //! - an accepted plan keeps OpenAI's rules and Alice's limits: the prompt ends with the user's
-//!   message, holds at most one system message and only at the start, and fits the context
+//!   message or a tool's result, holds at most one system message and only at the start, and fits the context
 //!   window with the answer's tokens (by the estimate Alice plans with); the token limit is
 //!   1 to `chat.max_tokens`, the temperature 0 to 2, and there are at most four stop
 //!   sequences, none empty.
@@ -49,10 +49,9 @@ fn check_plan(plan: &Plan, settings: &ChatConfig) {
     let Some(last) = plan.prompt.last() else {
         panic!("an empty prompt was planned");
     };
-    assert_eq!(
-        last.role,
-        Role::User,
-        "the prompt does not end with the user"
+    assert!(
+        matches!(last.role, Role::User | Role::Tool),
+        "the prompt ends with neither the user nor a tool's result"
     );
     let systems: Vec<usize> = (0..plan.prompt.len())
         .filter(|&i| plan.prompt[i].role == Role::System)

@@ -93,7 +93,8 @@ where
 /// The properties every stream decoder keeps, whatever the body and however it is split:
 ///
 /// - the stream is non-empty and ends with exactly one `Done` or failure, before which all
-///   items are non-empty deltas;
+///   items are non-empty deltas, but for one `ToolCalls` (named calls, at most
+///   `MAX_TOOL_CALLS`) right before a `Done`;
 /// - no delta is longer than one line or event may be (`event_bytes`), and all deltas together
 ///   hold no more bytes than the body (JSON unescaping never grows text) nor than the answer
 ///   cap;
@@ -155,6 +156,23 @@ fn check_shape(events: &[Result<ChatEvent, Failure>], caps: StreamCaps, body_len
         !matches!(last, Ok(ChatEvent::Delta(_))),
         "the last item is a delta: {last:?}"
     );
+    // The answer's tool calls, when there are any, come once, right before `Done`.
+    let deltas = match deltas.split_last() {
+        Some((Ok(ChatEvent::ToolCalls(calls)), before)) => {
+            assert!(
+                matches!(last, Ok(ChatEvent::Done(_))),
+                "tool calls not followed by Done: {last:?}"
+            );
+            assert!(!calls.is_empty(), "an empty list of tool calls");
+            assert!(calls.len() <= alice_decode::MAX_TOOL_CALLS);
+            assert!(
+                calls.iter().all(|call| !call.name.is_empty() && !call.id.is_empty()),
+                "a tool call without a name or an id"
+            );
+            before
+        }
+        _ => deltas,
+    };
     let mut total = 0;
     for delta in deltas {
         let Ok(ChatEvent::Delta(text)) = delta else {

@@ -3,14 +3,24 @@
 Usage: python openai_sdk_check.py http://127.0.0.1:PORT/v1 ALICE_API_KEY LIMITED_KEY
 
 Run by tests/openai_sdk.rs (with Alice in front of the upstream simulator); it exits non-zero
-with a message saying which check failed and why, and prints "openai sdk: 5 checks passed"
-when all pass.
+with a message saying which check failed and why, and prints "openai sdk: 7 checks passed"
+when all pass. The simulator calls the first tool it is offered, with `{}` arguments, and
+after a tool's result answers with text quoting it.
 """
 
 import sys
 
 QUESTION = "Vad är Sveriges huvudstad?"
 MESSAGES = [{"role": "user", "content": QUESTION}]
+TOOLS = [{
+    "type": "function",
+    "function": {
+        "name": "weather",
+        "description": "Vädret i en stad just nu",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}]
+TOOL_RESULT = "Snö, -8 grader"
 
 
 def fail(message):
@@ -68,6 +78,7 @@ def bad_requests_raise(client, openai):
     for name, arguments in [
         ("n=2", {"messages": MESSAGES, "n": 2}),
         ("empty messages", {"messages": []}),
+        ("legacy functions", {"messages": MESSAGES, "extra_body": {"functions": [{"name": "f"}]}}),
     ]:
         try:
             client.chat.completions.create(model="alice", **arguments)
@@ -78,6 +89,73 @@ def bad_requests_raise(client, openai):
             check(body.get("type") == "invalid_request_error", f"{name}: {error.body!r}")
         else:
             fail(f"{name} was accepted; expected openai.BadRequestError")
+
+
+def tool_round(client, stream):
+    """(f, g) The SDK's tool-calling loop: offer a tool, read the call from message.tool_calls
+    (or join it from the stream's delta.tool_calls), run it, append the assistant message and
+    the tool message, ask again, and get the final answer quoting the result."""
+    what = "streamed" if stream else "not streamed"
+    messages = list(MESSAGES)
+    if stream:
+        calls, finish = {}, None
+        for chunk in client.chat.completions.create(
+            model="alice", messages=messages, tools=TOOLS, stream=True
+        ):
+            for choice in chunk.choices:
+                for fragment in choice.delta.tool_calls or []:
+                    call = calls.setdefault(fragment.index, {"id": "", "name": "", "arguments": ""})
+                    call["id"] = fragment.id or call["id"]
+                    if fragment.function is not None:
+                        call["name"] = fragment.function.name or call["name"]
+                        call["arguments"] += fragment.function.arguments or ""
+                if choice.finish_reason:
+                    finish = choice.finish_reason
+        calls = [calls[index] for index in sorted(calls)]
+        content = None
+    else:
+        reply = client.chat.completions.create(model="alice", messages=messages, tools=TOOLS)
+        message = reply.choices[0].message
+        finish = reply.choices[0].finish_reason
+        content = message.content
+        calls = [
+            {"id": call.id, "name": call.function.name, "arguments": call.function.arguments}
+            for call in message.tool_calls or []
+        ]
+    check(finish == "tool_calls", f"{what}: finish_reason {finish!r}, expected tool_calls")
+    check(content is None, f"{what}: a call alone has content {content!r}")
+    check(len(calls) == 1, f"{what}: expected one call, got {calls!r}")
+    call = calls[0]
+    check(call["name"] == "weather" and call["id"], f"{what}: the call {call!r}")
+    import json
+    check(json.loads(call["arguments"]) == {}, f"{what}: arguments {call['arguments']!r}")
+    messages.append({
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [{
+            "id": call["id"],
+            "type": "function",
+            "function": {"name": call["name"], "arguments": call["arguments"]},
+        }],
+    })
+    messages.append({"role": "tool", "tool_call_id": call["id"], "content": TOOL_RESULT})
+    if stream:
+        parts, finish = [], None
+        for chunk in client.chat.completions.create(
+            model="alice", messages=messages, tools=TOOLS, stream=True
+        ):
+            for choice in chunk.choices:
+                parts.append(choice.delta.content or "")
+                check(not choice.delta.tool_calls, f"{what}: a second call {choice.delta!r}")
+                finish = choice.finish_reason or finish
+        answer = "".join(parts)
+    else:
+        reply = client.chat.completions.create(model="alice", messages=messages, tools=TOOLS)
+        answer = reply.choices[0].message.content or ""
+        finish = reply.choices[0].finish_reason
+        check(not reply.choices[0].message.tool_calls, f"{what}: a second call {reply!r}")
+    check(finish == "stop", f"{what}: final finish_reason {finish!r}")
+    check(TOOL_RESULT in answer, f"{what}: the final answer does not quote the result: {answer!r}")
 
 
 def a_wrong_key_raises(openai, base_url):
@@ -124,11 +202,13 @@ def main():
         answer = plain_answer(client)
         streamed_answer(client, answer)
         bad_requests_raise(client, openai)
+        tool_round(client, stream=False)
+        tool_round(client, stream=True)
         a_wrong_key_raises(openai, sys.argv[1])
         over_the_limit_raises(openai, sys.argv[1], sys.argv[3])
     except openai.APIError as error:
         fail(f"the SDK raised {type(error).__name__}: {error}")
-    print("openai sdk: 5 checks passed")
+    print("openai sdk: 7 checks passed")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@
 //! - [`normalise`]: the prompt text as the response cache's key sees it;
 //! - [`personal_number`]: finding and masking Swedish personal identity numbers;
 //! - [`priority`]: a request's priority class at a backend's queue (interactive, batch);
+//! - [`tools`]: tools offered to a model, the calls it makes and the choice it is given;
 //! - [`usernames`]: what a user name may be.
 
 pub mod brownout;
@@ -18,6 +19,7 @@ pub mod latency_buckets;
 pub mod normalise;
 pub mod personal_number;
 pub mod priority;
+pub mod tools;
 pub mod usernames;
 
 pub use brownout::BrownoutLevel;
@@ -25,3 +27,4 @@ pub use chat::{ChatMessage, Role};
 pub use config::{BackendConfig, BackendKind, Config, ConfigError};
 pub use normalise::normalise_prompt;
 pub use priority::Priority;
+pub use tools::{ToolCall, ToolChoice, ToolSpec};

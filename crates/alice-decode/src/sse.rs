@@ -8,16 +8,25 @@
 //! keeps HTTP 200 and sends the error as an event (`data: {"error": {...}}`), so every event is
 //! checked for one. The stream's end is `data: [DONE]`; a stream that stops without it is
 //! broken, whatever came before.
+//!
+//! Tool calls arrive as `delta.tool_calls[]` fragments keyed by `index`: the first of a call
+//! carries its `id` and `function.name`, later ones pieces of `function.arguments`, to be
+//! joined in order. The pieces are JSON strings, so a piece ends mid-JSON (`{"stad":"Gö`) but
+//! never mid-character. They are gathered here and handed on whole before `Done`.
 
 use crate::lines::{Lines, Overrun, StreamCaps, line_failure, lines};
 use crate::text::{clip, error_value_text};
-use crate::{ChatEvent, Completion, Failure, FinishReason};
+use crate::{
+    ChatEvent, Completion, Failure, FinishReason, MAX_TOOL_CALLS, ToolCall, finish_with_calls,
+    too_many_calls,
+};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::Value;
 
-/// Turns an SSE body into chat events: deltas, then one `Done` or one failure, then nothing.
+/// Turns an SSE body into chat events: deltas, then the answer's tool calls (when the model
+/// made any) as one `ToolCalls`, then one `Done` or one failure, then nothing.
 pub fn events<S>(bytes: S, caps: StreamCaps) -> impl Stream<Item = Result<ChatEvent, Failure>>
 where
     S: Stream<Item = Result<Bytes, std::io::Error>> + Unpin,
@@ -27,9 +36,13 @@ where
         sse: SseDecoder::new(caps.event_bytes),
         chunks: ChunkParser::default(),
         caps,
+        done: None,
     };
     futures_util::stream::unfold(Some(state), |state| async move {
         let mut state = state?;
+        if let Some(done) = state.done.take() {
+            return Some((Ok(ChatEvent::Done(done)), None));
+        }
         loop {
             let data = match state.lines.next().await {
                 Some(Ok(line)) => match state.sse.line(&line) {
@@ -55,7 +68,14 @@ where
                 Ok(Step::Nothing) => continue,
                 Ok(Step::Delta(text)) => return Some((Ok(ChatEvent::Delta(text)), Some(state))),
                 // Done and failures end the stream.
-                Ok(Step::Done(completion)) => return Some((Ok(ChatEvent::Done(completion)), None)),
+                Ok(Step::Done(completion, calls)) if calls.is_empty() => {
+                    return Some((Ok(ChatEvent::Done(completion)), None));
+                }
+                // The calls go first, and the end follows on the next turn.
+                Ok(Step::Done(completion, calls)) => {
+                    state.done = Some(completion);
+                    return Some((Ok(ChatEvent::ToolCalls(calls)), Some(state)));
+                }
                 Err(failure) => return Some((Err(failure), None)),
             }
         }
@@ -68,6 +88,8 @@ struct Decoding<S> {
     sse: SseDecoder,
     chunks: ChunkParser,
     caps: StreamCaps,
+    /// The end, once the tool calls before it have gone out.
+    done: Option<Completion>,
 }
 
 /// Gathers the `data:` fields of one server-sent event until the blank line that ends it.
@@ -133,17 +155,20 @@ impl SseDecoder {
 enum Step {
     Nothing,
     Delta(String),
-    Done(Completion),
+    /// The end, and the answer's tool calls, whole.
+    Done(Completion, Vec<ToolCall>),
 }
 
 /// Reads chunk after chunk, keeping what only the end reports: the finish reason arrives in the
 /// last chunk with choices, the token counts in a usage chunk with `choices: []` after it, and
-/// the end itself is `[DONE]`.
+/// the end itself is `[DONE]`. Tool call fragments are gathered by their `index` until then.
 #[derive(Debug, Default)]
 struct ChunkParser {
     finish_reason: Option<String>,
     prompt_tokens: Option<u64>,
     completion_tokens: Option<u64>,
+    /// Calls so far, in the order their first fragment came, each with its `index`.
+    calls: Vec<(u32, ToolCall)>,
 }
 
 impl ChunkParser {
@@ -153,13 +178,18 @@ impl ChunkParser {
             return Ok(Step::Nothing);
         }
         if data == "[DONE]" {
-            return Ok(Step::Done(Completion {
-                // A server that never said why it stopped has simply finished.
-                finish_reason: FinishReason::from_wire(self.finish_reason.as_deref()),
-                prompt_tokens: self.prompt_tokens,
-                completion_tokens: self.completion_tokens,
-                upstream_total_ms: None,
-            }));
+            let calls = self.finished_calls()?;
+            // A server that never said why it stopped has simply finished.
+            let reason = FinishReason::from_wire(self.finish_reason.as_deref());
+            return Ok(Step::Done(
+                Completion {
+                    finish_reason: finish_with_calls(reason, &calls),
+                    prompt_tokens: self.prompt_tokens,
+                    completion_tokens: self.completion_tokens,
+                    upstream_total_ms: None,
+                },
+                calls,
+            ));
         }
         let chunk: StreamChunk = serde_json::from_str(data).map_err(|e| {
             Failure::protocol(format!("unexpected stream event: {e} in {}", clip(data)))
@@ -181,12 +211,79 @@ impl ChunkParser {
         if let Some(reason) = choice.finish_reason {
             self.finish_reason = Some(reason);
         }
+        let Some(delta) = choice.delta else {
+            return Ok(Step::Nothing);
+        };
+        for (position, fragment) in delta.tool_calls.into_iter().enumerate() {
+            // Servers that send each call whole in one chunk may leave `index` out.
+            let index = fragment
+                .index
+                .unwrap_or_else(|| u32::try_from(position).unwrap_or(u32::MAX));
+            self.call_fragment(index, fragment)?;
+        }
         // Reasoning models put their thinking in other delta fields (`reasoning_content`);
         // only `content` is the answer.
-        match choice.delta.and_then(|delta| delta.content) {
+        match delta.content {
             Some(text) if !text.is_empty() => Ok(Step::Delta(text)),
             _ => Ok(Step::Nothing),
         }
+    }
+
+    /// Adds one fragment to the call of its `index`, starting that call if it is new: the id
+    /// and name are taken from the first fragment that has them, the arguments joined.
+    fn call_fragment(&mut self, index: u32, fragment: CallFragment) -> Result<(), Failure> {
+        let position = match self.calls.iter().position(|(i, _)| *i == index) {
+            Some(position) => position,
+            None if self.calls.len() == MAX_TOOL_CALLS => return Err(too_many_calls()),
+            None => {
+                let empty = ToolCall {
+                    id: String::new(),
+                    name: String::new(),
+                    arguments: String::new(),
+                };
+                self.calls.push((index, empty));
+                self.calls.len() - 1
+            }
+        };
+        let call = &mut self.calls[position].1;
+        if let Some(id) = fragment.id
+            && call.id.is_empty()
+        {
+            call.id = id;
+        }
+        if let Some(function) = fragment.function {
+            if let Some(name) = function.name
+                && call.name.is_empty()
+            {
+                call.name = name;
+            }
+            if let Some(arguments) = function.arguments {
+                call.arguments.push_str(&arguments);
+            }
+        }
+        Ok(())
+    }
+
+    /// The gathered calls, whole: each must have a name; one without an id gets `call_<index>`,
+    /// and one without arguments `{}`.
+    fn finished_calls(&mut self) -> Result<Vec<ToolCall>, Failure> {
+        std::mem::take(&mut self.calls)
+            .into_iter()
+            .map(|(index, mut call)| {
+                if call.name.is_empty() {
+                    return Err(Failure::protocol(format!(
+                        "tool call {index} of the answer has no function name"
+                    )));
+                }
+                if call.id.is_empty() {
+                    call.id = format!("call_{index}");
+                }
+                if call.arguments.trim().is_empty() {
+                    call.arguments = "{}".to_owned();
+                }
+                Ok(call)
+            })
+            .collect()
     }
 }
 
@@ -210,6 +307,31 @@ struct ChunkChoice {
 #[derive(Deserialize)]
 struct ChunkDelta {
     content: Option<String>,
+    /// `null` from some servers on chunks without calls.
+    #[serde(default, deserialize_with = "null_as_empty")]
+    tool_calls: Vec<CallFragment>,
+}
+
+/// One piece of a streamed tool call.
+#[derive(Deserialize)]
+struct CallFragment {
+    index: Option<u32>,
+    id: Option<String>,
+    function: Option<FunctionFragment>,
+}
+
+#[derive(Deserialize)]
+struct FunctionFragment {
+    name: Option<String>,
+    arguments: Option<String>,
+}
+
+fn null_as_empty<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 #[derive(Deserialize)]
@@ -263,18 +385,21 @@ mod tests {
         assert_eq!(parser.data(USAGE).unwrap(), Step::Nothing);
         assert_eq!(
             parser.data("[DONE]").unwrap(),
-            Step::Done(Completion {
-                finish_reason: FinishReason::Length,
-                prompt_tokens: Some(12),
-                completion_tokens: Some(7),
-                upstream_total_ms: None,
-            })
+            Step::Done(
+                Completion {
+                    finish_reason: FinishReason::Length,
+                    prompt_tokens: Some(12),
+                    completion_tokens: Some(7),
+                    upstream_total_ms: None,
+                },
+                vec![]
+            )
         );
     }
 
     #[test]
     fn done_without_reason_or_usage_is_a_plain_stop() {
-        let Step::Done(done) = ChunkParser::default().data("[DONE]").unwrap() else {
+        let Step::Done(done, _) = ChunkParser::default().data("[DONE]").unwrap() else {
             panic!("expected Done")
         };
         assert_eq!(done.finish_reason, FinishReason::Stop);
@@ -283,7 +408,7 @@ mod tests {
         parser
             .data(r#"{"choices":[{"index":0,"delta":{},"finish_reason":"content_filter"}]}"#)
             .unwrap();
-        let Step::Done(done) = parser.data("[DONE]").unwrap() else {
+        let Step::Done(done, _) = parser.data("[DONE]").unwrap() else {
             panic!("expected Done")
         };
         assert_eq!(
@@ -452,6 +577,102 @@ mod tests {
         assert_eq!(
             events[1].as_ref().unwrap_err().kind,
             FailureKind::StreamBroken
+        );
+    }
+
+    /// OpenAI's tool call stream: the role chunk, the call's first fragment (id, name, empty
+    /// arguments), the arguments in pieces, the finish chunk, the usage chunk, `[DONE]`.
+    #[tokio::test]
+    async fn tool_call_fragments_are_gathered_into_whole_calls_before_done() {
+        let events = decode(&[
+            b"data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":null}}]}\n\n",
+            b"data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_a\",\"type\":\"function\",\"function\":{\"name\":\"weather\",\"arguments\":\"\"}}]}}]}\n\n",
+            // Split mid-JSON, and the network chunk split inside the two bytes of "ö".
+            b"data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"stad\\\":\\\"G\xc3",
+            b"\xb6\"}}]}}]}\n\n",
+            // A second call starts while the first is open; fragments carry only the index.
+            b"data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"call_b\",\"function\":{\"name\":\"clock\"}}]}}]}\n\n",
+            b"data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"teborg\\\"}\"}}]}}]}\n\n",
+            b"data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n",
+            b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":4}}\n\n",
+            b"data: [DONE]\n\n",
+        ])
+        .await;
+        let events: Vec<ChatEvent> = events.into_iter().map(Result::unwrap).collect();
+        assert_eq!(
+            events,
+            [
+                ChatEvent::ToolCalls(vec![
+                    ToolCall {
+                        id: "call_a".into(),
+                        name: "weather".into(),
+                        arguments: r#"{"stad":"Göteborg"}"#.into(),
+                    },
+                    ToolCall {
+                        id: "call_b".into(),
+                        name: "clock".into(),
+                        arguments: "{}".into(),
+                    },
+                ]),
+                ChatEvent::Done(Completion {
+                    finish_reason: FinishReason::ToolCalls,
+                    prompt_tokens: Some(9),
+                    completion_tokens: Some(4),
+                    upstream_total_ms: None,
+                }),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn text_before_calls_streams_and_a_stop_with_calls_is_a_tool_call_finish() {
+        // Some servers send whole calls without `index` or `id`, and say "stop".
+        let events = decode(&[
+            b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Jag kollar.\"}}]}\n\n",
+            b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":null,\"tool_calls\":[{\"function\":{\"name\":\"clock\",\"arguments\":\"{}\"}}]}}]}\n\n",
+            b"data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":null},\"finish_reason\":\"stop\"}]}\n\n",
+            b"data: [DONE]\n\n",
+        ])
+        .await;
+        let events: Vec<ChatEvent> = events.into_iter().map(Result::unwrap).collect();
+        assert_eq!(events[0], ChatEvent::Delta("Jag kollar.".into()));
+        assert_eq!(
+            events[1],
+            ChatEvent::ToolCalls(vec![ToolCall {
+                id: "call_0".into(),
+                name: "clock".into(),
+                arguments: "{}".into(),
+            }])
+        );
+        let ChatEvent::Done(done) = &events[2] else {
+            panic!("{events:?}")
+        };
+        assert_eq!(done.finish_reason, FinishReason::ToolCalls);
+    }
+
+    #[test]
+    fn a_call_without_a_name_or_too_many_calls_break_the_protocol() {
+        let mut parser = ChunkParser::default();
+        parser
+            .data(r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":3,"function":{"arguments":"{}"}}]}}]}"#)
+            .unwrap();
+        let err = parser.data("[DONE]").unwrap_err();
+        assert_eq!(err.kind, FailureKind::Protocol);
+        assert!(err.detail.contains("tool call 3"), "{err}");
+
+        let mut parser = ChunkParser::default();
+        for index in 0..MAX_TOOL_CALLS {
+            let chunk = format!(
+                r#"{{"choices":[{{"index":0,"delta":{{"tool_calls":[{{"index":{index},"function":{{"name":"f"}}}}]}}}}]}}"#
+            );
+            parser.data(&chunk).unwrap();
+        }
+        let one_more = format!(
+            r#"{{"choices":[{{"index":0,"delta":{{"tool_calls":[{{"index":{MAX_TOOL_CALLS},"function":{{"name":"f"}}}}]}}}}]}}"#
+        );
+        assert_eq!(
+            parser.data(&one_more).unwrap_err().kind,
+            FailureKind::Protocol
         );
     }
 }

@@ -1,7 +1,8 @@
 //! Alice's LLM backends.
 //!
 //! A backend is anything that implements [`Provider`]: it takes a [`ChatRequest`] and returns a
-//! stream of [`ChatEvent`]s (text deltas, then one `Done`). Alice always streams from the
+//! stream of [`ChatEvent`]s (text deltas, the model's tool calls when it made any, then one
+//! `Done`). Alice always streams from the
 //! backend, also for non-streaming API calls, so time to first token is measured the same way
 //! for both. Errors are one type, [`LlmError`], whose [`ErrorKind`] decides the HTTP status the
 //! API answers with and which carries advice an operator can act on.
@@ -23,8 +24,10 @@ pub mod ollama;
 pub mod openai;
 mod provider;
 pub mod router;
+mod tool_wire;
 mod wire;
 
+pub use alice_core::{ToolCall, ToolChoice, ToolSpec};
 pub use breaker::{Breaker, BreakerState};
 #[cfg(feature = "embedded")]
 pub use embedded::EmbeddedClient;

@@ -4,9 +4,15 @@
 //! one takes `options.num_ctx` and `keep_alive`. The response is NDJSON, decoded by
 //! [`alice_decode::ndjson`]: one JSON object per line, the last with `done: true`, and an error
 //! during the stream arrives as an `{"error": "..."}` line.
+//!
+//! Tools go as `tools` in the shape OpenAI's API has too. Ollama's messages differ from
+//! OpenAI's in two ways that are converted here: an assistant's call carries its arguments as
+//! a JSON *object* (Alice keeps them as text), and a tool's result names the tool
+//! (`tool_name`) rather than the call's id. Ollama has no `tool_choice`; the model decides.
 
 use crate::http::{self, ErrorText, Remote};
 use crate::provider::{BackendHealth, ChatRequest, ChatStream};
+use crate::tool_wire::{WireTool, wire_tools};
 use crate::wire::{body_bytes, chat_stream, stream_caps};
 use crate::{ErrorKind, LlmError, Provider};
 use alice_core::BackendConfig;
@@ -162,7 +168,13 @@ impl Provider for OllamaClient {
     async fn chat_stream(&self, request: ChatRequest) -> Result<ChatStream, LlmError> {
         let body = ChatBody {
             model: request.model.as_deref().unwrap_or(&self.model),
-            messages: &request.messages,
+            messages: wire_messages(&request.messages),
+            // Ollama has no `tool_choice`; a choice of none is kept by offering no tools.
+            tools: if request.tool_choice == Some(alice_core::ToolChoice::None) {
+                Vec::new()
+            } else {
+                wire_tools(&request.tools)
+            },
             stream: true,
             keep_alive: &self.keep_alive,
             options: Options {
@@ -287,7 +299,9 @@ fn error_text(body: &[u8]) -> ErrorText {
 #[derive(Serialize)]
 struct ChatBody<'a> {
     model: &'a str,
-    messages: &'a [ChatMessage],
+    messages: Vec<WireMessage<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<WireTool<'a>>,
     stream: bool,
     keep_alive: &'a Value,
     options: Options<'a>,
@@ -300,6 +314,64 @@ struct Options<'a> {
     temperature: f32,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     stop: &'a [String],
+}
+
+/// A message as `/api/chat` takes it.
+#[derive(Debug, PartialEq, Serialize)]
+struct WireMessage<'a> {
+    role: &'static str,
+    content: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<WireCall<'a>>,
+    /// A tool result's tool, found by the call id among the assistant's calls before it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_name: Option<&'a str>,
+}
+
+#[derive(Debug, PartialEq, Serialize)]
+struct WireCall<'a> {
+    function: WireFunctionCall<'a>,
+}
+
+#[derive(Debug, PartialEq, Serialize)]
+struct WireFunctionCall<'a> {
+    name: &'a str,
+    /// An object, as Ollama wants it. Arguments that are not a JSON object (a model can write
+    /// anything) go as `{}`: Ollama refuses the whole request otherwise.
+    arguments: Value,
+}
+
+/// The conversation in Ollama's shape (see the module's doc).
+fn wire_messages(messages: &[ChatMessage]) -> Vec<WireMessage<'_>> {
+    messages
+        .iter()
+        .enumerate()
+        .map(|(at, message)| WireMessage {
+            role: message.role.as_str(),
+            content: &message.content,
+            tool_calls: message
+                .tool_calls
+                .iter()
+                .map(|call| WireCall {
+                    function: WireFunctionCall {
+                        name: &call.name,
+                        arguments: serde_json::from_str::<Value>(&call.arguments)
+                            .ok()
+                            .filter(Value::is_object)
+                            .unwrap_or_else(|| Value::Object(serde_json::Map::new())),
+                    },
+                })
+                .collect(),
+            tool_name: message.tool_call_id.as_deref().and_then(|id| {
+                messages[..at]
+                    .iter()
+                    .rev()
+                    .flat_map(|earlier| &earlier.tool_calls)
+                    .find(|call| call.id == id)
+                    .map(|call| call.name.as_str())
+            }),
+        })
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -335,5 +407,42 @@ mod tests {
         assert_eq!(keep_alive_value("15m"), Value::from("15m"));
         assert_eq!(keep_alive_value("0"), Value::from(0));
         assert_eq!(keep_alive_value("-1"), Value::from(-1));
+    }
+
+    #[test]
+    fn tool_calls_and_results_go_in_ollamas_shape() {
+        use alice_core::{Role, ToolCall};
+        let messages = [
+            ChatMessage::new(Role::User, "Vädret?"),
+            ChatMessage::tool_calls(
+                "",
+                vec![
+                    ToolCall {
+                        id: "call_1".into(),
+                        name: "weather".into(),
+                        arguments: r#"{"city":"Umeå"}"#.into(),
+                    },
+                    ToolCall {
+                        id: "call_2".into(),
+                        name: "clock".into(),
+                        arguments: "not json".into(),
+                    },
+                ],
+            ),
+            ChatMessage::tool_result("call_1", "Snö"),
+            ChatMessage::tool_result("call_9", "?"),
+        ];
+        assert_eq!(
+            serde_json::to_value(wire_messages(&messages)).unwrap(),
+            serde_json::json!([
+                {"role": "user", "content": "Vädret?"},
+                {"role": "assistant", "content": "", "tool_calls": [
+                    {"function": {"name": "weather", "arguments": {"city": "Umeå"}}},
+                    {"function": {"name": "clock", "arguments": {}}},
+                ]},
+                {"role": "tool", "content": "Snö", "tool_name": "weather"},
+                {"role": "tool", "content": "?"},
+            ])
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! The contract every backend fulfils.
 
 use crate::LlmError;
-use alice_core::ChatMessage;
+use alice_core::{ChatMessage, ToolChoice, ToolSpec};
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 use serde::Serialize;
@@ -35,6 +35,14 @@ pub struct ChatRequest {
     /// experiment's variant pins its backend, so its figures are that backend's). Retries on
     /// it still run. None: the configured order, with failover.
     pub backend: Option<String>,
+    /// Tools the model may call; empty offers none. A model that calls one answers with a
+    /// [`ChatEvent::ToolCalls`] before `Done`. The embedded model is offered none (see
+    /// `embedded`): it answers with text.
+    pub tools: Vec<ToolSpec>,
+    /// Whether and which tool the model must call, where the backend's protocol can say so
+    /// (OpenAI's; Ollama has no such setting and leaves it to the model). None: the backend's
+    /// default ("auto" when tools are offered).
+    pub tool_choice: Option<ToolChoice>,
 }
 
 impl ChatRequest {

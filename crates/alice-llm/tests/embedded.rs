@@ -87,6 +87,8 @@ fn ask(question: &str, max_tokens: u32) -> ChatRequest {
         client: None,
         priority: alice_core::Priority::Interactive,
         backend: None,
+        tools: Vec::new(),
+        tool_choice: None,
     }
 }
 

@@ -37,6 +37,8 @@ fn request(max_tokens: u32) -> ChatRequest {
         client: None,
         priority: alice_core::Priority::Interactive,
         backend: None,
+        tools: Vec::new(),
+        tool_choice: None,
     }
 }
 
@@ -170,4 +172,68 @@ async fn models_context_length_and_probe() {
         .await;
     assert!(!down.reachable);
     assert!(down.error.unwrap().contains("ollama serve"));
+}
+
+/// Offered a tool, the simulator's model calls it: the client yields the call whole, then
+/// `Done` with `ToolCalls`; with the result sent back it answers with text quoting it.
+#[tokio::test]
+async fn an_offered_tool_is_called_and_its_result_answered() {
+    use alice_core::{ToolCall, ToolSpec};
+    use alice_upstream_sim::{ToolCalling, ToolRule};
+    let sim = sim(Faults {
+        tool_calls: ToolCalling::Rules(vec![ToolRule {
+            tool: "river".into(),
+            arguments: serde_json::json!({"land": "Sverige", "längd": "km"}),
+        }]),
+        ..Faults::default()
+    })
+    .await;
+    let client = client(&sim.base_url(), "gpt-oss:20b");
+    let mut asking = request(64);
+    asking.tools = vec![ToolSpec {
+        name: "river".into(),
+        description: "Fakta om älvar".into(),
+        parameters: serde_json::json!({"type": "object"}),
+    }];
+    let mut stream = client.chat_stream(asking.clone()).await.unwrap();
+    let Some(Ok(ChatEvent::ToolCalls(calls))) = stream.next().await else {
+        panic!("expected the call first")
+    };
+    let Some(Ok(ChatEvent::Done(done))) = stream.next().await else {
+        panic!("expected Done after the call")
+    };
+    assert!(stream.next().await.is_none());
+    assert_eq!(done.finish_reason, FinishReason::ToolCalls);
+    assert_eq!(calls.len(), 1);
+    let ToolCall {
+        id,
+        name,
+        arguments,
+    } = &calls[0];
+    assert_eq!(name, "river");
+    assert!(!id.is_empty());
+    let arguments: serde_json::Value = serde_json::from_str(arguments).unwrap();
+    assert_eq!(
+        arguments,
+        serde_json::json!({"land": "Sverige", "längd": "km"})
+    );
+    let sent = sim.requests();
+    assert_eq!(sent[0].api, alice_upstream_sim::Api::Ollama);
+    assert_eq!(sent[0].tools[0]["function"]["name"], "river");
+
+    asking
+        .messages
+        .push(ChatMessage::tool_calls("", calls.clone()));
+    asking
+        .messages
+        .push(ChatMessage::tool_result(id.clone(), "Torne älv, 520 km"));
+    let (text, end) = run(&client, asking).await;
+    let Ok(ChatEvent::Done(done)) = end else {
+        panic!("{end:?}")
+    };
+    assert_eq!(done.finish_reason, FinishReason::Stop);
+    assert!(
+        text.contains("Verktyget svarade: \"Torne älv, 520 km\""),
+        "{text}"
+    );
 }

@@ -61,6 +61,8 @@ fn request(deadline: Duration) -> ChatRequest {
         client: None,
         priority: alice_core::Priority::Interactive,
         backend: None,
+        tools: Vec::new(),
+        tool_choice: None,
     }
 }
 
@@ -87,6 +89,7 @@ async fn ask(router: &LlmRouter, request: ChatRequest) -> (usize, Result<Answere
                 by = Some(started);
             }
             Ok(RoutedEvent::Delta(_)) => deltas += 1,
+            Ok(RoutedEvent::ToolCalls(calls)) => panic!("no tools were offered: {calls:?}"),
             Ok(RoutedEvent::Done(completion)) => {
                 let by = by.expect("the router says who answers");
                 return (deltas, Ok(Answered { by, completion }));

@@ -13,9 +13,15 @@ use alice_core::ChatMessage;
 const TOKENS_PER_MESSAGE: usize = 4;
 const CHARS_PER_TOKEN: usize = 4;
 
-/// Estimated tokens a message takes in the prompt.
+/// Estimated tokens a message takes in the prompt, its tool calls' names and arguments
+/// included.
 pub fn estimate_tokens(message: &ChatMessage) -> usize {
-    message.content.chars().count().div_ceil(CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE
+    let calls: usize = message
+        .tool_calls
+        .iter()
+        .map(|call| call.name.chars().count() + call.arguments.chars().count())
+        .sum();
+    (message.content.chars().count() + calls).div_ceil(CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE
 }
 
 /// Why a message cannot be sent at all.
@@ -90,15 +96,24 @@ where
     }
 }
 
-/// Keeps at most `history` messages between the leading system messages and the last one
-/// (the question), dropping the oldest; returns how many were dropped.
+/// Keeps at most `history` messages between the leading system messages and the turn being
+/// answered (the last user message, and in a tool round the calls and results after it),
+/// dropping the oldest; returns how many were dropped. Tool results whose calls were dropped
+/// go too: backends refuse them alone.
 pub fn keep_recent(prompt: &mut Vec<ChatMessage>, history: usize) -> usize {
-    let system = prompt
+    use alice_core::Role;
+    let system = prompt.iter().take_while(|m| m.role == Role::System).count();
+    let turn = prompt
         .iter()
-        .take_while(|m| m.role == alice_core::Role::System)
+        .rposition(|m| m.role == Role::User)
+        .unwrap_or(prompt.len().saturating_sub(1))
+        .max(system);
+    let between = turn - system;
+    let mut dropped = between.saturating_sub(history);
+    dropped += prompt[system + dropped..turn]
+        .iter()
+        .take_while(|m| m.role == Role::Tool)
         .count();
-    let between = prompt.len().saturating_sub(system + 1);
-    let dropped = between.saturating_sub(history);
     prompt.drain(system..system + dropped);
     dropped
 }

@@ -1,15 +1,19 @@
 //! A `/v1/chat/completions` body checked and turned into what Alice asks the backend: the
 //! prompt (system messages first, then as much history as fits the context window, then the
-//! last user message), token limit, temperature and stop sequences. What Alice cannot do
-//! (several choices, tools) is refused rather than ignored; the server's `api::openai` module
-//! describes the rules.
+//! last user message and, in a tool round, the calls and results after it), token limit,
+//! temperature, stop sequences and the tools offered ([`tools`]). What Alice cannot do
+//! (several choices, the legacy functions) is refused rather than ignored; the server's
+//! `api::openai` module describes the rules.
+
+pub mod tools;
 
 use crate::Invalid;
-use crate::context_budget::{DoesNotFit, fit_prompt};
+use crate::context_budget::{DoesNotFit, estimate_tokens, fit_prompt};
 use alice_core::config::ChatConfig;
-use alice_core::{ChatMessage, Role};
+use alice_core::{ChatMessage, Role, ToolChoice, ToolSpec};
 use serde::Deserialize;
 use serde_json::Value;
+use tools::{InTool, InToolCall};
 
 /// OpenAI allows at most four stop sequences.
 const MAX_STOP_SEQUENCES: usize = 4;
@@ -32,11 +36,13 @@ pub struct CompletionBody {
     pub stop: Value,
     pub user: Option<String>,
     pub n: Option<i64>,
-    // Taken as raw values only to refuse them when they ask for something.
+    /// Checked by [`tools::tools`]; `null` and `[]` offer none.
     #[serde(default)]
-    pub tools: Value,
+    pub tools: Option<Vec<InTool>>,
+    /// Checked by [`tools::tool_choice`].
     #[serde(default)]
     pub tool_choice: Value,
+    // Taken as raw values only to refuse them when they ask for something.
     #[serde(default)]
     pub functions: Value,
     #[serde(default)]
@@ -54,6 +60,12 @@ pub struct InMessage {
     role: String,
     #[serde(default)]
     content: Value,
+    /// An assistant message's calls; its `content` may then be `null`.
+    #[serde(default)]
+    tool_calls: Option<Vec<InToolCall>>,
+    /// A `tool` message: the call it answers.
+    #[serde(default)]
+    tool_call_id: Option<String>,
 }
 
 /// A checked request, ready to go to the backend.
@@ -67,6 +79,10 @@ pub struct Plan {
     pub stop: Vec<String>,
     pub stream: bool,
     pub include_usage: bool,
+    /// Tools offered to the model, passed to the backend.
+    pub tools: Vec<ToolSpec>,
+    /// None when the client made no choice (or none that means anything without tools).
+    pub tool_choice: Option<ToolChoice>,
 }
 
 impl Plan {
@@ -85,6 +101,8 @@ impl Plan {
             }
         };
         let stop = stop_sequences(&body.stop)?;
+        let tools = tools::tools(body.tools.unwrap_or_default())?;
+        let tool_choice = tools::tool_choice(&body.tool_choice, &tools)?;
         let (prompt, dropped) = prompt(body.messages, settings, max_tokens)?;
         Ok(Plan {
             prompt,
@@ -97,12 +115,14 @@ impl Plan {
                 .stream_options
                 .and_then(|options| options.include_usage)
                 .unwrap_or(false),
+            tools,
+            tool_choice,
         })
     }
 }
 
 /// Refuses what Alice cannot do rather than ignoring it, so a client never takes a plain answer
-/// for several choices or for a model that saw its tools.
+/// for several choices or for a model that saw its functions.
 fn refuse_unsupported(body: &CompletionBody) -> Result<(), Invalid> {
     if let Some(n) = body.n.filter(|&n| n != 1) {
         return Err(Invalid::new(
@@ -111,33 +131,7 @@ fn refuse_unsupported(body: &CompletionBody) -> Result<(), Invalid> {
         )
         .with_code("unsupported_value"));
     }
-    for (field, value) in [
-        ("tools", &body.tools),
-        ("tool_choice", &body.tool_choice),
-        ("functions", &body.functions),
-        ("function_call", &body.function_call),
-    ] {
-        if asks_for_tools(value) {
-            return Err(Invalid::new(
-                field,
-                "tools are not supported yet; send the request without tools, tool_choice, \
-                     functions and function_call",
-            )
-            .with_code("unsupported_parameter"));
-        }
-    }
-    Ok(())
-}
-
-/// Empty lists, `null` and `"none"` ask for nothing, and some clients always send them.
-fn asks_for_tools(value: &Value) -> bool {
-    match value {
-        Value::Null => false,
-        Value::Array(items) => !items.is_empty(),
-        Value::Object(fields) => !fields.is_empty(),
-        Value::String(choice) => !choice.is_empty() && choice != "none",
-        Value::Bool(_) | Value::Number(_) => true,
-    }
+    tools::refuse_legacy(&body.functions, &body.function_call)
 }
 
 /// The answer's token limit: the client's, lowered to `chat.max_tokens`; that when not given.
@@ -202,15 +196,18 @@ fn prompt(
             "the list is empty; send at least one message, the last one from the user",
         ));
     }
-    let mut checked = Vec::with_capacity(messages.len());
+    let mut checked: Vec<ChatMessage> = Vec::with_capacity(messages.len());
     for (index, message) in messages.into_iter().enumerate() {
-        let role = role(index, &message.role)?;
-        checked.push(ChatMessage::new(
-            role,
-            content_text(index, message.content)?,
-        ));
+        let message = checked_message(index, message)?;
+        if message.role == Role::Tool && !follows_calls(&checked) {
+            return Err(invalid(
+                format!("messages[{index}].role"),
+                "a tool message must follow the assistant message whose tool_calls it answers",
+            ));
+        }
+        checked.push(message);
     }
-    let chars: usize = checked.iter().map(|m| m.content.chars().count()).sum();
+    let chars: usize = checked.iter().map(message_chars).sum();
     let limit = settings
         .max_message_chars
         .saturating_mul(CONVERSATION_CHARS_FACTOR);
@@ -224,15 +221,26 @@ fn prompt(
         ));
     }
     let last = checked.len() - 1;
-    let Some(new) = checked.pop().filter(|m| m.role == Role::User) else {
+    if !matches!(checked[last].role, Role::User | Role::Tool) {
         return Err(invalid(
             format!("messages[{last}].role"),
-            "the last message must be from the user; Alice does not continue an assistant's \
-             message",
+            "the last message must be from the user, or a tool's result; Alice does not \
+             continue an assistant's message",
+        ));
+    }
+    // The turn being answered: the last user message, then (in a tool round) the assistant's
+    // calls and the tools' results after it. It is kept whole.
+    let (system, mut earlier): (Vec<_>, Vec<_>) =
+        checked.into_iter().partition(|m| m.role == Role::System);
+    let Some(asked) = earlier.iter().rposition(|m| m.role == Role::User) else {
+        return Err(invalid(
+            "messages",
+            "there is no user message; send the user's question before the tools' results",
         ));
     };
-    let (system, history): (Vec<_>, Vec<_>) =
-        checked.into_iter().partition(|m| m.role == Role::System);
+    let mut turn = earlier.split_off(asked);
+    let history = earlier;
+    let new = turn.remove(0);
     let system = if system.is_empty() {
         (!settings.system_prompt.trim().is_empty())
             .then(|| ChatMessage::new(Role::System, settings.system_prompt.clone()))
@@ -240,13 +248,21 @@ fn prompt(
         let joined: Vec<String> = system.into_iter().map(|m| m.content).collect();
         Some(ChatMessage::new(Role::System, joined.join("\n\n")))
     };
-    let offered = history.len() + usize::from(system.is_some()) + 1;
-    let prompt = fit_prompt(system, history, new, settings.num_ctx, max_tokens).map_err(
+    let offered = history.len() + usize::from(system.is_some()) + 1 + turn.len();
+    // The calls and results after the question are reserved like the answer's tokens.
+    let after_question: usize = turn.iter().map(estimate_tokens).sum();
+    let reserved = u32::try_from(after_question)
+        .unwrap_or(u32::MAX)
+        .saturating_add(max_tokens);
+    let prompt = fit_prompt(system, history, new, settings.num_ctx, reserved).map_err(
         |DoesNotFit { needed, available }| {
+            let needed = needed + after_question;
+            let available = available + after_question;
             Invalid::new(
                 "messages",
                 format!(
-                    "the system messages and the last user message need about {needed} \
+                    "the system messages and the last user message (with the tool calls and \
+                         results after it) need about {needed} \
                          tokens, but the context window of {} tokens leaves {available} after \
                          the {max_tokens} reserved for the answer; shorten them or ask for fewer \
                          max_tokens",
@@ -256,8 +272,75 @@ fn prompt(
             .with_code("context_length_exceeded")
         },
     )?;
+    let mut prompt = prompt;
+    drop_orphaned_results(&mut prompt);
+    prompt.extend(turn);
     let dropped = offered - prompt.len();
     Ok((prompt, dropped))
+}
+
+/// Whether a tool message may come next: after an assistant's calls, or after another result.
+fn follows_calls(before: &[ChatMessage]) -> bool {
+    before
+        .iter()
+        .rev()
+        .find(|m| m.role != Role::Tool)
+        .is_some_and(|m| m.role == Role::Assistant && !m.tool_calls.is_empty())
+}
+
+/// Characters a message holds, its calls' names and arguments included.
+fn message_chars(message: &ChatMessage) -> usize {
+    message.content.chars().count()
+        + message
+            .tool_calls
+            .iter()
+            .map(|call| call.name.chars().count() + call.arguments.chars().count())
+            .sum::<usize>()
+}
+
+/// History whose oldest messages were left out may begin with tool results whose calls went
+/// with them; backends refuse results without their calls, so those go too.
+fn drop_orphaned_results(prompt: &mut Vec<ChatMessage>) {
+    let system = prompt.iter().take_while(|m| m.role == Role::System).count();
+    let orphans = prompt[system..]
+        .iter()
+        .take_while(|m| m.role == Role::Tool)
+        .count();
+    prompt.drain(system..system + orphans);
+}
+
+/// One message as Alice passes it on: its role, text, and calls or the call it answers.
+fn checked_message(index: usize, message: InMessage) -> Result<ChatMessage, Invalid> {
+    let role = role(index, &message.role)?;
+    let calls = match message.tool_calls {
+        Some(calls) if role == Role::Assistant => tools::calls(index, calls)?,
+        Some(calls) if !calls.is_empty() => {
+            return Err(invalid(
+                format!("messages[{index}].tool_calls"),
+                "only an assistant message carries tool_calls",
+            ));
+        }
+        _ => Vec::new(),
+    };
+    // An assistant message that only calls tools has `null` (or no) content.
+    let content = if !calls.is_empty() && message.content.is_null() {
+        String::new()
+    } else {
+        content_text(index, message.content)?
+    };
+    if role != Role::Tool {
+        return Ok(ChatMessage {
+            tool_calls: calls,
+            ..ChatMessage::new(role, content)
+        });
+    }
+    match message.tool_call_id.filter(|id| !id.is_empty()) {
+        Some(id) => Ok(ChatMessage::tool_result(id, content)),
+        None => Err(invalid(
+            format!("messages[{index}].tool_call_id"),
+            "a tool message needs the id of the call it answers",
+        )),
+    }
 }
 
 fn role(index: usize, role: &str) -> Result<Role, Invalid> {
@@ -266,14 +349,16 @@ fn role(index: usize, role: &str) -> Result<Role, Invalid> {
         "system" | "developer" => Ok(Role::System),
         "user" => Ok(Role::User),
         "assistant" => Ok(Role::Assistant),
-        "tool" | "function" => Err(Invalid::new(
+        "tool" => Ok(Role::Tool),
+        "function" => Err(Invalid::new(
             format!("messages[{index}].role"),
-            "tool results are not supported yet, as tools are not; leave them out",
+            "function messages belong to the legacy functions, which are not supported; send \
+             the result as a tool message with the call's tool_call_id",
         )
         .with_code("unsupported_value")),
         other => Err(invalid(
             format!("messages[{index}].role"),
-            format!("unknown role {other:?}; use system, user or assistant"),
+            format!("unknown role {other:?}; use system, user, assistant or tool"),
         )),
     }
 }

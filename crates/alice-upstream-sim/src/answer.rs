@@ -4,6 +4,9 @@
 //! expects with [`answer_for`] and compare it with what came over the wire.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::config::ToolCalling;
 
 /// How many characters of the last user message are quoted back.
 const QUOTE_CHARS: usize = 80;
@@ -20,11 +23,20 @@ const FILLER: [&str; 8] = [
     "simulatorn.",
 ];
 
-/// One chat message as the simulator sees it (text only).
+/// One chat message as the simulator sees it: its text, and the tool parts as received.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SimMessage {
     pub role: String,
     pub content: String,
+    /// An assistant message's `tool_calls`, exactly as sent (OpenAI's or Ollama's shape).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<Value>,
+    /// A `tool` message's `tool_call_id` (OpenAI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    /// A `tool` message's `tool_name` (Ollama).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_name: Option<String>,
 }
 
 impl SimMessage {
@@ -32,14 +44,62 @@ impl SimMessage {
         Self {
             role: role.into(),
             content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+            tool_name: None,
         }
     }
+}
+
+/// The call the "model" makes instead of answering with text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimToolCall {
+    /// `call_<number of messages received>`: the same for the same conversation, and new
+    /// for each round of it.
+    pub id: String,
+    pub name: String,
+    /// An object (Ollama sends it so; OpenAI as its JSON text).
+    pub arguments: Value,
+}
+
+/// The call to make for `messages` when the request offers tools named `offered`: none once
+/// a tool result follows the last user message (the round is over), none when nothing
+/// offered fits `calling`.
+pub fn tool_call_for(
+    messages: &[SimMessage],
+    offered: &[String],
+    calling: &ToolCalling,
+) -> Option<SimToolCall> {
+    let asked = messages.iter().rposition(|m| m.role == "user");
+    let answered = messages[asked.map_or(0, |at| at + 1)..]
+        .iter()
+        .any(|m| m.role == "tool");
+    if answered {
+        return None;
+    }
+    let (name, arguments) = match calling {
+        ToolCalling::Never => return None,
+        ToolCalling::FirstOffered => (
+            offered.first()?.clone(),
+            Value::Object(serde_json::Map::new()),
+        ),
+        ToolCalling::Rules(rules) => rules
+            .iter()
+            .find(|rule| offered.contains(&rule.tool))
+            .map(|rule| (rule.tool.clone(), rule.arguments.clone()))?,
+    };
+    Some(SimToolCall {
+        id: format!("call_{}", messages.len()),
+        name,
+        arguments,
+    })
 }
 
 /// The full answer to a conversation, before any length limit or stop sequence.
 ///
 /// It quotes the first 80 characters of the last user message (whitespace runs
-/// folded to one space) and states how many messages (all roles) were received.
+/// folded to one space), and of each tool result after it, and states how many messages
+/// (all roles) were received.
 pub fn answer_for(messages: &[SimMessage]) -> String {
     let count = messages.len();
     let noun = if count == 1 {
@@ -47,18 +107,33 @@ pub fn answer_for(messages: &[SimMessage]) -> String {
     } else {
         "meddelanden"
     };
-    match messages.iter().rev().find(|m| m.role == "user") {
-        Some(last) => {
-            let folded = last
-                .content
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ");
-            let quoted: String = folded.chars().take(QUOTE_CHARS).collect();
-            format!("Hej! Du skrev: \"{quoted}\". Jag ser {count} {noun} i samtalet.")
+    match messages.iter().rposition(|m| m.role == "user") {
+        Some(at) => {
+            let quoted = quote(&messages[at].content);
+            // The tools' results after the question, quoted the same way.
+            let results: Vec<String> = messages[at + 1..]
+                .iter()
+                .filter(|m| m.role == "tool")
+                .map(|m| quote(&m.content))
+                .collect();
+            if results.is_empty() {
+                format!("Hej! Du skrev: \"{quoted}\". Jag ser {count} {noun} i samtalet.")
+            } else {
+                format!(
+                    "Hej! Du skrev: \"{quoted}\". Verktyget svarade: \"{}\". Jag ser {count} \
+                     {noun} i samtalet.",
+                    results.join("\", \"")
+                )
+            }
         }
         None => format!("Hej! Jag ser {count} {noun} i samtalet, men inget från dig."),
     }
+}
+
+/// The first 80 characters of `text`, whitespace runs folded to one space.
+fn quote(text: &str) -> String {
+    let folded = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    folded.chars().take(QUOTE_CHARS).collect()
 }
 
 /// Splits text into tokens at word boundaries, each token carrying the whitespace
@@ -100,6 +175,8 @@ pub enum Finish {
     Stop,
     /// The token limit (`num_predict` / `max_tokens`) was reached.
     Length,
+    /// The answer is a tool call (OpenAI's name; Ollama says "stop").
+    ToolCalls,
 }
 
 impl Finish {
@@ -107,6 +184,7 @@ impl Finish {
         match self {
             Finish::Stop => "stop",
             Finish::Length => "length",
+            Finish::ToolCalls => "tool_calls",
         }
     }
 }
@@ -117,6 +195,8 @@ pub struct Plan {
     pub tokens: Vec<String>,
     pub finish: Finish,
     pub prompt_tokens: u64,
+    /// The call made instead of text (then `tokens` is empty).
+    pub tool_call: Option<SimToolCall>,
 }
 
 impl Plan {
@@ -159,6 +239,17 @@ impl Plan {
             tokens,
             finish,
             prompt_tokens: prompt_token_count(messages),
+            tool_call: None,
+        }
+    }
+
+    /// A tool call instead of text: no tokens, then the call.
+    pub fn calling(messages: &[SimMessage], call: SimToolCall) -> Self {
+        Plan {
+            tokens: Vec::new(),
+            finish: Finish::ToolCalls,
+            prompt_tokens: prompt_token_count(messages),
+            tool_call: Some(call),
         }
     }
 
@@ -254,5 +345,61 @@ mod tests {
         assert_eq!(cut.finish, Finish::Length);
         let shorter_than_the_answer = Plan::new(&messages, 2, None, &[]);
         assert_eq!(shorter_than_the_answer.text(), answer_for(&messages));
+    }
+
+    fn offered() -> Vec<String> {
+        vec!["weather".to_owned(), "clock".to_owned()]
+    }
+
+    #[test]
+    fn offered_tools_are_called_until_a_result_follows_the_question() {
+        use crate::config::ToolRule;
+        let asked = vec![SimMessage::new("user", "Vädret?")];
+        let first = tool_call_for(&asked, &offered(), &ToolCalling::FirstOffered).unwrap();
+        assert_eq!(
+            first,
+            SimToolCall {
+                id: "call_1".into(),
+                name: "weather".into(),
+                arguments: serde_json::json!({}),
+            }
+        );
+        assert_eq!(tool_call_for(&asked, &[], &ToolCalling::FirstOffered), None);
+        assert_eq!(tool_call_for(&asked, &offered(), &ToolCalling::Never), None);
+        let rules = ToolCalling::Rules(vec![
+            ToolRule {
+                tool: "translate".into(),
+                arguments: serde_json::json!({"to": "en"}),
+            },
+            ToolRule {
+                tool: "clock".into(),
+                arguments: serde_json::json!({"zone": "Europe/Stockholm"}),
+            },
+        ]);
+        let ruled = tool_call_for(&asked, &offered(), &rules).unwrap();
+        assert_eq!(ruled.name, "clock");
+        assert_eq!(ruled.arguments["zone"], "Europe/Stockholm");
+        assert_eq!(tool_call_for(&asked, &["weather".to_owned()], &rules), None);
+
+        let mut answered = asked.clone();
+        answered.push(SimMessage::new("assistant", ""));
+        answered.push(SimMessage::new("tool", "Snö,  -8 grader"));
+        assert_eq!(
+            tool_call_for(&answered, &offered(), &ToolCalling::FirstOffered),
+            None
+        );
+        assert_eq!(
+            answer_for(&answered),
+            "Hej! Du skrev: \"Vädret?\". Verktyget svarade: \"Snö, -8 grader\". Jag ser 3 \
+             meddelanden i samtalet."
+        );
+        // A new question starts a new round.
+        answered.push(SimMessage::new("user", "Och imorgon?"));
+        assert_eq!(
+            tool_call_for(&answered, &offered(), &ToolCalling::FirstOffered)
+                .unwrap()
+                .id,
+            "call_4"
+        );
     }
 }

@@ -74,6 +74,43 @@ pub struct Faults {
     /// many tokens (before `max_tokens` cuts it), like a model that talks at length, so a
     /// smaller token limit shows in the answer's length.
     pub answer_tokens: usize,
+    /// How a request that offers tools is answered: with a call, or with text (see
+    /// [`ToolCalling`]). Not a fault, but set with them, so a test steers it the same way.
+    pub tool_calls: ToolCalling,
+}
+
+/// Whether the "model" calls a tool when a request offers tools and the conversation has no
+/// tool result after its last user message (once there is one, it answers with text quoting
+/// the result). A request whose `tool_choice` is `"none"` is always answered with text.
+///
+/// In JSON: `"first_offered"`, `"never"`, or `{"rules": [{"tool": "weather", "arguments":
+/// {"city": "Umeå"}}]}`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ToolCalling {
+    /// Calls the first offered tool with `{}`: like a model that uses what it is given, and
+    /// a test needs nothing set up to see a call. The default.
+    #[default]
+    FirstOffered,
+    /// Answers with text, tools or not.
+    Never,
+    /// Calls the tool of the first rule whose tool is offered, with its arguments; answers
+    /// with text when no rule's tool is offered.
+    Rules(Vec<ToolRule>),
+}
+
+/// "Call `tool` with `arguments` when it is offered."
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolRule {
+    pub tool: String,
+    /// The call's arguments, sent as OpenAI's JSON text or Ollama's object; `{}` if left out.
+    #[serde(default = "empty_object")]
+    pub arguments: serde_json::Value,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
 }
 
 impl Faults {
@@ -163,6 +200,26 @@ mod tests {
         assert!(config.faults.hang);
         assert_eq!(config.context_length, 8192);
         assert!(serde_json::from_str::<Faults>(r#"{"latency":5}"#).is_err());
+        let rules: Faults = serde_json::from_str(
+            r#"{"tool_calls":{"rules":[{"tool":"weather","arguments":{"city":"Umeå"}},{"tool":"clock"}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            rules.tool_calls,
+            ToolCalling::Rules(vec![
+                ToolRule {
+                    tool: "weather".into(),
+                    arguments: serde_json::json!({"city": "Umeå"}),
+                },
+                ToolRule {
+                    tool: "clock".into(),
+                    arguments: serde_json::json!({}),
+                },
+            ])
+        );
+        let never: Faults = serde_json::from_str(r#"{"tool_calls":"never"}"#).unwrap();
+        assert_eq!(never.tool_calls, ToolCalling::Never);
+        assert_eq!(Faults::default().tool_calls, ToolCalling::FirstOffered);
     }
 
     #[test]

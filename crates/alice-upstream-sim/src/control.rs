@@ -30,7 +30,8 @@ pub(crate) async fn faults(State(state): State<Arc<SimState>>) -> Json<Faults> {
     Json(state.faults())
 }
 
-/// `PUT /sim/faults`: replaces the faults (fields left out take their defaults).
+/// `PUT /sim/faults`: replaces the faults (fields left out take their defaults), among them
+/// how offered tools are called (`tool_calls`, see [`crate::ToolCalling`]).
 pub(crate) async fn set_faults(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
     let faults: Faults = match serde_json::from_slice(&body) {
         Ok(faults) => faults,

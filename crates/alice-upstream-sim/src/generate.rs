@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::answer::{Finish, Plan};
+use crate::answer::{Finish, Plan, SimToolCall};
 use crate::faults::Ticket;
 use crate::record::outcome;
 use crate::state::SimState;
@@ -34,6 +34,8 @@ pub(crate) enum Event {
     /// Generation ended normally.
     Done {
         finish: Finish,
+        /// The call the answer is, instead of text.
+        tool_call: Option<SimToolCall>,
         prompt_tokens: u64,
         completion_tokens: u64,
         timings: Timings,
@@ -112,6 +114,7 @@ impl Generation {
         let arrived = self.ticket.tracker.started;
         Some(Event::Done {
             finish: self.plan.finish,
+            tool_call: self.plan.tool_call.clone(),
             prompt_tokens: self.plan.prompt_tokens,
             completion_tokens: self.emitted as u64,
             timings: Timings {

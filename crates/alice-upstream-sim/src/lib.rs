@@ -5,7 +5,8 @@
 //! against a real model is slow, needs a GPU and is never repeatable. This crate
 //! is a real HTTP server on 127.0.0.1 that *pretends* to be such a server: it
 //! speaks Ollama's native API and OpenAI's chat API byte for byte, answers
-//! deterministically from the prompt (see [`answer_for`]), and injects faults —
+//! deterministically from the prompt (see [`answer_for`]), calls offered tools as its
+//! settings say ([`ToolCalling`]), and injects faults —
 //! latency, slow tokens, errors, mid-stream failures, hangs, a full queue — only
 //! from its settings ([`Faults`]), never from what a request says.
 //!
@@ -15,7 +16,8 @@
 //!
 //! ## Module map
 //! - [`config`]: [`SimConfig`] and [`Faults`], the settings.
-//! - [`answer`]: the deterministic "model": answer text, tokens, limits.
+//! - [`answer`]: the deterministic "model": answer text, tokens, limits, and the tool call
+//!   it makes when offered tools ([`ToolCalling`] says which).
 //! - `record`: [`RecordedRequest`], what is remembered about each chat request.
 //! - `state`: state shared by the handlers (log, counters, loaded models, seeded RNG).
 //! - `gate`: generation slots and the bounded queue (`max_concurrent` / `max_queue`).
@@ -57,8 +59,9 @@ mod server;
 mod state;
 mod wire;
 
+pub use answer::SimToolCall;
 pub use answer::{SimMessage, answer_for, prompt_token_count, tokenize};
-pub use config::{Faults, SimConfig};
+pub use config::{Faults, SimConfig, ToolCalling, ToolRule};
 pub use faults::{BUSY_MESSAGE, ERROR_PADDING, mid_stream_message, model_not_found_message};
 pub use record::{Api, RecordedRequest};
 pub use server::{SimHandle, spawn, spawn_local};

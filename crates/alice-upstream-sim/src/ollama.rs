@@ -12,13 +12,13 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::answer::{Plan, SimMessage};
+use crate::answer::{Finish, Plan, SimMessage, SimToolCall, tool_call_for};
 use crate::faults::{self, Admission, Rejection, mid_stream_message};
 use crate::generate::{Event, Generation, Timings};
 use crate::models::{ARCHITECTURE, Details, MODIFIED_AT, ModelCard};
 use crate::record::{Api, RecordedRequest, outcome};
 use crate::state::{SimState, keep_alive_is_zero, now_rfc3339, rfc3339};
-use crate::wire::{WireMessage, positive_int, stop_sequences};
+use crate::wire::{WireMessage, offered_tools, positive_int, stop_sequences};
 
 /// Ollama's error body: `{"error":"..."}`.
 pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -48,12 +48,22 @@ struct ChatRequest {
     options: Option<Value>,
     #[serde(default)]
     keep_alive: Option<Value>,
+    #[serde(default)]
+    tools: Option<Vec<Value>>,
 }
 
 #[derive(Serialize)]
 struct OutMessage<'a> {
     role: &'static str,
     content: &'a str,
+    /// Ollama's calls: whole, arguments an object, no id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_calls: Option<Value>,
+}
+
+/// `message.tool_calls` as Ollama sends it.
+fn wire_calls(call: &SimToolCall) -> Value {
+    json!([{ "function": { "name": call.name, "arguments": call.arguments } }])
 }
 
 #[derive(Serialize)]
@@ -100,6 +110,7 @@ impl<'a> ChatLine<'a> {
             message: OutMessage {
                 role: "assistant",
                 content,
+                tool_calls: None,
             },
             done: false,
             done_reason: None,
@@ -146,6 +157,7 @@ pub(crate) async fn chat(State(state): State<Arc<SimState>>, body: Bytes) -> Res
     let stop = stop_sequences(options.get("stop"));
     let unload = request.keep_alive.as_ref().is_some_and(keep_alive_is_zero);
     let model = request.model;
+    let tools = request.tools.unwrap_or_default();
 
     let record = RecordedRequest {
         api: Api::Ollama,
@@ -154,6 +166,8 @@ pub(crate) async fn chat(State(state): State<Arc<SimState>>, body: Bytes) -> Res
         stream,
         options,
         keep_alive: request.keep_alive,
+        tools: tools.clone(),
+        tool_choice: None,
         outcome: String::new(),
     };
     let mut ticket = match faults::admit(&state, record).await {
@@ -180,7 +194,11 @@ pub(crate) async fn chat(State(state): State<Arc<SimState>>, body: Bytes) -> Res
             },
         );
     }
-    let plan = Plan::new(&messages, ticket.faults.answer_tokens, limit, &stop);
+    // Ollama has no tool_choice: offered tools may always be called.
+    let plan = match tool_call_for(&messages, &offered_tools(&tools), &ticket.faults.tool_calls) {
+        Some(call) => Plan::calling(&messages, call),
+        None => Plan::new(&messages, ticket.faults.answer_tokens, limit, &stop),
+    };
     let generation = Generation::new(Arc::clone(&state), plan, ticket);
     if stream {
         streamed(model, generation)
@@ -199,12 +217,27 @@ fn streamed(model: String, generation: Generation) -> Response {
         Event::Failed(after) => ndjson_line(&json!({ "error": mid_stream_message(after) })),
         Event::Done {
             finish,
+            tool_call,
             prompt_tokens,
             completion_tokens,
             timings,
         } => {
             let stats = DoneStats::new(prompt_tokens, completion_tokens, timings);
-            ndjson_line(&ChatLine::done(&model, "", finish.as_str(), Some(stats)))
+            let done = ndjson_line(&ChatLine::done(
+                &model,
+                "",
+                done_reason(finish),
+                Some(stats),
+            ))?;
+            // Ollama sends the calls whole in a line of their own before the last.
+            let Some(call) = tool_call else {
+                return Ok(done);
+            };
+            let mut calls = ChatLine::token(&model, "");
+            calls.message.tool_calls = Some(wire_calls(&call));
+            let mut lines = ndjson_line(&calls)?.to_vec();
+            lines.extend_from_slice(&done);
+            Ok(Bytes::from(lines))
         }
         Event::Cut => Err(std::io::Error::other("simulator stopped")),
     });
@@ -221,18 +254,29 @@ async fn whole(model: &str, generation: Generation) -> Response {
             text,
             Event::Done {
                 finish,
+                tool_call,
                 prompt_tokens,
                 completion_tokens,
                 timings,
             },
         ) => {
             let stats = DoneStats::new(prompt_tokens, completion_tokens, timings);
-            Json(ChatLine::done(model, &text, finish.as_str(), Some(stats))).into_response()
+            let mut line = ChatLine::done(model, &text, done_reason(finish), Some(stats));
+            line.message.tool_calls = tool_call.as_ref().map(wire_calls);
+            Json(line).into_response()
         }
         (_, Event::Failed(after)) => {
             error(StatusCode::INTERNAL_SERVER_ERROR, mid_stream_message(after))
         }
         (_, Event::Token(_) | Event::Cut) => faults::cut_response(),
+    }
+}
+
+/// Ollama's `done_reason`: it names no reason for a tool call, which ends as "stop".
+fn done_reason(finish: Finish) -> &'static str {
+    match finish {
+        Finish::ToolCalls => Finish::Stop.as_str(),
+        other => other.as_str(),
     }
 }
 

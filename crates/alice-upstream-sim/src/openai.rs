@@ -12,13 +12,13 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::answer::{Plan, SimMessage};
+use crate::answer::{Plan, SimMessage, SimToolCall, tool_call_for};
 use crate::faults::{self, Admission, Rejection, mid_stream_message};
 use crate::generate::{Event, Generation};
 use crate::models::CREATED_UNIX;
 use crate::record::{Api, RecordedRequest};
 use crate::state::{SimState, now_unix};
-use crate::wire::{WireMessage, positive_int, stop_sequences};
+use crate::wire::{WireMessage, offered_tools, positive_int, stop_sequences};
 
 #[derive(Serialize)]
 struct ErrorBody<'a> {
@@ -68,6 +68,10 @@ struct ChatRequest {
     temperature: Option<Value>,
     #[serde(default)]
     stop: Option<Value>,
+    #[serde(default)]
+    tools: Option<Vec<Value>>,
+    #[serde(default)]
+    tool_choice: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -118,12 +122,39 @@ impl Usage {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Default)]
 struct Delta<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     role: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_calls: Option<Value>,
+}
+
+/// The pieces a streamed call is sent in, as OpenAI streams one: the first fragment with the
+/// id, type, name and empty arguments, then the arguments' JSON text split in two (inside the
+/// JSON, at a character boundary), so a client has to join them.
+fn call_fragments(call: &SimToolCall) -> Vec<Value> {
+    let arguments = call.arguments.to_string();
+    let half = arguments.chars().count() / 2;
+    let at = arguments
+        .char_indices()
+        .nth(half)
+        .map_or(arguments.len(), |(at, _)| at);
+    let (head, tail) = arguments.split_at(at);
+    vec![
+        json!([{"index": 0, "id": call.id, "type": "function",
+            "function": {"name": call.name, "arguments": ""}}]),
+        json!([{"index": 0, "function": {"arguments": head}}]),
+        json!([{"index": 0, "function": {"arguments": tail}}]),
+    ]
+}
+
+/// `message.tool_calls` of a whole answer.
+fn whole_calls(call: &SimToolCall) -> Value {
+    json!([{"id": call.id, "type": "function",
+        "function": {"name": call.name, "arguments": call.arguments.to_string()}}])
 }
 
 #[derive(Serialize)]
@@ -219,6 +250,8 @@ pub(crate) async fn chat_completions(State(state): State<Arc<SimState>>, body: B
         .and_then(positive_int);
     let stop = stop_sequences(request.stop.as_ref());
     let model = request.model;
+    let tools = request.tools.unwrap_or_default();
+    let tool_choice = request.tool_choice;
 
     let record = RecordedRequest {
         api: Api::OpenAi,
@@ -227,6 +260,8 @@ pub(crate) async fn chat_completions(State(state): State<Arc<SimState>>, body: B
         stream,
         options,
         keep_alive: None,
+        tools: tools.clone(),
+        tool_choice: tool_choice.clone(),
         outcome: String::new(),
     };
     let ticket = match faults::admit(&state, record).await {
@@ -253,7 +288,16 @@ pub(crate) async fn chat_completions(State(state): State<Arc<SimState>>, body: B
         model,
         include_usage,
     };
-    let plan = Plan::new(&messages, ticket.faults.answer_tokens, limit, &stop);
+    // `tool_choice: "none"` asks for text; any other choice leaves it to the rule.
+    let offered = if tool_choice.as_ref().and_then(Value::as_str) == Some("none") {
+        Vec::new()
+    } else {
+        offered_tools(&tools)
+    };
+    let plan = match tool_call_for(&messages, &offered, &ticket.faults.tool_calls) {
+        Some(call) => Plan::calling(&messages, call),
+        None => Plan::new(&messages, ticket.faults.answer_tokens, limit, &stop),
+    };
     let generation = Generation::new(Arc::clone(&state), plan, ticket);
     if stream {
         streamed(meta, generation)
@@ -267,6 +311,7 @@ fn streamed(meta: StreamMeta, generation: Generation) -> Response {
         Delta {
             role: Some("assistant"),
             content: Some(""),
+            tool_calls: None,
         },
         None,
     ));
@@ -277,8 +322,8 @@ fn streamed(meta: StreamMeta, generation: Generation) -> Response {
     let rest = events.map(move |event| match event {
         Event::Token(token) => sse(&meta.chunk(
             Delta {
-                role: None,
                 content: Some(&token),
+                ..Delta::default()
             },
             None,
         )),
@@ -287,30 +332,26 @@ fn streamed(meta: StreamMeta, generation: Generation) -> Response {
         })),
         Event::Done {
             finish,
+            tool_call,
             prompt_tokens,
             completion_tokens,
             ..
         } => {
             let mut buffer = Vec::new();
-            let end = meta.chunk(
-                Delta {
-                    role: None,
-                    content: None,
-                },
-                Some(finish.as_str()),
-            );
+            for fragment in tool_call.iter().flat_map(call_fragments) {
+                let delta = Delta {
+                    tool_calls: Some(fragment),
+                    ..Delta::default()
+                };
+                sse_event(&mut buffer, &meta.chunk(delta, None))?;
+            }
+            let end = meta.chunk(Delta::default(), Some(finish.as_str()));
             sse_event(&mut buffer, &end)?;
             if meta.include_usage {
                 let usage = Chunk {
                     choices: Vec::new(),
                     usage: Some(Usage::new(prompt_tokens, completion_tokens)),
-                    ..meta.chunk(
-                        Delta {
-                            role: None,
-                            content: None,
-                        },
-                        None,
-                    )
+                    ..meta.chunk(Delta::default(), None)
                 };
                 sse_event(&mut buffer, &usage)?;
             }
@@ -336,6 +377,7 @@ async fn whole(meta: StreamMeta, generation: Generation) -> Response {
             text,
             Event::Done {
                 finish,
+                tool_call,
                 prompt_tokens,
                 completion_tokens,
                 ..
@@ -347,7 +389,12 @@ async fn whole(meta: StreamMeta, generation: Generation) -> Response {
             "model": meta.model,
             "choices": [{
                 "index": 0,
-                "message": { "role": "assistant", "content": text },
+                "message": match &tool_call {
+                    Some(call) => json!({
+                        "role": "assistant", "content": null, "tool_calls": whole_calls(call),
+                    }),
+                    None => json!({ "role": "assistant", "content": text }),
+                },
                 "finish_reason": finish.as_str(),
             }],
             "usage": Usage::new(prompt_tokens, completion_tokens),
@@ -409,8 +456,8 @@ mod tests {
         };
         let bytes = sse(&meta.chunk(
             Delta {
-                role: None,
                 content: Some("Hej"),
+                ..Delta::default()
             },
             None,
         ))
@@ -422,5 +469,23 @@ mod tests {
         assert_eq!(value["choices"][0]["delta"], json!({"content": "Hej"}));
         assert_eq!(value["choices"][0]["finish_reason"], Value::Null);
         assert!(value.get("usage").is_none());
+    }
+
+    #[test]
+    fn a_streamed_call_comes_in_fragments_whose_arguments_join() {
+        let call = SimToolCall {
+            id: "call_1".into(),
+            name: "weather".into(),
+            arguments: json!({"city": "Göteborg"}),
+        };
+        let fragments = call_fragments(&call);
+        assert_eq!(fragments[0][0]["id"], "call_1");
+        assert_eq!(fragments[0][0]["function"]["name"], "weather");
+        let pieces: Vec<&str> = fragments[1..]
+            .iter()
+            .map(|f| f[0]["function"]["arguments"].as_str().unwrap())
+            .collect();
+        assert!(pieces.iter().all(|p| !p.is_empty()), "{pieces:?}");
+        assert_eq!(pieces.concat(), r#"{"city":"Göteborg"}"#);
     }
 }

@@ -26,6 +26,12 @@ pub struct RecordedRequest {
     pub options: serde_json::Value,
     /// Ollama only: `keep_alive` as received.
     pub keep_alive: Option<serde_json::Value>,
+    /// `tools` as received; empty when none were offered.
+    #[serde(default)]
+    pub tools: Vec<serde_json::Value>,
+    /// OpenAI only: `tool_choice` as received.
+    #[serde(default)]
+    pub tool_choice: Option<serde_json::Value>,
     /// `"pending"` while being answered, then one of `"ok"`, `"error:<status>"`,
     /// `"mid_stream_error"`, `"hang"`, `"queue_full"`, `"cancelled"`, `"model_not_found"`.
     pub outcome: String,

@@ -494,6 +494,8 @@ mod tests {
             stream: true,
             options: serde_json::Value::Null,
             keep_alive: None,
+            tools: Vec::new(),
+            tool_choice: None,
             outcome: String::new(),
         };
         let mut tracker = state.record(request.clone());

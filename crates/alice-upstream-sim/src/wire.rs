@@ -13,15 +13,37 @@ pub(crate) struct WireMessage {
     role: String,
     #[serde(default)]
     content: Value,
+    #[serde(default)]
+    tool_calls: Value,
+    #[serde(default)]
+    tool_call_id: Value,
+    #[serde(default)]
+    tool_name: Value,
 }
 
 impl WireMessage {
     pub(crate) fn into_sim(self) -> SimMessage {
+        let text = |value: Value| value.as_str().map(str::to_owned);
         SimMessage {
             role: self.role,
             content: text_of(self.content),
+            tool_calls: match self.tool_calls {
+                Value::Array(calls) => calls,
+                _ => Vec::new(),
+            },
+            tool_call_id: text(self.tool_call_id),
+            tool_name: text(self.tool_name),
         }
     }
+}
+
+/// The names of the functions a request's `tools` offers (the same shape in both APIs).
+pub(crate) fn offered_tools(tools: &[Value]) -> Vec<String> {
+    tools
+        .iter()
+        .filter_map(|tool| tool.get("function")?.get("name")?.as_str())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn text_of(content: Value) -> String {

@@ -60,6 +60,10 @@ pub enum Reason {
     /// Set by the caller, not by [`classify`]: the response cache is off, so nothing is shared
     /// and the prompt is not classified at all.
     CacheOff,
+    /// Set by the caller, not by [`classify`]: the request offers the model tools, so its
+    /// answer may be a call, and the caller's next request carries a result from the caller's
+    /// own world. Neither is an answer to share.
+    ToolsOffered,
 }
 
 impl Reason {
@@ -72,6 +76,7 @@ impl Reason {
             Reason::FollowUp => "follow_up",
             Reason::ConversationHistory => "history",
             Reason::CacheOff => "cache_off",
+            Reason::ToolsOffered => "tools_offered",
         }
     }
 
@@ -79,7 +84,7 @@ impl Reason {
     /// question asked "idag" is first of all a tool call).
     fn rank(self) -> u8 {
         match self {
-            Reason::CacheOff | Reason::ConversationHistory => 0,
+            Reason::CacheOff | Reason::ConversationHistory | Reason::ToolsOffered => 0,
             Reason::NeedsTool => 1,
             Reason::TimeDependent => 2,
             Reason::FollowUp => 3,

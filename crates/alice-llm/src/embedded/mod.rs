@@ -369,6 +369,10 @@ impl Provider for EmbeddedClient {
         &self.inner.ids.url
     }
 
+    /// `request.tools` is not offered to the model: a 135M model cannot call tools reliably
+    /// (it invents names and writes broken arguments), so it answers with text, as it would
+    /// without tools. A call constrained by a grammar to the offered tools' schemas is future
+    /// work.
     async fn chat_stream(&self, request: ChatRequest) -> Result<ChatStream, LlmError> {
         let ids = &self.inner.ids;
         let running = self.inner.ensure_loaded().await?;

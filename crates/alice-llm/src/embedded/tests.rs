@@ -40,6 +40,8 @@ async fn a_missing_model_file_says_how_to_get_one() {
         client: None,
         priority: alice_core::Priority::Interactive,
         backend: None,
+        tools: Vec::new(),
+        tool_choice: None,
     };
     let error = client.chat_stream(request).await.err().unwrap();
     assert_eq!(error.kind, ErrorKind::ModelNotFound);

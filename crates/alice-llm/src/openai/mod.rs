@@ -9,12 +9,17 @@
 //! that fails after the status line keeps HTTP 200 and sends the error as an event
 //! (`data: {"error": {...}}`); the stream's end is `data: [DONE]`, and a stream that stops
 //! without it is broken, whatever came before.
+//!
+//! Tools, `tool_choice`, assistant messages with `tool_calls` and `tool` results go in
+//! OpenAI's own shape, which Alice's types follow; the streamed calls' fragments are gathered
+//! by the decoder.
 
 mod key;
 mod wire;
 
 use crate::http::{self, ErrorText, Remote, describe_transport};
 use crate::provider::{BackendHealth, ChatRequest, ChatStream};
+use crate::tool_wire::wire_tools;
 use crate::wire::{body_bytes, chat_stream, stream_caps};
 use crate::{ErrorKind, LlmError, Provider};
 use alice_core::BackendConfig;
@@ -207,7 +212,9 @@ impl Provider for OpenAiClient {
         // deadline is the router's to enforce.
         let body = ChatBody {
             model: request.model.as_deref().unwrap_or(&self.model),
-            messages: &request.messages,
+            messages: wire::wire_messages(&request.messages),
+            tools: wire_tools(&request.tools),
+            tool_choice: wire::tool_choice(&request.tools, request.tool_choice.as_ref()),
             stream: true,
             stream_options: StreamOptions {
                 include_usage: true,

@@ -6,6 +6,7 @@ use super::backend::Backend;
 use crate::LlmError;
 use crate::limiter::Slot;
 use crate::provider::{AnsweredBy, ChatEvent, ChatStream, Completion};
+use alice_core::ToolCall;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use std::sync::Arc;
@@ -13,12 +14,16 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// What the router's stream yields: first which backend took the request (before any text, so
-/// an API can name the answering model in its first chunk), then the backend's text, then
-/// exactly one `Done` on success.
+/// an API can name the answering model in its first chunk), then the backend's text, then the
+/// model's tool calls when it made any, then exactly one `Done` on success.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RoutedEvent {
     Started(AnsweredBy),
     Delta(String),
+    /// The calls the model asks for, whole and never empty, right before `Done` (whose finish
+    /// reason is then `ToolCalls`). Whoever offered the tools runs them and asks again with
+    /// the results as `tool` messages.
+    ToolCalls(Vec<ToolCall>),
     Done(Completion),
 }
 
@@ -26,6 +31,7 @@ impl From<ChatEvent> for RoutedEvent {
     fn from(event: ChatEvent) -> Self {
         match event {
             ChatEvent::Delta(text) => RoutedEvent::Delta(text),
+            ChatEvent::ToolCalls(calls) => RoutedEvent::ToolCalls(calls),
             ChatEvent::Done(completion) => RoutedEvent::Done(completion),
         }
     }

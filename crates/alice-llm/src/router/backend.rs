@@ -165,6 +165,8 @@ impl Backend {
             client: None,
             priority: alice_core::Priority::Interactive,
             backend: None,
+            tools: Vec::new(),
+            tool_choice: None,
         };
         let first = async {
             let mut stream = self.provider.chat_stream(request).await?;

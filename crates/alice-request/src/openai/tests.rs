@@ -1,5 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use super::*;
+use alice_core::{ToolChoice, ToolSpec};
 use serde_json::json;
 
 fn settings() -> ChatConfig {
@@ -88,14 +89,208 @@ fn token_limits_are_capped_and_the_newer_name_wins() {
     assert_eq!(refused(body(json!({"stop": [1]}))).0, "stop");
     let (param, _, code) = refused(body(json!({"n": 2})));
     assert_eq!((param.as_str(), code), ("n", "unsupported_value"));
-    assert!(plan(body(json!({"n": 1, "tools": [], "tool_choice": "none"}))).is_ok());
+    let plain = plan(body(json!({"n": 1, "tools": [], "tool_choice": "none"}))).unwrap();
+    assert!(plain.tools.is_empty() && plain.tool_choice.is_none());
+    assert!(plan(body(json!({"tools": null, "tool_choice": "auto"}))).is_ok());
+    let (param, message, code) = refused(body(json!({"functions": [{"name": "f"}]})));
     assert_eq!(
-        refused(body(json!({"tool_choice": "auto"}))).0,
+        (param.as_str(), code),
+        ("functions", "unsupported_parameter")
+    );
+    assert!(message.contains("send the functions as tools"), "{message}");
+    assert_eq!(
+        refused(body(json!({"function_call": "auto"}))).0,
+        "function_call"
+    );
+}
+
+fn with(extra: Value) -> Value {
+    let mut body = json!({"model": "x", "messages": [{"role": "user", "content": "Vädret?"}]});
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    body
+}
+
+fn weather_tool() -> Value {
+    json!({"type": "function", "function": {"name": "weather", "description": "Vädret",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}})
+}
+
+#[test]
+fn tools_and_tool_choice_are_checked_and_passed_on() {
+    let planned = plan(with(
+        json!({"tools": [weather_tool()], "tool_choice": "required"}),
+    ))
+    .unwrap();
+    assert_eq!(
+        planned.tools,
+        [ToolSpec {
+            name: "weather".into(),
+            description: "Vädret".into(),
+            parameters: json!({"type": "object", "properties": {"city": {"type": "string"}}}),
+        }]
+    );
+    assert_eq!(planned.tool_choice, Some(ToolChoice::Required));
+    let named = json!({"type": "function", "function": {"name": "weather"}});
+    assert_eq!(
+        plan(with(
+            json!({"tools": [weather_tool()], "tool_choice": named})
+        ))
+        .unwrap()
+        .tool_choice,
+        Some(ToolChoice::Function("weather".into()))
+    );
+    let other = json!({"type": "function", "function": {"name": "clock"}});
+    assert_eq!(
+        refused(with(
+            json!({"tools": [weather_tool()], "tool_choice": other})
+        ))
+        .0,
         "tool_choice"
     );
-    let (param, message, code) = refused(body(json!({"tools": [{"type": "function"}]})));
-    assert_eq!((param.as_str(), code), ("tools", "unsupported_parameter"));
-    assert!(message.contains("tools are not supported yet"), "{message}");
+    assert_eq!(
+        refused(with(json!({"tool_choice": "required"}))).0,
+        "tool_choice"
+    );
+    assert_eq!(
+        refused(with(
+            json!({"tools": [weather_tool()], "tool_choice": "sometimes"})
+        ))
+        .0,
+        "tool_choice"
+    );
+    assert_eq!(
+        refused(with(json!({"tools": [weather_tool(), weather_tool()]}))).0,
+        "tools[1].function.name"
+    );
+    assert_eq!(
+        refused(with(
+            json!({"tools": [{"type": "function", "function": {"name": "väder"}}]})
+        ))
+        .0,
+        "tools[0].function.name"
+    );
+    let (param, _, code) = refused(with(
+        json!({"tools": [{"type": "web_search", "function": {"name": "w"}}]}),
+    ));
+    assert_eq!(
+        (param.as_str(), code),
+        ("tools[0].type", "unsupported_value")
+    );
+}
+
+#[test]
+fn a_tool_round_keeps_the_calls_and_results_after_the_question() {
+    let plan = plan(with(json!({
+        "tools": [weather_tool()],
+        "messages": [
+            {"role": "user", "content": "Förra frågan"},
+            {"role": "assistant", "content": "Förra svaret"},
+            {"role": "user", "content": "Vädret i Umeå?"},
+            {"role": "assistant", "content": null, "tool_calls": [
+                {"id": "call_1", "type": "function",
+                 "function": {"name": "weather", "arguments": "{\"city\":\"Umeå\"}"}}]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "Snö, -8"},
+        ]
+    })))
+    .unwrap();
+    let roles: Vec<Role> = plan.prompt.iter().map(|m| m.role).collect();
+    assert_eq!(
+        roles,
+        [
+            Role::System,
+            Role::User,
+            Role::Assistant,
+            Role::User,
+            Role::Assistant,
+            Role::Tool
+        ]
+    );
+    assert_eq!(
+        plan.prompt[4],
+        ChatMessage::tool_calls(
+            "",
+            vec![alice_core::ToolCall {
+                id: "call_1".into(),
+                name: "weather".into(),
+                arguments: r#"{"city":"Umeå"}"#.into(),
+            }]
+        )
+    );
+    assert_eq!(
+        plan.prompt[5],
+        ChatMessage::tool_result("call_1", "Snö, -8")
+    );
+}
+
+#[test]
+fn tool_messages_are_checked() {
+    let call = json!({"role": "assistant", "content": null, "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": "{}"}}]});
+    let messages = |rest: Vec<Value>| {
+        let mut all = vec![json!({"role": "user", "content": "Vädret?"})];
+        all.extend(rest);
+        refused(with(json!({"messages": all})))
+    };
+    assert_eq!(
+        messages(vec![
+            call.clone(),
+            json!({"role": "tool", "content": "Snö"})
+        ])
+        .0,
+        "messages[2].tool_call_id"
+    );
+    assert_eq!(
+        messages(vec![
+            json!({"role": "tool", "tool_call_id": "call_1", "content": "Snö"})
+        ])
+        .0,
+        "messages[1].role"
+    );
+    assert_eq!(messages(vec![call.clone()]).0, "messages[1].role");
+    let user_calls = json!({"role": "user", "content": "x", "tool_calls": [
+        {"id": "c", "function": {"name": "f"}}]});
+    assert_eq!(messages(vec![user_calls]).0, "messages[1].tool_calls");
+    let nameless = json!({"role": "assistant", "tool_calls": [
+        {"id": "c", "function": {"name": ""}}]});
+    assert_eq!(
+        messages(vec![nameless]).0,
+        "messages[1].tool_calls[0].function.name"
+    );
+}
+
+#[test]
+fn history_trimmed_in_a_tool_round_leaves_no_result_without_its_call() {
+    let call = |id: &str| {
+        json!({"role": "assistant", "content": null, "tool_calls": [
+            {"id": id, "type": "function", "function": {"name": "weather", "arguments": "{}"}}]})
+    };
+    let mut prompt = plan(with(json!({"messages": [
+        {"role": "user", "content": "a"},
+        call("c1"),
+        {"role": "tool", "tool_call_id": "c1", "content": "r1"},
+        {"role": "assistant", "content": "svar"},
+        {"role": "user", "content": "b"},
+        call("c2"),
+        {"role": "tool", "tool_call_id": "c2", "content": "r2"},
+    ]})))
+    .unwrap()
+    .prompt;
+    // Two messages of history kept would start at the first round's result.
+    let dropped = crate::context_budget::keep_recent(&mut prompt, 2);
+    let roles: Vec<Role> = prompt.iter().map(|m| m.role).collect();
+    assert_eq!(
+        roles,
+        [
+            Role::System,
+            Role::Assistant,
+            Role::User,
+            Role::Assistant,
+            Role::Tool
+        ]
+    );
+    assert_eq!(dropped, 3);
 }
 
 #[test]
@@ -119,7 +314,7 @@ fn messages_are_checked() {
         "messages[0].role"
     );
     assert_eq!(
-        one(json!({"role": "tool", "content": "x"})).2,
+        one(json!({"role": "function", "content": "x"})).2,
         "unsupported_value"
     );
     assert_eq!(

@@ -116,6 +116,9 @@ fn sse_events(
                     generation.push(&text);
                     yield Ok(Event::default().event("delta").data(json!({ "delta": text }).to_string()));
                 }
+                // This API offers the model no tools (yet), so no backend calls one; a call
+                // nobody offered is not passed on.
+                Ok(RoutedEvent::ToolCalls(_)) => {}
                 Ok(RoutedEvent::Done(completion)) => {
                     let finished = turn::finish(&service, &context, turn, generation, completion)
                         .instrument(span.clone())

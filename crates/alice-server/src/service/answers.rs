@@ -57,6 +57,9 @@ pub fn shareable(
     if service.cache.cache().is_none() {
         return Err(Reason::CacheOff);
     }
+    if !request.tools.is_empty() {
+        return Err(Reason::ToolsOffered);
+    }
     let mut turns = request.messages.iter().filter(|m| m.role != Role::System);
     let (Some(question), None) = (turns.next(), turns.next()) else {
         return Err(Reason::ConversationHistory);
@@ -146,7 +149,7 @@ async fn direct(service: &ChatService, request: ChatRequest) -> Result<Answer, L
 }
 
 /// The leader's backend call: every event goes to the flight; a complete answer (not cut by
-/// the token limit, not failed, not the last resort's) is cached before the flight leaves the map, so a request
+/// the token limit, not failed, not the last resort's, no tool calls) is cached before the flight leaves the map, so a request
 /// arriving in between joins the flight and one arriving after finds the answer: either way
 /// no second call is made.
 async fn lead(
@@ -166,6 +169,7 @@ async fn lead(
     // The last resort's answers are a tiny model's: never kept for later askers, who should
     // get a real backend's answer once one is back.
     let mut last_resort = false;
+    let mut called = false;
     loop {
         let event = tokio::select! {
             event = events.next() => event,
@@ -192,11 +196,20 @@ async fn lead(
                 kept.chunks.push(text.clone());
                 (false, false)
             }
+            // Requests offering tools are never shared in the first place; a call that came
+            // anyway is no answer to keep.
+            Ok(RoutedEvent::ToolCalls(_)) => {
+                called = true;
+                (false, false)
+            }
             Ok(RoutedEvent::Done(completion)) => {
                 kept.prompt_tokens = completion.prompt_tokens;
                 kept.completion_tokens = completion.completion_tokens;
                 let whole = completion.finish_reason == FinishReason::Stop;
-                (true, whole && !kept.backend.is_empty() && !last_resort)
+                (
+                    true,
+                    whole && !kept.backend.is_empty() && !last_resort && !called,
+                )
             }
             Err(_) => (true, false),
         };

@@ -7,7 +7,7 @@ use crate::error::ApiError;
 use crate::http::request_context::RequestContext;
 use crate::service::ChatService;
 use crate::service::answers::{Served, stream_ended};
-use alice_llm::{AnsweredBy, Completion, RoutedEvent, RoutedStream};
+use alice_llm::{AnsweredBy, Completion, RoutedEvent, RoutedStream, ToolCall};
 use futures_util::StreamExt;
 use tokio::time::Instant;
 
@@ -15,6 +15,8 @@ use tokio::time::Instant;
 #[derive(Debug, Default)]
 pub struct Generation {
     pub text: String,
+    /// The model's calls of the tools it was offered, when it made any.
+    pub tool_calls: Vec<ToolCall>,
     pub first_token_at: Option<Instant>,
     /// Which backend took the request, as the router said before the text.
     pub answered_by: Option<AnsweredBy>,
@@ -135,7 +137,7 @@ pub fn answer_events(
     }
 }
 
-/// A whole answer, for the APIs' non-streamed replies: the text and who answered, and the
+/// A whole answer, for the APIs' non-streamed replies: the text, tool calls and who answered, and the
 /// backend's completion. Fails as [`answer_events`] would end.
 pub async fn collect(
     service: &ChatService,
@@ -147,6 +149,7 @@ pub async fn collect(
         match event.map_err(|error| backend_error(context, error))? {
             RoutedEvent::Started(by) => generation.answered_by = Some(by),
             RoutedEvent::Delta(text) => generation.push(&text),
+            RoutedEvent::ToolCalls(calls) => generation.tool_calls.extend(calls),
             RoutedEvent::Done(completion) => return Ok((generation, completion)),
         }
     }

@@ -136,6 +136,8 @@ impl PreparedTurn {
                 .assigned
                 .as_ref()
                 .and_then(|a| a.variant.backend.clone()),
+            tools: Vec::new(),
+            tool_choice: None,
         }
     }
 }

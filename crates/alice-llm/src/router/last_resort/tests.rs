@@ -182,6 +182,8 @@ fn request(backend: Option<&str>) -> ChatRequest {
         client: None,
         priority: alice_core::Priority::Interactive,
         backend: backend.map(str::to_owned),
+        tools: Vec::new(),
+        tool_choice: None,
     }
 }
 

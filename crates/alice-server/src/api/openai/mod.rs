@@ -14,7 +14,8 @@
 //!   into one system message at the start, as most chat templates take only one. Without any,
 //!   Alice's own system prompt is used, so Alice still answers as Alice.
 //! - Content is a string or an array of text parts (joined by newlines); images, audio and
-//!   files are refused. The last message must be from the user.
+//!   files are refused. The last message must be from the user, or (in a tool round) a
+//!   `tool` result.
 //! - All messages together may hold `4 × chat.max_message_chars` characters: the client resends
 //!   the history that `/api/chat` would keep for it, so the bound is a few messages' worth. What
 //!   really decides is the context window: the oldest history is left out until the prompt fits
@@ -22,7 +23,22 @@
 //!   fit, the answer is 400 `context_length_exceeded`, as from OpenAI.
 //! - `max_tokens` / `max_completion_tokens` (the newer name wins when both are sent) are
 //!   lowered to `chat.max_tokens`, not refused, because many clients send a large fixed value.
-//! - `n` other than 1, tools and the legacy functions are refused with 400; sampling options
+//! - Tools are passed through: the client's `tools` (functions, at most 128) go to the
+//!   backend, in each backend protocol's shape, and the model's calls come back in OpenAI's:
+//!   non-streamed as `choices[0].message.tool_calls` with `content: null` (or the text that
+//!   came with them) and `finish_reason: "tool_calls"`; streamed as `delta.tool_calls` chunks
+//!   (each call whole in one chunk, with `index`, `id`, `type` and `function{name,
+//!   arguments}`), then a chunk with `finish_reason: "tool_calls"`. The client runs the tools
+//!   and sends the assistant's message with its `tool_calls` (content may be null) and one
+//!   `tool` message per result, with its `tool_call_id`; Alice runs no tool here. History is
+//!   trimmed without separating a result from its call. `tool_choice` ("auto", "none",
+//!   "required" or a named function) goes to an OpenAI-compatible backend as it is; Ollama has
+//!   no such setting, so there it is ignored, except that "none" offers Ollama no tools. The
+//!   embedded last resort is offered no tools and answers with text. Requests that offer tools
+//!   are never answered from, or kept in, the response cache, nor shared with an identical
+//!   request in flight: a call's result comes from the client's own world.
+//! - `n` other than 1 and the legacy `functions` / `function_call` (use `tools` and
+//!   `tool_choice`) are refused with 400; sampling options
 //!   Alice does not pass on (`top_p`, `seed`, `response_format`, ...) and unknown fields are
 //!   accepted and ignored, because the SDKs send extras.
 //!
@@ -54,7 +70,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use futures_util::StreamExt;
-use reply::{AnswerHead, Delta, finish_reason};
+use reply::{AnswerHead, Delta, WireCall, finish_reason};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::convert::Infallible;
@@ -153,6 +169,8 @@ async fn answer(
         client: Some(client),
         priority,
         backend: assigned.as_ref().and_then(|a| a.variant.backend.clone()),
+        tools: plan.tools,
+        tool_choice: plan.tool_choice,
     };
     // A request that came with history (trimmed or not) is a conversation: not shareable.
     let share = answers::shareable(
@@ -179,7 +197,8 @@ async fn answer(
             model: whole.model_label(&service),
             ..head
         };
-        return Ok(Json(head.completion(&whole.text, &completion)).into_response());
+        let calls = WireCall::all(&whole.tool_calls, false);
+        return Ok(Json(head.completion(&whole.text, &calls, &completion)).into_response());
     }
 
     // Wait for the first event before committing to a 200 stream, so a backend that fails
@@ -237,6 +256,11 @@ fn sse_chunks(
                     if !text.is_empty() {
                         yield Ok(Event::default().data(head.chunk(Delta::text(&text), None, include_usage)));
                     }
+                }
+                Ok(RoutedEvent::ToolCalls(calls)) => {
+                    let wire = WireCall::all(&calls, true);
+                    yield Ok(Event::default().data(head.chunk(Delta::calls(&wire), None, include_usage)));
+                    generation.tool_calls.extend(calls);
                 }
                 Ok(RoutedEvent::Done(completion)) => {
                     log_done(&service, &span, &context, &generation, &completion);
@@ -303,6 +327,7 @@ fn log_done(
         upstream_ms = completion.upstream_total_ms,
         prompt_tokens = completion.prompt_tokens,
         completion_tokens = completion.completion_tokens,
+        tool_calls = generation.tool_calls.len(),
         // The backend's own reason, which the answer may have mapped to "stop".
         finish_reason = ?completion.finish_reason,
     );

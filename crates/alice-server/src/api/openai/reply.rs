@@ -6,7 +6,7 @@
 //! The shapes are typed structs, serialized straight to the wire: building them as JSON values
 //! first cost a map of boxed values per chunk.
 
-use alice_llm::{Completion, FinishReason};
+use alice_llm::{Completion, FinishReason, ToolCall};
 use alice_store::ExperimentTag;
 use serde::Serialize;
 
@@ -47,7 +47,46 @@ pub(super) struct AnswerChoice<'a> {
 #[derive(Serialize)]
 pub(super) struct Message<'a> {
     role: &'static str,
-    content: &'a str,
+    /// `null` when the model only called tools, as OpenAI sends it.
+    content: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    tool_calls: &'a [WireCall<'a>],
+}
+
+/// A tool call as OpenAI's replies carry it; in a streamed chunk with its `index`.
+#[derive(Serialize)]
+pub(super) struct WireCall<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    index: Option<usize>,
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: WireFunction<'a>,
+}
+
+#[derive(Serialize)]
+struct WireFunction<'a> {
+    name: &'a str,
+    arguments: &'a str,
+}
+
+impl<'a> WireCall<'a> {
+    /// `calls` in a reply's shape; streamed ones numbered by `index`.
+    pub(super) fn all(calls: &'a [ToolCall], streamed: bool) -> Vec<Self> {
+        calls
+            .iter()
+            .enumerate()
+            .map(|(index, call)| WireCall {
+                index: streamed.then_some(index),
+                id: &call.id,
+                kind: "function",
+                function: WireFunction {
+                    name: &call.name,
+                    arguments: &call.arguments,
+                },
+            })
+            .collect()
+    }
 }
 
 /// The one choice of a streamed chunk.
@@ -59,14 +98,16 @@ pub(super) struct ChunkChoice<'a> {
     finish_reason: Option<&'static str>,
 }
 
-/// What a chunk adds to the answer: the role first, then text, then nothing (`{}`) with the
-/// finish reason.
+/// What a chunk adds to the answer: the role first, then text or tool calls, then nothing
+/// (`{}`) with the finish reason.
 #[derive(Serialize, Default)]
 pub(super) struct Delta<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     role: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     content: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    tool_calls: &'a [WireCall<'a>],
 }
 
 impl<'a> Delta<'a> {
@@ -75,13 +116,22 @@ impl<'a> Delta<'a> {
         Self {
             role: Some("assistant"),
             content: Some(""),
+            tool_calls: &[],
         }
     }
 
     pub(super) fn text(text: &'a str) -> Self {
         Self {
-            role: None,
             content: Some(text),
+            ..Self::default()
+        }
+    }
+
+    /// Tool calls, each whole in one piece (the SDKs join pieces, and one is a valid count).
+    pub(super) fn calls(calls: &'a [WireCall<'a>]) -> Self {
+        Self {
+            tool_calls: calls,
+            ..Self::default()
         }
     }
 }
@@ -155,17 +205,20 @@ impl AnswerHead {
         }
     }
 
-    /// The non-streamed answer.
+    /// The non-streamed answer: its text, or its tool calls (`WireCall::all(.., false)`) with
+    /// whatever text came with them.
     pub(super) fn completion<'a>(
         &'a self,
         text: &'a str,
+        tool_calls: &'a [WireCall<'a>],
         completion: &Completion,
     ) -> Reply<'a, [AnswerChoice<'a>; 1]> {
         let choice = AnswerChoice {
             index: 0,
             message: Message {
                 role: "assistant",
-                content: text,
+                content: (!text.is_empty() || tool_calls.is_empty()).then_some(text),
+                tool_calls,
             },
             logprobs: None,
             finish_reason: finish_reason(&completion.finish_reason),
@@ -221,6 +274,7 @@ fn json_text(reply: &impl Serialize) -> String {
 pub(super) fn finish_reason(reason: &FinishReason) -> &'static str {
     match reason {
         FinishReason::Length => "length",
+        FinishReason::ToolCalls => "tool_calls",
         FinishReason::Stop | FinishReason::Other(_) => "stop",
     }
 }
