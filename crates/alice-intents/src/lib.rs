@@ -74,3 +74,21 @@ impl Classification {
 pub fn classify(message: &str) -> Classification {
     rules::classify(message)
 }
+
+/// An arithmetic expression alone, in words or symbols ("17 gånger 23", "(3+4)*2"), as
+/// [`Intent::Arithmetic`] with its exact value or [`Intent::ArithmeticFailed`] with why; None
+/// when `expression` is not one. What a model's `calculate` tool call runs; [`answer_locally`]
+/// words the result.
+pub fn calculate(expression: &str, language: Language) -> Option<Intent> {
+    let reading = arithmetic::read(expression, language)?;
+    Some(match reading.value {
+        Ok(value) => Intent::Arithmetic {
+            expression: reading.expression,
+            value,
+        },
+        Err(problem) => Intent::ArithmeticFailed {
+            expression: reading.expression,
+            problem,
+        },
+    })
+}

@@ -458,3 +458,19 @@ fn the_answers_stateful_intents_need_none_and_their_phrases() {
         "tomorrow at 15:15"
     );
 }
+
+#[test]
+fn a_bare_expression_is_calculated_for_a_models_tool_call() {
+    use alice_intents::{Language, calculate};
+    let sum = calculate("17*23", Language::English).unwrap();
+    assert!(
+        matches!(sum, Intent::Arithmetic { value, .. } if value == 391.into()),
+        "{sum:?}"
+    );
+    let divided = calculate("hundra delat med noll", Language::Swedish).unwrap();
+    assert!(
+        matches!(divided, Intent::ArithmeticFailed { .. }),
+        "{divided:?}"
+    );
+    assert_eq!(calculate("huvudstaden i Sverige", Language::Swedish), None);
+}

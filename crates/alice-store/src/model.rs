@@ -69,6 +69,22 @@ pub struct AnswerRoute {
     /// Alice said so herself).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool: Option<String>,
+    /// The tools the model called on the way to the answer (kind "model"), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calls: Vec<ToolUse>,
+}
+
+/// One tool call a model made, and what came of it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ToolUse {
+    pub name: String,
+    /// The arguments as the model wrote them (JSON text).
+    pub arguments: String,
+    /// Whether the tool answered; when not, `result` says why.
+    pub ok: bool,
+    /// What was given back to the model (cut to a few hundred characters here).
+    pub result: String,
+    pub ms: u64,
 }
 
 /// The experiment and variant an answer was given under.

@@ -707,6 +707,7 @@ async fn check_message_fields_round_trip(store: &Store) {
         intent: Some("time".into()),
         confidence: Some(0.95),
         tool: None,
+        calls: Vec::new(),
     });
     let id = store
         .record_turn(served.clone())

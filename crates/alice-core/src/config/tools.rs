@@ -6,13 +6,31 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::time::Duration;
 
-/// The tools' integrations.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+/// The tools, and whether models may call them.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ToolsConfig {
+    /// Offer Alice's tools (the time, a calculator, timers, the user's memories, the webhooks)
+    /// to the model on `/api/chat` as function calls, and carry out the calls it makes. Off by
+    /// default: Ollama refuses a request with tools (HTTP 400) for a model that cannot call
+    /// them, so turn it on for a model that can (llama3.1, qwen2.5, mistral-nemo, ...).
+    pub offer_to_model: bool,
+    /// Most rounds of tool calls in one answer; the round after the last is asked without
+    /// tools, so the model answers in text.
+    pub max_rounds: u32,
     /// HTTP webhooks, none by default. From the environment as one inline TOML array:
     /// `ALICE_TOOLS__WEBHOOKS='[{name="vader", url="http://127.0.0.1:9000/weather", integration="weather"}]'`.
     pub webhooks: Vec<WebhookConfig>,
+}
+
+impl Default for ToolsConfig {
+    fn default() -> Self {
+        Self {
+            offer_to_model: false,
+            max_rounds: 3,
+            webhooks: Vec::new(),
+        }
+    }
 }
 
 /// One webhook: Alice POSTs `{"tool", "arguments", "user", "message", "language"}` as JSON to
@@ -68,6 +86,11 @@ pub const BROWNOUT_CLASSES: [&str; 6] = [
 impl ToolsConfig {
     pub fn validate(&self) -> Vec<String> {
         let mut problems = Problems::default();
+        problems.check(
+            (1..=10).contains(&self.max_rounds),
+            "tools.max_rounds",
+            "must be between 1 and 10",
+        );
         let mut names = HashSet::new();
         let mut integrations = HashSet::new();
         for (i, hook) in self.webhooks.iter().enumerate() {

@@ -100,6 +100,7 @@ pub async fn answer(
         intent: Some(classification.intent.name().to_owned()),
         confidence: Some(classification.confidence),
         tool: None,
+        calls: Vec::new(),
     };
     if let Intent::External(integration) = classification.intent
         && let Some(tool) = service.tools.for_integration(integration_name(integration))

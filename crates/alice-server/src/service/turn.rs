@@ -425,6 +425,7 @@ pub async fn finish(
         intent: None,
         confidence: None,
         tool: None,
+        calls: Vec::new(),
     });
     service.metrics.record_route(&route, total_ms);
     assistant.route = Some(route.clone());
