@@ -8,7 +8,8 @@
 //! transports: `transport-streamable-http-client-reqwest` (with `reqwest`, the rustls the
 //! workspace's reqwest already uses) for a `url`, and `transport-child-process` for a `command`
 //! Alice starts, killed when its session is dropped (rmcp kills it; `kill_on_drop` as well),
-//! its stderr read line by line into Alice's debug log rather than inherited.
+//! its stderr read line by line into Alice's debug log rather than inherited, and its
+//! environment only [`INHERITED_ENV`] of Alice's.
 //!
 //! Faults, as for a webhook: each source has its own circuit breaker (the `[breaker]`
 //! settings) shared by its tools. Open, a call fails at once with [`ToolError::Open`] and no
@@ -42,6 +43,12 @@ use tokio::io::AsyncBufReadExt;
 
 /// Between a source's name and its tool's in the names Alice offers: `files__read_file`.
 pub const SEPARATOR: &str = "__";
+
+/// The only variables of Alice's environment a stdio server gets (those the official
+/// TypeScript SDK passes by default): Alice's own, such as a backend's API key, stay hers.
+const INHERITED_ENV: [&str; 8] = [
+    "HOME", "LOGNAME", "PATH", "SHELL", "TERM", "USER", "LANG", "TMPDIR",
+];
 
 /// One live MCP session.
 type Session = RunningService<RoleClient, ClientConfig>;
@@ -234,7 +241,15 @@ impl Core {
         } else {
             let program = self.config.command.as_deref().unwrap_or_default();
             let mut command = tokio::process::Command::new(program);
-            command.args(&self.config.args).kill_on_drop(true);
+            command
+                .args(&self.config.args)
+                .kill_on_drop(true)
+                .env_clear();
+            for (key, value) in std::env::vars_os()
+                .filter(|(key, _)| key.to_str().is_some_and(|key| INHERITED_ENV.contains(&key)))
+            {
+                command.env(key, value);
+            }
             let (transport, stderr) = TokioChildProcess::builder(command)
                 .stderr(Stdio::piped())
                 .spawn()

@@ -85,6 +85,7 @@ impl Toolbox {
             .collect();
         for source in &self.mcp {
             if source.is_down()
+                && source.breaker_state() != alice_llm::BreakerState::Open
                 && let Ok(runtime) = tokio::runtime::Handle::try_current()
             {
                 let source = source.clone();
@@ -101,6 +102,7 @@ impl Toolbox {
         futures_util::future::join_all(self.mcp.iter().map(McpSource::reconnect)).await;
     }
 
+    /// Whether no webhook and no MCP server is configured.
     pub fn is_empty(&self) -> bool {
         self.by_name.is_empty() && self.mcp.is_empty()
     }

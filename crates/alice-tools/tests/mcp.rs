@@ -133,7 +133,13 @@ async fn its_tools_are_listed_with_their_schemas_and_answer() {
     names.sort();
     assert_eq!(
         names,
-        ["rakna__add", "rakna__pid", "rakna__slow", "rakna__weather"]
+        [
+            "rakna__add",
+            "rakna__env",
+            "rakna__pid",
+            "rakna__slow",
+            "rakna__weather"
+        ]
     );
     let add = tool(&source, "rakna__add");
     let definition = add.definition();
@@ -230,7 +236,7 @@ async fn a_stopped_server_fails_the_calls_opens_the_breaker_and_is_then_left_alo
         "no connection was attempted"
     );
     // Its tools are still known from the last listing.
-    assert_eq!(source.tools().len(), 4);
+    assert_eq!(source.tools().len(), 5);
 }
 
 /// A webhook on 127.0.0.1 that says the weather.
@@ -252,14 +258,21 @@ async fn webhook() -> WebhookConfig {
 
 #[tokio::test]
 async fn a_server_down_at_start_up_leaves_the_toolbox_working_and_comes_later() {
-    // A port nothing listens on.
+    // A port nothing listens on, and a command that does not exist.
     let addr = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap();
     let config = ToolsConfig {
         webhooks: vec![webhook().await],
-        mcp: vec![source_config(format!("http://{addr}/mcp"))],
+        mcp: vec![
+            source_config(format!("http://{addr}/mcp")),
+            McpConfig {
+                name: "saknas".into(),
+                command: Some("/nonexistent/alice-mcp-server".into()),
+                ..McpConfig::default()
+            },
+        ],
     };
     let toolbox =
         Toolbox::connect(&config, &BreakerConfig::default(), reqwest::Client::new()).await;
@@ -284,6 +297,7 @@ async fn a_server_down_at_start_up_leaves_the_toolbox_working_and_comes_later() 
         [
             "vader",
             "rakna__add",
+            "rakna__env",
             "rakna__pid",
             "rakna__slow",
             "rakna__weather"

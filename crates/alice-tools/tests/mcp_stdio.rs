@@ -1,6 +1,7 @@
 //! An MCP source over stdio: Alice starts `alice-test-mcp-server` (the tests' MCP server on
 //! stdin and stdout, built with the `test-mcp-server` feature) as a child process, lists and
-//! calls its tools, and the child is gone once the source is dropped.
+//! calls its tools, gives it only a few variables of its environment, and the child is gone
+//! once the source is dropped.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use alice_core::config::{BreakerConfig, McpConfig};
@@ -53,7 +54,13 @@ async fn a_command_is_started_listed_called_and_stopped_with_the_source() {
     names.sort();
     assert_eq!(
         names,
-        ["lokal__add", "lokal__pid", "lokal__slow", "lokal__weather"]
+        [
+            "lokal__add",
+            "lokal__env",
+            "lokal__pid",
+            "lokal__slow",
+            "lokal__weather"
+        ]
     );
     let add = tool(&source, "lokal__add");
     assert_eq!(
@@ -72,6 +79,18 @@ async fn a_command_is_started_listed_called_and_stopped_with_the_source() {
         .await
         .unwrap_err();
     assert!(matches!(error, ToolError::Refused { .. }), "{error}");
+
+    // Of Alice's environment the child gets PATH and such, not the rest (cargo sets
+    // CARGO_MANIFEST_DIR for this test process).
+    let env = tool(&source, "lokal__env");
+    let var = |name: &'static str| env.call(call(json!({ "name": name })));
+    assert_eq!(
+        var("PATH").await.unwrap().text,
+        std::env::var("PATH").unwrap()
+    );
+    assert!(std::env::var("CARGO_MANIFEST_DIR").is_ok());
+    assert_eq!(var("CARGO_MANIFEST_DIR").await.unwrap().text, "-");
+    drop(env);
 
     let pid = tool(&source, "lokal__pid")
         .call(call(json!({})))

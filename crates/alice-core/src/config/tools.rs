@@ -67,7 +67,8 @@ pub struct McpConfig {
     pub name: String,
     /// The server's Streamable HTTP endpoint, e.g. "http://127.0.0.1:8931/mcp".
     pub url: Option<String>,
-    /// Or the program to start (found on PATH unless a path) ...
+    /// Or the program to start (found on PATH unless a path); of Alice's environment it gets
+    /// only HOME, LOGNAME, PATH, SHELL, TERM, USER, LANG and TMPDIR ...
     pub command: Option<String>,
     /// ... with these arguments.
     pub args: Vec<String>,

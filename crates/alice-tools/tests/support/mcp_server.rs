@@ -1,6 +1,6 @@
 //! A small MCP server for the tests, written with rmcp's server side (`#[tool]`): `add(a, b)`,
 //! `weather(place)` (an `isError` result for a place it does not know), `slow` (answers after
-//! two seconds) and `pid` (its process id). tests/mcp.rs serves it over Streamable HTTP and
+//! two seconds), `pid` (its process id) and `env(name)` (a variable of its environment, or "-"). tests/mcp.rs serves it over Streamable HTTP and
 //! the `alice-test-mcp-server` bin over stdio, so both transports meet the same tools.
 
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -23,6 +23,13 @@ pub struct AddRequest {
 pub struct WeatherRequest {
     /// A town, e.g. Göteborg.
     pub place: String,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+pub struct EnvRequest {
+    /// The variable's name.
+    pub name: String,
 }
 
 #[derive(Clone, Debug)]
@@ -64,6 +71,11 @@ impl TestServer {
     async fn slow(&self) -> String {
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
         "för sent".to_owned()
+    }
+
+    #[tool(description = "A variable of the server's environment, or \"-\".")]
+    fn env(&self, Parameters(EnvRequest { name }): Parameters<EnvRequest>) -> String {
+        std::env::var(name).unwrap_or_else(|_| "-".to_owned())
     }
 
     #[tool(description = "The server's process id.")]
