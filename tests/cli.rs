@@ -216,8 +216,10 @@ fn the_example_config_is_valid_and_complete() {
             "guardian.remote_url",
             "chat.smaller_model",
             "chat.smallest_model",
-            // No webhook by default; one is shown commented out (checked in alice-core).
+            // No webhook or MCP server by default; one of each is shown commented out
+            // (checked in alice-core).
             "tools.webhooks",
+            "tools.mcp",
         ]
         .contains(&k.as_str())
     });

@@ -5,13 +5,16 @@
 //!   level it is switched off ([`ToolClass::switched_off_at`], the seed's table), and `call`.
 //! - [`webhook`]: the integration that works anywhere, an HTTP URL Alice POSTs JSON to, with
 //!   its own timeout and circuit breaker.
+//! - [`mcp`]: MCP servers as tool sources (Streamable HTTP or a local command on stdio), each
+//!   listed tool one of Alice's, each source with its own timeout and circuit breaker.
 //! - [`Toolbox`]: the tools of one configuration, by name and by the integration they stand
-//!   for (weather, music, volume, mail, calendar).
+//!   for (weather, music, volume, mail, calendar), and every definition to offer a model.
 //!
 //! The crate knows no HTTP server and no store: the chat service calls tools, and says in
 //! Swedish when one was skipped or failed.
 
 mod class;
+pub mod mcp;
 mod toolbox;
 pub mod webhook;
 
@@ -63,6 +66,9 @@ pub enum ToolError {
     Status { tool: String, status: u16 },
     #[error("tool {tool}: its answer is not what it should be ({detail})")]
     BadAnswer { tool: String, detail: String },
+    /// The tool answered that it could not do this call (an MCP `isError` result or error).
+    #[error("tool {tool}: refused the call ({detail})")]
+    Refused { tool: String, detail: String },
 }
 
 /// A tool Alice can call.

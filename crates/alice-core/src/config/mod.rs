@@ -50,7 +50,7 @@ pub use log::LogConfig;
 pub use memory::MemoryConfig;
 pub use retry::RetryConfig;
 pub use server::ServerConfig;
-pub use tools::{BROWNOUT_CLASSES, INTEGRATIONS, ToolsConfig, WebhookConfig};
+pub use tools::{BROWNOUT_CLASSES, INTEGRATIONS, McpConfig, ToolsConfig, WebhookConfig};
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;

@@ -334,7 +334,7 @@ fn the_example_webhook_loads_as_documented() {
     .unwrap();
     let block = example
         .split_once("# [[tools.webhooks]]")
-        .and_then(|(_, rest)| rest.split_once("\n[log]"))
+        .and_then(|(_, rest)| rest.split_once("# [[tools.mcp]]"))
         .map(|(block, _)| format!("# [[tools.webhooks]]{block}"))
         .unwrap();
     let toml: String = block
@@ -349,6 +349,107 @@ fn the_example_webhook_loads_as_documented() {
         let hook = &config.tools.webhooks[0];
         assert_eq!(hook.integration.as_deref(), Some("weather"), "{toml}");
         assert_eq!(hook.timeout, WebhookConfig::default().timeout);
+        Ok(())
+    });
+}
+
+#[test]
+fn the_example_mcp_server_loads_as_documented() {
+    // alice.example.toml shows an MCP server commented out (none by default), with both a url
+    // and a command: uncommented with one of them, it must load with the documented defaults.
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../alice.example.toml"
+    ))
+    .unwrap();
+    let block = example
+        .split_once("# [[tools.mcp]]")
+        .and_then(|(_, rest)| rest.split_once("\n[log]"))
+        .map(|(block, _)| format!("# [[tools.mcp]]{block}"))
+        .unwrap();
+    let setting_lines: Vec<&str> = block
+        .lines()
+        .map(|line| line.trim_start_matches("# "))
+        .filter(|line| line.starts_with('[') || line.contains(" = "))
+        .collect();
+    // The lines of the block but those of the other transport.
+    let without = |other: &[&str]| -> String {
+        setting_lines
+            .iter()
+            .filter(|line| !other.iter().any(|key| line.starts_with(key)))
+            .map(|line| format!("{line}\n"))
+            .collect()
+    };
+    for (toml, transport) in [
+        (without(&["url "]), "stdio"),
+        (without(&["command ", "args "]), "http"),
+    ] {
+        Jail::expect_with(|jail| {
+            jail.create_file("alice.toml", &toml)?;
+            let config = Config::load(None).unwrap();
+            let source = &config.tools.mcp[0];
+            let defaults = McpConfig::default();
+            assert_eq!(source.name, "filer", "{toml}");
+            assert_eq!(source.brownout_class, defaults.brownout_class);
+            assert_eq!(source.timeout, defaults.timeout);
+            assert_eq!(source.connect_timeout, defaults.connect_timeout);
+            match transport {
+                "stdio" => {
+                    assert_eq!(source.command.as_deref(), Some("mcp-server-filesystem"));
+                    assert_eq!(source.args, ["/srv/delat"]);
+                }
+                _ => assert_eq!(source.url.as_deref(), Some("http://127.0.0.1:8931/mcp")),
+            }
+            Ok(())
+        });
+    }
+}
+
+#[test]
+fn mcp_servers_are_checked_with_their_keys() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "alice.toml",
+            r#"
+[[tools.webhooks]]
+name = "vader"
+url = "http://127.0.0.1:9000/weather"
+
+[[tools.mcp]]
+name = "vader"
+url = "ftp://127.0.0.1/mcp"
+
+[[tools.mcp]]
+name = "filer.lokala"
+url = "http://127.0.0.1:8931/mcp"
+command = "mcp-server-filesystem"
+
+[[tools.mcp]]
+name = "tom"
+brownout_class = "music"
+timeout = "0s"
+connect_timeout = "10m"
+
+[[tools.mcp]]
+name = "webb"
+url = "http://127.0.0.1:8931/mcp"
+args = ["--verbose"]
+"#,
+        )?;
+        let error = load_err();
+        for problem in [
+            "tools.mcp[0].name: is taken by a webhook or another MCP server",
+            "tools.mcp[0].url: must be an http:// or https:// URL",
+            "tools.mcp[1].name: must be 1 to 32 letters, digits, '_' or '-'",
+            "tools.mcp[1]: set url (Streamable HTTP) or command (stdio), not both",
+            "tools.mcp[2]: set url (Streamable HTTP) or command (stdio)",
+            "tools.mcp[2].brownout_class: must be one of",
+            "tools.mcp[2].timeout: must be between 10ms and 120s",
+            "tools.mcp[2].connect_timeout: must be between 10ms and 120s",
+            "tools.mcp[3].args: is for a command; a url takes none",
+        ] {
+            assert!(error.contains(problem), "{problem} not in {error}");
+        }
         Ok(())
     });
 }

@@ -1,5 +1,6 @@
 //! `[tools]`: the integrations Alice's tools reach, each behind its own timeout and circuit
-//! breaker. Today one kind works everywhere: `[[tools.webhooks]]`, a URL Alice POSTs JSON to.
+//! breaker: `[[tools.webhooks]]`, a URL Alice POSTs JSON to, and `[[tools.mcp]]`, an MCP server
+//! (Streamable HTTP or a local command on stdio) whose tools Alice lists and calls.
 
 use super::checks::Problems;
 use serde::{Deserialize, Serialize};
@@ -21,6 +22,9 @@ pub struct ToolsConfig {
     /// HTTP webhooks, none by default. From the environment as one inline TOML array:
     /// `ALICE_TOOLS__WEBHOOKS='[{name="vader", url="http://127.0.0.1:9000/weather", integration="weather"}]'`.
     pub webhooks: Vec<WebhookConfig>,
+    /// MCP servers, none by default. From the environment as one inline TOML array:
+    /// `ALICE_TOOLS__MCP='[{name="files", command="mcp-server-files", args=["/srv/delat"]}]'`.
+    pub mcp: Vec<McpConfig>,
 }
 
 impl Default for ToolsConfig {
@@ -71,6 +75,46 @@ impl Default for WebhookConfig {
     }
 }
 
+/// One MCP server: Alice connects at start-up, lists its tools and offers each as
+/// `{name}__{tool}`. Reached over Streamable HTTP (`url`) or started as a child process that
+/// speaks MCP on its standard input and output (`command` and `args`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct McpConfig {
+    /// The source's name: letters, digits, `_` and `-`, unique among the tools (webhooks too).
+    pub name: String,
+    /// The server's Streamable HTTP endpoint, e.g. "http://127.0.0.1:8931/mcp".
+    pub url: Option<String>,
+    /// Or the program to start (found on PATH unless a path); of Alice's environment it gets
+    /// only HOME, LOGNAME, PATH, SHELL, TERM, USER, LANG and TMPDIR ...
+    pub command: Option<String>,
+    /// ... with these arguments.
+    pub args: Vec<String>,
+    /// The brownout class of all its tools (see the webhooks'): "other" by default.
+    pub brownout_class: String,
+    /// Longest wait for one tool call's answer.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Longest wait to connect: to start the command or reach the URL, the MCP handshake and
+    /// the listing of its tools.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+}
+
+impl Default for McpConfig {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            url: None,
+            command: None,
+            args: Vec::new(),
+            brownout_class: "other".to_owned(),
+            timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
 /// The integrations a webhook may stand for.
 pub const INTEGRATIONS: [&str; 5] = ["weather", "music", "volume", "mail", "calendar"];
 /// The brownout classes of tools.
@@ -95,14 +139,8 @@ impl ToolsConfig {
         let mut integrations = HashSet::new();
         for (i, hook) in self.webhooks.iter().enumerate() {
             let key = |field: &str| format!("tools.webhooks[{i}].{field}");
-            let well_formed = !hook.name.is_empty()
-                && hook.name.len() <= 64
-                && hook
-                    .name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
             problems.check(
-                well_formed,
+                well_formed(&hook.name, 64),
                 &key("name"),
                 "must be 1 to 64 letters, digits, '_' or '-'",
             );
@@ -140,6 +178,67 @@ impl ToolsConfig {
                 "must be between 10ms and 120s",
             );
         }
+        for (i, source) in self.mcp.iter().enumerate() {
+            let key = |field: &str| format!("tools.mcp[{i}].{field}");
+            // Its tools are offered as `{name}__{tool}`, at most 64 characters in all.
+            problems.check(
+                well_formed(&source.name, 32),
+                &key("name"),
+                "must be 1 to 32 letters, digits, '_' or '-'",
+            );
+            problems.check(
+                names.insert(source.name.as_str()),
+                &key("name"),
+                "is taken by a webhook or another MCP server",
+            );
+            match (&source.url, &source.command) {
+                (Some(url), None) => {
+                    let http = url.starts_with("http://") || url.starts_with("https://");
+                    problems.check(http, &key("url"), "must be an http:// or https:// URL");
+                    problems.check(
+                        source.args.is_empty(),
+                        &key("args"),
+                        "is for a command; a url takes none",
+                    );
+                }
+                (None, Some(command)) => problems.check(
+                    !command.trim().is_empty(),
+                    &key("command"),
+                    "must name a program",
+                ),
+                (Some(_), Some(_)) => problems.push(format!(
+                    "tools.mcp[{i}]: set url (Streamable HTTP) or command (stdio), not both"
+                )),
+                (None, None) => problems.push(format!(
+                    "tools.mcp[{i}]: set url (Streamable HTTP) or command (stdio)"
+                )),
+            }
+            problems.check(
+                BROWNOUT_CLASSES.contains(&source.brownout_class.as_str()),
+                &key("brownout_class"),
+                "must be one of code_interpreter, file_search, web_search, calendar, email, \
+                 other",
+            );
+            for (field, value) in [
+                ("timeout", source.timeout),
+                ("connect_timeout", source.connect_timeout),
+            ] {
+                problems.check(
+                    value >= Duration::from_millis(10) && value <= Duration::from_secs(120),
+                    &key(field),
+                    "must be between 10ms and 120s",
+                );
+            }
+        }
         problems.into_list()
     }
+}
+
+/// Whether `name` is 1 to `max` letters, digits, `_` or `-` (a tool name models accept).
+fn well_formed(name: &str, max: usize) -> bool {
+    !name.is_empty()
+        && name.len() <= max
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
