@@ -290,7 +290,8 @@ async fn launch(
         experiments.refresh_states().await?;
         background.extend(experiments.spawn(&stop));
     }
-    let tools = Toolbox::new(&config.tools, &config.breaker, reqwest::Client::new());
+    // MCP servers are connected now; one that cannot be reached is tried again later.
+    let tools = Toolbox::connect(&config.tools, &config.breaker, reqwest::Client::new()).await;
     let instance = dashboard::instance_name(addr);
     let bell = TimerBell::default();
     background.push(timers::spawn(

@@ -273,6 +273,7 @@ async fn a_server_down_at_start_up_leaves_the_toolbox_working_and_comes_later() 
                 ..McpConfig::default()
             },
         ],
+        ..ToolsConfig::default()
     };
     let toolbox =
         Toolbox::connect(&config, &BreakerConfig::default(), reqwest::Client::new()).await;

@@ -33,6 +33,7 @@ impl Default for ToolsConfig {
             offer_to_model: false,
             max_rounds: 3,
             webhooks: Vec::new(),
+            mcp: Vec::new(),
         }
     }
 }
