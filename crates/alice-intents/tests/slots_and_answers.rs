@@ -462,14 +462,14 @@ fn the_answers_stateful_intents_need_none_and_their_phrases() {
 #[test]
 fn a_bare_expression_is_calculated_for_a_models_tool_call() {
     use alice_intents::{Language, calculate};
-    let sum = calculate("17*23", Language::English).unwrap();
+    let sum = calculate("17*23", Language::English);
     assert!(
-        matches!(sum, Intent::Arithmetic { value, .. } if value == 391.into()),
+        matches!(sum, Some(Intent::Arithmetic { value, .. }) if value == 391.into()),
         "{sum:?}"
     );
-    let divided = calculate("hundra delat med noll", Language::Swedish).unwrap();
+    let divided = calculate("hundra delat med noll", Language::Swedish);
     assert!(
-        matches!(divided, Intent::ArithmeticFailed { .. }),
+        matches!(divided, Some(Intent::ArithmeticFailed { .. })),
         "{divided:?}"
     );
     assert_eq!(calculate("huvudstaden i Sverige", Language::Swedish), None);

@@ -47,7 +47,7 @@ pub use model::{
     ConversationTarget, ErasureCause, ErasureCounts, ErasureReport, ExperimentState, ExperimentTag,
     Memory, MemoryMatch, MessageOwner, NewFeedback, NewMemory, NewMessage, NewOutcome, NewTurn,
     OutcomeKind, Page, Rating, RecordedTurn, RetentionReport, RunState, StoreStats, StoredMessage,
-    StoredOutcome, SystemMetricSample, User,
+    StoredOutcome, SystemMetricSample, ToolUse, User,
 };
 pub use outcome_writer::OutcomeCounters;
 pub use store::{Store, batch_settings};

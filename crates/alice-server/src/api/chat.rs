@@ -16,6 +16,7 @@ use crate::service::ChatService;
 use crate::service::answers::{self, Served};
 use crate::service::generation::{self, Generation};
 use crate::service::local_answers::{self, LocalTurn};
+use crate::service::tool_rounds::{self, ToolTurn};
 use crate::service::turn::{self, ChatBody, PreparedTurn};
 use alice_identity::Caller;
 use alice_llm::{RoutedEvent, RoutedStream};
@@ -52,6 +53,23 @@ pub async fn chat(
             let answer = local_answers::answer(&service, &local, classification).await?;
             turn.note_route(answer.route);
             answers::said_by_alice(model, answer.text)
+        }
+        None if !tool_rounds::offered(&service, turn.level()).is_empty() => {
+            let mut request = turn.backend_request(&service, &context, body.stream);
+            request.tools = tool_rounds::offered(&service, turn.level());
+            let tools = ToolTurn {
+                username: turn.username(),
+                conversation_id: turn.conversation_id(),
+                message: &body.message,
+                level: turn.level(),
+            };
+            let (answer, uses) = context
+                .upstream
+                .time(tool_rounds::answer(&service, &tools, request))
+                .await
+                .map_err(|error| generation::failed_to_open(&service, &context, error))?;
+            turn.note_tool_uses(uses);
+            answer
         }
         None => {
             let request = turn.backend_request(&service, &context, body.stream);

@@ -339,7 +339,7 @@ async fn answer_by_alice(
 }
 
 /// The user's time zone from their profile, else `intents.default_timezone`.
-async fn timezone(service: &ChatService, username: Option<&str>) -> Tz {
+pub(crate) async fn timezone(service: &ChatService, username: Option<&str>) -> Tz {
     let default = service.config.intents.timezone();
     let Some(username) = username else {
         return default;
@@ -381,7 +381,7 @@ async fn set_timer(
 
 /// "Vad vet du om mig?" (every memory, newest first, up to [`RECALLED`]) or "vad minns du om
 /// min hund?" (the memories that mention the topic).
-async fn recall(
+pub(crate) async fn recall(
     service: &ChatService,
     username: &str,
     topic: Option<&str>,

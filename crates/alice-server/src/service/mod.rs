@@ -12,6 +12,7 @@
 //! - [`local_answers`]: what Alice answers herself, without a model (the time, a timer, a
 //!   sum, a memory command), recognised by `alice-intents`; [`memory_commands`] and
 //!   [`timers`] carry out the memory commands and the timers;
+//! - [`tool_rounds`]: the model calls Alice's tools (`tools.offer_to_model`), round by round;
 //! - [`usernames`]: the one check of a user name;
 //! - [`brain_settings`]: what an operator changed while Alice runs;
 //! - [`dashboard`]: the operator dashboard's snapshot of this Alice.
@@ -25,6 +26,7 @@ pub mod generation;
 pub mod local_answers;
 pub mod memory_commands;
 pub mod timers;
+pub mod tool_rounds;
 pub mod turn;
 pub mod usernames;
 pub mod wall_clock;

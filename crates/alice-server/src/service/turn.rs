@@ -20,7 +20,7 @@ use alice_identity::{Caller, Credential};
 use alice_intents::Classification;
 use alice_llm::{ChatRequest, Completion, FinishReason};
 use alice_store::ExperimentTag;
-use alice_store::{AnswerRoute, ConversationTarget, MemoryMatch, NewMessage, NewTurn};
+use alice_store::{AnswerRoute, ConversationTarget, MemoryMatch, NewMessage, NewTurn, ToolUse};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::time::Instant;
@@ -51,6 +51,8 @@ pub struct PreparedTurn {
     local: Option<Classification>,
     /// How the answer is made; a model's unless [`PreparedTurn::note_route`] says otherwise.
     route: Option<AnswerRoute>,
+    /// The tools the model called on the way to its answer.
+    tool_uses: Vec<ToolUse>,
     /// Memories of the user went into the prompt, so the answer is personal.
     uses_memories: bool,
     /// The response-cache key when the answer may be shared; kept with the answer so erasing
@@ -86,6 +88,11 @@ impl PreparedTurn {
     /// with the answer, in the reply and in the route metrics.
     pub fn note_route(&mut self, route: AnswerRoute) {
         self.route = Some(route);
+    }
+
+    /// Notes the tools the model called before it answered: kept with the answer's route.
+    pub fn note_tool_uses(&mut self, uses: Vec<ToolUse>) {
+        self.tool_uses = uses;
     }
 
     /// The user the request named.
@@ -319,6 +326,7 @@ pub async fn prepare(
             priority: caller.priority,
             local,
             route: None,
+            tool_uses: Vec::new(),
             uses_memories: false,
             cache_key: None,
             assigned,
@@ -358,6 +366,7 @@ pub async fn prepare(
         priority: caller.priority,
         local: None,
         route: None,
+        tool_uses: Vec::new(),
         uses_memories: !memories.is_empty(),
         cache_key: None,
         assigned,
@@ -425,7 +434,7 @@ pub async fn finish(
         intent: None,
         confidence: None,
         tool: None,
-        calls: Vec::new(),
+        calls: turn.tool_uses,
     });
     service.metrics.record_route(&route, total_ms);
     assistant.route = Some(route.clone());
