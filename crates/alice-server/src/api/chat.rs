@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::http::json_body::JsonBody;
 use crate::http::request_context::RequestContext;
 use crate::service::ChatService;
-use crate::service::answers::{self, Served};
+use crate::service::answers::{self, Answer, Served};
 use crate::service::generation::{self, Generation};
 use crate::service::local_answers::{self, LocalTurn};
 use crate::service::tool_rounds::{self, ToolTurn};
@@ -54,44 +54,14 @@ pub async fn chat(
             turn.note_route(answer.route);
             answers::said_by_alice(model, answer.text)
         }
-        None if !tool_rounds::offered(&service, turn.level()).is_empty() => {
+        None => {
             let mut request = turn.backend_request(&service, &context, body.stream);
             request.tools = tool_rounds::offered(&service, turn.level());
-            let tools = ToolTurn {
-                username: turn.username(),
-                conversation_id: turn.conversation_id(),
-                message: &body.message,
-                level: turn.level(),
-            };
-            let (answer, uses) = context
-                .upstream
-                .time(tool_rounds::answer(&service, &tools, request))
-                .await
-                .map_err(|error| generation::failed_to_open(&service, &context, error))?;
-            turn.note_tool_uses(uses);
-            answer
-        }
-        None => {
-            let request = turn.backend_request(&service, &context, body.stream);
-            let share = if turn.uses_memories() {
-                Err(alice_cache::Reason::Personal)
+            if request.tools.is_empty() {
+                from_backend(&service, &context, &mut turn, request).await?
             } else {
-                answers::shareable(
-                    &service,
-                    &request,
-                    turn.level(),
-                    turn.continues_conversation(),
-                    turn.assigned(),
-                )
-            };
-            if let Ok(key) = &share {
-                turn.set_cache_key(key);
+                with_tools(&service, &context, &mut turn, &body.message, request).await?
             }
-            context
-                .upstream
-                .time(answers::open(&service, request, share))
-                .await
-                .map_err(|error| generation::failed_to_open(&service, &context, error))?
         }
     };
     let served = answer.served;
@@ -111,6 +81,57 @@ pub async fn chat(
     Ok(Sse::new(events)
         .keep_alive(KeepAlive::default())
         .into_response())
+}
+
+/// The backend's answer (or the cache's, or a flight's, when it may be shared).
+async fn from_backend(
+    service: &ChatService,
+    context: &RequestContext,
+    turn: &mut PreparedTurn,
+    request: alice_llm::ChatRequest,
+) -> Result<Answer, ApiError> {
+    let share = if turn.uses_memories() {
+        Err(alice_cache::Reason::Personal)
+    } else {
+        answers::shareable(
+            service,
+            &request,
+            turn.level(),
+            turn.continues_conversation(),
+            turn.assigned(),
+        )
+    };
+    if let Ok(key) = &share {
+        turn.set_cache_key(key);
+    }
+    context
+        .upstream
+        .time(answers::open(service, request, share))
+        .await
+        .map_err(|error| generation::failed_to_open(service, context, error))
+}
+
+/// The backend's answer after the rounds of tool calls it makes ([`tool_rounds`]).
+async fn with_tools(
+    service: &ChatService,
+    context: &RequestContext,
+    turn: &mut PreparedTurn,
+    message: &str,
+    request: alice_llm::ChatRequest,
+) -> Result<Answer, ApiError> {
+    let tools = ToolTurn {
+        username: turn.username(),
+        conversation_id: turn.conversation_id(),
+        message,
+        level: turn.level(),
+    };
+    let (answer, uses) = context
+        .upstream
+        .time(tool_rounds::answer(service, &tools, request))
+        .await
+        .map_err(|error| generation::failed_to_open(service, context, error))?;
+    turn.note_tool_uses(uses);
+    Ok(answer)
 }
 
 /// The SSE events of one answer. Runs while the client reads; if the client goes away the
