@@ -116,7 +116,8 @@ async fn read_all(mut stream: RoutedStream, started: Instant) -> Answer {
     };
     while let Some(event) = stream.next().await {
         match event {
-            Ok(RoutedEvent::Started(_)) => {}
+            // The embedded model is offered no tools, so it calls none.
+            Ok(RoutedEvent::Started(_) | RoutedEvent::ToolCalls(_)) => {}
             Ok(RoutedEvent::Delta(text)) => {
                 answer.first_text.get_or_insert_with(|| started.elapsed());
                 answer.deltas += 1;
