@@ -177,9 +177,4 @@ impl TimerTables {
     ) -> Result<Vec<FiredTimer>, StoreError> {
         on_engine!(self, q => q.fire_due(now, limit, by))
     }
-
-    /// When the next pending timer is due, if any is.
-    pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        on_engine!(self, q => q.next_due())
-    }
 }

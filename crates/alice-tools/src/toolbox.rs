@@ -101,9 +101,4 @@ impl Toolbox {
     pub async fn reconnect(&self) {
         futures_util::future::join_all(self.mcp.iter().map(McpSource::reconnect)).await;
     }
-
-    /// Whether no webhook and no MCP server is configured.
-    pub fn is_empty(&self) -> bool {
-        self.by_name.is_empty() && self.mcp.is_empty()
-    }
 }

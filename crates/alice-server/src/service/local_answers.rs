@@ -233,14 +233,7 @@ async fn answer_by_alice(
             let length = describe_duration(duration, language);
             let due = When::In(duration).resolve(now);
             let label = label.unwrap_or_default();
-            let message = match (label.is_empty(), language) {
-                (true, Language::Swedish) => format!("Din timer på {length} har gått ut."),
-                (false, Language::Swedish) => {
-                    format!("Din timer på {length} för {label} har gått ut.")
-                }
-                (true, Language::English) => format!("Your {length} timer is done."),
-                (false, Language::English) => format!("Your {length} timer for {label} is done."),
-            };
+            let message = timers::done_message(duration, &label, language);
             set_timer(
                 service,
                 username,

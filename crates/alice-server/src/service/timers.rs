@@ -3,8 +3,10 @@
 
 use crate::error::ApiError;
 use alice_core::config::TimersConfig;
+use alice_intents::{Language, describe_duration};
 use alice_store::{NewTimer, Store, StoreError, Timer, TimerKind};
 use chrono::{DateTime, Utc};
+use std::time::Duration;
 use uuid::Uuid;
 
 /// A timer the caller asked for, checked by [`set`].
@@ -16,6 +18,19 @@ pub struct TimerRequest<'a> {
     /// What Alice says when it fires.
     pub message: &'a str,
     pub due_at: DateTime<Utc>,
+}
+
+/// What Alice says when a timer of `duration` (for `label`, possibly empty) is done: "Din
+/// timer på 20 minuter för äggen har gått ut." The chat's timers and the model's `set_timer`
+/// word it alike.
+pub fn done_message(duration: Duration, label: &str, language: Language) -> String {
+    let length = describe_duration(duration, language);
+    match (label.is_empty(), language) {
+        (true, Language::Swedish) => format!("Din timer på {length} har gått ut."),
+        (false, Language::Swedish) => format!("Din timer på {length} för {label} har gått ut."),
+        (true, Language::English) => format!("Your {length} timer is done."),
+        (false, Language::English) => format!("Your {length} timer for {label} is done."),
+    }
 }
 
 /// Longest label, in characters.

@@ -291,12 +291,9 @@ async fn set_timer(
         );
     };
     let label = arguments["label"].as_str().unwrap_or_default().trim();
-    let length = describe_duration(Duration::from_secs(seconds), Language::Swedish);
-    let message = if label.is_empty() {
-        format!("Din timer på {length} har gått ut.")
-    } else {
-        format!("Din timer på {length} för {label} har gått ut.")
-    };
+    let duration = Duration::from_secs(seconds);
+    let message = timers::done_message(duration, label, Language::Swedish);
+    let length = describe_duration(duration, Language::Swedish);
     let due_at = Utc::now() + chrono::Duration::seconds(i64::try_from(seconds).unwrap_or(i64::MAX));
     let set = timers::set(
         &service.store,

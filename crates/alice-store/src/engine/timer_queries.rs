@@ -148,15 +148,6 @@ where
         Ok(done.changed_rows())
     }
 
-    pub(crate) async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let row = sqlx::query(
-            "SELECT due_at FROM timers WHERE state = 'pending' ORDER BY due_at LIMIT 1",
-        )
-        .fetch_optional(self.0)
-        .await?;
-        row.as_ref().map(|row| row.get("due_at")).transpose()
-    }
-
     pub(crate) async fn fire_due(
         &self,
         now: DateTime<Utc>,
