@@ -13,6 +13,7 @@
 
 use crate::StoreError;
 use crate::engine::idempotency_queries::IdempotencyQueries;
+use crate::engine::{EnginePool, on_engine};
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, SqlitePool};
 
@@ -74,37 +75,15 @@ pub enum ClaimOutcome {
 
 /// The idempotency records of one database. Cheap to clone (a pool handle).
 #[derive(Clone, Debug)]
-pub struct IdempotencyTables(Pool);
-
-#[derive(Clone, Debug)]
-enum Pool {
-    Sqlite(SqlitePool),
-    Postgres(PgPool),
-}
-
-/// Runs one [`IdempotencyQueries`] method on whichever engine holds the tables.
-macro_rules! on_engine {
-    ($tables:expr, $queries:ident => $call:expr) => {
-        match &$tables.0 {
-            Pool::Sqlite(pool) => {
-                let $queries = IdempotencyQueries(pool);
-                $call.await
-            }
-            Pool::Postgres(pool) => {
-                let $queries = IdempotencyQueries(pool);
-                $call.await
-            }
-        }
-    };
-}
+pub struct IdempotencyTables(EnginePool);
 
 impl IdempotencyTables {
     pub(crate) fn sqlite(pool: SqlitePool) -> Self {
-        Self(Pool::Sqlite(pool))
+        Self(EnginePool::Sqlite(pool))
     }
 
     pub(crate) fn postgres(pool: PgPool) -> Self {
-        Self(Pool::Postgres(pool))
+        Self(EnginePool::Postgres(pool))
     }
 
     /// Claims the key for a request in one atomic step: a new record, or one that has expired
@@ -112,7 +91,7 @@ impl IdempotencyTables {
     /// created, as a turn would create them.
     pub async fn claim(&self, claim: &NewClaim<'_>) -> Result<ClaimOutcome, StoreError> {
         let token = uuid::Uuid::new_v4().simple().to_string();
-        on_engine!(self, q => q.claim(claim, &token, Utc::now()))
+        on_engine!(self.0, IdempotencyQueries, q => q.claim(claim, &token, Utc::now()))
     }
 
     /// Stores the answer of a claimed request for replay until `expires_at`; false when the
@@ -123,7 +102,7 @@ impl IdempotencyTables {
         answer: &StoredAnswer,
         expires_at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        on_engine!(self, q => q.complete(claim, answer, expires_at))
+        on_engine!(self.0, IdempotencyQueries, q => q.complete(claim, answer, expires_at))
     }
 
     /// Extends a running claim to `running_until` (a long streamed answer is still going);
@@ -133,18 +112,18 @@ impl IdempotencyTables {
         claim: &Claim,
         running_until: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        on_engine!(self, q => q.renew(claim, running_until))
+        on_engine!(self.0, IdempotencyQueries, q => q.renew(claim, running_until))
     }
 
     /// Gives the key up (the answer failed, or was not kept), so a retry runs again; false when
     /// the claim no longer held the record.
     pub async fn release(&self, claim: &Claim) -> Result<bool, StoreError> {
-        on_engine!(self, q => q.release(claim))
+        on_engine!(self.0, IdempotencyQueries, q => q.release(claim))
     }
 
     /// Deletes records that have expired; returns how many.
     pub async fn delete_expired(&self) -> Result<u64, StoreError> {
-        on_engine!(self, q => q.delete_expired(Utc::now()))
+        on_engine!(self.0, IdempotencyQueries, q => q.delete_expired(Utc::now()))
     }
 }
 

@@ -7,6 +7,7 @@
 
 use crate::StoreError;
 use crate::engine::identity_queries::IdentityQueries;
+use crate::engine::{EnginePool, on_engine};
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, SqlitePool};
 
@@ -72,37 +73,15 @@ pub struct SessionRecord {
 
 /// The identity tables of one database. Cheap to clone (a pool handle).
 #[derive(Clone, Debug)]
-pub struct IdentityTables(Pool);
-
-#[derive(Clone, Debug)]
-enum Pool {
-    Sqlite(SqlitePool),
-    Postgres(PgPool),
-}
-
-/// Runs one [`IdentityQueries`] method on whichever engine holds the tables.
-macro_rules! on_engine {
-    ($tables:expr, $queries:ident => $call:expr) => {
-        match &$tables.0 {
-            Pool::Sqlite(pool) => {
-                let $queries = IdentityQueries(pool);
-                $call.await
-            }
-            Pool::Postgres(pool) => {
-                let $queries = IdentityQueries(pool);
-                $call.await
-            }
-        }
-    };
-}
+pub struct IdentityTables(EnginePool);
 
 impl IdentityTables {
     pub(crate) fn sqlite(pool: SqlitePool) -> Self {
-        Self(Pool::Sqlite(pool))
+        Self(EnginePool::Sqlite(pool))
     }
 
     pub(crate) fn postgres(pool: PgPool) -> Self {
-        Self(Pool::Postgres(pool))
+        Self(EnginePool::Postgres(pool))
     }
 
     /// Creates a user; [`StoreError::Duplicate`] when the name is taken.
@@ -112,17 +91,17 @@ impl IdentityTables {
         display_name: Option<&str>,
         role: &str,
     ) -> Result<Account, StoreError> {
-        on_engine!(self, q => q.create_user(username, display_name, role, Utc::now()))
+        on_engine!(self.0, IdentityQueries, q => q.create_user(username, display_name, role, Utc::now()))
     }
 
     /// How many admins there are (a start creates `admin` when there are none).
     pub async fn count_admins(&self) -> Result<u64, StoreError> {
-        on_engine!(self, q => q.count_admins())
+        on_engine!(self.0, IdentityQueries, q => q.count_admins())
     }
 
     /// Every user, by name.
     pub async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
-        on_engine!(self, q => q.accounts())
+        on_engine!(self.0, IdentityQueries, q => q.accounts())
     }
 
     /// A user's account with their password hash (None: no password set), if the user exists.
@@ -130,32 +109,32 @@ impl IdentityTables {
         &self,
         username: &str,
     ) -> Result<Option<(Account, Option<String>)>, StoreError> {
-        on_engine!(self, q => q.account_with_password(username))
+        on_engine!(self.0, IdentityQueries, q => q.account_with_password(username))
     }
 
     /// Sets a user's web password hash; false when there is no such user.
     pub async fn set_password_hash(&self, username: &str, hash: &str) -> Result<bool, StoreError> {
-        on_engine!(self, q => q.set_password_hash(username, hash))
+        on_engine!(self.0, IdentityQueries, q => q.set_password_hash(username, hash))
     }
 
     /// Stores a key for its user; false when there is no such user.
     pub async fn create_api_key(&self, key: &NewApiKey) -> Result<bool, StoreError> {
-        on_engine!(self, q => q.create_api_key(key))
+        on_engine!(self.0, IdentityQueries, q => q.create_api_key(key))
     }
 
     /// The key with this lookup id, revoked and expired ones included.
     pub async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
-        on_engine!(self, q => q.api_key(id))
+        on_engine!(self.0, IdentityQueries, q => q.api_key(id))
     }
 
     /// Every key, or one user's, oldest first.
     pub async fn api_keys(&self, username: Option<&str>) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        on_engine!(self, q => q.api_keys(username))
+        on_engine!(self.0, IdentityQueries, q => q.api_keys(username))
     }
 
     /// Revokes a key; false when there is no such key or it was revoked already.
     pub async fn revoke_api_key(&self, id: &str) -> Result<bool, StoreError> {
-        on_engine!(self, q => q.revoke_api_key(id, Utc::now()))
+        on_engine!(self.0, IdentityQueries, q => q.revoke_api_key(id, Utc::now()))
     }
 
     /// Stores a web session for a user; false when there is no such user.
@@ -165,21 +144,21 @@ impl IdentityTables {
         username: &str,
         expires_at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        on_engine!(self, q => q.create_session(token_hash, username, Utc::now(), expires_at))
+        on_engine!(self.0, IdentityQueries, q => q.create_session(token_hash, username, Utc::now(), expires_at))
     }
 
     /// The session with this token hash, unless it has expired.
     pub async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
-        on_engine!(self, q => q.session(token_hash, Utc::now()))
+        on_engine!(self.0, IdentityQueries, q => q.session(token_hash, Utc::now()))
     }
 
     /// Ends a session (logging out).
     pub async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
-        on_engine!(self, q => q.delete_session(token_hash))
+        on_engine!(self.0, IdentityQueries, q => q.delete_session(token_hash))
     }
 
     /// Deletes sessions that have expired; returns how many.
     pub async fn delete_expired_sessions(&self) -> Result<u64, StoreError> {
-        on_engine!(self, q => q.delete_expired_sessions(Utc::now()))
+        on_engine!(self.0, IdentityQueries, q => q.delete_expired_sessions(Utc::now()))
     }
 }

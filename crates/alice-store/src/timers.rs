@@ -13,6 +13,7 @@
 
 use crate::StoreError;
 use crate::engine::timer_queries::TimerQueries;
+use crate::engine::{EnginePool, on_engine};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgPool, SqlitePool};
@@ -105,37 +106,15 @@ pub struct FiredTimer {
 
 /// The timers of one database. Cheap to clone (a pool handle).
 #[derive(Clone, Debug)]
-pub struct TimerTables(Pool);
-
-#[derive(Clone, Debug)]
-enum Pool {
-    Sqlite(SqlitePool),
-    Postgres(PgPool),
-}
-
-/// Runs one [`TimerQueries`] method on whichever engine holds the tables.
-macro_rules! on_engine {
-    ($tables:expr, $queries:ident => $call:expr) => {
-        match &$tables.0 {
-            Pool::Sqlite(pool) => {
-                let $queries = TimerQueries(pool);
-                $call.await
-            }
-            Pool::Postgres(pool) => {
-                let $queries = TimerQueries(pool);
-                $call.await
-            }
-        }
-    };
-}
+pub struct TimerTables(EnginePool);
 
 impl TimerTables {
     pub(crate) fn sqlite(pool: SqlitePool) -> Self {
-        Self(Pool::Sqlite(pool))
+        Self(EnginePool::Sqlite(pool))
     }
 
     pub(crate) fn postgres(pool: PgPool) -> Self {
-        Self(Pool::Postgres(pool))
+        Self(EnginePool::Postgres(pool))
     }
 
     /// Sets a timer, creating its user when the database does not know them yet. A
@@ -143,27 +122,27 @@ impl TimerTables {
     /// that does not exist (yet) is accepted, for the turn that sets the timer may be the one
     /// that starts it.
     pub async fn create(&self, timer: &NewTimer<'_>) -> Result<Timer, StoreError> {
-        on_engine!(self, q => q.create(timer))
+        on_engine!(self.0, TimerQueries, q => q.create(timer))
     }
 
     /// The user's pending timers, soonest first.
     pub async fn pending(&self, username: &str) -> Result<Vec<Timer>, StoreError> {
-        on_engine!(self, q => q.pending(username))
+        on_engine!(self.0, TimerQueries, q => q.pending(username))
     }
 
     /// How many pending timers the user has.
     pub async fn count_pending(&self, username: &str) -> Result<u64, StoreError> {
-        on_engine!(self, q => q.count_pending(username))
+        on_engine!(self.0, TimerQueries, q => q.count_pending(username))
     }
 
     /// Cancels one pending timer of the user; false when it is not theirs or not pending.
     pub async fn cancel(&self, username: &str, id: Uuid) -> Result<bool, StoreError> {
-        on_engine!(self, q => q.cancel(username, id))
+        on_engine!(self.0, TimerQueries, q => q.cancel(username, id))
     }
 
     /// Cancels every pending timer of the user; returns how many.
     pub async fn cancel_all(&self, username: &str) -> Result<u64, StoreError> {
-        on_engine!(self, q => q.cancel_all(username))
+        on_engine!(self.0, TimerQueries, q => q.cancel_all(username))
     }
 
     /// Fires up to `limit` timers due at `now`, each exactly once across every instance on the
@@ -175,6 +154,6 @@ impl TimerTables {
         limit: u32,
         by: &str,
     ) -> Result<Vec<FiredTimer>, StoreError> {
-        on_engine!(self, q => q.fire_due(now, limit, by))
+        on_engine!(self.0, TimerQueries, q => q.fire_due(now, limit, by))
     }
 }

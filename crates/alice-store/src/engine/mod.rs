@@ -18,7 +18,36 @@ pub(crate) mod timer_queries;
 
 use alice_core::config::DatabaseConfig;
 use serde::{Deserialize, Serialize};
+use sqlx::{PgPool, SqlitePool};
 use std::fmt;
+
+/// Either engine's pool, held by the table handles that run one set of statements on both
+/// ([`crate::identity::IdentityTables`], [`crate::idempotency::IdempotencyTables`],
+/// [`crate::timers::TimerTables`]).
+#[derive(Clone, Debug)]
+pub(crate) enum EnginePool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs a method of `$queries` (a statements type generic over the engine, built from a pool
+/// reference) on whichever engine `$pool` (an [`EnginePool`]) holds: `on_engine!(self.0,
+/// TimerQueries, q => q.pending(user))`.
+macro_rules! on_engine {
+    ($pool:expr, $queries:ident, $q:ident => $call:expr) => {
+        match &$pool {
+            $crate::engine::EnginePool::Sqlite(pool) => {
+                let $q = $queries(pool);
+                $call.await
+            }
+            $crate::engine::EnginePool::Postgres(pool) => {
+                let $q = $queries(pool);
+                $call.await
+            }
+        }
+    };
+}
+pub(crate) use on_engine;
 
 /// Which database engine a store runs on, or a backup was made from (and can only be restored
 /// into).
