@@ -84,6 +84,13 @@ const PRONOUNS: &[&str] = &[
     "mig", "mej", "dig", "det", "den", "me", "you", "it", "this", "that",
 ];
 
+/// Words of what was said in a conversation: "minns du vad vi pratade om igår?" asks about the
+/// chat's history, which the model has, not about the memories Alice keeps.
+const SPOKEN: &[&str] = &[
+    "pratade", "pratat", "sa", "sade", "sagt", "skrev", "skrivit", "fragade", "fragat", "talked",
+    "said", "wrote", "asked", "told",
+];
+
 /// Words that make a question about the user's own memories.
 const FIRST_PERSON: &[&str] = &[
     "jag", "mig", "mej", "min", "mitt", "mina", "vi", "oss", "me", "my", "mine", "we", "our", "us",
@@ -136,7 +143,9 @@ pub(super) fn classify(request: &Request<'_>) -> Option<Candidate> {
             let topic_words = &words[opening.len()..];
             // Only a memory of the user's own: "kommer du ihåg när människan landade på
             // månen?" is history, for the model.
-            if !topic_words.iter().any(|word| FIRST_PERSON.contains(word)) {
+            if !topic_words.iter().any(|word| FIRST_PERSON.contains(word))
+                || topic_words.iter().any(|word| SPOKEN.contains(word))
+            {
                 continue;
             }
             let skip = matches!(
